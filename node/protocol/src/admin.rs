@@ -157,7 +157,9 @@ pub struct MemberSpec {
 }
 
 /// A validator in the consensus set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize,
+)]
 pub struct Validator {
     /// Consensus signing key.
     pub consensus_key: PublicKey,
@@ -239,13 +241,16 @@ pub struct Approve {
 #[must_use]
 pub fn is_valid_symbol(symbol: &str) -> bool {
     (1..=MAX_SYMBOL_LEN).contains(&symbol.len())
-        && symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        && symbol
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// True when `name` is 1..=64 bytes of printable ASCII.
 #[must_use]
 pub fn is_valid_name(name: &str) -> bool {
-    (1..=MAX_NAME_LEN).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    (1..=MAX_NAME_LEN).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
 }
 
 impl GovAction {
@@ -255,9 +260,10 @@ impl GovAction {
     /// Which field is malformed.
     pub fn check_shape(&self) -> Result<(), String> {
         match self {
-            Self::ListMarket(spec) if !is_valid_symbol(&spec.symbol) => {
-                Err(format!("market symbol {:?} must be 1-32 of A-Z 0-9 -", spec.symbol))
-            }
+            Self::ListMarket(spec) if !is_valid_symbol(&spec.symbol) => Err(format!(
+                "market symbol {:?} must be 1-32 of A-Z 0-9 -",
+                spec.symbol
+            )),
             Self::AddMember(member) if !is_valid_name(&member.name) => {
                 Err("member name must be 1-64 printable ASCII bytes".to_owned())
             }

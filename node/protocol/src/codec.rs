@@ -172,13 +172,18 @@ impl CodecError {
         match err {
             E::UnexpectedEnd { .. } => Self::Truncated { kind },
             E::LimitExceeded => Self::LengthLimit { kind },
-            E::UnexpectedVariant { type_name, found, .. } => Self::BadTag {
+            E::UnexpectedVariant {
+                type_name, found, ..
+            } => Self::BadTag {
                 kind,
                 detail: format!("{type_name} tag {found}"),
             },
             E::InvalidBooleanValue(_) => Self::BadBool { kind },
             E::Utf8 { .. } => Self::BadUtf8 { kind },
-            other => Self::Other { kind, detail: other.to_string() },
+            other => Self::Other {
+                kind,
+                detail: other.to_string(),
+            },
         }
     }
 }
@@ -204,14 +209,24 @@ pub fn encode_into<T: bincode::Encode>(value: &T, out: &mut Vec<u8>) {
 /// A [`CodecError`] naming the first problem found.
 pub fn decode<T: Wire>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > T::MAX_BYTES {
-        return Err(CodecError::TooLarge { kind: T::KIND, len: bytes.len(), max: T::MAX_BYTES });
+        return Err(CodecError::TooLarge {
+            kind: T::KIND,
+            len: bytes.len(),
+            max: T::MAX_BYTES,
+        });
     }
     let (value, consumed) =
         T::decode_prefix(bytes).map_err(|e| CodecError::from_bincode(T::KIND, e))?;
     if consumed != bytes.len() {
-        return Err(CodecError::TrailingBytes { kind: T::KIND, extra: bytes.len() - consumed });
+        return Err(CodecError::TrailingBytes {
+            kind: T::KIND,
+            extra: bytes.len() - consumed,
+        });
     }
-    value.check_shape().map_err(|detail| CodecError::Shape { kind: T::KIND, detail })?;
+    value.check_shape().map_err(|detail| CodecError::Shape {
+        kind: T::KIND,
+        detail,
+    })?;
     Ok(value)
 }
 

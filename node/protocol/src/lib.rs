@@ -26,7 +26,7 @@ pub mod tx;
 
 pub use admin::*;
 pub use block::*;
-pub use codec::{decode, encode, CodecError, Wire};
+pub use codec::{CodecError, Wire, decode, encode};
 pub use crypto::{Domain, Keypair, PublicKey, SigError, Signature, VerifiedKey};
 pub use hash::Hash;
 pub use ids::*;

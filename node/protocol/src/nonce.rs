@@ -69,7 +69,10 @@ impl NonceWindow {
     /// Which part of the rule fails.
     pub fn check(&self, nonce: u64, time: Timestamp) -> Result<(), NonceError> {
         if nonce.abs_diff(time.get()) > NONCE_MAX_SKEW_MS {
-            return Err(NonceError::OutOfRange { nonce, time: time.get() });
+            return Err(NonceError::OutOfRange {
+                nonce,
+                time: time.get(),
+            });
         }
         if self.used.binary_search(&nonce).is_ok() {
             return Err(NonceError::Replayed(nonce));
@@ -124,7 +127,10 @@ mod tests {
         }
         assert_eq!(w.used().len(), NONCE_WINDOW);
         // base - 5 was dropped; it and anything below the new minimum are refused.
-        assert!(matches!(w.accept(base - 5, T), Err(NonceError::TooOld { .. })));
+        assert!(matches!(
+            w.accept(base - 5, T),
+            Err(NonceError::TooOld { .. })
+        ));
         assert!(matches!(
             w.accept(base + NONCE_MAX_SKEW_MS + 1, T),
             Err(NonceError::OutOfRange { .. })

@@ -10,7 +10,9 @@ use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 /// Buy or sell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// Bid: buy `qty` at `price` or better.

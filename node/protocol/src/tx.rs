@@ -9,12 +9,16 @@
 //! `account` is the account acted for; `signer` is the key that signed, which the ledger checks
 //! is the account's owner key or a scoped key the owner authorised (trading bodies only).
 
-use crate::admin::{Approve, CashTransfer, IndexObservation, Propose, RegisterAccount, SetFrozen, SetLimits};
+use crate::admin::{
+    Approve, CashTransfer, IndexObservation, Propose, RegisterAccount, SetFrozen, SetLimits,
+};
 use crate::codec::{self, wire_kind};
 use crate::crypto::{self, Domain, Keypair, PublicKey, SigError, Signature, VerifiedKey};
 use crate::hash::Hash;
 use crate::ids::AccountId;
-use crate::order::{AuthoriseKey, CancelAll, CancelOrder, NewOrder, ReplaceOrder, RevokeKey, SetDeadman};
+use crate::order::{
+    AuthoriseKey, CancelAll, CancelOrder, NewOrder, ReplaceOrder, RevokeKey, SetDeadman,
+};
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +126,10 @@ impl TxPayload {
     #[must_use]
     pub fn sign(self, key: &Keypair, chain_id: &str) -> Tx {
         let signature = key.sign_preimage(&self.signing_preimage(chain_id));
-        Tx { payload: self, signature }
+        Tx {
+            payload: self,
+            signature,
+        }
     }
 }
 
@@ -165,7 +172,11 @@ impl Tx {
         if key.public_key() != self.payload.signer {
             return Err(SigError::Mismatch);
         }
-        crypto::verify(key, &self.payload.signing_preimage(chain_id), &self.signature)
+        crypto::verify(
+            key,
+            &self.payload.signing_preimage(chain_id),
+            &self.signature,
+        )
     }
 }
 
@@ -173,7 +184,7 @@ impl Tx {
 #[must_use]
 pub fn is_valid_chain_id(chain_id: &str) -> bool {
     (1..=MAX_CHAIN_ID_LEN).contains(&chain_id.len())
-        && chain_id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        && chain_id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }

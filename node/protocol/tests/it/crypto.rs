@@ -4,7 +4,9 @@
 use crate::samples::{self, CHAIN};
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
-use tokenbook_protocol::crypto::{diagnose, precheck_signature, signing_preimage, verify, verify_batch, BatchItem};
+use tokenbook_protocol::crypto::{
+    BatchItem, diagnose, precheck_signature, signing_preimage, verify, verify_batch,
+};
 use tokenbook_protocol::*;
 
 const MSG: &[u8] = b"place 10 lots at 1250";
@@ -41,15 +43,27 @@ fn small_order_list_is_exactly_the_eight_torsion_points() {
     for point in EIGHT_TORSION {
         let enc = point.compress().0;
         let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
-        assert_eq!(precheck_signature(&with_r(&sig, enc)), Err(SigError::RSmallOrder));
-        assert_eq!(verify(&key, &preimage(), &with_r(&sig, enc)), Err(SigError::RSmallOrder));
+        assert_eq!(
+            precheck_signature(&with_r(&sig, enc)),
+            Err(SigError::RSmallOrder)
+        );
+        assert_eq!(
+            verify(&key, &preimage(), &with_r(&sig, enc)),
+            Err(SigError::RSmallOrder)
+        );
     }
     // Every listed encoding is refused by ed25519-dalek's verify_strict as well.
     let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&key.public_key().0).unwrap();
     for point in EIGHT_TORSION {
         let forged = with_r(&sig, point.compress().0);
-        assert!(vk.verify_strict(&preimage(), &ed25519_dalek::Signature::from_bytes(&forged.0)).is_err());
+        assert!(
+            vk.verify_strict(
+                &preimage(),
+                &ed25519_dalek::Signature::from_bytes(&forged.0)
+            )
+            .is_err()
+        );
     }
 }
 
@@ -63,10 +77,11 @@ fn valid_signature_verifies() {
 fn scalar_at_or_above_group_order_is_refused() {
     let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
     // s + l: same value mod l, so a lax verifier would accept it.
-    let order_le: [u8; 32] = hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let order_le: [u8; 32] =
+        hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
+            .unwrap()
+            .try_into()
+            .unwrap();
     let mut s = [0u8; 32];
     s.copy_from_slice(&sig.0[32..]);
     let mut carry = 0u16;
@@ -77,21 +92,33 @@ fn scalar_at_or_above_group_order_is_refused() {
     }
     let mut bad = sig.0;
     bad[32..].copy_from_slice(&s);
-    assert_eq!(verify(&key, &preimage(), &Signature(bad)), Err(SigError::ScalarNotCanonical));
+    assert_eq!(
+        verify(&key, &preimage(), &Signature(bad)),
+        Err(SigError::ScalarNotCanonical)
+    );
     let mut exactly_l = sig.0;
     exactly_l[32..].copy_from_slice(&order_le);
-    assert_eq!(verify(&key, &preimage(), &Signature(exactly_l)), Err(SigError::ScalarNotCanonical));
+    assert_eq!(
+        verify(&key, &preimage(), &Signature(exactly_l)),
+        Err(SigError::ScalarNotCanonical)
+    );
 }
 
 #[test]
 fn bad_public_keys_are_refused_with_their_own_errors() {
     for point in EIGHT_TORSION {
-        assert_eq!(VerifiedKey::new(&PublicKey(point.compress().0)), Err(SigError::KeySmallOrder));
+        assert_eq!(
+            VerifiedKey::new(&PublicKey(point.compress().0)),
+            Err(SigError::KeySmallOrder)
+        );
     }
     let encodings = non_canonical_point_encodings();
     assert!(!encodings.is_empty());
     for enc in encodings {
-        assert_eq!(VerifiedKey::new(&PublicKey(enc)), Err(SigError::KeyEncoding));
+        assert_eq!(
+            VerifiedKey::new(&PublicKey(enc)),
+            Err(SigError::KeyEncoding)
+        );
     }
     // A valid key with its sign bit flipped on a point with x = 0 is not canonical either;
     // bytes that are not a point at all are refused too.
@@ -99,25 +126,37 @@ fn bad_public_keys_are_refused_with_their_own_errors() {
         .map(|b| [b; 32])
         .find(|bytes| CompressedEdwardsY(*bytes).decompress().is_none())
         .unwrap();
-    assert_eq!(VerifiedKey::new(&PublicKey(not_a_point)), Err(SigError::KeyEncoding));
+    assert_eq!(
+        VerifiedKey::new(&PublicKey(not_a_point)),
+        Err(SigError::KeyEncoding)
+    );
     // A real key plus a torsion component: passes verify_strict's small-order check, refused here.
     let honest = samples::keypair(1).verified_key().public_key();
     let a = CompressedEdwardsY(honest.0).decompress().unwrap();
     let mixed: EdwardsPoint = a + EIGHT_TORSION[1];
-    assert_eq!(VerifiedKey::new(&PublicKey(mixed.compress().0)), Err(SigError::KeyTorsion));
+    assert_eq!(
+        VerifiedKey::new(&PublicKey(mixed.compress().0)),
+        Err(SigError::KeyTorsion)
+    );
 }
 
 #[test]
 fn bad_r_encodings_are_refused() {
     let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
     for enc in non_canonical_point_encodings() {
-        assert_eq!(verify(&key, &preimage(), &with_r(&sig, enc)), Err(SigError::REncoding));
+        assert_eq!(
+            verify(&key, &preimage(), &with_r(&sig, enc)),
+            Err(SigError::REncoding)
+        );
     }
     let not_a_point = (0u8..=255)
         .map(|b| [b; 32])
         .find(|bytes| CompressedEdwardsY(*bytes).decompress().is_none())
         .unwrap();
-    assert_eq!(verify(&key, &preimage(), &with_r(&sig, not_a_point)), Err(SigError::REncoding));
+    assert_eq!(
+        verify(&key, &preimage(), &with_r(&sig, not_a_point)),
+        Err(SigError::REncoding)
+    );
 }
 
 #[test]
@@ -125,9 +164,18 @@ fn wrong_chain_and_wrong_domain_are_refused() {
     let (key, sig) = sign(1, Domain::Tx, "another-chain", MSG);
     assert_eq!(verify(&key, &preimage(), &sig), Err(SigError::Mismatch));
     let (key, vote_sig) = sign(1, Domain::Vote, CHAIN, MSG);
-    assert_eq!(verify(&key, &preimage(), &vote_sig), Err(SigError::Mismatch));
-    assert_eq!(diagnose(&key, Domain::Tx, CHAIN, MSG, &vote_sig), Some(SigError::WrongDomain(Domain::Vote)));
-    assert_eq!(diagnose(&key, Domain::Tx, CHAIN, MSG, &sig), Some(SigError::Mismatch));
+    assert_eq!(
+        verify(&key, &preimage(), &vote_sig),
+        Err(SigError::Mismatch)
+    );
+    assert_eq!(
+        diagnose(&key, Domain::Tx, CHAIN, MSG, &vote_sig),
+        Some(SigError::WrongDomain(Domain::Vote))
+    );
+    assert_eq!(
+        diagnose(&key, Domain::Tx, CHAIN, MSG, &sig),
+        Some(SigError::Mismatch)
+    );
     let (_, good) = sign(1, Domain::Tx, CHAIN, MSG);
     assert_eq!(diagnose(&key, Domain::Tx, CHAIN, MSG, &good), None);
     // Wrong key.
@@ -140,20 +188,31 @@ fn tx_signature_binds_every_field() {
     let (_, tx) = samples::txs().into_iter().next().unwrap();
     let key = samples::keypair(1).verified_key();
     assert_eq!(tx.verify_signature(&key, CHAIN), Ok(()));
-    assert_eq!(tx.verify_signature(&key, "tokenbook-other"), Err(SigError::Mismatch));
+    assert_eq!(
+        tx.verify_signature(&key, "tokenbook-other"),
+        Err(SigError::Mismatch)
+    );
     let mut changed = tx.clone();
     changed.payload.nonce += 1;
-    assert_eq!(changed.verify_signature(&key, CHAIN), Err(SigError::Mismatch));
+    assert_eq!(
+        changed.verify_signature(&key, CHAIN),
+        Err(SigError::Mismatch)
+    );
     let mut changed = tx;
     changed.payload.account = AccountId::new(12);
-    assert_eq!(changed.verify_signature(&key, CHAIN), Err(SigError::Mismatch));
+    assert_eq!(
+        changed.verify_signature(&key, CHAIN),
+        Err(SigError::Mismatch)
+    );
 }
 
 /// A signature whose R carries a torsion component: verify_strict refuses it. See
 /// docs/adr/0002-signature-validity.md for what the batch path does with it.
 fn mixed_order_r_signature() -> (VerifiedKey, Signature) {
     let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
-    let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap()).decompress().unwrap();
+    let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap())
+        .decompress()
+        .unwrap();
     (key, with_r(&sig, (r + EIGHT_TORSION[4]).compress().0))
 }
 
@@ -176,8 +235,16 @@ fn batch_and_single_agree_on_every_crafted_case() {
     let mut s_plus_l = good.0;
     s_plus_l[63] |= 0x10;
     cases.push((key, preimage(), Signature(s_plus_l)));
-    cases.push((key, preimage(), with_r(&good, EIGHT_TORSION[3].compress().0)));
-    cases.push((key, preimage(), with_r(&good, non_canonical_point_encodings()[0])));
+    cases.push((
+        key,
+        preimage(),
+        with_r(&good, EIGHT_TORSION[3].compress().0),
+    ));
+    cases.push((
+        key,
+        preimage(),
+        with_r(&good, non_canonical_point_encodings()[0]),
+    ));
     let (k, wrong_chain) = sign(1, Domain::Tx, "another-chain", MSG);
     cases.push((k, preimage(), wrong_chain));
     let (k, wrong_domain) = sign(1, Domain::Proposal, CHAIN, MSG);
@@ -185,7 +252,11 @@ fn batch_and_single_agree_on_every_crafted_case() {
     cases.push((samples::keypair(2).verified_key(), preimage(), good));
     let items: Vec<BatchItem<'_>> = cases
         .iter()
-        .map(|(key, preimage, signature)| BatchItem { key, preimage, signature })
+        .map(|(key, preimage, signature)| BatchItem {
+            key,
+            preimage,
+            signature,
+        })
         .collect();
     let single: Vec<_> = cases.iter().map(|(k, p, s)| verify(k, p, s)).collect();
     assert_eq!(verify_batch(&items), single);
@@ -201,7 +272,9 @@ fn honest_r_is_always_torsion_free() {
     // produce R = [r]B, which never has one.
     for n in 1..=8u8 {
         let (_, sig) = sign(n, Domain::Tx, CHAIN, MSG);
-        let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap()).decompress().unwrap();
+        let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap())
+            .decompress()
+            .unwrap();
         assert!(r.is_torsion_free());
     }
     assert!(ED25519_BASEPOINT_POINT.is_torsion_free());

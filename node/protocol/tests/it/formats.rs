@@ -8,24 +8,43 @@ use tokenbook_protocol::*;
 
 fn line<T: Wire>(name: &str, value: &T) -> String {
     let bytes = encode(value);
-    format!("{} {} {} {}", T::KIND, name, bytes.len(), Hash::digest(&bytes))
+    format!(
+        "{} {} {} {}",
+        T::KIND,
+        name,
+        bytes.len(),
+        Hash::digest(&bytes)
+    )
 }
 
 fn current() -> String {
-    let mut lines: Vec<String> = samples::txs().iter().map(|(name, tx)| line(name, tx)).collect();
+    let mut lines: Vec<String> = samples::txs()
+        .iter()
+        .map(|(name, tx)| line(name, tx))
+        .collect();
     lines.push(line("sample", &samples::block()));
     lines.push(line("sample", &samples::block().header));
     lines.push(line("sample", &samples::proposal()));
-    lines.push(line("prevote_nil", &samples::vote(VoteKind::Prevote, None, 1)));
-    lines.push(line("precommit_value", &samples::vote(VoteKind::Precommit, Some(Hash::digest(b"v")), 1)));
+    lines.push(line(
+        "prevote_nil",
+        &samples::vote(VoteKind::Prevote, None, 1),
+    ));
+    lines.push(line(
+        "precommit_value",
+        &samples::vote(VoteKind::Precommit, Some(Hash::digest(b"v")), 1),
+    ));
     lines.push(line("sample", &samples::certificate()));
     lines.push(line("sample", &samples::evidence()));
     lines.push(line("sample", &samples::validator_set()));
-    lines.push(format!("nonce_window sample {}", Hash::digest(&encode(&{
-        let mut w = NonceWindow::default();
-        w.accept(1_800_000_000_000, Timestamp::new(1_800_000_000_000)).unwrap();
-        w
-    }))));
+    lines.push(format!(
+        "nonce_window sample {}",
+        Hash::digest(&encode(&{
+            let mut w = NonceWindow::default();
+            w.accept(1_800_000_000_000, Timestamp::new(1_800_000_000_000))
+                .unwrap();
+            w
+        }))
+    ));
     lines.join("\n") + "\n"
 }
 

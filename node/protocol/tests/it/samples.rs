@@ -10,7 +10,11 @@ pub fn keypair(n: u8) -> Keypair {
 }
 
 pub fn limits() -> AccountLimits {
-    AccountLimits { max_order_qty: Qty::new(1_000), max_open_orders: 200, max_position: Qty::new(5_000) }
+    AccountLimits {
+        max_order_qty: Qty::new(1_000),
+        max_open_orders: 200,
+        max_position: Qty::new(5_000),
+    }
 }
 
 pub fn market_params() -> MarketParams {
@@ -69,16 +73,66 @@ pub fn gov_actions() -> Vec<(&'static str, GovAction)> {
     let k = keypair(9).public_key();
     vec![
         ("list_market", GovAction::ListMarket(market_spec())),
-        ("set_market_params", GovAction::SetMarketParams { market: MarketId::new(1), params: market_params() }),
-        ("halt", GovAction::SetMarketStatus { market: MarketId::new(1), change: MarketStatusChange::Halt }),
-        ("resume", GovAction::SetMarketStatus { market: MarketId::new(1), change: MarketStatusChange::Resume }),
-        ("delist", GovAction::SetMarketStatus { market: MarketId::new(1), change: MarketStatusChange::Delist }),
+        (
+            "set_market_params",
+            GovAction::SetMarketParams {
+                market: MarketId::new(1),
+                params: market_params(),
+            },
+        ),
+        (
+            "halt",
+            GovAction::SetMarketStatus {
+                market: MarketId::new(1),
+                change: MarketStatusChange::Halt,
+            },
+        ),
+        (
+            "resume",
+            GovAction::SetMarketStatus {
+                market: MarketId::new(1),
+                change: MarketStatusChange::Resume,
+            },
+        ),
+        (
+            "delist",
+            GovAction::SetMarketStatus {
+                market: MarketId::new(1),
+                change: MarketStatusChange::Delist,
+            },
+        ),
         ("set_risk_params", GovAction::SetRiskParams(risk_params())),
-        ("add_validator", GovAction::AddValidator(Validator { consensus_key: k, network_key: k, power: 10 })),
-        ("remove_validator", GovAction::RemoveValidator { consensus_key: k }),
-        ("add_member", GovAction::AddMember(MemberSpec { key: k, name: "Example Clearing LLC".into() })),
-        ("remove_member", GovAction::RemoveMember { member: AccountId::new(3) }),
-        ("list_index", GovAction::ListIndex(IndexSpec { name: "h100-usd-per-hour".into() })),
+        (
+            "add_validator",
+            GovAction::AddValidator(Validator {
+                consensus_key: k,
+                network_key: k,
+                power: 10,
+            }),
+        ),
+        (
+            "remove_validator",
+            GovAction::RemoveValidator { consensus_key: k },
+        ),
+        (
+            "add_member",
+            GovAction::AddMember(MemberSpec {
+                key: k,
+                name: "Example Clearing LLC".into(),
+            }),
+        ),
+        (
+            "remove_member",
+            GovAction::RemoveMember {
+                member: AccountId::new(3),
+            },
+        ),
+        (
+            "list_index",
+            GovAction::ListIndex(IndexSpec {
+                name: "h100-usd-per-hour".into(),
+            }),
+        ),
     ]
 }
 
@@ -94,7 +148,13 @@ pub fn bodies() -> Vec<(String, TxBody)> {
         ("post_only", TimeInForce::PostOnly),
     ];
     for (name, tif) in tifs {
-        out.push((format!("place_{name}"), TxBody::PlaceOrder(NewOrder { time_in_force: tif, ..o.clone() })));
+        out.push((
+            format!("place_{name}"),
+            TxBody::PlaceOrder(NewOrder {
+                time_in_force: tif,
+                ..o.clone()
+            }),
+        ));
     }
     out.push((
         "place_market_sell_reduce_only".into(),
@@ -109,43 +169,119 @@ pub fn bodies() -> Vec<(String, TxBody)> {
             ..o.clone()
         }),
     ));
-    for (name, kind) in [("stop", TriggerKind::Stop), ("take_profit", TriggerKind::TakeProfit)] {
+    for (name, kind) in [
+        ("stop", TriggerKind::Stop),
+        ("take_profit", TriggerKind::TakeProfit),
+    ] {
         out.push((
             format!("place_{name}"),
             TxBody::PlaceOrder(NewOrder {
-                trigger: Some(Trigger { kind, price: Price::new(1_100) }),
+                trigger: Some(Trigger {
+                    kind,
+                    price: Price::new(1_100),
+                }),
                 self_trade: SelfTradePrevention::ExpireTaker,
                 ..o.clone()
             }),
         ));
     }
     let m = MarketId::new(1);
-    out.push(("cancel_by_id".into(), TxBody::CancelOrder(CancelOrder { market: m, order: OrderRef::Id(OrderId::new(1 << 20)) })));
-    out.push(("cancel_by_client_id".into(), TxBody::CancelOrder(CancelOrder { market: m, order: OrderRef::Client(ClientOrderId::new(42)) })));
-    out.push(("cancel_all_market".into(), TxBody::CancelAll(CancelAll { market: Some(m) })));
-    out.push(("cancel_all".into(), TxBody::CancelAll(CancelAll { market: None })));
+    out.push((
+        "cancel_by_id".into(),
+        TxBody::CancelOrder(CancelOrder {
+            market: m,
+            order: OrderRef::Id(OrderId::new(1 << 20)),
+        }),
+    ));
+    out.push((
+        "cancel_by_client_id".into(),
+        TxBody::CancelOrder(CancelOrder {
+            market: m,
+            order: OrderRef::Client(ClientOrderId::new(42)),
+        }),
+    ));
+    out.push((
+        "cancel_all_market".into(),
+        TxBody::CancelAll(CancelAll { market: Some(m) }),
+    ));
+    out.push((
+        "cancel_all".into(),
+        TxBody::CancelAll(CancelAll { market: None }),
+    ));
     out.push((
         "replace".into(),
-        TxBody::ReplaceOrder(ReplaceOrder { market: m, order: OrderRef::Id(OrderId::new(7)), new_price: Price::new(1_251), new_qty: Qty::new(5) }),
+        TxBody::ReplaceOrder(ReplaceOrder {
+            market: m,
+            order: OrderRef::Id(OrderId::new(7)),
+            new_price: Price::new(1_251),
+            new_qty: Qty::new(5),
+        }),
     ));
-    out.push(("set_deadman".into(), TxBody::SetDeadman(SetDeadman { timeout_ms: 10_000 })));
+    out.push((
+        "set_deadman".into(),
+        TxBody::SetDeadman(SetDeadman { timeout_ms: 10_000 }),
+    ));
     let k = keypair(7).public_key();
-    out.push(("authorise_key".into(), TxBody::AuthoriseKey(AuthoriseKey { key: k, expires_at: Some(Timestamp::new(1_900_000_000_000)) })));
+    out.push((
+        "authorise_key".into(),
+        TxBody::AuthoriseKey(AuthoriseKey {
+            key: k,
+            expires_at: Some(Timestamp::new(1_900_000_000_000)),
+        }),
+    ));
     out.push(("revoke_key".into(), TxBody::RevokeKey(RevokeKey { key: k })));
-    out.push(("register_account".into(), TxBody::RegisterAccount(RegisterAccount { owner: k, limits: limits(), self_trade_group: 5 })));
-    let transfer = CashTransfer { account: AccountId::new(11), amount: Cash::new(1_000_000_000), reference: Hash::digest(b"wire-2026-11-24-001") };
+    out.push((
+        "register_account".into(),
+        TxBody::RegisterAccount(RegisterAccount {
+            owner: k,
+            limits: limits(),
+            self_trade_group: 5,
+        }),
+    ));
+    let transfer = CashTransfer {
+        account: AccountId::new(11),
+        amount: Cash::new(1_000_000_000),
+        reference: Hash::digest(b"wire-2026-11-24-001"),
+    };
     out.push(("deposit".into(), TxBody::Deposit(transfer)));
     out.push(("withdraw".into(), TxBody::Withdraw(transfer)));
-    out.push(("set_limits".into(), TxBody::SetLimits(SetLimits { account: AccountId::new(11), limits: limits() })));
-    out.push(("freeze".into(), TxBody::SetFrozen(SetFrozen { account: AccountId::new(11), frozen: true })));
+    out.push((
+        "set_limits".into(),
+        TxBody::SetLimits(SetLimits {
+            account: AccountId::new(11),
+            limits: limits(),
+        }),
+    ));
+    out.push((
+        "freeze".into(),
+        TxBody::SetFrozen(SetFrozen {
+            account: AccountId::new(11),
+            frozen: true,
+        }),
+    ));
     out.push((
         "publish_index".into(),
-        TxBody::PublishIndex(IndexObservation { index: IndexId::new(1), price: Cash::new(12_500_000), observed_at: Timestamp::new(1_800_000_000_000) }),
+        TxBody::PublishIndex(IndexObservation {
+            index: IndexId::new(1),
+            price: Cash::new(12_500_000),
+            observed_at: Timestamp::new(1_800_000_000_000),
+        }),
     ));
     for (name, action) in gov_actions() {
-        out.push((format!("propose_{name}"), TxBody::Propose(Propose { action, expires_at: Timestamp::new(1_800_086_400_000) })));
+        out.push((
+            format!("propose_{name}"),
+            TxBody::Propose(Propose {
+                action,
+                expires_at: Timestamp::new(1_800_086_400_000),
+            }),
+        ));
     }
-    out.push(("approve".into(), TxBody::Approve(Approve { proposal: ProposalId::new(3) })));
+    out.push((
+        "approve".into(),
+        TxBody::Approve(Approve {
+            proposal: ProposalId::new(3),
+        }),
+    ));
     out
 }
 
@@ -170,7 +306,11 @@ pub fn txs() -> Vec<(String, Tx)> {
 pub fn validator_set() -> ValidatorSet {
     ValidatorSet::new(
         (1..=4)
-            .map(|n| Validator { consensus_key: keypair(n).public_key(), network_key: keypair(n + 100).public_key(), power: 10 })
+            .map(|n| Validator {
+                consensus_key: keypair(n).public_key(),
+                network_key: keypair(n + 100).public_key(),
+                power: 10,
+            })
             .collect(),
     )
     .unwrap()
@@ -195,8 +335,14 @@ pub fn block() -> Block {
 }
 
 pub fn vote(kind: VoteKind, value: Option<Hash>, signer: u8) -> Vote {
-    VotePayload { kind, height: Height::new(2), round: Round::new(0), value, validator: keypair(signer).public_key() }
-        .sign(&keypair(signer), CHAIN)
+    VotePayload {
+        kind,
+        height: Height::new(2),
+        round: Round::new(0),
+        value,
+        validator: keypair(signer).public_key(),
+    }
+    .sign(&keypair(signer), CHAIN)
 }
 
 pub fn proposal() -> Proposal {
@@ -215,11 +361,19 @@ pub fn certificate() -> CommitCertificate {
     let mut signatures: Vec<CommitSignature> = (1..=3)
         .map(|n| {
             let v = vote(VoteKind::Precommit, Some(hash), n);
-            CommitSignature { validator: v.payload.validator, signature: v.signature }
+            CommitSignature {
+                validator: v.payload.validator,
+                signature: v.signature,
+            }
         })
         .collect();
     signatures.sort_by_key(|s| s.validator);
-    CommitCertificate { height: Height::new(2), round: Round::new(0), block_hash: hash, signatures }
+    CommitCertificate {
+        height: Height::new(2),
+        round: Round::new(0),
+        block_hash: hash,
+        signatures,
+    }
 }
 
 pub fn evidence() -> DuplicateVoteEvidence {
