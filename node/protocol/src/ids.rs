@@ -13,17 +13,9 @@
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-/// Declares an identifier newtype over an unsigned integer.
-macro_rules! id_type {
-    ($(#[$meta:meta])* $name:ident($inner:ty)) => {
-        $(#[$meta])*
-        #[derive(
-            Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash,
-            Encode, Decode, Serialize, Deserialize,
-        )]
-        #[serde(transparent)]
-        pub struct $name($inner);
-
+/// `new` and `get`, shared by every newtype below.
+macro_rules! newtype_access {
+    ($name:ident($inner:ty)) => {
         impl $name {
             /// Wraps a raw value.
             #[must_use]
@@ -43,6 +35,21 @@ macro_rules! id_type {
                 core::fmt::Display::fmt(&self.0, f)
             }
         }
+    };
+}
+
+/// Declares an identifier newtype over an unsigned integer.
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident($inner:ty)) => {
+        $(#[$meta])*
+        #[derive(
+            Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash,
+            Encode, Decode, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name($inner);
+
+        newtype_access!($name($inner));
     };
 }
 
@@ -123,21 +130,11 @@ macro_rules! quantity_type {
         )]
         pub struct $name($inner);
 
+        newtype_access!($name($inner));
+
         impl $name {
             /// Zero.
             pub const ZERO: Self = Self(0);
-
-            /// Wraps a raw value.
-            #[must_use]
-            pub const fn new(value: $inner) -> Self {
-                Self(value)
-            }
-
-            /// The raw value.
-            #[must_use]
-            pub const fn get(self) -> $inner {
-                self.0
-            }
 
             /// `self + rhs`, or `None` on overflow.
             #[must_use]
@@ -161,12 +158,6 @@ macro_rules! quantity_type {
             #[must_use]
             pub const fn is_positive(self) -> bool {
                 self.0 > 0
-            }
-        }
-
-        impl core::fmt::Display for $name {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                core::fmt::Display::fmt(&self.0, f)
             }
         }
 

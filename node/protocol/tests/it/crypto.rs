@@ -23,6 +23,14 @@ fn non_canonical_point_encodings() -> Vec<[u8; 32]> {
         .collect()
 }
 
+/// 32 bytes whose y has no x on the curve.
+fn not_a_point() -> [u8; 32] {
+    (0u8..=255)
+        .map(|b| [b; 32])
+        .find(|bytes| CompressedEdwardsY(*bytes).decompress().is_none())
+        .unwrap()
+}
+
 fn sign(n: u8, domain: Domain, chain: &str, msg: &[u8]) -> (VerifiedKey, Signature) {
     let key = samples::keypair(n);
     (key.verified_key(), key.sign(domain, chain, msg))
@@ -120,16 +128,17 @@ fn bad_public_keys_are_refused_with_their_own_errors() {
             Err(SigError::KeyEncoding)
         );
     }
-    // A valid key with its sign bit flipped on a point with x = 0 is not canonical either;
+    // The identity with its sign bit set ("negative zero") decompresses but is not canonical;
     // bytes that are not a point at all are refused too.
-    let not_a_point = (0u8..=255)
-        .map(|b| [b; 32])
-        .find(|bytes| CompressedEdwardsY(*bytes).decompress().is_none())
-        .unwrap();
-    assert_eq!(
-        VerifiedKey::new(&PublicKey(not_a_point)),
-        Err(SigError::KeyEncoding)
-    );
+    let mut negative_zero = [0u8; 32];
+    negative_zero[0] = 1;
+    negative_zero[31] = 0x80;
+    for bytes in [negative_zero, not_a_point()] {
+        assert_eq!(
+            VerifiedKey::new(&PublicKey(bytes)),
+            Err(SigError::KeyEncoding)
+        );
+    }
     // A real key plus a torsion component: passes verify_strict's small-order check, refused here.
     let honest = samples::keypair(1).verified_key().public_key();
     let a = CompressedEdwardsY(honest.0).decompress().unwrap();
@@ -149,12 +158,8 @@ fn bad_r_encodings_are_refused() {
             Err(SigError::REncoding)
         );
     }
-    let not_a_point = (0u8..=255)
-        .map(|b| [b; 32])
-        .find(|bytes| CompressedEdwardsY(*bytes).decompress().is_none())
-        .unwrap();
     assert_eq!(
-        verify(&key, &preimage(), &with_r(&sig, not_a_point)),
+        verify(&key, &preimage(), &with_r(&sig, not_a_point())),
         Err(SigError::REncoding)
     );
 }
