@@ -1,11 +1,14 @@
 //! The deterministic exchange engine: `apply_block(state, header, txs)` over a state trait;
 //! matching, margin, liquidation and settlement in integers, time from the block header only.
 //!
-//! Status: crate created by the workspace issue (#2); the engine is built by issues #3 and #4.
+//! Status: the order book ([`book`]) is built; accounts, markets and `apply_block` are in
+//! progress under issue #3, margin and settlement under issue #4.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
+
+pub mod book;
 
 /// The wire-protocol crate this crate builds on.
 pub use tokenbook_protocol as protocol;
