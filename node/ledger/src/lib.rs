@@ -8,7 +8,21 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
+pub mod apply;
 pub mod book;
+pub mod governance;
+pub mod invariants;
+pub mod margin;
+pub mod members;
+pub mod receipt;
+pub mod reject;
+pub mod state;
+pub mod trading;
+
+pub use apply::{BlockError, apply_block, fair_sequence, genesis_state};
+pub use receipt::{BlockOutcome, CancelReason, Event, Receipt, Touched};
+pub use reject::{Reject, RejectCode};
+pub use state::{Genesis, LedgerState};
 
 /// The wire-protocol crate this crate builds on.
 pub use tokenbook_protocol as protocol;

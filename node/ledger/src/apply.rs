@@ -1,0 +1,428 @@
+//! `apply_block`: the one way the ledger state changes after genesis.
+//!
+//! Steps, all deterministic and driven by the header's time only:
+//! 1. Check the header follows the state (chain id, next height, strictly later time).
+//! 2. Housekeeping at the block's time: pending validator sets take effect, proposals lapse,
+//!    good-til-time orders expire, dead-man's switches fire (in key order).
+//! 3. Put the txs in the fair sequence ([`fair_sequence`], docs/adr/0003-fair-sequencing.md).
+//! 4. For each tx: authorise the signer for the account, apply the nonce rule, then the body.
+//!    A refused tx changes nothing but its nonce (once authorised, a nonce is spent either way,
+//!    so a refused tx cannot be replayed into success later).
+//! 5. Assert the invariants ([`crate::invariants`]); a violation is a bug and stops the process.
+//!
+//! Signatures are not checked here: a block reaches `apply_block` only after its signatures
+//! were verified (by the validators that certified it, or by an auditor before replaying).
+
+use crate::receipt::{BlockOutcome, CancelReason, Event, Receipt, Touched};
+use crate::reject::{Reject, RejectCode, reject};
+use crate::state::{
+    Account, AccountKind, Genesis, IndexState, KeyGrant, LedgerState, Market, MarketStatus,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use tokenbook_protocol::{
+    AccountId, BlockHeader, Cash, Hash, Height, IndexId, MarketId, NonceError, ProposalId, Tx,
+    TxBody, ValidatorSet,
+};
+
+/// Why a block cannot be applied at all (consensus never commits such a block; an auditor
+/// replaying a tampered chain meets these).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// Header's chain id differs from the state's.
+    #[error("block is for chain {found}, the ledger is {expected}")]
+    WrongChain {
+        /// State's chain id.
+        expected: String,
+        /// Header's chain id.
+        found: String,
+    },
+    /// Header height is not the next height.
+    #[error("block height {found} does not follow {current}")]
+    WrongHeight {
+        /// State's height.
+        current: Height,
+        /// Header's height.
+        found: Height,
+    },
+    /// Header time does not increase.
+    #[error("block time {found} is not after {current}")]
+    TimeNotIncreasing {
+        /// State's time.
+        current: u64,
+        /// Header's time.
+        found: u64,
+    },
+    /// Too many orders in one block for the order id scheme.
+    #[error("block has more than {0} txs")]
+    TooManyTxs(usize),
+}
+
+/// Builds the genesis state.
+///
+/// # Errors
+/// A description of what is inconsistent in the genesis document.
+pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
+    let validators =
+        ValidatorSet::new(genesis.members.iter().filter_map(|m| m.validator).collect())?;
+    let mut state = LedgerState {
+        chain_id: genesis.chain_id.clone(),
+        height: Height::new(0),
+        time: genesis.time,
+        last_block_hash: Hash::ZERO,
+        risk: genesis.risk,
+        accounts: BTreeMap::new(),
+        keys: BTreeMap::new(),
+        markets: BTreeMap::new(),
+        symbols: BTreeMap::new(),
+        orders: BTreeMap::new(),
+        expiries: BTreeSet::new(),
+        deadmen: BTreeSet::new(),
+        indexes: BTreeMap::new(),
+        proposals: BTreeMap::new(),
+        references: BTreeSet::new(),
+        validators,
+        pending_validators: BTreeMap::new(),
+        fee_pool: Cash::ZERO,
+        insurance_fund: Cash::ZERO,
+        total_deposits: Cash::ZERO,
+        total_withdrawals: Cash::ZERO,
+        next_account: AccountId::new(1),
+        next_market: MarketId::new(1),
+        next_index: IndexId::new(1),
+        next_proposal: ProposalId::new(1),
+        total_cash: Cash::ZERO,
+        touched: Touched::default(),
+        order_seq: 0,
+        scratch: Vec::new(),
+    };
+    if !tokenbook_protocol::is_valid_chain_id(&state.chain_id) {
+        return Err(format!("invalid chain id {:?}", state.chain_id));
+    }
+    for member in &genesis.members {
+        state.open_account(
+            AccountKind::Member,
+            member.key,
+            None,
+            genesis.member_limits,
+            0,
+        )?;
+    }
+    for admin in &genesis.admins {
+        state.open_account(
+            AccountKind::Admin,
+            admin.key,
+            None,
+            genesis.member_limits,
+            0,
+        )?;
+    }
+    for index in &genesis.indexes {
+        state.list_index(index.clone());
+    }
+    for spec in &genesis.markets {
+        let market = state.list_market(spec.clone()).map_err(|r| r.message)?;
+        if let Some(m) = state.markets.get_mut(&market) {
+            m.status = MarketStatus::Active;
+        }
+    }
+    state.touched = Touched::default();
+    crate::invariants::check(&state).map_err(|e| format!("genesis breaks an invariant: {e}"))?;
+    Ok(state)
+}
+
+/// Orders ids are `height << ORDER_SEQ_BITS | sequence in block`.
+pub const ORDER_SEQ_BITS: u32 = 20;
+
+/// Applies a block's txs at the header's time. On `Err` the state is unchanged.
+///
+/// # Errors
+/// [`BlockError`] when the header does not follow the state.
+pub fn apply_block(
+    state: &mut LedgerState,
+    header: &BlockHeader,
+    txs: &[Tx],
+) -> Result<BlockOutcome, BlockError> {
+    check_header(state, header, txs.len())?;
+    state.touched = Touched {
+        globals: true,
+        ..Touched::default()
+    };
+    state.height = header.height;
+    state.time = header.time;
+    state.order_seq = 0;
+    let begin_events = state.begin_block();
+    let mut receipts = Vec::with_capacity(txs.len());
+    for index in fair_sequence(&header.prev_block_hash, txs) {
+        let tx = &txs[index];
+        let result = state.apply_tx(tx);
+        receipts.push(Receipt {
+            tx_hash: tx.hash(),
+            tx_index: u32::try_from(index).unwrap_or(u32::MAX),
+            result,
+        });
+    }
+    state.last_block_hash = header.hash();
+    if let Err(violation) = crate::invariants::check(state) {
+        // A broken invariant means the engine is wrong; continuing would fork the ledger.
+        unreachable!(
+            "ledger invariant violated at height {}: {violation}",
+            header.height
+        );
+    }
+    Ok(BlockOutcome {
+        begin_events,
+        receipts,
+        touched: std::mem::take(&mut state.touched),
+    })
+}
+
+fn check_header(
+    state: &LedgerState,
+    header: &BlockHeader,
+    tx_count: usize,
+) -> Result<(), BlockError> {
+    if header.chain_id != state.chain_id {
+        return Err(BlockError::WrongChain {
+            expected: state.chain_id.clone(),
+            found: header.chain_id.clone(),
+        });
+    }
+    if state.height.next() != Some(header.height) {
+        return Err(BlockError::WrongHeight {
+            current: state.height,
+            found: header.height,
+        });
+    }
+    if header.time <= state.time {
+        return Err(BlockError::TimeNotIncreasing {
+            current: state.time.get(),
+            found: header.time.get(),
+        });
+    }
+    if tx_count >= 1 << ORDER_SEQ_BITS {
+        return Err(BlockError::TooManyTxs(1 << ORDER_SEQ_BITS));
+    }
+    Ok(())
+}
+
+/// The sequence class of a tx: lower classes apply first.
+#[must_use]
+pub fn sequence_class(body: &TxBody) -> u8 {
+    match body {
+        TxBody::Propose(_) | TxBody::Approve(_) | TxBody::PublishIndex(_) => 0,
+        TxBody::RegisterAccount(_)
+        | TxBody::Deposit(_)
+        | TxBody::Withdraw(_)
+        | TxBody::SetLimits(_)
+        | TxBody::SetFrozen(_)
+        | TxBody::AuthoriseKey(_)
+        | TxBody::RevokeKey(_)
+        | TxBody::SetDeadman(_) => 1,
+        TxBody::CancelOrder(_) | TxBody::CancelAll(_) => 2,
+        TxBody::PlaceOrder(order)
+            if order.time_in_force == tokenbook_protocol::TimeInForce::PostOnly =>
+        {
+            3
+        }
+        TxBody::PlaceOrder(_) | TxBody::ReplaceOrder(_) => 4,
+    }
+}
+
+/// The order in which a block's txs apply (indexes into `txs`): by [`sequence_class`], then by
+/// `SHA-256(prev_block_hash ‖ tx_hash)`, then by position (only identical txs tie). The proposer
+/// chooses which txs enter a block, not who goes first.
+#[must_use]
+pub fn fair_sequence(prev_block_hash: &Hash, txs: &[Tx]) -> Vec<usize> {
+    let mut keyed: Vec<(u8, Hash, usize)> = txs
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| {
+            let rank = Hash::digest_parts(&[&prev_block_hash.0, &tx.hash().0]);
+            (sequence_class(&tx.payload.body), rank, i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, _, i)| i).collect()
+}
+
+impl LedgerState {
+    /// Authorises, spends the nonce, and applies one tx.
+    fn apply_tx(&mut self, tx: &Tx) -> Result<Vec<Event>, Reject> {
+        let payload = &tx.payload;
+        let account_id = payload.account;
+        let Some(account) = self.accounts.get(&account_id) else {
+            return reject(
+                RejectCode::AccountUnknown,
+                format!("account {account_id} does not exist"),
+            );
+        };
+        let scoped = self.authorise(account, &payload.signer)?;
+        if scoped && !payload.body.is_trading() {
+            return reject(
+                RejectCode::KeyScope,
+                "a scoped trading key may only place, cancel and replace orders",
+            );
+        }
+        let time = self.time;
+        let account = self.account_mut(account_id)?;
+        account
+            .nonces
+            .accept(payload.nonce, time)
+            .map_err(nonce_reject)?;
+        let mut events = Vec::new();
+        self.apply_body(account_id, &payload.body, &mut events)?;
+        Ok(events)
+    }
+
+    /// True if the signer is a scoped key (false for the owner); refuses anyone else.
+    fn authorise(
+        &self,
+        account: &Account,
+        signer: &tokenbook_protocol::PublicKey,
+    ) -> Result<bool, Reject> {
+        if account.owner == *signer {
+            return Ok(false);
+        }
+        match self.keys.get(signer) {
+            Some(KeyGrant::Trading {
+                account: a,
+                expires_at,
+            }) if *a == account.id => {
+                if expires_at.is_some_and(|t| t <= self.time) {
+                    return reject(RejectCode::UnauthorisedSigner, "the scoped key has expired");
+                }
+                Ok(true)
+            }
+            _ => reject(
+                RejectCode::UnauthorisedSigner,
+                format!("key {signer} may not act for account {}", account.id),
+            ),
+        }
+    }
+
+    fn apply_body(
+        &mut self,
+        account: AccountId,
+        body: &TxBody,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        match body {
+            TxBody::PlaceOrder(order) => self.place_order(account, order, events),
+            TxBody::CancelOrder(cancel) => self.cancel_order(account, cancel, events),
+            TxBody::CancelAll(cancel) => {
+                self.cancel_all(account, cancel.market, CancelReason::CancelAll, events)
+            }
+            TxBody::ReplaceOrder(replace) => self.replace_order(account, replace, events),
+            TxBody::SetDeadman(set) => self.set_deadman(account, set.timeout_ms, events),
+            TxBody::AuthoriseKey(auth) => self.authorise_key(account, auth, events),
+            TxBody::RevokeKey(revoke) => self.revoke_key(account, revoke.key, events),
+            TxBody::RegisterAccount(register) => self.register_account(account, register, events),
+            TxBody::Deposit(transfer) => self.deposit(account, transfer, events),
+            TxBody::Withdraw(transfer) => self.withdraw(account, transfer, events),
+            TxBody::SetLimits(set) => self.set_limits(account, set, events),
+            TxBody::SetFrozen(set) => self.set_frozen(account, set, events),
+            TxBody::PublishIndex(observation) => self.publish_index(account, observation, events),
+            TxBody::Propose(propose) => self.propose(account, propose, events),
+            TxBody::Approve(approve) => self.approve(account, approve.proposal, events),
+        }
+    }
+
+    /// Housekeeping at the block's time, before any tx.
+    fn begin_block(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        if let Some(set) = self.pending_validators.remove(&self.height) {
+            self.validators = set;
+        }
+        self.lapse_proposals(&mut events);
+        self.expire_orders(&mut events);
+        self.fire_deadmen(&mut events);
+        events
+    }
+
+    /// A mutable account, marked as touched.
+    pub(crate) fn account_mut(&mut self, id: AccountId) -> Result<&mut Account, Reject> {
+        self.touched.accounts.insert(id);
+        self.accounts.get_mut(&id).ok_or_else(|| {
+            Reject::new(
+                RejectCode::AccountUnknown,
+                format!("account {id} does not exist"),
+            )
+        })
+    }
+
+    /// A mutable market, marked as touched.
+    pub(crate) fn market_mut(&mut self, id: MarketId) -> Result<&mut Market, Reject> {
+        self.touched.markets.insert(id);
+        self.markets.get_mut(&id).ok_or_else(|| {
+            Reject::new(
+                RejectCode::MarketUnknown,
+                format!("market {id} does not exist"),
+            )
+        })
+    }
+
+    /// Creates an account and registers its owner key.
+    pub(crate) fn open_account(
+        &mut self,
+        kind: AccountKind,
+        owner: tokenbook_protocol::PublicKey,
+        member: Option<AccountId>,
+        limits: tokenbook_protocol::AccountLimits,
+        self_trade_group: u64,
+    ) -> Result<AccountId, String> {
+        if self.keys.contains_key(&owner) {
+            return Err(format!("key {owner} is already registered"));
+        }
+        tokenbook_protocol::VerifiedKey::new(&owner).map_err(|e| format!("key {owner}: {e}"))?;
+        let id = self.next_account;
+        self.next_account = AccountId::new(id.get() + 1);
+        let account = Account {
+            id,
+            kind,
+            owner,
+            member: member.unwrap_or(id),
+            limits,
+            self_trade_group,
+            frozen: false,
+            cash: Cash::ZERO,
+            positions: BTreeMap::new(),
+            open_orders: BTreeSet::new(),
+            client_ids: BTreeMap::new(),
+            nonces: tokenbook_protocol::NonceWindow::default(),
+            deadman: None,
+            scoped_keys: BTreeSet::new(),
+        };
+        self.accounts.insert(id, account);
+        self.keys.insert(owner, KeyGrant::Owner(id));
+        self.touched.accounts.insert(id);
+        self.touched.keys.insert(owner);
+        self.touched.globals = true;
+        Ok(id)
+    }
+
+    /// Adds an index.
+    pub(crate) fn list_index(&mut self, spec: tokenbook_protocol::IndexSpec) -> IndexId {
+        let id = self.next_index;
+        self.next_index = IndexId::new(id.get() + 1);
+        self.indexes.insert(
+            id,
+            IndexState {
+                spec,
+                submissions: BTreeMap::new(),
+                price: None,
+            },
+        );
+        self.touched.indexes.insert(id);
+        self.touched.globals = true;
+        id
+    }
+}
+
+fn nonce_reject(e: NonceError) -> Reject {
+    let code = match e {
+        NonceError::OutOfRange { .. } => RejectCode::NonceOutOfRange,
+        NonceError::Replayed(_) => RejectCode::NonceReplayed,
+        NonceError::TooOld { .. } => RejectCode::NonceTooOld,
+    };
+    Reject::new(code, e.to_string())
+}

@@ -1,0 +1,283 @@
+//! What applying a block produced: one receipt per tx (accepted with events, or refused with a
+//! stable code), plus the events of the block's own housekeeping (expiries, dead-man's switches).
+
+use crate::reject::Reject;
+use crate::state::MarketStatus;
+use std::collections::BTreeSet;
+use tokenbook_protocol::{
+    AccountId, Cash, Hash, Height, IndexId, MarketId, OrderId, Price, ProposalId, PublicKey, Qty,
+    Side, Timestamp,
+};
+
+/// Why an order left the book without filling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The trader cancelled it.
+    Requested,
+    /// Cancel-all.
+    CancelAll,
+    /// Good-til-time expiry reached.
+    Expired,
+    /// The account's dead-man's switch fired.
+    DeadmanSwitch,
+    /// Self-trade prevention removed it.
+    SelfTrade,
+    /// The unfilled rest of an IOC or market order.
+    ImmediateOrCancel,
+    /// The member froze the account.
+    AccountFrozen,
+    /// A reduce-only order would no longer reduce the position.
+    ReduceOnly,
+    /// The market was delisted or settled.
+    MarketClosed,
+}
+
+/// Something that happened while applying a tx or the block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new order was accepted (it may have filled, rested, or both).
+    OrderAccepted {
+        /// Assigned id.
+        order: OrderId,
+        /// Market.
+        market: MarketId,
+        /// Account.
+        account: AccountId,
+        /// Side.
+        side: Side,
+        /// Limit (or protection) price.
+        price: Price,
+        /// Ordered lots.
+        qty: Qty,
+        /// Lots left resting after matching.
+        resting: Qty,
+    },
+    /// A stop / take-profit order was accepted and waits for its trigger.
+    TriggerAccepted {
+        /// Assigned id.
+        order: OrderId,
+        /// Market.
+        market: MarketId,
+        /// Account.
+        account: AccountId,
+    },
+    /// A trade.
+    Fill {
+        /// Market.
+        market: MarketId,
+        /// Resting order.
+        maker_order: OrderId,
+        /// Incoming order.
+        taker_order: OrderId,
+        /// Resting order's account.
+        maker: AccountId,
+        /// Incoming order's account.
+        taker: AccountId,
+        /// Side of the incoming order.
+        taker_side: Side,
+        /// Price (the maker's).
+        price: Price,
+        /// Lots.
+        qty: Qty,
+        /// Fee paid by the maker (negative = rebate received).
+        maker_fee: Cash,
+        /// Fee paid by the taker.
+        taker_fee: Cash,
+    },
+    /// An order left the book (or the trigger book) unfilled.
+    OrderCancelled {
+        /// Order.
+        order: OrderId,
+        /// Market.
+        market: MarketId,
+        /// Account.
+        account: AccountId,
+        /// Unfilled lots.
+        remaining: Qty,
+        /// Why.
+        reason: CancelReason,
+    },
+    /// An order's price or size changed.
+    OrderReplaced {
+        /// Order.
+        order: OrderId,
+        /// New price.
+        price: Price,
+        /// New open lots.
+        qty: Qty,
+        /// True when it kept its place in the queue.
+        kept_priority: bool,
+    },
+    /// A member registered an account.
+    AccountRegistered {
+        /// The new account.
+        account: AccountId,
+        /// Its member.
+        member: AccountId,
+        /// Its owner key.
+        owner: PublicKey,
+    },
+    /// Cash in.
+    Deposited {
+        /// Account.
+        account: AccountId,
+        /// Amount.
+        amount: Cash,
+    },
+    /// Cash out.
+    Withdrawn {
+        /// Account.
+        account: AccountId,
+        /// Amount.
+        amount: Cash,
+    },
+    /// Limits changed.
+    LimitsSet {
+        /// Account.
+        account: AccountId,
+    },
+    /// Frozen or unfrozen.
+    FrozenSet {
+        /// Account.
+        account: AccountId,
+        /// New state.
+        frozen: bool,
+    },
+    /// Scoped key authorised.
+    KeyAuthorised {
+        /// Account.
+        account: AccountId,
+        /// Key.
+        key: PublicKey,
+    },
+    /// Scoped key revoked.
+    KeyRevoked {
+        /// Account.
+        account: AccountId,
+        /// Key.
+        key: PublicKey,
+    },
+    /// Dead-man's switch armed (with deadline) or disarmed.
+    DeadmanSet {
+        /// Account.
+        account: AccountId,
+        /// Deadline, `None` when disarmed.
+        deadline: Option<Timestamp>,
+    },
+    /// A member's index observation was recorded.
+    IndexPublished {
+        /// Index.
+        index: IndexId,
+        /// Member.
+        member: AccountId,
+        /// Price.
+        price: Cash,
+    },
+    /// A governance proposal opened.
+    ProposalOpened {
+        /// Id.
+        proposal: ProposalId,
+    },
+    /// A member approved.
+    ProposalApproved {
+        /// Id.
+        proposal: ProposalId,
+        /// Approving member.
+        member: AccountId,
+        /// Approvals so far.
+        approvals: u32,
+    },
+    /// A proposal reached its quorum and took effect.
+    ProposalExecuted {
+        /// Id.
+        proposal: ProposalId,
+    },
+    /// A proposal lapsed unapproved.
+    ProposalExpired {
+        /// Id.
+        proposal: ProposalId,
+    },
+    /// A market was listed.
+    MarketListed {
+        /// Id.
+        market: MarketId,
+        /// Symbol.
+        symbol: String,
+    },
+    /// A market changed status.
+    MarketStatusChanged {
+        /// Market.
+        market: MarketId,
+        /// New status.
+        status: MarketStatus,
+    },
+    /// Market parameters changed.
+    MarketParamsSet {
+        /// Market.
+        market: MarketId,
+    },
+    /// Global risk parameters changed.
+    RiskParamsSet,
+    /// A new validator set takes effect at a height.
+    ValidatorSetScheduled {
+        /// Effective height.
+        height: Height,
+    },
+    /// A member was admitted.
+    MemberAdded {
+        /// Its account.
+        account: AccountId,
+    },
+    /// A member was removed.
+    MemberRemoved {
+        /// Its account.
+        account: AccountId,
+    },
+    /// An index was listed.
+    IndexListed {
+        /// Id.
+        index: IndexId,
+    },
+}
+
+/// The outcome of one tx.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The tx's hash.
+    pub tx_hash: Hash,
+    /// Its position in the block as proposed.
+    pub tx_index: u32,
+    /// Events if accepted, the refusal otherwise.
+    pub result: Result<Vec<Event>, Reject>,
+}
+
+/// Which parts of the state a block changed (for the store, which persists and hashes them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Accounts changed.
+    pub accounts: BTreeSet<AccountId>,
+    /// Markets changed (status, book, open interest, mark).
+    pub markets: BTreeSet<MarketId>,
+    /// Open orders created, changed or removed.
+    pub orders: BTreeSet<OrderId>,
+    /// Keys registered or removed.
+    pub keys: BTreeSet<PublicKey>,
+    /// Indexes changed.
+    pub indexes: BTreeSet<IndexId>,
+    /// Proposals opened, changed or closed.
+    pub proposals: BTreeSet<ProposalId>,
+    /// Singletons: height, time, parameters, validators, system cash, counters.
+    pub globals: bool,
+}
+
+/// Everything applying one block produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockOutcome {
+    /// Events of block housekeeping before the txs (expiries, dead-man's switches, proposals
+    /// lapsing, validator sets taking effect).
+    pub begin_events: Vec<Event>,
+    /// One receipt per tx, in the order the txs were applied (the fair sequence).
+    pub receipts: Vec<Receipt>,
+    /// What changed.
+    pub touched: Touched,
+}

@@ -1,0 +1,322 @@
+//! The ledger's state: accounts and keys, markets and their books, open orders, indexes,
+//! governance proposals, validators, and the system cash accounts (fee pool, insurance fund).
+//!
+//! Everything is in `BTreeMap`s (or the order book, whose hash index is never iterated), so any
+//! walk over the state visits it in key order on every validator. Genesis builds the initial
+//! state; `apply_block` ([`crate::apply`]) is the only way it changes afterwards.
+
+use crate::book::Book;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use tokenbook_protocol::{
+    AccountId, AccountLimits, Cash, ClientOrderId, GovAction, Hash, Height, IndexId,
+    IndexObservation, IndexSpec, MarketId, MarketSpec, NewOrder, NonceWindow, OrderId, Price,
+    ProposalId, PublicKey, Qty, RiskParams, Side, Timestamp, Validator, ValidatorSet,
+};
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    /// A clearing member (institution): registers and clears traders, attests cash, publishes
+    /// index prices, votes on governance. May also trade for itself.
+    Member,
+    /// An operator listed in genesis: may halt a market at once (any resume or delist still
+    /// needs a governance vote). Cannot trade.
+    Admin,
+    /// A trader account registered by a member.
+    Trader,
+}
+
+/// A position in one market, with the account's open orders there (for worst-case margin and
+/// position limits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Signed lots: long > 0, short < 0.
+    pub qty: Qty,
+    /// Signed cost of the position in cash (Σ fill notional, + for buys): unrealised PnL at a
+    /// price is `qty × price × lot tick value − cost`.
+    pub cost: Cash,
+    /// Lots in open buy orders (resting).
+    pub open_buy: Qty,
+    /// Lots in open sell orders (resting).
+    pub open_sell: Qty,
+}
+
+impl Position {
+    /// True when there is neither a position nor an open order.
+    #[must_use]
+    pub fn is_flat(&self) -> bool {
+        self.qty == Qty::ZERO
+            && self.cost == Cash::ZERO
+            && self.open_buy == Qty::ZERO
+            && self.open_sell == Qty::ZERO
+    }
+}
+
+/// One account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Id.
+    pub id: AccountId,
+    /// Member, admin or trader.
+    pub kind: AccountKind,
+    /// The owner key (full rights).
+    pub owner: PublicKey,
+    /// The clearing member (itself for members and admins).
+    pub member: AccountId,
+    /// Limits set by the member.
+    pub limits: AccountLimits,
+    /// Self-trade prevention group (0 = alone).
+    pub self_trade_group: u64,
+    /// Frozen accounts cannot place orders or withdraw.
+    pub frozen: bool,
+    /// Settlement cash.
+    pub cash: Cash,
+    /// Positions by market (zero positions are removed).
+    pub positions: BTreeMap<MarketId, Position>,
+    /// Open orders (resting and untriggered).
+    pub open_orders: BTreeSet<OrderId>,
+    /// Client order ids of open orders.
+    pub client_ids: BTreeMap<ClientOrderId, OrderId>,
+    /// Replay protection.
+    pub nonces: NonceWindow,
+    /// Dead-man's switch deadline, if armed.
+    pub deadman: Option<Timestamp>,
+    /// Scoped trading keys the owner authorised.
+    pub scoped_keys: BTreeSet<PublicKey>,
+}
+
+/// A key's authority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyGrant {
+    /// The owner key of an account.
+    Owner(AccountId),
+    /// A scoped trading key of an account, optionally expiring.
+    Trading {
+        /// The account it trades for.
+        account: AccountId,
+        /// Block time after which it stops working.
+        expires_at: Option<Timestamp>,
+    },
+}
+
+/// A market's lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketStatus {
+    /// Listed, not yet trading.
+    PreOpen,
+    /// Trading.
+    Active,
+    /// Matching stopped; orders stay; cancels allowed.
+    Halted,
+    /// Expiry reached; final settlement in progress.
+    Settling,
+    /// Settled and closed.
+    Settled,
+}
+
+/// A listed market.
+#[derive(Clone, Debug)]
+pub struct Market {
+    /// Id.
+    pub id: MarketId,
+    /// Listing terms and parameters.
+    pub spec: MarketSpec,
+    /// Lifecycle state.
+    pub status: MarketStatus,
+    /// Mark price (ticks). Until the oracle drives it (issue #4), the listing's reference price.
+    pub mark: Price,
+    /// Cash value of one tick on one lot: tick size × multiplier × lot size.
+    pub lot_tick_value: Cash,
+    /// Total long lots.
+    pub long_interest: Qty,
+    /// Total short lots (always equal to the long total).
+    pub short_interest: Qty,
+    /// The book.
+    pub book: Book,
+}
+
+/// Ledger-side facts about an open order that the book does not keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderInfo {
+    /// Owner account.
+    pub account: AccountId,
+    /// Market.
+    pub market: MarketId,
+    /// Side.
+    pub side: Side,
+    /// Limit price.
+    pub price: Price,
+    /// Trader's id, if any.
+    pub client_order_id: Option<ClientOrderId>,
+    /// Good-til-time expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Reduce-only.
+    pub reduce_only: bool,
+    /// Post-only (kept on replace).
+    pub post_only: bool,
+    /// Untriggered stop / take-profit: the whole order waits here, not in the book.
+    pub pending_trigger: Option<NewOrder>,
+}
+
+/// A price index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexState {
+    /// Listing.
+    pub spec: IndexSpec,
+    /// Latest observation per member.
+    pub submissions: BTreeMap<AccountId, IndexObservation>,
+    /// Last good price, if any.
+    pub price: Option<Cash>,
+}
+
+/// An open governance proposal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    /// Id.
+    pub id: ProposalId,
+    /// Proposing member.
+    pub proposer: AccountId,
+    /// What it does.
+    pub action: GovAction,
+    /// Lapses after this block time.
+    pub expires_at: Timestamp,
+    /// Members that approved (the proposer included).
+    pub approvals: BTreeSet<AccountId>,
+}
+
+/// The whole ledger state.
+#[derive(Clone, Debug)]
+pub struct LedgerState {
+    /// Chain id (in every signature preimage).
+    pub chain_id: String,
+    /// Last applied height (0 = genesis).
+    pub height: Height,
+    /// Last applied block time.
+    pub time: Timestamp,
+    /// Hash of the last applied block (fair sequencing seeds from it).
+    pub last_block_hash: Hash,
+    /// Global risk parameters.
+    pub risk: RiskParams,
+    /// Accounts by id.
+    pub accounts: BTreeMap<AccountId, Account>,
+    /// Every registered key's authority.
+    pub keys: BTreeMap<PublicKey, KeyGrant>,
+    /// Markets by id.
+    pub markets: BTreeMap<MarketId, Market>,
+    /// Market ids by symbol.
+    pub symbols: BTreeMap<String, MarketId>,
+    /// Open orders by id.
+    pub orders: BTreeMap<OrderId, OrderInfo>,
+    /// Good-til-time expiries.
+    pub expiries: BTreeSet<(Timestamp, OrderId)>,
+    /// Armed dead-man's switches.
+    pub deadmen: BTreeSet<(Timestamp, AccountId)>,
+    /// Indexes by id.
+    pub indexes: BTreeMap<IndexId, IndexState>,
+    /// Open proposals.
+    pub proposals: BTreeMap<ProposalId, Proposal>,
+    /// Deposit/withdrawal references used, per member.
+    pub references: BTreeSet<(AccountId, Hash)>,
+    /// The validator set for the next height.
+    pub validators: ValidatorSet,
+    /// Validator sets decided by governance, by the height at which they take effect.
+    pub pending_validators: BTreeMap<Height, ValidatorSet>,
+    /// Fees collected (net of maker rebates).
+    pub fee_pool: Cash,
+    /// Insurance fund.
+    pub insurance_fund: Cash,
+    /// All deposits ever.
+    pub total_deposits: Cash,
+    /// All withdrawals ever.
+    pub total_withdrawals: Cash,
+    /// Next ids.
+    pub next_account: AccountId,
+    /// Next market id.
+    pub next_market: MarketId,
+    /// Next index id.
+    pub next_index: IndexId,
+    /// Next proposal id.
+    pub next_proposal: ProposalId,
+    /// Σ account cash, kept in step with every credit and debit (checked against a full
+    /// recount by [`crate::invariants::check_full`]).
+    pub total_cash: Cash,
+    /// What the block being applied has changed so far.
+    pub(crate) touched: crate::receipt::Touched,
+    /// Orders created in the block being applied.
+    pub(crate) order_seq: u64,
+    /// Reused buffer for the book's execution reports.
+    pub(crate) scratch: Vec<crate::book::Event>,
+}
+
+impl LedgerState {
+    /// Member accounts, in id order.
+    pub fn members(&self) -> impl Iterator<Item = &Account> {
+        self.accounts
+            .values()
+            .filter(|a| a.kind == AccountKind::Member)
+    }
+
+    /// Number of member accounts.
+    #[must_use]
+    pub fn member_count(&self) -> usize {
+        self.members().count()
+    }
+
+    /// The market with this symbol.
+    #[must_use]
+    pub fn market_by_symbol(&self, symbol: &str) -> Option<&Market> {
+        self.symbols.get(symbol).and_then(|id| self.markets.get(id))
+    }
+
+    /// The account a key acts for.
+    #[must_use]
+    pub fn account_of_key(&self, key: &PublicKey) -> Option<AccountId> {
+        self.keys.get(key).map(|grant| match grant {
+            KeyGrant::Owner(account) | KeyGrant::Trading { account, .. } => *account,
+        })
+    }
+}
+
+/// A member in genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisMember {
+    /// Display name.
+    pub name: String,
+    /// Account owner key.
+    pub key: PublicKey,
+    /// The member's validator, if it runs one.
+    pub validator: Option<Validator>,
+}
+
+/// An admin in genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisAdmin {
+    /// Display name.
+    pub name: String,
+    /// Account owner key.
+    pub key: PublicKey,
+}
+
+/// Everything the chain starts from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    /// Chain id.
+    pub chain_id: String,
+    /// Genesis time (the first block's time must be later).
+    pub time: Timestamp,
+    /// Clearing members (ids 1.. in this order).
+    pub members: Vec<GenesisMember>,
+    /// Admins (ids after the members).
+    pub admins: Vec<GenesisAdmin>,
+    /// Indexes (ids 1.. in this order).
+    pub indexes: Vec<IndexSpec>,
+    /// Markets (ids 1.. in this order); they start active.
+    pub markets: Vec<MarketSpec>,
+    /// Global risk parameters.
+    pub risk: RiskParams,
+    /// Limits given to member and admin accounts.
+    pub member_limits: AccountLimits,
+}

@@ -1,0 +1,927 @@
+//! Trader actions: place, cancel, cancel-all, replace, dead-man's switch, scoped keys; fills with
+//! fees and positions; good-til-time expiry.
+//!
+//! Order checks run before anything changes, in this order (each with its own code): account
+//! may trade and is not frozen; market exists and is active; quantity and price positive and
+//! within bounds; order type combination valid; not expired on arrival; within the price band
+//! around the mark; within the account's per-order size; open-order count; client order id free;
+//! position limit (worst case with open orders); reduce-only direction; initial margin (worst
+//! case with the new order). Only then does the book see the order.
+
+use crate::book::{self, Incoming, Outcome, Style, Unrested};
+use crate::margin::{self, MAX_LOTS, MAX_TICKS};
+use crate::receipt::{CancelReason, Event};
+use crate::reject::{Reject, RejectCode, reject};
+use crate::state::{AccountKind, KeyGrant, LedgerState, MarketStatus, OrderInfo, Position};
+use tokenbook_protocol::{
+    AccountId, AuthoriseKey, CancelOrder, Cash, MarketId, NewOrder, OrderId, OrderKind, OrderRef,
+    Price, PublicKey, Qty, ReplaceOrder, Side, TimeInForce,
+};
+
+/// Most scoped keys per account.
+pub const MAX_SCOPED_KEYS: usize = 16;
+
+impl LedgerState {
+    pub(crate) fn place_order(
+        &mut self,
+        account: AccountId,
+        order: &NewOrder,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let qty = self.check_new_order(account, order)?;
+        let id = self.next_order_id();
+        if order.trigger.is_some() {
+            self.rest_trigger(account, id, order);
+            events.push(Event::TriggerAccepted {
+                order: id,
+                market: order.market,
+                account,
+            });
+            return Ok(());
+        }
+        self.execute(account, id, order, qty, events)
+    }
+
+    /// Every check of a new order; returns the quantity to use (reduce-only orders are clipped to
+    /// the position).
+    fn check_new_order(&self, account_id: AccountId, order: &NewOrder) -> Result<Qty, Reject> {
+        let account = &self.accounts[&account_id];
+        if account.kind == AccountKind::Admin {
+            return reject(
+                RejectCode::AccountCannotTrade,
+                "admin accounts cannot trade",
+            );
+        }
+        if account.frozen {
+            return reject(
+                RejectCode::AccountFrozen,
+                format!("account {account_id} is frozen"),
+            );
+        }
+        let market = self.active_market(order.market)?;
+        check_price_qty(order.price, order.qty)?;
+        check_order_type(order, self.time)?;
+        check_band(market.mark, order.price, market.spec.params.price_band_bps)?;
+        if order.qty > account.limits.max_order_qty {
+            return reject(
+                RejectCode::OrderTooLarge,
+                format!(
+                    "{} lots exceeds the account's per-order limit of {}",
+                    order.qty, account.limits.max_order_qty
+                ),
+            );
+        }
+        let rests = order.trigger.is_some()
+            || matches!(
+                order.time_in_force,
+                TimeInForce::Gtc | TimeInForce::Gtt(_) | TimeInForce::PostOnly
+            );
+        if rests && account.open_orders.len() >= account.limits.max_open_orders as usize {
+            return reject(
+                RejectCode::TooManyOpenOrders,
+                format!(
+                    "account has its maximum of {} open orders",
+                    account.limits.max_open_orders
+                ),
+            );
+        }
+        if let Some(cid) = order.client_order_id {
+            if account.client_ids.contains_key(&cid) {
+                return reject(
+                    RejectCode::ClientOrderIdInUse,
+                    format!("client order id {cid} is already used by an open order"),
+                );
+            }
+        }
+        let position = account
+            .positions
+            .get(&order.market)
+            .copied()
+            .unwrap_or_default();
+        let qty = if order.reduce_only {
+            reduce_only_qty(&position, order.side, order.qty)?
+        } else {
+            order.qty
+        };
+        let limit = market
+            .spec
+            .params
+            .position_limit
+            .min(account.limits.max_position);
+        if worst_after(&position, order.side, qty) > i128::from(limit.get()) {
+            return reject(
+                RejectCode::PositionLimit,
+                format!("the order could take the position beyond the limit of {limit} lots"),
+            );
+        }
+        if !order.reduce_only && order.trigger.is_none() {
+            let free = margin::free_margin(self, account, Some((order.market, order.side, qty)));
+            if free < 0 {
+                return reject(
+                    RejectCode::InsufficientMargin,
+                    format!("initial margin would exceed equity by {}", -free),
+                );
+            }
+        }
+        Ok(qty)
+    }
+
+    pub(crate) fn active_market(&self, id: MarketId) -> Result<&crate::state::Market, Reject> {
+        let Some(market) = self.markets.get(&id) else {
+            return reject(
+                RejectCode::MarketUnknown,
+                format!("market {id} does not exist"),
+            );
+        };
+        if market.status != MarketStatus::Active {
+            return reject(
+                RejectCode::MarketNotActive,
+                format!("market {} is {:?}", market.spec.symbol, market.status),
+            );
+        }
+        Ok(market)
+    }
+
+    fn next_order_id(&mut self) -> OrderId {
+        let id = OrderId::new(self.height.get() << crate::apply::ORDER_SEQ_BITS | self.order_seq);
+        self.order_seq += 1;
+        id
+    }
+
+    fn rest_trigger(&mut self, account: AccountId, id: OrderId, order: &NewOrder) {
+        self.track_open(
+            id,
+            order_info(account, order, Some(order.clone())),
+            Qty::ZERO,
+        );
+    }
+
+    /// Sends a checked order to the book and books the consequences.
+    fn execute(
+        &mut self,
+        account_id: AccountId,
+        id: OrderId,
+        order: &NewOrder,
+        qty: Qty,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let group = self.accounts[&account_id].self_trade_group;
+        let incoming = Incoming {
+            id,
+            owner: account_id,
+            group,
+            side: order.side,
+            price: order.price,
+            qty,
+            style: style_of(order),
+            self_trade: order.self_trade,
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let outcome = self
+            .market_mut(order.market)?
+            .book
+            .submit(incoming, &mut scratch);
+        let result = self.book_outcome(account_id, id, order, qty, outcome, &scratch, events);
+        self.scratch = scratch;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn book_outcome(
+        &mut self,
+        account: AccountId,
+        id: OrderId,
+        order: &NewOrder,
+        qty: Qty,
+        outcome: Outcome,
+        reports: &[book::Event],
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        match outcome.unrested {
+            Some(Unrested::PostOnlyWouldTake) => {
+                return reject(
+                    RejectCode::PostOnlyWouldTake,
+                    "post-only order would take liquidity",
+                );
+            }
+            Some(Unrested::FillOrKill) => {
+                return reject(
+                    RejectCode::FillOrKillUnfilled,
+                    "fill-or-kill order cannot fill completely",
+                );
+            }
+            _ => {}
+        }
+        events.push(Event::OrderAccepted {
+            order: id,
+            market: order.market,
+            account,
+            side: order.side,
+            price: order.price,
+            qty,
+            resting: outcome.resting,
+        });
+        for report in reports {
+            self.book_report(order.market, account, id, order.side, report, events);
+        }
+        if outcome.resting.is_positive() {
+            self.track_open(id, order_info(account, order, None), outcome.resting);
+        }
+        let remaining = Qty::new(qty.get() - outcome.filled.get() - outcome.resting.get());
+        if let Some(reason) = outcome.unrested.filter(|_| remaining.is_positive()) {
+            let reason = if reason == Unrested::SelfTrade {
+                CancelReason::SelfTrade
+            } else {
+                CancelReason::ImmediateOrCancel
+            };
+            events.push(Event::OrderCancelled {
+                order: id,
+                market: order.market,
+                account,
+                remaining,
+                reason,
+            });
+        }
+        if outcome.filled.is_positive() {
+            self.enforce_reduce_only(order.market, account, events);
+        }
+        Ok(())
+    }
+
+    fn book_report(
+        &mut self,
+        market: MarketId,
+        taker: AccountId,
+        taker_order: OrderId,
+        taker_side: Side,
+        report: &book::Event,
+        events: &mut Vec<Event>,
+    ) {
+        match *report {
+            book::Event::Fill {
+                maker,
+                maker_owner,
+                price,
+                qty,
+                maker_done,
+            } => {
+                self.settle_fill(
+                    market,
+                    maker_owner,
+                    taker,
+                    taker_side,
+                    price,
+                    qty,
+                    maker,
+                    taker_order,
+                    events,
+                );
+                self.reduce_open(maker, qty, maker_done);
+                self.enforce_reduce_only(market, maker_owner, events);
+            }
+            book::Event::MakerExpired {
+                maker,
+                maker_owner,
+                remaining,
+            } => {
+                self.reduce_open(maker, remaining, true);
+                events.push(Event::OrderCancelled {
+                    order: maker,
+                    market,
+                    account: maker_owner,
+                    remaining,
+                    reason: CancelReason::SelfTrade,
+                });
+            }
+        }
+    }
+
+    /// Moves positions, costs and fees for one fill.
+    #[allow(clippy::too_many_arguments)]
+    fn settle_fill(
+        &mut self,
+        market_id: MarketId,
+        maker: AccountId,
+        taker: AccountId,
+        taker_side: Side,
+        price: Price,
+        qty: Qty,
+        maker_order: OrderId,
+        taker_order: OrderId,
+        events: &mut Vec<Event>,
+    ) {
+        let market = &self.markets[&market_id];
+        let value = margin::notional(market, price, qty);
+        let params = market.spec.params;
+        let maker_fee = fee(value, params.maker_fee_bps);
+        let taker_fee = fee(value, params.taker_fee_bps);
+        let signed = if taker_side == Side::Buy {
+            qty.get()
+        } else {
+            -qty.get()
+        };
+        let long_delta = self.move_position(taker, market_id, signed, value, taker_fee)
+            + self.move_position(maker, market_id, -signed, value, maker_fee);
+        self.fee_pool = Cash::new(self.fee_pool.get() + maker_fee + taker_fee);
+        self.total_cash = Cash::new(self.total_cash.get() - maker_fee - taker_fee);
+        if let Some(m) = self.markets.get_mut(&market_id) {
+            m.long_interest = Qty::new(m.long_interest.get() + long_delta);
+            m.short_interest = Qty::new(m.short_interest.get() + long_delta);
+        }
+        events.push(Event::Fill {
+            market: market_id,
+            maker_order,
+            taker_order,
+            maker,
+            taker,
+            taker_side,
+            price,
+            qty,
+            maker_fee: Cash::new(maker_fee),
+            taker_fee: Cash::new(taker_fee),
+        });
+    }
+
+    /// Changes one account's position by `lots` (signed) at cash `value`, charges `fee`;
+    /// returns the change in the market's long interest this causes.
+    fn move_position(
+        &mut self,
+        account: AccountId,
+        market: MarketId,
+        lots: i64,
+        value: i128,
+        fee: i128,
+    ) -> i64 {
+        self.touched.accounts.insert(account);
+        let Some(acct) = self.accounts.get_mut(&account) else {
+            unreachable!("filled order of a missing account")
+        };
+        acct.cash = Cash::new(acct.cash.get() - fee);
+        let p = acct.positions.entry(market).or_default();
+        let before = p.qty.get();
+        p.qty = Qty::new(before + lots);
+        // A closed position keeps its cost (realised PnL) until variation margin moves it to
+        // cash (issue #4).
+        p.cost = Cash::new(p.cost.get() + if lots > 0 { value } else { -value });
+        p.qty.get().max(0) - before.max(0)
+    }
+
+    /// Shrinks a resting order's open quantity after a fill or removal.
+    fn reduce_open(&mut self, order: OrderId, lots: Qty, done: bool) {
+        let Some(info) = self.orders.get(&order) else {
+            unreachable!("book order {order} has no ledger record")
+        };
+        let (account, market, side) = (info.account, info.market, info.side);
+        self.touched.orders.insert(order);
+        if let Some(p) = self
+            .accounts
+            .get_mut(&account)
+            .and_then(|a| a.positions.get_mut(&market))
+        {
+            match side {
+                Side::Buy => p.open_buy = Qty::new(p.open_buy.get() - lots.get()),
+                Side::Sell => p.open_sell = Qty::new(p.open_sell.get() - lots.get()),
+            }
+        }
+        if done {
+            self.untrack_open(order);
+        }
+    }
+
+    /// Records a new open order everywhere it is indexed; `open` lots rest in the book (zero for
+    /// an untriggered stop).
+    fn track_open(&mut self, id: OrderId, info: OrderInfo, open: Qty) {
+        self.touched.orders.insert(id);
+        self.touched.accounts.insert(info.account);
+        if let Some(expiry) = info.expires_at {
+            self.expiries.insert((expiry, id));
+        }
+        if let Some(account) = self.accounts.get_mut(&info.account) {
+            account.open_orders.insert(id);
+            if let Some(cid) = info.client_order_id {
+                account.client_ids.insert(cid, id);
+            }
+            if open.is_positive() {
+                let p = account.positions.entry(info.market).or_default();
+                match info.side {
+                    Side::Buy => p.open_buy = Qty::new(p.open_buy.get() + open.get()),
+                    Side::Sell => p.open_sell = Qty::new(p.open_sell.get() + open.get()),
+                }
+            }
+        }
+        self.orders.insert(id, info);
+    }
+
+    /// Forgets an open order (its open quantity must already be released).
+    fn untrack_open(&mut self, id: OrderId) -> Option<OrderInfo> {
+        let info = self.orders.remove(&id)?;
+        self.touched.orders.insert(id);
+        self.touched.accounts.insert(info.account);
+        if let Some(expiry) = info.expires_at {
+            self.expiries.remove(&(expiry, id));
+        }
+        if let Some(account) = self.accounts.get_mut(&info.account) {
+            account.open_orders.remove(&id);
+            if let Some(cid) = info.client_order_id {
+                account.client_ids.remove(&cid);
+            }
+            if account
+                .positions
+                .get(&info.market)
+                .is_some_and(Position::is_flat)
+            {
+                account.positions.remove(&info.market);
+            }
+        }
+        Some(info)
+    }
+
+    /// Removes an open order (from the book or the trigger book) and reports it.
+    pub(crate) fn remove_order(
+        &mut self,
+        id: OrderId,
+        reason: CancelReason,
+        events: &mut Vec<Event>,
+    ) {
+        let Some(info) = self.orders.get(&id).cloned() else {
+            return;
+        };
+        let remaining = if info.pending_trigger.is_some() {
+            info.pending_trigger.as_ref().map_or(Qty::ZERO, |o| o.qty)
+        } else {
+            self.touched.markets.insert(info.market);
+            let resting = self
+                .markets
+                .get_mut(&info.market)
+                .and_then(|m| m.book.cancel(id));
+            let Some(resting) = resting else {
+                unreachable!("open order {id} missing from its book")
+            };
+            self.reduce_open(id, resting.qty, false);
+            resting.qty
+        };
+        self.untrack_open(id);
+        events.push(Event::OrderCancelled {
+            order: id,
+            market: info.market,
+            account: info.account,
+            remaining,
+            reason,
+        });
+    }
+
+    pub(crate) fn cancel_order(
+        &mut self,
+        account: AccountId,
+        cancel: &CancelOrder,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let id = self.resolve_order(account, cancel.market, cancel.order)?;
+        self.remove_order(id, CancelReason::Requested, events);
+        Ok(())
+    }
+
+    /// Finds an open order of `account` in `market`.
+    fn resolve_order(
+        &self,
+        account: AccountId,
+        market: MarketId,
+        order: OrderRef,
+    ) -> Result<OrderId, Reject> {
+        let id = match order {
+            OrderRef::Id(id) => Some(id),
+            OrderRef::Client(cid) => self.accounts[&account].client_ids.get(&cid).copied(),
+        };
+        match id.and_then(|id| self.orders.get(&id).map(|info| (id, info))) {
+            Some((id, info)) if info.account == account && info.market == market => Ok(id),
+            _ => reject(
+                RejectCode::OrderUnknown,
+                format!("no open order {order:?} of account {account} in market {market}"),
+            ),
+        }
+    }
+
+    pub(crate) fn cancel_all(
+        &mut self,
+        account: AccountId,
+        market: Option<MarketId>,
+        reason: CancelReason,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let ids: Vec<OrderId> = self.accounts[&account]
+            .open_orders
+            .iter()
+            .copied()
+            .filter(|id| market.is_none_or(|m| self.orders.get(id).is_some_and(|o| o.market == m)))
+            .collect();
+        for id in ids {
+            self.remove_order(id, reason, events);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn replace_order(
+        &mut self,
+        account: AccountId,
+        replace: &ReplaceOrder,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let id = self.resolve_order(account, replace.market, replace.order)?;
+        let info = self.orders[&id].clone();
+        if info.pending_trigger.is_some() {
+            return reject(
+                RejectCode::InvalidReplace,
+                "an untriggered stop order cannot be replaced; cancel it and place a new one",
+            );
+        }
+        let market = self.active_market(replace.market)?;
+        check_price_qty(replace.new_price, replace.new_qty)?;
+        check_band(
+            market.mark,
+            replace.new_price,
+            market.spec.params.price_band_bps,
+        )?;
+        let current = market.book.get(id).map_or(Qty::ZERO, |o| o.qty);
+        if replace.new_price == info.price && replace.new_qty == current {
+            return reject(
+                RejectCode::InvalidReplace,
+                "the replace changes neither price nor size",
+            );
+        }
+        if replace.new_qty > self.accounts[&account].limits.max_order_qty {
+            return reject(
+                RejectCode::OrderTooLarge,
+                "new size exceeds the account's per-order limit",
+            );
+        }
+        if replace.new_price == info.price && replace.new_qty < current {
+            self.market_mut(replace.market)?
+                .book
+                .reduce(id, replace.new_qty);
+            self.reduce_open(id, Qty::new(current.get() - replace.new_qty.get()), false);
+            events.push(Event::OrderReplaced {
+                order: id,
+                price: info.price,
+                qty: replace.new_qty,
+                kept_priority: true,
+            });
+            return Ok(());
+        }
+        self.requeue(account, id, &info, current, replace, events)
+    }
+
+    /// Replace that loses priority: checks the new order as if fresh (the old one's open quantity
+    /// released), then takes the old one out and sends the new one through the book.
+    fn requeue(
+        &mut self,
+        account: AccountId,
+        id: OrderId,
+        info: &OrderInfo,
+        current: Qty,
+        replace: &ReplaceOrder,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let order = NewOrder {
+            market: replace.market,
+            side: info.side,
+            kind: OrderKind::Limit,
+            price: replace.new_price,
+            qty: replace.new_qty,
+            time_in_force: match (info.post_only, info.expires_at) {
+                (true, _) => TimeInForce::PostOnly,
+                (false, Some(t)) => TimeInForce::Gtt(t),
+                (false, None) => TimeInForce::Gtc,
+            },
+            reduce_only: info.reduce_only,
+            client_order_id: info.client_order_id,
+            self_trade: tokenbook_protocol::SelfTradePrevention::ExpireMaker,
+            trigger: None,
+        };
+        let account_ref = &self.accounts[&account];
+        let mut position = account_ref
+            .positions
+            .get(&replace.market)
+            .copied()
+            .unwrap_or_default();
+        match info.side {
+            Side::Buy => position.open_buy = Qty::new(position.open_buy.get() - current.get()),
+            Side::Sell => position.open_sell = Qty::new(position.open_sell.get() - current.get()),
+        }
+        let limit = self.markets[&replace.market]
+            .spec
+            .params
+            .position_limit
+            .min(account_ref.limits.max_position);
+        if worst_after(&position, info.side, replace.new_qty) > i128::from(limit.get()) {
+            return reject(
+                RejectCode::PositionLimit,
+                "the new size could take the position beyond its limit",
+            );
+        }
+        if info.post_only
+            && self.markets[&replace.market].book_crosses(info.side, replace.new_price)
+        {
+            return reject(
+                RejectCode::PostOnlyWouldTake,
+                "post-only order would take liquidity at the new price",
+            );
+        }
+        let extra_lots = Qty::new((replace.new_qty.get() - current.get()).max(0));
+        if !info.reduce_only
+            && margin::free_margin(
+                self,
+                account_ref,
+                Some((replace.market, info.side, extra_lots)),
+            ) < 0
+        {
+            return reject(
+                RejectCode::InsufficientMargin,
+                "initial margin would exceed equity at the new size",
+            );
+        }
+        // Take the old order out quietly (the replace event reports it) and send the new one.
+        let market = self.market_mut(replace.market)?;
+        market.book.cancel(id);
+        self.reduce_open(id, current, true);
+        events.push(Event::OrderReplaced {
+            order: id,
+            price: replace.new_price,
+            qty: replace.new_qty,
+            kept_priority: false,
+        });
+        self.execute(account, id, &order, replace.new_qty, events)
+    }
+
+    /// Cancels or shrinks an account's resting reduce-only orders in a market that would now
+    /// increase its position.
+    fn enforce_reduce_only(
+        &mut self,
+        market: MarketId,
+        account: AccountId,
+        events: &mut Vec<Event>,
+    ) {
+        let Some(acct) = self.accounts.get(&account) else {
+            return;
+        };
+        let position = acct.positions.get(&market).map_or(0, |p| p.qty.get());
+        let offending: Vec<OrderId> = acct
+            .open_orders
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.orders.get(id).is_some_and(|o| {
+                    o.market == market
+                        && o.reduce_only
+                        && o.pending_trigger.is_none()
+                        && !reduces(position, o.side)
+                })
+            })
+            .collect();
+        for id in offending {
+            self.remove_order(id, CancelReason::ReduceOnly, events);
+        }
+    }
+
+    pub(crate) fn set_deadman(
+        &mut self,
+        account: AccountId,
+        timeout_ms: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let deadline = match timeout_ms {
+            0 => None,
+            ms => Some(
+                self.time
+                    .checked_add_ms(ms)
+                    .ok_or_else(|| Reject::new(RejectCode::Overflow, "timeout too large"))?,
+            ),
+        };
+        let acct = self.account_mut(account)?;
+        let previous = std::mem::replace(&mut acct.deadman, deadline);
+        if let Some(t) = previous {
+            self.deadmen.remove(&(t, account));
+        }
+        if let Some(t) = deadline {
+            self.deadmen.insert((t, account));
+        }
+        self.touched.globals = true;
+        events.push(Event::DeadmanSet { account, deadline });
+        Ok(())
+    }
+
+    /// Cancels all orders of accounts whose dead-man's switch deadline has passed.
+    pub(crate) fn fire_deadmen(&mut self, events: &mut Vec<Event>) {
+        while let Some(&(deadline, account)) = self.deadmen.first() {
+            if deadline > self.time {
+                break;
+            }
+            self.deadmen.remove(&(deadline, account));
+            if let Some(acct) = self.accounts.get_mut(&account) {
+                acct.deadman = None;
+            }
+            self.touched.accounts.insert(account);
+            self.touched.globals = true;
+            let _ = self.cancel_all(account, None, CancelReason::DeadmanSwitch, events);
+        }
+    }
+
+    /// Removes good-til-time orders whose time has come.
+    pub(crate) fn expire_orders(&mut self, events: &mut Vec<Event>) {
+        while let Some(&(expiry, id)) = self.expiries.first() {
+            if expiry > self.time {
+                break;
+            }
+            self.remove_order(id, CancelReason::Expired, events);
+        }
+    }
+
+    pub(crate) fn authorise_key(
+        &mut self,
+        account: AccountId,
+        auth: &AuthoriseKey,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        if self.keys.contains_key(&auth.key) {
+            return reject(
+                RejectCode::KeyInUse,
+                format!("key {} is already registered", auth.key),
+            );
+        }
+        tokenbook_protocol::VerifiedKey::new(&auth.key)
+            .map_err(|e| Reject::new(RejectCode::InvalidKey, e.to_string()))?;
+        if self.accounts[&account].scoped_keys.len() >= MAX_SCOPED_KEYS {
+            return reject(
+                RejectCode::TooManyKeys,
+                format!("an account may have at most {MAX_SCOPED_KEYS} scoped keys"),
+            );
+        }
+        self.account_mut(account)?.scoped_keys.insert(auth.key);
+        self.keys.insert(
+            auth.key,
+            KeyGrant::Trading {
+                account,
+                expires_at: auth.expires_at,
+            },
+        );
+        self.touched.keys.insert(auth.key);
+        events.push(Event::KeyAuthorised {
+            account,
+            key: auth.key,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn revoke_key(
+        &mut self,
+        account: AccountId,
+        key: PublicKey,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        if !self.account_mut(account)?.scoped_keys.remove(&key) {
+            return reject(
+                RejectCode::KeyUnknown,
+                format!("{key} is not a scoped key of account {account}"),
+            );
+        }
+        self.keys.remove(&key);
+        self.touched.keys.insert(key);
+        events.push(Event::KeyRevoked { account, key });
+        Ok(())
+    }
+}
+
+impl crate::state::Market {
+    /// True when an order on `side` at `price` would take liquidity.
+    #[must_use]
+    pub fn book_crosses(&self, side: Side, price: Price) -> bool {
+        match side {
+            Side::Buy => self.book.best_ask().is_some_and(|ask| ask <= price),
+            Side::Sell => self.book.best_bid().is_some_and(|bid| bid >= price),
+        }
+    }
+}
+
+fn check_price_qty(price: Price, qty: Qty) -> Result<(), Reject> {
+    if !qty.is_positive() {
+        return reject(
+            RejectCode::QtyNotPositive,
+            format!("quantity {qty} must be positive"),
+        );
+    }
+    if !price.is_positive() {
+        return reject(
+            RejectCode::PriceNotPositive,
+            format!("price {price} must be positive"),
+        );
+    }
+    if price.get() > MAX_TICKS || qty.get() > MAX_LOTS {
+        return reject(
+            RejectCode::Overflow,
+            format!("price {price} × quantity {qty} is beyond the ledger's bounds"),
+        );
+    }
+    Ok(())
+}
+
+fn check_order_type(order: &NewOrder, now: tokenbook_protocol::Timestamp) -> Result<(), Reject> {
+    match (order.kind, order.time_in_force) {
+        (OrderKind::Market, TimeInForce::Ioc | TimeInForce::Fok) | (OrderKind::Limit, _) => {}
+        (OrderKind::Market, tif) => {
+            return reject(
+                RejectCode::InvalidOrderType,
+                format!("a market order cannot be {tif:?}; use ioc or fok"),
+            );
+        }
+    }
+    if let TimeInForce::Gtt(expiry) = order.time_in_force {
+        if expiry <= now {
+            return reject(
+                RejectCode::ExpiredOnArrival,
+                format!("good-til-time {expiry} is not after block time {now}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses prices further than `band_bps` from the mark.
+fn check_band(mark: Price, price: Price, band_bps: u32) -> Result<(), Reject> {
+    let distance = i128::from((price.get() - mark.get()).abs()) * 10_000;
+    if distance > i128::from(mark.get()) * i128::from(band_bps) {
+        return reject(
+            RejectCode::PriceOutsideBand,
+            format!("price {price} is more than {band_bps} bps from the mark {mark}"),
+        );
+    }
+    Ok(())
+}
+
+/// The largest reduce-only quantity: at most the opposite position.
+fn reduce_only_qty(position: &Position, side: Side, qty: Qty) -> Result<Qty, Reject> {
+    let pos = position.qty.get();
+    if !reduces(pos, side) {
+        return reject(
+            RejectCode::ReduceOnlyWouldIncrease,
+            format!("a reduce-only {side:?} cannot reduce a position of {pos}"),
+        );
+    }
+    Ok(Qty::new(qty.get().min(pos.abs())))
+}
+
+/// True when trading `side` makes a position of `pos` smaller in size.
+fn reduces(pos: i64, side: Side) -> bool {
+    match side {
+        Side::Buy => pos < 0,
+        Side::Sell => pos > 0,
+    }
+}
+
+/// Worst absolute position if all same-side open orders plus `qty` more fill.
+fn worst_after(p: &Position, side: Side, qty: Qty) -> i128 {
+    let pos = i128::from(p.qty.get());
+    match side {
+        Side::Buy => (pos + i128::from(p.open_buy.get()) + i128::from(qty.get())).abs(),
+        Side::Sell => (pos - i128::from(p.open_sell.get()) - i128::from(qty.get())).abs(),
+    }
+}
+
+fn style_of(order: &NewOrder) -> Style {
+    match (order.kind, order.time_in_force) {
+        (_, TimeInForce::Fok) => Style::FillOrKill,
+        (OrderKind::Market, _) | (_, TimeInForce::Ioc) => Style::ImmediateOrCancel,
+        (_, TimeInForce::PostOnly) => Style::PostOnly,
+        (_, TimeInForce::Gtc | TimeInForce::Gtt(_)) => Style::Rest,
+    }
+}
+
+fn order_info(
+    account: AccountId,
+    order: &NewOrder,
+    pending_trigger: Option<NewOrder>,
+) -> OrderInfo {
+    OrderInfo {
+        account,
+        market: order.market,
+        side: order.side,
+        price: order.price,
+        client_order_id: order.client_order_id,
+        expires_at: match order.time_in_force {
+            TimeInForce::Gtt(t) => Some(t),
+            _ => None,
+        },
+        reduce_only: order.reduce_only,
+        post_only: order.time_in_force == TimeInForce::PostOnly,
+        pending_trigger,
+    }
+}
+
+/// A fee of `bps` on `value`, rounded toward the fee pool: charges round up, rebates round down
+/// in size.
+fn fee(value: i128, bps: i32) -> i128 {
+    if bps >= 0 {
+        margin::bps_ceil(value, i128::from(bps))
+    } else {
+        -((value * i128::from(-bps)) / 10_000)
+    }
+}
