@@ -52,16 +52,8 @@ impl Rng {
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    Limit {
-        id: u64,
-        owner: u64,
-        side: Side,
-        price: i64,
-        qty: i64,
-    },
-    Cancel {
-        id: u64,
-    },
+    Limit { id: u64, owner: u64, side: Side, price: i64, qty: i64 },
+    Cancel { id: u64 },
 }
 
 struct Stream {
@@ -86,13 +78,7 @@ fn incoming(id: u64, owner: u64, side: Side, price: i64, qty: i64) -> Incoming {
 fn apply(book: &mut Book, op: &Op, events: &mut Vec<Event>) {
     events.clear();
     match *op {
-        Op::Limit {
-            id,
-            owner,
-            side,
-            price,
-            qty,
-        } => {
+        Op::Limit { id, owner, side, price, qty } => {
             black_box(book.submit(incoming(id, owner, side, price, qty), events));
         }
         Op::Cancel { id } => {
@@ -111,17 +97,9 @@ fn stream(seed: u64, resting: usize) -> Stream {
     let mut live: Vec<u64> = Vec::new();
     let mut next_id = 0u64;
     let mut passive = |rng: &mut Rng, max_distance: u64| {
-        let side = if rng.below(2) == 0 {
-            Side::Buy
-        } else {
-            Side::Sell
-        };
+        let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
         let distance = 1 + rng.below(max_distance) as i64;
-        let price = if side == Side::Buy {
-            MID - distance
-        } else {
-            MID + distance
-        };
+        let price = if side == Side::Buy { MID - distance } else { MID + distance };
         next_id += 1;
         Op::Limit {
             id: next_id,
@@ -153,24 +131,14 @@ fn stream(seed: u64, resting: usize) -> Stream {
             };
             Op::Cancel { id }
         } else {
-            let side = if rng.below(2) == 0 {
-                Side::Buy
-            } else {
-                Side::Sell
-            };
+            let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
             let levels = book.depth(side.opposite(), 1 + rng.below(3) as usize);
             let Some(&(price, _, _)) = levels.last() else {
                 continue;
             };
             let qty: i64 = levels.iter().map(|(_, q, _)| q.get()).sum();
             sweep_id += 1;
-            Op::Limit {
-                id: sweep_id,
-                owner: 0,
-                side,
-                price: price.get(),
-                qty,
-            }
+            Op::Limit { id: sweep_id, owner: 0, side, price: price.get(), qty }
         };
         apply(&mut book, &op, &mut events);
         if let Op::Limit { id, .. } = op {
@@ -200,24 +168,15 @@ mod mc {
 
     pub fn command(op: &Op, sequence: u64) -> Command {
         let kind = match *op {
-            Op::Limit {
-                side, price, qty, ..
-            } => {
-                let side = if side == tokenbook_protocol::Side::Buy {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                };
+            Op::Limit { side, price, qty, .. } => {
+                let side =
+                    if side == tokenbook_protocol::Side::Buy { Side::Buy } else { Side::Sell };
                 let order = LimitOrder::new(
                     Price(price as u64),
-                    QuantityPolicy::Standard {
-                        quantity: Quantity(qty as u64),
-                    },
+                    QuantityPolicy::Standard { quantity: Quantity(qty as u64) },
                     OrderFlags::new(side, false, TimeInForce::Gtc),
                 );
-                CommandKind::Submit(SubmitCmd {
-                    order: NewOrder::Limit(order),
-                })
+                CommandKind::Submit(SubmitCmd { order: NewOrder::Limit(order) })
             }
             Op::Cancel { id } => CommandKind::Cancel(CancelCmd {
                 order_id: OrderId(id),
@@ -243,21 +202,9 @@ fn renumber(stream: &Stream) -> (Vec<Op>, Vec<Op>) {
     let mut seq = 0u64;
     let mut convert = |op: &Op| -> Op {
         let out = match *op {
-            Op::Limit {
-                id,
-                owner,
-                side,
-                price,
-                qty,
-            } => {
+            Op::Limit { id, owner, side, price, qty } => {
                 map.insert(id, seq);
-                Op::Limit {
-                    id: seq,
-                    owner,
-                    side,
-                    price,
-                    qty,
-                }
+                Op::Limit { id: seq, owner, side, price, qty }
             }
             Op::Cancel { id } => Op::Cancel { id: map[&id] },
         };
@@ -270,10 +217,7 @@ fn renumber(stream: &Stream) -> (Vec<Op>, Vec<Op>) {
 }
 
 fn commands(ops: &[Op], first_sequence: u64) -> Vec<matchcore::Command> {
-    ops.iter()
-        .enumerate()
-        .map(|(i, op)| mc::command(op, first_sequence + i as u64))
-        .collect()
+    ops.iter().enumerate().map(|(i, op)| mc::command(op, first_sequence + i as u64)).collect()
 }
 
 struct Prepared {
@@ -304,11 +248,7 @@ fn prepare(resting: usize) -> Prepared {
     for c in &theirs_ops {
         theirs.execute(c);
     }
-    assert_eq!(
-        ours.len(),
-        theirs.limit().orders().len(),
-        "engines disagree on resting orders"
-    );
+    assert_eq!(ours.len(), theirs.limit().orders().len(), "engines disagree on resting orders");
     assert_eq!(
         ours.best_bid().map(|p| p.get() as u64),
         theirs.limit().bids().last_key_value().map(|(p, _)| p.0)
@@ -317,12 +257,7 @@ fn prepare(resting: usize) -> Prepared {
         ours.best_ask().map(|p| p.get() as u64),
         theirs.limit().asks().first_key_value().map(|(p, _)| p.0)
     );
-    Prepared {
-        ours_initial,
-        ours_ops: ops,
-        theirs_initial,
-        theirs_ops,
-    }
+    Prepared { ours_initial, ours_ops: ops, theirs_initial, theirs_ops }
 }
 
 fn percentiles(mut samples: Vec<u64>) -> (u64, u64, u64) {

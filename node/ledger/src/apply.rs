@@ -20,8 +20,8 @@ use crate::state::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use tokenbook_protocol::{
-    AccountId, BlockHeader, Cash, Hash, Height, IndexId, MarketId, NonceError, ProposalId, Tx,
-    TxBody, ValidatorSet,
+    AccountId, BlockHeader, BlockNonces, Cash, Hash, Height, IndexId, MarketId, NonceError,
+    ProposalId, Tx, TxBody, ValidatorSet,
 };
 
 /// Why a block cannot be applied at all (consensus never commits such a block; an auditor
@@ -93,28 +93,17 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
         total_cash: Cash::ZERO,
         touched: Touched::default(),
         order_seq: 0,
+        block_nonces: BTreeMap::new(),
         scratch: Vec::new(),
     };
     if !tokenbook_protocol::is_valid_chain_id(&state.chain_id) {
         return Err(format!("invalid chain id {:?}", state.chain_id));
     }
     for member in &genesis.members {
-        state.open_account(
-            AccountKind::Member,
-            member.key,
-            None,
-            genesis.member_limits,
-            0,
-        )?;
+        state.open_account(AccountKind::Member, member.key, None, genesis.member_limits, 0)?;
     }
     for admin in &genesis.admins {
-        state.open_account(
-            AccountKind::Admin,
-            admin.key,
-            None,
-            genesis.member_limits,
-            0,
-        )?;
+        state.open_account(AccountKind::Admin, admin.key, None, genesis.member_limits, 0)?;
     }
     for index in &genesis.indexes {
         state.list_index(index.clone());
@@ -143,13 +132,11 @@ pub fn apply_block(
     txs: &[Tx],
 ) -> Result<BlockOutcome, BlockError> {
     check_header(state, header, txs.len())?;
-    state.touched = Touched {
-        globals: true,
-        ..Touched::default()
-    };
+    state.touched = Touched { globals: true, ..Touched::default() };
     state.height = header.height;
     state.time = header.time;
     state.order_seq = 0;
+    state.block_nonces.clear();
     let begin_events = state.begin_block();
     let mut receipts = Vec::with_capacity(txs.len());
     for index in fair_sequence(&header.prev_block_hash, txs) {
@@ -164,16 +151,9 @@ pub fn apply_block(
     state.last_block_hash = header.hash();
     if let Err(violation) = crate::invariants::check(state) {
         // A broken invariant means the engine is wrong; continuing would fork the ledger.
-        unreachable!(
-            "ledger invariant violated at height {}: {violation}",
-            header.height
-        );
+        unreachable!("ledger invariant violated at height {}: {violation}", header.height);
     }
-    Ok(BlockOutcome {
-        begin_events,
-        receipts,
-        touched: std::mem::take(&mut state.touched),
-    })
+    Ok(BlockOutcome { begin_events, receipts, touched: std::mem::take(&mut state.touched) })
 }
 
 fn check_header(
@@ -188,10 +168,7 @@ fn check_header(
         });
     }
     if state.height.next() != Some(header.height) {
-        return Err(BlockError::WrongHeight {
-            current: state.height,
-            found: header.height,
-        });
+        return Err(BlockError::WrongHeight { current: state.height, found: header.height });
     }
     if header.time <= state.time {
         return Err(BlockError::TimeNotIncreasing {
@@ -263,15 +240,27 @@ impl LedgerState {
                 "a scoped trading key may only place, cancel and replace orders",
             );
         }
-        let time = self.time;
-        let account = self.account_mut(account_id)?;
-        account
-            .nonces
-            .accept(payload.nonce, time)
-            .map_err(nonce_reject)?;
+        self.spend_nonce(account_id, payload.nonce)?;
         let mut events = Vec::new();
         self.apply_body(account_id, &payload.body, &mut events)?;
         Ok(events)
+    }
+
+    /// Applies the nonce rule against the account's window as it stood at the block's start.
+    fn spend_nonce(&mut self, account_id: AccountId, nonce: u64) -> Result<(), Reject> {
+        let time = self.time;
+        self.touched.accounts.insert(account_id);
+        let Some(account) = self.accounts.get_mut(&account_id) else {
+            return reject(
+                RejectCode::AccountUnknown,
+                format!("account {account_id} does not exist"),
+            );
+        };
+        self.block_nonces
+            .entry(account_id)
+            .or_insert_with(|| BlockNonces::new(&account.nonces))
+            .accept(&mut account.nonces, nonce, time)
+            .map_err(nonce_reject)
     }
 
     /// True if the signer is a scoped key (false for the owner); refuses anyone else.
@@ -284,10 +273,7 @@ impl LedgerState {
             return Ok(false);
         }
         match self.keys.get(signer) {
-            Some(KeyGrant::Trading {
-                account: a,
-                expires_at,
-            }) if *a == account.id => {
+            Some(KeyGrant::Trading { account: a, expires_at }) if *a == account.id => {
                 if expires_at.is_some_and(|t| t <= self.time) {
                     return reject(RejectCode::UnauthorisedSigner, "the scoped key has expired");
                 }
@@ -343,10 +329,7 @@ impl LedgerState {
     pub(crate) fn account_mut(&mut self, id: AccountId) -> Result<&mut Account, Reject> {
         self.touched.accounts.insert(id);
         self.accounts.get_mut(&id).ok_or_else(|| {
-            Reject::new(
-                RejectCode::AccountUnknown,
-                format!("account {id} does not exist"),
-            )
+            Reject::new(RejectCode::AccountUnknown, format!("account {id} does not exist"))
         })
     }
 
@@ -354,10 +337,7 @@ impl LedgerState {
     pub(crate) fn market_mut(&mut self, id: MarketId) -> Result<&mut Market, Reject> {
         self.touched.markets.insert(id);
         self.markets.get_mut(&id).ok_or_else(|| {
-            Reject::new(
-                RejectCode::MarketUnknown,
-                format!("market {id} does not exist"),
-            )
+            Reject::new(RejectCode::MarketUnknown, format!("market {id} does not exist"))
         })
     }
 
@@ -404,14 +384,7 @@ impl LedgerState {
     pub(crate) fn list_index(&mut self, spec: tokenbook_protocol::IndexSpec) -> IndexId {
         let id = self.next_index;
         self.next_index = IndexId::new(id.get() + 1);
-        self.indexes.insert(
-            id,
-            IndexState {
-                spec,
-                submissions: BTreeMap::new(),
-                price: None,
-            },
-        );
+        self.indexes.insert(id, IndexState { spec, submissions: BTreeMap::new(), price: None });
         self.touched.indexes.insert(id);
         self.touched.globals = true;
         id

@@ -182,9 +182,7 @@ impl Book {
     /// A resting order by id.
     #[must_use]
     pub fn get(&self, id: OrderId) -> Option<&RestingOrder> {
-        self.index
-            .get(id)
-            .map(|slot| &self.nodes[slot as usize].order)
+        self.index.get(id).map(|slot| &self.nodes[slot as usize].order)
     }
 
     /// Submits an order: matches what it can, then rests, cancels or refuses the remainder
@@ -204,11 +202,7 @@ impl Book {
             _ => None,
         };
         if let Some(reason) = refused {
-            return Outcome {
-                filled: Qty::ZERO,
-                resting: Qty::ZERO,
-                unrested: Some(reason),
-            };
+            return Outcome { filled: Qty::ZERO, resting: Qty::ZERO, unrested: Some(reason) };
         }
         let (remaining, self_trade_stop) = self.match_incoming(&order, events);
         let filled = Qty::new(order.qty.get() - remaining);
@@ -216,25 +210,14 @@ impl Book {
             (0, _, _) => None,
             (_, true, _) => Some(Unrested::SelfTrade),
             (_, false, Style::Rest | Style::PostOnly) => {
-                self.rest(RestingOrder {
-                    qty: Qty::new(remaining),
-                    ..resting_from(&order)
-                });
-                return Outcome {
-                    filled,
-                    resting: Qty::new(remaining),
-                    unrested: None,
-                };
+                self.rest(RestingOrder { qty: Qty::new(remaining), ..resting_from(&order) });
+                return Outcome { filled, resting: Qty::new(remaining), unrested: None };
             }
             (_, false, Style::ImmediateOrCancel | Style::FillOrKill) => {
                 Some(Unrested::ImmediateOrCancel)
             }
         };
-        Outcome {
-            filled,
-            resting: Qty::ZERO,
-            unrested,
-        }
+        Outcome { filled, resting: Qty::ZERO, unrested }
     }
 
     /// Removes a resting order; returns it, or `None` if it is not resting.
@@ -317,10 +300,7 @@ impl Book {
             }
         }
         if seen != self.index.len() {
-            return Err(format!(
-                "{} orders indexed, {seen} linked",
-                self.index.len()
-            ));
+            return Err(format!("{} orders indexed, {seen} linked", self.index.len()));
         }
         Ok(())
     }
@@ -432,12 +412,7 @@ impl Book {
             Side::Sell => &mut self.asks,
         };
         let level = *levels.entry(order.price).or_insert_with(|| {
-            let level = Level {
-                head: NIL,
-                tail: NIL,
-                qty: 0,
-                count: 0,
-            };
+            let level = Level { head: NIL, tail: NIL, qty: 0, count: 0 };
             match self.free_levels.pop() {
                 Some(slot) => {
                     self.levels[slot as usize] = level;
@@ -450,12 +425,7 @@ impl Book {
             }
         });
         let lv = &mut self.levels[level as usize];
-        let node = Node {
-            order,
-            level,
-            prev: lv.tail,
-            next: NIL,
-        };
+        let node = Node { order, level, prev: lv.tail, next: NIL };
         let slot = match self.free_nodes.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = node;
@@ -480,12 +450,7 @@ impl Book {
 
     /// Unlinks a node (already removed from the index) from its level, dropping an emptied level.
     fn unlink(&mut self, slot: u32) -> RestingOrder {
-        let Node {
-            order,
-            level,
-            prev,
-            next,
-        } = self.nodes[slot as usize];
+        let Node { order, level, prev, next } = self.nodes[slot as usize];
         if prev == NIL {
             self.levels[level as usize].head = next;
         } else {

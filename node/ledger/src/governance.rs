@@ -27,10 +27,7 @@ impl LedgerState {
         let admin_halt = kind == AccountKind::Admin
             && matches!(
                 p.action,
-                GovAction::SetMarketStatus {
-                    change: MarketStatusChange::Halt,
-                    ..
-                }
+                GovAction::SetMarketStatus { change: MarketStatusChange::Halt, .. }
             );
         if !admin_halt {
             self.require_member(signer)?;
@@ -38,10 +35,7 @@ impl LedgerState {
         if p.expires_at <= self.time {
             return reject(
                 RejectCode::ProposalExpired,
-                format!(
-                    "expiry {} is not after block time {}",
-                    p.expires_at, self.time
-                ),
+                format!("expiry {} is not after block time {}", p.expires_at, self.time),
             );
         }
         self.validate_action(&p.action)?;
@@ -62,11 +56,7 @@ impl LedgerState {
         };
         self.proposals.insert(id, proposal);
         self.touched.proposals.insert(id);
-        events.push(Event::ProposalApproved {
-            proposal: id,
-            member: signer,
-            approvals: 1,
-        });
+        events.push(Event::ProposalApproved { proposal: id, member: signer, approvals: 1 });
         self.execute_if_quorum(id, events)
     }
 
@@ -78,10 +68,7 @@ impl LedgerState {
     ) -> Result<(), Reject> {
         self.require_member(member)?;
         let Some(proposal) = self.proposals.get_mut(&id) else {
-            return reject(
-                RejectCode::ProposalUnknown,
-                format!("proposal {id} is not open"),
-            );
+            return reject(RejectCode::ProposalUnknown, format!("proposal {id} is not open"));
         };
         if !proposal.approvals.insert(member) {
             return reject(
@@ -91,11 +78,7 @@ impl LedgerState {
         }
         let approvals = u32::try_from(proposal.approvals.len()).unwrap_or(u32::MAX);
         self.touched.proposals.insert(id);
-        events.push(Event::ProposalApproved {
-            proposal: id,
-            member,
-            approvals,
-        });
+        events.push(Event::ProposalApproved { proposal: id, member, approvals });
         self.execute_if_quorum(id, events)
     }
 
@@ -126,12 +109,8 @@ impl LedgerState {
 
     /// Closes proposals whose expiry has passed.
     pub(crate) fn lapse_proposals(&mut self, events: &mut Vec<Event>) {
-        let lapsed: Vec<ProposalId> = self
-            .proposals
-            .values()
-            .filter(|p| p.expires_at <= self.time)
-            .map(|p| p.id)
-            .collect();
+        let lapsed: Vec<ProposalId> =
+            self.proposals.values().filter(|p| p.expires_at <= self.time).map(|p| p.id).collect();
         for id in lapsed {
             self.proposals.remove(&id);
             self.touched.proposals.insert(id);
@@ -193,10 +172,7 @@ impl LedgerState {
                 Ok(())
             }
             GovAction::RemoveMember { member } => {
-                if self
-                    .accounts
-                    .get(member)
-                    .is_none_or(|a| a.kind != AccountKind::Member)
+                if self.accounts.get(member).is_none_or(|a| a.kind != AccountKind::Member)
                     || self.member_count() <= 1
                 {
                     return invalid(format!(
@@ -240,10 +216,7 @@ impl LedgerState {
     /// The validator set that the next change should build on: the newest scheduled one, or the
     /// current one.
     fn latest_validator_set(&self) -> &ValidatorSet {
-        self.pending_validators
-            .values()
-            .next_back()
-            .unwrap_or(&self.validators)
+        self.pending_validators.values().next_back().unwrap_or(&self.validators)
     }
 
     fn execute_action(
@@ -256,10 +229,7 @@ impl LedgerState {
             GovAction::ListMarket(spec) => {
                 let market = self.list_market(spec.clone())?;
                 self.market_mut(market)?.status = MarketStatus::Active;
-                events.push(Event::MarketListed {
-                    market,
-                    symbol: spec.symbol.clone(),
-                });
+                events.push(Event::MarketListed { market, symbol: spec.symbol.clone() });
             }
             GovAction::SetMarketParams { market, params } => {
                 self.market_mut(*market)?.spec.params = *params;
@@ -321,12 +291,8 @@ impl LedgerState {
             MarketStatusChange::Delist => MarketStatus::Settling,
         };
         if change == MarketStatusChange::Delist {
-            let ids: Vec<_> = self
-                .orders
-                .iter()
-                .filter(|(_, o)| o.market == market)
-                .map(|(id, _)| *id)
-                .collect();
+            let ids: Vec<_> =
+                self.orders.iter().filter(|(_, o)| o.market == market).map(|(id, _)| *id).collect();
             for id in ids {
                 self.remove_order(id, CancelReason::MarketClosed, events);
             }
@@ -399,10 +365,7 @@ fn check_params(p: &MarketParams) -> Result<(), Reject> {
     if ok {
         Ok(())
     } else {
-        reject(
-            RejectCode::InvalidProposal,
-            format!("market parameters out of range: {p:?}"),
-        )
+        reject(RejectCode::InvalidProposal, format!("market parameters out of range: {p:?}"))
     }
 }
 
@@ -416,9 +379,6 @@ fn check_risk(r: &RiskParams) -> Result<(), Reject> {
     if ok {
         Ok(())
     } else {
-        reject(
-            RejectCode::InvalidProposal,
-            format!("risk parameters out of range: {r:?}"),
-        )
+        reject(RejectCode::InvalidProposal, format!("risk parameters out of range: {r:?}"))
     }
 }

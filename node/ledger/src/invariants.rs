@@ -53,10 +53,7 @@ pub fn check(state: &LedgerState) -> Result<(), String> {
 pub fn check_full(state: &LedgerState) -> Result<(), String> {
     let cash: i128 = state.accounts.values().map(|a| a.cash.get()).sum();
     if cash != state.total_cash.get() {
-        return Err(format!(
-            "Σ account cash {cash} != running total {}",
-            state.total_cash
-        ));
+        return Err(format!("Σ account cash {cash} != running total {}", state.total_cash));
     }
     check_positions(state)?;
     check_orders(state)
@@ -90,14 +87,9 @@ fn check_orders(state: &LedgerState) -> Result<(), String> {
     let mut open: BTreeMap<(AccountId, MarketId, bool), i128> = BTreeMap::new();
     let mut by_account: BTreeMap<AccountId, BTreeSet<OrderId>> = BTreeMap::new();
     for (id, m) in &state.markets {
-        m.book
-            .check_invariants()
-            .map_err(|e| format!("market {id}: {e}"))?;
+        m.book.check_invariants().map_err(|e| format!("market {id}: {e}"))?;
         if !m.book.is_empty() && !matches!(m.status, MarketStatus::Active | MarketStatus::Halted) {
-            return Err(format!(
-                "market {id} is {:?} but has resting orders",
-                m.status
-            ));
+            return Err(format!("market {id} is {:?} but has resting orders", m.status));
         }
         for side in [Side::Buy, Side::Sell] {
             for o in m.book.orders(side) {
@@ -117,10 +109,7 @@ fn check_orders(state: &LedgerState) -> Result<(), String> {
                     .get(&o.owner)
                     .ok_or_else(|| format!("order {} of missing account", o.id))?;
                 if account.frozen || account.kind == crate::state::AccountKind::Admin {
-                    return Err(format!(
-                        "order {} rests for an account that may not trade",
-                        o.id
-                    ));
+                    return Err(format!("order {} rests for an account that may not trade", o.id));
                 }
                 *open.entry((o.owner, *id, side == Side::Buy)).or_default() +=
                     i128::from(o.qty.get());
@@ -128,31 +117,20 @@ fn check_orders(state: &LedgerState) -> Result<(), String> {
         }
     }
     for (id, info) in &state.orders {
-        let in_book = state
-            .markets
-            .get(&info.market)
-            .is_some_and(|m| m.book.get(*id).is_some());
+        let in_book = state.markets.get(&info.market).is_some_and(|m| m.book.get(*id).is_some());
         if in_book == info.pending_trigger.is_some() {
-            return Err(format!(
-                "order {id} must be either resting or an untriggered stop"
-            ));
+            return Err(format!("order {id} must be either resting or an untriggered stop"));
         }
         by_account.entry(info.account).or_default().insert(*id);
     }
     for account in state.accounts.values() {
         let recorded = by_account.remove(&account.id).unwrap_or_default();
         if recorded != account.open_orders {
-            return Err(format!(
-                "account {}: open order index disagrees with records",
-                account.id
-            ));
+            return Err(format!("account {}: open order index disagrees with records", account.id));
         }
         for (market, p) in &account.positions {
             let buys = open.get(&(account.id, *market, true)).copied().unwrap_or(0);
-            let sells = open
-                .get(&(account.id, *market, false))
-                .copied()
-                .unwrap_or(0);
+            let sells = open.get(&(account.id, *market, false)).copied().unwrap_or(0);
             if buys != i128::from(p.open_buy.get()) || sells != i128::from(p.open_sell.get()) {
                 return Err(format!(
                     "account {} market {market}: open quantities disagree with the book",

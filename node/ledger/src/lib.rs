@@ -12,6 +12,7 @@ pub mod apply;
 pub mod book;
 pub mod governance;
 pub mod invariants;
+pub mod kv;
 pub mod margin;
 pub mod members;
 pub mod receipt;

@@ -39,9 +39,7 @@ pub fn bps_ceil(value: i128, bps: i128) -> i128 {
 /// Worst-case absolute position if every open order of one side fills.
 fn worst_position(p: &Position) -> i128 {
     let q = i128::from(p.qty.get());
-    (q + i128::from(p.open_buy.get()))
-        .abs()
-        .max((q - i128::from(p.open_sell.get())).abs())
+    (q + i128::from(p.open_buy.get())).abs().max((q - i128::from(p.open_sell.get())).abs())
 }
 
 /// A hypothetical extra open order: (market, side, lots).
@@ -89,10 +87,7 @@ pub fn equity(state: &LedgerState, account: &Account) -> i128 {
         .positions
         .iter()
         .filter_map(|(id, p)| {
-            state
-                .markets
-                .get(id)
-                .map(|m| notional(m, m.mark, p.qty) - p.cost.get())
+            state.markets.get(id).map(|m| notional(m, m.mark, p.qty) - p.cost.get())
         })
         .sum();
     account.cash.get() + unrealised

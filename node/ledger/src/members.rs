@@ -22,10 +22,7 @@ impl LedgerState {
     pub(crate) fn require_member(&self, signer: AccountId) -> Result<(), Reject> {
         match self.accounts.get(&signer) {
             Some(a) if a.kind == AccountKind::Member => Ok(()),
-            _ => reject(
-                RejectCode::NotMember,
-                format!("account {signer} is not a member"),
-            ),
+            _ => reject(RejectCode::NotMember, format!("account {signer} is not a member")),
         }
     }
 
@@ -33,10 +30,7 @@ impl LedgerState {
     fn require_clears(&self, member: AccountId, account: AccountId) -> Result<(), Reject> {
         self.require_member(member)?;
         match self.accounts.get(&account) {
-            None => reject(
-                RejectCode::AccountUnknown,
-                format!("account {account} does not exist"),
-            ),
+            None => reject(RejectCode::AccountUnknown, format!("account {account} does not exist")),
             Some(a) if a.member == member => Ok(()),
             Some(_) => reject(
                 RejectCode::NotAccountsMember,
@@ -70,11 +64,7 @@ impl LedgerState {
                 register.self_trade_group,
             )
             .map_err(|e| Reject::new(RejectCode::InvalidKey, e))?;
-        events.push(Event::AccountRegistered {
-            account,
-            member,
-            owner: register.owner,
-        });
+        events.push(Event::AccountRegistered { account, member, owner: register.owner });
         Ok(())
     }
 
@@ -91,10 +81,7 @@ impl LedgerState {
         self.total_cash = Cash::new(self.total_cash.get() + t.amount.get());
         self.total_deposits = Cash::new(self.total_deposits.get() + t.amount.get());
         self.touched.globals = true;
-        events.push(Event::Deposited {
-            account: t.account,
-            amount: t.amount,
-        });
+        events.push(Event::Deposited { account: t.account, amount: t.amount });
         Ok(())
     }
 
@@ -107,10 +94,7 @@ impl LedgerState {
         self.check_transfer(member, t)?;
         let account = &self.accounts[&t.account];
         if account.frozen {
-            return reject(
-                RejectCode::AccountFrozen,
-                format!("account {} is frozen", t.account),
-            );
+            return reject(RejectCode::AccountFrozen, format!("account {} is frozen", t.account));
         }
         if t.amount > account.cash {
             return reject(
@@ -135,10 +119,7 @@ impl LedgerState {
         self.total_cash = Cash::new(self.total_cash.get() - t.amount.get());
         self.total_withdrawals = Cash::new(self.total_withdrawals.get() + t.amount.get());
         self.touched.globals = true;
-        events.push(Event::Withdrawn {
-            account: t.account,
-            amount: t.amount,
-        });
+        events.push(Event::Withdrawn { account: t.account, amount: t.amount });
         Ok(())
     }
 
@@ -159,10 +140,7 @@ impl LedgerState {
         if self.references.contains(&(member, t.reference)) {
             return reject(
                 RejectCode::DuplicateReference,
-                format!(
-                    "reference {} was already used by member {member}",
-                    t.reference
-                ),
+                format!("reference {} was already used by member {member}", t.reference),
             );
         }
         Ok(())
@@ -177,9 +155,7 @@ impl LedgerState {
         self.require_clears(member, set.account)?;
         check_limits(&set.limits)?;
         self.account_mut(set.account)?.limits = set.limits;
-        events.push(Event::LimitsSet {
-            account: set.account,
-        });
+        events.push(Event::LimitsSet { account: set.account });
         Ok(())
     }
 
@@ -194,10 +170,7 @@ impl LedgerState {
         if set.frozen {
             self.cancel_all(set.account, None, CancelReason::AccountFrozen, events)?;
         }
-        events.push(Event::FrozenSet {
-            account: set.account,
-            frozen: set.frozen,
-        });
+        events.push(Event::FrozenSet { account: set.account, frozen: set.frozen });
         Ok(())
     }
 
@@ -226,18 +199,11 @@ impl LedgerState {
             );
         }
         let Some(index) = self.indexes.get_mut(&o.index) else {
-            return reject(
-                RejectCode::IndexUnknown,
-                format!("index {} does not exist", o.index),
-            );
+            return reject(RejectCode::IndexUnknown, format!("index {} does not exist", o.index));
         };
         index.submissions.insert(member, *o);
         self.touched.indexes.insert(o.index);
-        events.push(Event::IndexPublished {
-            index: o.index,
-            member,
-            price: o.price,
-        });
+        events.push(Event::IndexPublished { index: o.index, member, price: o.price });
         Ok(())
     }
 }

@@ -158,10 +158,7 @@ impl Reject {
     /// A refusal with a message.
     #[must_use]
     pub fn new(code: RejectCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
 }
 

@@ -6,6 +6,7 @@
 //! state; `apply_block` ([`crate::apply`]) is the only way it changes afterwards.
 
 use crate::book::Book;
+use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use tokenbook_protocol::{
@@ -15,7 +16,7 @@ use tokenbook_protocol::{
 };
 
 /// What an account may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     /// A clearing member (institution): registers and clears traders, attests cash, publishes
@@ -30,7 +31,7 @@ pub enum AccountKind {
 
 /// A position in one market, with the account's open orders there (for worst-case margin and
 /// position limits).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct Position {
     /// Signed lots: long > 0, short < 0.
     pub qty: Qty,
@@ -55,7 +56,7 @@ impl Position {
 }
 
 /// One account.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Account {
     /// Id.
     pub id: AccountId,
@@ -88,7 +89,7 @@ pub struct Account {
 }
 
 /// A key's authority.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum KeyGrant {
     /// The owner key of an account.
     Owner(AccountId),
@@ -102,7 +103,7 @@ pub enum KeyGrant {
 }
 
 /// A market's lifecycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MarketStatus {
     /// Listed, not yet trading.
@@ -139,7 +140,7 @@ pub struct Market {
 }
 
 /// Ledger-side facts about an open order that the book does not keep.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct OrderInfo {
     /// Owner account.
     pub account: AccountId,
@@ -162,7 +163,7 @@ pub struct OrderInfo {
 }
 
 /// A price index.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct IndexState {
     /// Listing.
     pub spec: IndexSpec,
@@ -173,7 +174,7 @@ pub struct IndexState {
 }
 
 /// An open governance proposal.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Proposal {
     /// Id.
     pub id: ProposalId,
@@ -247,6 +248,8 @@ pub struct LedgerState {
     pub(crate) touched: crate::receipt::Touched,
     /// Orders created in the block being applied.
     pub(crate) order_seq: u64,
+    /// Nonce verdicts of the block being applied, per account.
+    pub(crate) block_nonces: BTreeMap<AccountId, tokenbook_protocol::BlockNonces>,
     /// Reused buffer for the book's execution reports.
     pub(crate) scratch: Vec<crate::book::Event>,
 }
@@ -254,9 +257,7 @@ pub struct LedgerState {
 impl LedgerState {
     /// Member accounts, in id order.
     pub fn members(&self) -> impl Iterator<Item = &Account> {
-        self.accounts
-            .values()
-            .filter(|a| a.kind == AccountKind::Member)
+        self.accounts.values().filter(|a| a.kind == AccountKind::Member)
     }
 
     /// Number of member accounts.

@@ -32,11 +32,7 @@ impl LedgerState {
         let id = self.next_order_id();
         if order.trigger.is_some() {
             self.rest_trigger(account, id, order);
-            events.push(Event::TriggerAccepted {
-                order: id,
-                market: order.market,
-                account,
-            });
+            events.push(Event::TriggerAccepted { order: id, market: order.market, account });
             return Ok(());
         }
         self.execute(account, id, order, qty, events)
@@ -47,16 +43,10 @@ impl LedgerState {
     fn check_new_order(&self, account_id: AccountId, order: &NewOrder) -> Result<Qty, Reject> {
         let account = &self.accounts[&account_id];
         if account.kind == AccountKind::Admin {
-            return reject(
-                RejectCode::AccountCannotTrade,
-                "admin accounts cannot trade",
-            );
+            return reject(RejectCode::AccountCannotTrade, "admin accounts cannot trade");
         }
         if account.frozen {
-            return reject(
-                RejectCode::AccountFrozen,
-                format!("account {account_id} is frozen"),
-            );
+            return reject(RejectCode::AccountFrozen, format!("account {account_id} is frozen"));
         }
         let market = self.active_market(order.market)?;
         check_price_qty(order.price, order.qty)?;
@@ -93,21 +83,13 @@ impl LedgerState {
                 );
             }
         }
-        let position = account
-            .positions
-            .get(&order.market)
-            .copied()
-            .unwrap_or_default();
+        let position = account.positions.get(&order.market).copied().unwrap_or_default();
         let qty = if order.reduce_only {
             reduce_only_qty(&position, order.side, order.qty)?
         } else {
             order.qty
         };
-        let limit = market
-            .spec
-            .params
-            .position_limit
-            .min(account.limits.max_position);
+        let limit = market.spec.params.position_limit.min(account.limits.max_position);
         if worst_after(&position, order.side, qty) > i128::from(limit.get()) {
             return reject(
                 RejectCode::PositionLimit,
@@ -128,10 +110,7 @@ impl LedgerState {
 
     pub(crate) fn active_market(&self, id: MarketId) -> Result<&crate::state::Market, Reject> {
         let Some(market) = self.markets.get(&id) else {
-            return reject(
-                RejectCode::MarketUnknown,
-                format!("market {id} does not exist"),
-            );
+            return reject(RejectCode::MarketUnknown, format!("market {id} does not exist"));
         };
         if market.status != MarketStatus::Active {
             return reject(
@@ -149,11 +128,7 @@ impl LedgerState {
     }
 
     fn rest_trigger(&mut self, account: AccountId, id: OrderId, order: &NewOrder) {
-        self.track_open(
-            id,
-            order_info(account, order, Some(order.clone())),
-            Qty::ZERO,
-        );
+        self.track_open(id, order_info(account, order, Some(order.clone())), Qty::ZERO);
     }
 
     /// Sends a checked order to the book and books the consequences.
@@ -178,10 +153,7 @@ impl LedgerState {
         };
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let outcome = self
-            .market_mut(order.market)?
-            .book
-            .submit(incoming, &mut scratch);
+        let outcome = self.market_mut(order.market)?.book.submit(incoming, &mut scratch);
         let result = self.book_outcome(account_id, id, order, qty, outcome, &scratch, events);
         self.scratch = scratch;
         result
@@ -259,13 +231,7 @@ impl LedgerState {
         events: &mut Vec<Event>,
     ) {
         match *report {
-            book::Event::Fill {
-                maker,
-                maker_owner,
-                price,
-                qty,
-                maker_done,
-            } => {
+            book::Event::Fill { maker, maker_owner, price, qty, maker_done } => {
                 self.settle_fill(
                     market,
                     maker_owner,
@@ -280,11 +246,7 @@ impl LedgerState {
                 self.reduce_open(maker, qty, maker_done);
                 self.enforce_reduce_only(market, maker_owner, events);
             }
-            book::Event::MakerExpired {
-                maker,
-                maker_owner,
-                remaining,
-            } => {
+            book::Event::MakerExpired { maker, maker_owner, remaining } => {
                 self.reduce_open(maker, remaining, true);
                 events.push(Event::OrderCancelled {
                     order: maker,
@@ -316,11 +278,7 @@ impl LedgerState {
         let params = market.spec.params;
         let maker_fee = fee(value, params.maker_fee_bps);
         let taker_fee = fee(value, params.taker_fee_bps);
-        let signed = if taker_side == Side::Buy {
-            qty.get()
-        } else {
-            -qty.get()
-        };
+        let signed = if taker_side == Side::Buy { qty.get() } else { -qty.get() };
         let long_delta = self.move_position(taker, market_id, signed, value, taker_fee)
             + self.move_position(maker, market_id, -signed, value, maker_fee);
         self.fee_pool = Cash::new(self.fee_pool.get() + maker_fee + taker_fee);
@@ -374,10 +332,7 @@ impl LedgerState {
         };
         let (account, market, side) = (info.account, info.market, info.side);
         self.touched.orders.insert(order);
-        if let Some(p) = self
-            .accounts
-            .get_mut(&account)
-            .and_then(|a| a.positions.get_mut(&market))
+        if let Some(p) = self.accounts.get_mut(&account).and_then(|a| a.positions.get_mut(&market))
         {
             match side {
                 Side::Buy => p.open_buy = Qty::new(p.open_buy.get() - lots.get()),
@@ -426,11 +381,7 @@ impl LedgerState {
             if let Some(cid) = info.client_order_id {
                 account.client_ids.remove(&cid);
             }
-            if account
-                .positions
-                .get(&info.market)
-                .is_some_and(Position::is_flat)
-            {
+            if account.positions.get(&info.market).is_some_and(Position::is_flat) {
                 account.positions.remove(&info.market);
             }
         }
@@ -451,10 +402,7 @@ impl LedgerState {
             info.pending_trigger.as_ref().map_or(Qty::ZERO, |o| o.qty)
         } else {
             self.touched.markets.insert(info.market);
-            let resting = self
-                .markets
-                .get_mut(&info.market)
-                .and_then(|m| m.book.cancel(id));
+            let resting = self.markets.get_mut(&info.market).and_then(|m| m.book.cancel(id));
             let Some(resting) = resting else {
                 unreachable!("open order {id} missing from its book")
             };
@@ -537,11 +485,7 @@ impl LedgerState {
         }
         let market = self.active_market(replace.market)?;
         check_price_qty(replace.new_price, replace.new_qty)?;
-        check_band(
-            market.mark,
-            replace.new_price,
-            market.spec.params.price_band_bps,
-        )?;
+        check_band(market.mark, replace.new_price, market.spec.params.price_band_bps)?;
         let current = market.book.get(id).map_or(Qty::ZERO, |o| o.qty);
         if replace.new_price == info.price && replace.new_qty == current {
             return reject(
@@ -556,9 +500,7 @@ impl LedgerState {
             );
         }
         if replace.new_price == info.price && replace.new_qty < current {
-            self.market_mut(replace.market)?
-                .book
-                .reduce(id, replace.new_qty);
+            self.market_mut(replace.market)?.book.reduce(id, replace.new_qty);
             self.reduce_open(id, Qty::new(current.get() - replace.new_qty.get()), false);
             events.push(Event::OrderReplaced {
                 order: id,
@@ -599,11 +541,7 @@ impl LedgerState {
             trigger: None,
         };
         let account_ref = &self.accounts[&account];
-        let mut position = account_ref
-            .positions
-            .get(&replace.market)
-            .copied()
-            .unwrap_or_default();
+        let mut position = account_ref.positions.get(&replace.market).copied().unwrap_or_default();
         match info.side {
             Side::Buy => position.open_buy = Qty::new(position.open_buy.get() - current.get()),
             Side::Sell => position.open_sell = Qty::new(position.open_sell.get() - current.get()),
@@ -629,11 +567,8 @@ impl LedgerState {
         }
         let extra_lots = Qty::new((replace.new_qty.get() - current.get()).max(0));
         if !info.reduce_only
-            && margin::free_margin(
-                self,
-                account_ref,
-                Some((replace.market, info.side, extra_lots)),
-            ) < 0
+            && margin::free_margin(self, account_ref, Some((replace.market, info.side, extra_lots)))
+                < 0
         {
             return reject(
                 RejectCode::InsufficientMargin,
@@ -743,10 +678,7 @@ impl LedgerState {
         events: &mut Vec<Event>,
     ) -> Result<(), Reject> {
         if self.keys.contains_key(&auth.key) {
-            return reject(
-                RejectCode::KeyInUse,
-                format!("key {} is already registered", auth.key),
-            );
+            return reject(RejectCode::KeyInUse, format!("key {} is already registered", auth.key));
         }
         tokenbook_protocol::VerifiedKey::new(&auth.key)
             .map_err(|e| Reject::new(RejectCode::InvalidKey, e.to_string()))?;
@@ -757,18 +689,9 @@ impl LedgerState {
             );
         }
         self.account_mut(account)?.scoped_keys.insert(auth.key);
-        self.keys.insert(
-            auth.key,
-            KeyGrant::Trading {
-                account,
-                expires_at: auth.expires_at,
-            },
-        );
+        self.keys.insert(auth.key, KeyGrant::Trading { account, expires_at: auth.expires_at });
         self.touched.keys.insert(auth.key);
-        events.push(Event::KeyAuthorised {
-            account,
-            key: auth.key,
-        });
+        events.push(Event::KeyAuthorised { account, key: auth.key });
         Ok(())
     }
 
@@ -804,16 +727,10 @@ impl crate::state::Market {
 
 fn check_price_qty(price: Price, qty: Qty) -> Result<(), Reject> {
     if !qty.is_positive() {
-        return reject(
-            RejectCode::QtyNotPositive,
-            format!("quantity {qty} must be positive"),
-        );
+        return reject(RejectCode::QtyNotPositive, format!("quantity {qty} must be positive"));
     }
     if !price.is_positive() {
-        return reject(
-            RejectCode::PriceNotPositive,
-            format!("price {price} must be positive"),
-        );
+        return reject(RejectCode::PriceNotPositive, format!("price {price} must be positive"));
     }
     if price.get() > MAX_TICKS || qty.get() > MAX_LOTS {
         return reject(

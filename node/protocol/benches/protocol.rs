@@ -40,9 +40,7 @@ fn codec(c: &mut Criterion) {
     let mut g = c.benchmark_group("codec");
     g.throughput(Throughput::Elements(1));
     g.bench_function("encode_place_order", |b| b.iter(|| encode(black_box(&tx))));
-    g.bench_function("decode_place_order", |b| {
-        b.iter(|| decode::<Tx>(black_box(&bytes)).unwrap())
-    });
+    g.bench_function("decode_place_order", |b| b.iter(|| decode::<Tx>(black_box(&bytes)).unwrap()));
     g.bench_function("tx_hash", |b| b.iter(|| black_box(&tx).hash()));
     g.bench_function("sign_place_order", |b| {
         b.iter(|| black_box(tx.payload.clone()).sign(&key, CHAIN))
@@ -64,17 +62,10 @@ fn signed(n: usize) -> Signed {
             Keypair::from_seed(&seed)
         })
         .collect();
-    let txs: Vec<Tx> = pairs
-        .iter()
-        .enumerate()
-        .map(|(i, k)| place_order(i as u64, k))
-        .collect();
+    let txs: Vec<Tx> = pairs.iter().enumerate().map(|(i, k)| place_order(i as u64, k)).collect();
     Signed {
         keys: pairs.iter().map(Keypair::verified_key).collect(),
-        preimages: txs
-            .iter()
-            .map(|tx| tx.payload.signing_preimage(CHAIN))
-            .collect(),
+        preimages: txs.iter().map(|tx| tx.payload.signing_preimage(CHAIN)).collect(),
         txs,
     }
 }
@@ -89,11 +80,7 @@ fn signatures(c: &mut Criterion) {
     let dalek_key = ed25519_dalek::VerifyingKey::from_bytes(&one.keys[0].public_key().0).unwrap();
     let dalek_sig = ed25519_dalek::Signature::from_bytes(&one.txs[0].signature.0);
     g.bench_function("single_dalek_verify_strict", |b| {
-        b.iter(|| {
-            dalek_key
-                .verify_strict(&one.preimages[0], &dalek_sig)
-                .unwrap()
-        })
+        b.iter(|| dalek_key.verify_strict(&one.preimages[0], &dalek_sig).unwrap())
     });
     g.bench_function("tx_decode_and_verify", |b| {
         let bytes = encode(&one.txs[0]);
@@ -124,11 +111,8 @@ fn signatures(c: &mut Criterion) {
             )
         });
         let messages: Vec<&[u8]> = s.preimages.iter().map(Vec::as_slice).collect();
-        let sigs: Vec<ed25519_dalek::Signature> = s
-            .txs
-            .iter()
-            .map(|tx| ed25519_dalek::Signature::from_bytes(&tx.signature.0))
-            .collect();
+        let sigs: Vec<ed25519_dalek::Signature> =
+            s.txs.iter().map(|tx| ed25519_dalek::Signature::from_bytes(&tx.signature.0)).collect();
         let keys: Vec<ed25519_dalek::VerifyingKey> = s
             .keys
             .iter()

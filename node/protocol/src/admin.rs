@@ -241,9 +241,7 @@ pub struct Approve {
 #[must_use]
 pub fn is_valid_symbol(symbol: &str) -> bool {
     (1..=MAX_SYMBOL_LEN).contains(&symbol.len())
-        && symbol
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        && symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// True when `name` is 1..=64 bytes of printable ASCII.
@@ -260,10 +258,9 @@ impl GovAction {
     /// Which field is malformed.
     pub fn check_shape(&self) -> Result<(), String> {
         match self {
-            Self::ListMarket(spec) if !is_valid_symbol(&spec.symbol) => Err(format!(
-                "market symbol {:?} must be 1-32 of A-Z 0-9 -",
-                spec.symbol
-            )),
+            Self::ListMarket(spec) if !is_valid_symbol(&spec.symbol) => {
+                Err(format!("market symbol {:?} must be 1-32 of A-Z 0-9 -", spec.symbol))
+            }
             Self::AddMember(member) if !is_valid_name(&member.name) => {
                 Err("member name must be 1-64 printable ASCII bytes".to_owned())
             }

@@ -35,12 +35,8 @@ pub struct ValidatorSet {
     pub validators: Vec<Validator>,
 }
 
-wire_kind!(
-    ValidatorSet,
-    "validator_set",
-    MAX_VALIDATOR_SET_BYTES,
-    |v: &ValidatorSet| v.check_shape()
-);
+wire_kind!(ValidatorSet, "validator_set", MAX_VALIDATOR_SET_BYTES, |v: &ValidatorSet| v
+    .check_shape());
 
 impl ValidatorSet {
     /// Builds a set, sorting by consensus key.
@@ -61,31 +57,21 @@ impl ValidatorSet {
     /// The rule broken.
     pub fn check_shape(&self) -> Result<(), String> {
         if self.validators.is_empty() || self.validators.len() > MAX_VALIDATORS {
-            return Err(format!(
-                "validator set must have 1..={MAX_VALIDATORS} members"
-            ));
+            return Err(format!("validator set must have 1..={MAX_VALIDATORS} members"));
         }
-        if self
-            .validators
-            .windows(2)
-            .any(|w| w[0].consensus_key >= w[1].consensus_key)
-        {
+        if self.validators.windows(2).any(|w| w[0].consensus_key >= w[1].consensus_key) {
             return Err("validators must be sorted by consensus key without duplicates".into());
         }
         if self.validators.iter().any(|v| v.power == 0) {
             return Err("validator power must be positive".into());
         }
-        self.total_power()
-            .map(|_| ())
-            .ok_or_else(|| "total voting power overflows".into())
+        self.total_power().map(|_| ()).ok_or_else(|| "total voting power overflows".into())
     }
 
     /// Sum of voting power, `None` on overflow.
     #[must_use]
     pub fn total_power(&self) -> Option<u64> {
-        self.validators
-            .iter()
-            .try_fold(0u64, |acc, v| acc.checked_add(v.power))
+        self.validators.iter().try_fold(0u64, |acc, v| acc.checked_add(v.power))
     }
 
     /// The validator with this consensus key.
@@ -130,18 +116,9 @@ pub struct BlockHeader {
     pub next_validator_set_hash: Hash,
 }
 
-wire_kind!(
-    BlockHeader,
-    "block_header",
-    MAX_SMALL_MESSAGE_BYTES,
-    |h: &BlockHeader| {
-        if is_valid_chain_id(&h.chain_id) {
-            Ok(())
-        } else {
-            Err("invalid chain id".into())
-        }
-    }
-);
+wire_kind!(BlockHeader, "block_header", MAX_SMALL_MESSAGE_BYTES, |h: &BlockHeader| {
+    if is_valid_chain_id(&h.chain_id) { Ok(()) } else { Err("invalid chain id".into()) }
+});
 
 impl BlockHeader {
     /// The block hash.
@@ -184,17 +161,12 @@ impl Block {
             return Err("invalid chain id".into());
         }
         if self.txs.len() > MAX_BLOCK_TXS {
-            return Err(format!(
-                "block has {} txs; the limit is {MAX_BLOCK_TXS}",
-                self.txs.len()
-            ));
+            return Err(format!("block has {} txs; the limit is {MAX_BLOCK_TXS}", self.txs.len()));
         }
         for (i, tx) in self.txs.iter().enumerate() {
             let len = codec::encode(tx).len();
             if len > MAX_TX_BYTES {
-                return Err(format!(
-                    "tx {i} is {len} bytes; the limit is {MAX_TX_BYTES}"
-                ));
+                return Err(format!("tx {i} is {len} bytes; the limit is {MAX_TX_BYTES}"));
             }
             tx.check_shape().map_err(|e| format!("tx {i}: {e}"))?;
         }
@@ -255,10 +227,7 @@ impl VotePayload {
     #[must_use]
     pub fn sign(self, key: &Keypair, chain_id: &str) -> Vote {
         let signature = key.sign(Domain::Vote, chain_id, &codec::encode(&self));
-        Vote {
-            payload: self,
-            signature,
-        }
+        Vote { payload: self, signature }
     }
 
     /// The exact bytes the signature covers.
@@ -299,10 +268,7 @@ impl ProposalPayload {
     #[must_use]
     pub fn sign(self, key: &Keypair, chain_id: &str) -> Proposal {
         let signature = key.sign(Domain::Proposal, chain_id, &codec::encode(&self));
-        Proposal {
-            payload: self,
-            signature,
-        }
+        Proposal { payload: self, signature }
     }
 
     /// The exact bytes the signature covers.
@@ -343,10 +309,7 @@ wire_kind!(
         if c.signatures.len() > MAX_VALIDATORS {
             return Err(format!("more than {MAX_VALIDATORS} signatures"));
         }
-        if c.signatures
-            .windows(2)
-            .any(|w| w[0].validator >= w[1].validator)
-        {
+        if c.signatures.windows(2).any(|w| w[0].validator >= w[1].validator) {
             return Err("signatures must be sorted by validator without duplicates".into());
         }
         Ok(())
@@ -393,11 +356,7 @@ impl DuplicateVoteEvidence {
     /// Builds evidence in canonical order, or `None` if the votes do not conflict.
     #[must_use]
     pub fn new(a: Vote, b: Vote) -> Option<Self> {
-        let (first, second) = if codec::encode(&a) <= codec::encode(&b) {
-            (a, b)
-        } else {
-            (b, a)
-        };
+        let (first, second) = if codec::encode(&a) <= codec::encode(&b) { (a, b) } else { (b, a) };
         let evidence = Self { first, second };
         evidence.check_shape().ok().map(|()| evidence)
     }

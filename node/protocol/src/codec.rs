@@ -64,9 +64,8 @@ macro_rules! wire_kind {
 
             fn decode_prefix(bytes: &[u8]) -> Result<(Self, usize), bincode::error::DecodeError> {
                 const LIMIT: usize = $max * $crate::codec::ALLOC_FACTOR;
-                let config = bincode::config::standard()
-                    .with_fixed_int_encoding()
-                    .with_limit::<LIMIT>();
+                let config =
+                    bincode::config::standard().with_fixed_int_encoding().with_limit::<LIMIT>();
                 bincode::decode_from_slice(bytes, config)
             }
 
@@ -172,18 +171,12 @@ impl CodecError {
         match err {
             E::UnexpectedEnd { .. } => Self::Truncated { kind },
             E::LimitExceeded => Self::LengthLimit { kind },
-            E::UnexpectedVariant {
-                type_name, found, ..
-            } => Self::BadTag {
-                kind,
-                detail: format!("{type_name} tag {found}"),
-            },
+            E::UnexpectedVariant { type_name, found, .. } => {
+                Self::BadTag { kind, detail: format!("{type_name} tag {found}") }
+            }
             E::InvalidBooleanValue(_) => Self::BadBool { kind },
             E::Utf8 { .. } => Self::BadUtf8 { kind },
-            other => Self::Other {
-                kind,
-                detail: other.to_string(),
-            },
+            other => Self::Other { kind, detail: other.to_string() },
         }
     }
 }
@@ -209,24 +202,14 @@ pub fn encode_into<T: bincode::Encode>(value: &T, out: &mut Vec<u8>) {
 /// A [`CodecError`] naming the first problem found.
 pub fn decode<T: Wire>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > T::MAX_BYTES {
-        return Err(CodecError::TooLarge {
-            kind: T::KIND,
-            len: bytes.len(),
-            max: T::MAX_BYTES,
-        });
+        return Err(CodecError::TooLarge { kind: T::KIND, len: bytes.len(), max: T::MAX_BYTES });
     }
     let (value, consumed) =
         T::decode_prefix(bytes).map_err(|e| CodecError::from_bincode(T::KIND, e))?;
     if consumed != bytes.len() {
-        return Err(CodecError::TrailingBytes {
-            kind: T::KIND,
-            extra: bytes.len() - consumed,
-        });
+        return Err(CodecError::TrailingBytes { kind: T::KIND, extra: bytes.len() - consumed });
     }
-    value.check_shape().map_err(|detail| CodecError::Shape {
-        kind: T::KIND,
-        detail,
-    })?;
+    value.check_shape().map_err(|detail| CodecError::Shape { kind: T::KIND, detail })?;
     Ok(value)
 }
 

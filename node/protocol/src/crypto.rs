@@ -180,9 +180,7 @@ impl VerifiedKey {
         if !is_canonical_y(&key.0) {
             return Err(SigError::KeyEncoding);
         }
-        let point = CompressedEdwardsY(key.0)
-            .decompress()
-            .ok_or(SigError::KeyEncoding)?;
+        let point = CompressedEdwardsY(key.0).decompress().ok_or(SigError::KeyEncoding)?;
         if point.compress().0 != key.0 {
             return Err(SigError::KeyEncoding);
         }
@@ -310,9 +308,7 @@ fn split_signature(sig: &Signature) -> ([u8; 32], [u8; 32]) {
 pub fn verify(key: &VerifiedKey, preimage: &[u8], sig: &Signature) -> Result<(), SigError> {
     precheck_signature(sig)?;
     let dalek_sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-    key.key
-        .verify_strict(preimage, &dalek_sig)
-        .map_err(|_| classify_strict_failure(sig))
+    key.key.verify_strict(preimage, &dalek_sig).map_err(|_| classify_strict_failure(sig))
 }
 
 /// After `verify_strict` fails on a pre-checked signature, the only remaining causes are a
@@ -341,11 +337,9 @@ pub fn diagnose(
     if verdict != SigError::Mismatch {
         return Some(verdict);
     }
-    let other = [Domain::Tx, Domain::Proposal, Domain::Vote]
-        .into_iter()
-        .find(|&d| {
-            d != domain && verify(key, &signing_preimage(d, chain_id, payload), sig).is_ok()
-        });
+    let other = [Domain::Tx, Domain::Proposal, Domain::Vote].into_iter().find(|&d| {
+        d != domain && verify(key, &signing_preimage(d, chain_id, payload), sig).is_ok()
+    });
     Some(other.map_or(SigError::Mismatch, SigError::WrongDomain))
 }
 
@@ -367,10 +361,8 @@ pub struct BatchItem<'a> {
 /// [`verify`] so that the verdicts name exactly the bad signatures.
 #[must_use]
 pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<Result<(), SigError>> {
-    let mut verdicts: Vec<Result<(), SigError>> = items
-        .iter()
-        .map(|item| precheck_signature(item.signature))
-        .collect();
+    let mut verdicts: Vec<Result<(), SigError>> =
+        items.iter().map(|item| precheck_signature(item.signature)).collect();
     let candidates: Vec<usize> = (0..items.len()).filter(|&i| verdicts[i].is_ok()).collect();
     if candidates.is_empty() {
         return verdicts;
@@ -399,9 +391,7 @@ impl Keypair {
     /// Builds the key from a 32-byte seed (RFC 8032 secret key).
     #[must_use]
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self {
-            signing: SigningKey::from_bytes(seed),
-        }
+        Self { signing: SigningKey::from_bytes(seed) }
     }
 
     /// The 32-byte seed (keep it secret).
@@ -419,9 +409,7 @@ impl Keypair {
     /// The public key, already checked (a key we derived ourselves always passes).
     #[must_use]
     pub fn verified_key(&self) -> VerifiedKey {
-        VerifiedKey {
-            key: self.signing.verifying_key(),
-        }
+        VerifiedKey { key: self.signing.verifying_key() }
     }
 
     /// Signs `payload` in `domain` for `chain_id`.

@@ -126,10 +126,7 @@ mod tests {
         assert_eq!(merkle_root(&[]), Hash::digest(b""));
         assert_eq!(merkle_root(&[a]), leaf(a));
         assert_eq!(merkle_root(&[a, b]), node(leaf(a), leaf(b)));
-        assert_eq!(
-            merkle_root(&[a, b, c]),
-            node(node(leaf(a), leaf(b)), leaf(c))
-        );
+        assert_eq!(merkle_root(&[a, b, c]), node(node(leaf(a), leaf(b)), leaf(c)));
         assert_ne!(merkle_root(&[a, b]), merkle_root(&[b, a]));
     }
 

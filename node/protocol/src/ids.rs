@@ -201,18 +201,14 @@ mod tests {
         assert_eq!(Qty::new(i64::MIN).checked_neg(), None);
         assert_eq!(Cash::new(i128::MIN).checked_sub(Cash::new(1)), None);
         assert_eq!(Height::new(u64::MAX).next(), None);
-        assert_eq!(
-            Price::new(5).checked_sub(Price::new(7)),
-            Some(Price::new(-2))
-        );
+        assert_eq!(Price::new(5).checked_sub(Price::new(7)), Some(Price::new(-2)));
     }
 
     #[test]
     fn quantities_are_json_strings() {
-        let json = serde_json::to_string(&Cash::new(
-            -170_141_183_460_469_231_731_687_303_715_884_105_728,
-        ))
-        .unwrap();
+        let json =
+            serde_json::to_string(&Cash::new(-170_141_183_460_469_231_731_687_303_715_884_105_728))
+                .unwrap();
         assert_eq!(json, "\"-170141183460469231731687303715884105728\"");
         let back: Cash = serde_json::from_str(&json).unwrap();
         assert_eq!(back, Cash::new(i128::MIN));

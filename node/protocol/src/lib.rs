@@ -30,6 +30,6 @@ pub use codec::{CodecError, Wire, decode, encode};
 pub use crypto::{Domain, Keypair, PublicKey, SigError, Signature, VerifiedKey};
 pub use hash::Hash;
 pub use ids::*;
-pub use nonce::{NonceError, NonceWindow};
+pub use nonce::{BlockNonces, NonceError, NonceWindow};
 pub use order::*;
 pub use tx::*;

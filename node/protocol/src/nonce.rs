@@ -4,12 +4,17 @@
 //! Each account keeps its [`NONCE_WINDOW`] highest used nonces. A tx's nonce `n` (milliseconds)
 //! is accepted at block time `t` iff
 //! 1. `|n - t| <= NONCE_MAX_SKEW_MS` (one day), and
-//! 2. `n` is not in the window, and
-//! 3. the window is not full, or `n` is above the smallest nonce in it.
+//! 2. `n` was not used before: it is not in the window as it stood at the start of the block, nor
+//!    accepted earlier in the same block, and
+//! 3. `n` is above that start-of-block window's *floor*: its smallest nonce, if it was full (no
+//!    floor otherwise).
 //!
-//! Accepting `n` inserts it and, when the window overflows, drops the smallest. Because the
-//! window only ever drops its minimum, every nonce at or below the minimum is refused forever:
-//! a tx never applies twice.
+//! Accepting `n` inserts it into the window and, when the window overflows, drops the smallest.
+//! Judging every tx of a block against the window as it stood at the block's start
+//! ([`BlockNonces`]) makes the verdicts independent of the order of an account's txs inside the
+//! block (the fair sequence shuffles them). No tx applies twice: inside a block, the start window
+//! and the block's accepted set catch repeats; afterwards, a nonce is either still in the window
+//! or was pushed out by 32 larger ones, which puts it at or below every later floor.
 
 use crate::ids::Timestamp;
 use bincode::{Decode, Encode};
@@ -63,40 +68,51 @@ pub struct NonceWindow {
 }
 
 impl NonceWindow {
-    /// Checks `nonce` at block time `time` without changing the window.
+    /// The floor: the smallest remembered nonce when the window is full.
+    #[must_use]
+    pub fn floor(&self) -> Option<u64> {
+        (self.used.len() >= NONCE_WINDOW).then(|| self.used.first().copied()).flatten()
+    }
+
+    /// Checks `nonce` at block time `time` against `floor` (the window's floor at the start of
+    /// the block) without changing the window. The caller also refuses nonces used earlier in the
+    /// same block.
     ///
     /// # Errors
     /// Which part of the rule fails.
-    pub fn check(&self, nonce: u64, time: Timestamp) -> Result<(), NonceError> {
+    pub fn check(&self, nonce: u64, time: Timestamp, floor: Option<u64>) -> Result<(), NonceError> {
         if nonce.abs_diff(time.get()) > NONCE_MAX_SKEW_MS {
-            return Err(NonceError::OutOfRange {
-                nonce,
-                time: time.get(),
-            });
+            return Err(NonceError::OutOfRange { nonce, time: time.get() });
         }
         if self.used.binary_search(&nonce).is_ok() {
             return Err(NonceError::Replayed(nonce));
         }
-        match self.used.first() {
-            Some(&smallest) if self.used.len() >= NONCE_WINDOW && nonce <= smallest => {
-                Err(NonceError::TooOld { nonce, smallest })
-            }
+        match floor {
+            Some(smallest) if nonce <= smallest => Err(NonceError::TooOld { nonce, smallest }),
             _ => Ok(()),
         }
     }
 
-    /// Checks and records `nonce`.
-    ///
-    /// # Errors
-    /// As [`Self::check`]; the window is unchanged on error.
-    pub fn accept(&mut self, nonce: u64, time: Timestamp) -> Result<(), NonceError> {
-        self.check(nonce, time)?;
+    /// Records an accepted nonce (dropping the smallest when the window overflows).
+    pub fn record(&mut self, nonce: u64) {
         let at = self.used.partition_point(|&n| n < nonce);
+        if self.used.get(at) == Some(&nonce) {
+            return;
+        }
         self.used.insert(at, nonce);
         if self.used.len() > NONCE_WINDOW {
             self.used.remove(0);
         }
         debug_assert!(self.used.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// Checks against the current floor and records: the rule for a tx alone in its block.
+    ///
+    /// # Errors
+    /// As [`Self::check`]; the window is unchanged on error.
+    pub fn accept(&mut self, nonce: u64, time: Timestamp) -> Result<(), NonceError> {
+        self.check(nonce, time, self.floor())?;
+        self.record(nonce);
         Ok(())
     }
 
@@ -104,6 +120,41 @@ impl NonceWindow {
     #[must_use]
     pub fn used(&self) -> &[u64] {
         &self.used
+    }
+}
+
+/// One account's nonce verdicts within one block: judged against the window as it stood when
+/// the block began, plus the nonces the block already accepted.
+#[derive(Clone, Debug, Default)]
+pub struct BlockNonces {
+    start: NonceWindow,
+    accepted: std::collections::BTreeSet<u64>,
+}
+
+impl BlockNonces {
+    /// Starts a block for an account whose window is `window`.
+    #[must_use]
+    pub fn new(window: &NonceWindow) -> Self {
+        Self { start: window.clone(), accepted: std::collections::BTreeSet::new() }
+    }
+
+    /// Checks `nonce` at block time `time`; on success records it in `window` (the account's
+    /// live window).
+    ///
+    /// # Errors
+    /// Which part of the rule fails; nothing changes on error.
+    pub fn accept(
+        &mut self,
+        window: &mut NonceWindow,
+        nonce: u64,
+        time: Timestamp,
+    ) -> Result<(), NonceError> {
+        self.start.check(nonce, time, self.start.floor())?;
+        if !self.accepted.insert(nonce) {
+            return Err(NonceError::Replayed(nonce));
+        }
+        window.record(nonce);
+        Ok(())
     }
 }
 
@@ -127,29 +178,59 @@ mod tests {
         }
         assert_eq!(w.used().len(), NONCE_WINDOW);
         // base - 5 was dropped; it and anything below the new minimum are refused.
-        assert!(matches!(
-            w.accept(base - 5, T),
-            Err(NonceError::TooOld { .. })
-        ));
+        assert!(matches!(w.accept(base - 5, T), Err(NonceError::TooOld { .. })));
         assert!(matches!(
             w.accept(base + NONCE_MAX_SKEW_MS + 1, T),
             Err(NonceError::OutOfRange { .. })
         ));
     }
 
-    proptest! {
-        /// Whatever order nonces arrive in, no nonce is ever accepted twice.
-        #[test]
-        fn never_accepts_twice(nonces in proptest::collection::vec(0u64..200, 1..400)) {
-            let mut w = NonceWindow::default();
-            let mut accepted = std::collections::BTreeSet::new();
-            let t = Timestamp::new(100);
-            for n in nonces {
-                if w.accept(n, t).is_ok() {
-                    prop_assert!(accepted.insert(n), "nonce {} accepted twice", n);
+    /// Applies blocks of nonces the way the ledger does: floor fixed at the start of each block,
+    /// nonces used earlier in the block refused. Returns the accepted ones in order.
+    fn run_blocks(blocks: &[Vec<u64>]) -> Vec<u64> {
+        let mut w = NonceWindow::default();
+        let mut accepted = Vec::new();
+        let t = Timestamp::new(100);
+        for block in blocks {
+            let mut nonces = BlockNonces::new(&w);
+            for &n in block {
+                if nonces.accept(&mut w, n, t).is_ok() {
+                    accepted.push(n);
                 }
-                prop_assert!(w.used().len() <= NONCE_WINDOW);
             }
+        }
+        accepted
+    }
+
+    #[test]
+    fn order_inside_a_block_does_not_matter() {
+        // 100 increasing nonces in one block, in any order, all apply.
+        let mut block: Vec<u64> = (1..=100).collect();
+        block.reverse();
+        assert_eq!(run_blocks(&[block]).len(), 100);
+    }
+
+    proptest! {
+        /// Whatever order nonces arrive in, and however they are cut into blocks, no nonce is
+        /// ever accepted twice.
+        #[test]
+        fn never_accepts_twice(blocks in proptest::collection::vec(proptest::collection::vec(0u64..200, 0..60), 1..12)) {
+            let accepted = run_blocks(&blocks);
+            let unique: std::collections::BTreeSet<u64> = accepted.iter().copied().collect();
+            prop_assert_eq!(unique.len(), accepted.len(), "a nonce was accepted twice: {:?}", accepted);
+        }
+
+        /// Shuffling a block does not change which nonces it accepts.
+        #[test]
+        fn verdicts_do_not_depend_on_order_in_block(
+            history in proptest::collection::vec(0u64..100, 0..40),
+            block in proptest::collection::vec(0u64..200, 0..60),
+        ) {
+            let mut reversed = block.clone();
+            reversed.reverse();
+            let a: std::collections::BTreeSet<u64> = run_blocks(&[history.clone(), block]).into_iter().collect();
+            let b: std::collections::BTreeSet<u64> = run_blocks(&[history, reversed]).into_iter().collect();
+            prop_assert_eq!(a, b);
         }
     }
 }

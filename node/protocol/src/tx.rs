@@ -126,10 +126,7 @@ impl TxPayload {
     #[must_use]
     pub fn sign(self, key: &Keypair, chain_id: &str) -> Tx {
         let signature = key.sign_preimage(&self.signing_preimage(chain_id));
-        Tx {
-            payload: self,
-            signature,
-        }
+        Tx { payload: self, signature }
     }
 }
 
@@ -172,11 +169,7 @@ impl Tx {
         if key.public_key() != self.payload.signer {
             return Err(SigError::Mismatch);
         }
-        crypto::verify(
-            key,
-            &self.payload.signing_preimage(chain_id),
-            &self.signature,
-        )
+        crypto::verify(key, &self.payload.signing_preimage(chain_id), &self.signature)
     }
 }
 

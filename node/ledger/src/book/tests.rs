@@ -15,43 +15,21 @@ struct Model {
 impl Model {
     /// Opposite-side orders in matching priority.
     fn queue(&self, side: Side) -> Vec<(u64, RestingOrder)> {
-        let mut q: Vec<_> = self
-            .orders
-            .iter()
-            .copied()
-            .filter(|(_, o)| o.side == side.opposite())
-            .collect();
+        let mut q: Vec<_> =
+            self.orders.iter().copied().filter(|(_, o)| o.side == side.opposite()).collect();
         q.sort_by_key(|(seq, o)| {
-            (
-                if side == Side::Buy {
-                    o.price.get()
-                } else {
-                    -o.price.get()
-                },
-                *seq,
-            )
+            (if side == Side::Buy { o.price.get() } else { -o.price.get() }, *seq)
         });
         q
     }
 
     fn submit(&mut self, o: Incoming) -> (Outcome, Vec<Event>) {
         let acceptable = |p: Price| {
-            if o.side == Side::Buy {
-                p <= o.price
-            } else {
-                p >= o.price
-            }
+            if o.side == Side::Buy { p <= o.price } else { p >= o.price }
         };
         let queue = self.queue(o.side);
         let none = |reason| {
-            (
-                Outcome {
-                    filled: Qty::ZERO,
-                    resting: Qty::ZERO,
-                    unrested: Some(reason),
-                },
-                vec![],
-            )
+            (Outcome { filled: Qty::ZERO, resting: Qty::ZERO, unrested: Some(reason) }, vec![])
         };
         if o.style == Style::PostOnly && queue.first().is_some_and(|(_, m)| acceptable(m.price)) {
             return none(Unrested::PostOnlyWouldTake);
@@ -116,17 +94,9 @@ impl Model {
         }
         let filled = Qty::new(o.qty.get() - remaining);
         let outcome = if remaining == 0 {
-            Outcome {
-                filled,
-                resting: Qty::ZERO,
-                unrested: None,
-            }
+            Outcome { filled, resting: Qty::ZERO, unrested: None }
         } else if stopped {
-            Outcome {
-                filled,
-                resting: Qty::ZERO,
-                unrested: Some(Unrested::SelfTrade),
-            }
+            Outcome { filled, resting: Qty::ZERO, unrested: Some(Unrested::SelfTrade) }
         } else if matches!(o.style, Style::Rest | Style::PostOnly) {
             self.seq += 1;
             self.orders.push((
@@ -140,17 +110,9 @@ impl Model {
                     qty: Qty::new(remaining),
                 },
             ));
-            Outcome {
-                filled,
-                resting: Qty::new(remaining),
-                unrested: None,
-            }
+            Outcome { filled, resting: Qty::new(remaining), unrested: None }
         } else {
-            Outcome {
-                filled,
-                resting: Qty::ZERO,
-                unrested: Some(Unrested::ImmediateOrCancel),
-            }
+            Outcome { filled, resting: Qty::ZERO, unrested: Some(Unrested::ImmediateOrCancel) }
         };
         (outcome, events)
     }
@@ -172,24 +134,13 @@ impl Model {
 
     fn side(&self, side: Side) -> Vec<RestingOrder> {
         // Resting orders of `side` in priority order = the queue a taker of the other side sees.
-        self.queue(side.opposite())
-            .into_iter()
-            .map(|(_, o)| o)
-            .collect()
+        self.queue(side.opposite()).into_iter().map(|(_, o)| o).collect()
     }
 }
 
 #[derive(Clone, Debug)]
 enum Op {
-    Submit {
-        buy: bool,
-        price: i64,
-        qty: i64,
-        owner: u64,
-        group: u64,
-        style: u8,
-        stp: u8,
-    },
+    Submit { buy: bool, price: i64, qty: i64, owner: u64, group: u64, style: u8, stp: u8 },
     Cancel(u64),
     Reduce(u64, i64),
 }
@@ -204,16 +155,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn incoming(id: u64, op: &Op) -> Option<Incoming> {
-    let Op::Submit {
-        buy,
-        price,
-        qty,
-        owner,
-        group,
-        style,
-        stp,
-    } = *op
-    else {
+    let Op::Submit { buy, price, qty, owner, group, style, stp } = *op else {
         return None;
     };
     Some(Incoming {
@@ -223,12 +165,8 @@ fn incoming(id: u64, op: &Op) -> Option<Incoming> {
         side: if buy { Side::Buy } else { Side::Sell },
         price: Price::new(price),
         qty: Qty::new(qty),
-        style: [
-            Style::Rest,
-            Style::ImmediateOrCancel,
-            Style::FillOrKill,
-            Style::PostOnly,
-        ][style as usize],
+        style: [Style::Rest, Style::ImmediateOrCancel, Style::FillOrKill, Style::PostOnly]
+            [style as usize],
         self_trade: [Stp::ExpireMaker, Stp::ExpireTaker, Stp::ExpireBoth][stp as usize],
     })
 }
@@ -278,34 +216,17 @@ fn self_trade_modes() {
         self_trade: Stp::ExpireMaker,
     };
     book.submit(base, &mut ev);
-    book.submit(
-        Incoming {
-            id: OrderId::new(2),
-            owner: AccountId::new(8),
-            ..base
-        },
-        &mut ev,
-    );
+    book.submit(Incoming { id: OrderId::new(2), owner: AccountId::new(8), ..base }, &mut ev);
     // Same owner, expire taker: nothing trades, the taker is cancelled, the maker stays.
-    let taker = Incoming {
-        id: OrderId::new(3),
-        side: Side::Buy,
-        self_trade: Stp::ExpireTaker,
-        ..base
-    };
+    let taker =
+        Incoming { id: OrderId::new(3), side: Side::Buy, self_trade: Stp::ExpireTaker, ..base };
     let out = book.submit(taker, &mut ev);
     assert_eq!(out.unrested, Some(Unrested::SelfTrade));
     assert_eq!(book.len(), 2);
     // Expire maker: the own order goes, the next one fills.
     ev.clear();
-    let out = book.submit(
-        Incoming {
-            id: OrderId::new(4),
-            self_trade: Stp::ExpireMaker,
-            ..taker
-        },
-        &mut ev,
-    );
+    let out = book
+        .submit(Incoming { id: OrderId::new(4), self_trade: Stp::ExpireMaker, ..taker }, &mut ev);
     assert_eq!(out.filled, Qty::new(5));
     assert!(matches!(ev[0], Event::MakerExpired { maker, .. } if maker == OrderId::new(1)));
     assert!(
@@ -331,22 +252,10 @@ fn reduce_keeps_priority_and_cancel_frees_levels() {
     book.submit(o(1, 1), &mut ev);
     book.submit(o(2, 2), &mut ev);
     assert!(book.reduce(OrderId::new(1), Qty::new(4)));
-    assert!(
-        !book.reduce(OrderId::new(1), Qty::new(4)),
-        "not a reduction"
-    );
+    assert!(!book.reduce(OrderId::new(1), Qty::new(4)), "not a reduction");
     let first: Vec<_> = book.orders(Side::Buy).map(|r| (r.id, r.qty)).collect();
-    assert_eq!(
-        first,
-        vec![
-            (OrderId::new(1), Qty::new(4)),
-            (OrderId::new(2), Qty::new(10))
-        ]
-    );
-    assert_eq!(
-        book.depth(Side::Buy, 5),
-        vec![(Price::new(50), Qty::new(14), 2)]
-    );
+    assert_eq!(first, vec![(OrderId::new(1), Qty::new(4)), (OrderId::new(2), Qty::new(10))]);
+    assert_eq!(book.depth(Side::Buy, 5), vec![(Price::new(50), Qty::new(14), 2)]);
     book.cancel(OrderId::new(1));
     book.cancel(OrderId::new(2));
     assert_eq!(book.best_bid(), None);

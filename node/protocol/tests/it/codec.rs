@@ -33,13 +33,7 @@ fn every_sample_round_trips_byte_for_byte() {
 fn trailing_bytes_are_refused() {
     let mut bytes = encode(&place_order_tx());
     bytes.push(0);
-    assert_eq!(
-        decode::<Tx>(&bytes),
-        Err(CodecError::TrailingBytes {
-            kind: "tx",
-            extra: 1
-        })
-    );
+    assert_eq!(decode::<Tx>(&bytes), Err(CodecError::TrailingBytes { kind: "tx", extra: 1 }));
 }
 
 #[test]
@@ -54,10 +48,7 @@ fn truncation_is_refused_at_every_length() {
 #[test]
 fn oversized_input_is_refused_before_decoding() {
     let bytes = vec![0u8; MAX_TX_BYTES + 1];
-    assert!(matches!(
-        decode::<Tx>(&bytes),
-        Err(CodecError::TooLarge { .. })
-    ));
+    assert!(matches!(decode::<Tx>(&bytes), Err(CodecError::TooLarge { .. })));
 }
 
 /// Offset of the first byte where two encodings differ.
@@ -72,28 +63,16 @@ fn max_length_prefix_is_refused_without_allocating() {
     let header_len = encode(&block.header).len();
     let mut bytes = encode(&block);
     bytes[header_len..header_len + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert_eq!(
-        decode::<Block>(&bytes).unwrap_err().code(),
-        "decode_length_limit"
-    );
+    assert_eq!(decode::<Block>(&bytes).unwrap_err().code(), "decode_length_limit");
 
     // A string (market symbol) whose length claims u64::MAX, and one just past the limit.
-    let (_, tx) = samples::txs()
-        .into_iter()
-        .find(|(n, _)| n == "propose_list_market")
-        .unwrap();
+    let (_, tx) = samples::txs().into_iter().find(|(n, _)| n == "propose_list_market").unwrap();
     let mut bytes = encode(&tx);
     let symbol_len_at = 48 + 4 + 4; // payload head, TxBody tag, GovAction tag
-    assert_eq!(
-        &bytes[symbol_len_at..symbol_len_at + 8],
-        &18u64.to_le_bytes()
-    );
+    assert_eq!(&bytes[symbol_len_at..symbol_len_at + 8], &18u64.to_le_bytes());
     for claimed in [u64::MAX, (MAX_TX_BYTES * 8 + 1) as u64] {
         bytes[symbol_len_at..symbol_len_at + 8].copy_from_slice(&claimed.to_le_bytes());
-        assert_eq!(
-            decode::<Tx>(&bytes).unwrap_err().code(),
-            "decode_length_limit"
-        );
+        assert_eq!(decode::<Tx>(&bytes).unwrap_err().code(), "decode_length_limit");
     }
 }
 
@@ -109,14 +88,9 @@ fn unknown_enum_tags_are_refused() {
 #[test]
 fn non_canonical_bool_and_option_tags_are_refused() {
     let tx = place_order_tx();
-    let TxBody::PlaceOrder(order) = &tx.payload.body else {
-        unreachable!()
-    };
+    let TxBody::PlaceOrder(order) = &tx.payload.body else { unreachable!() };
     let flipped = TxPayload {
-        body: TxBody::PlaceOrder(NewOrder {
-            reduce_only: true,
-            ..order.clone()
-        }),
+        body: TxBody::PlaceOrder(NewOrder { reduce_only: true, ..order.clone() }),
         ..tx.payload.clone()
     };
     let base = encode(&tx);
@@ -135,51 +109,29 @@ fn non_canonical_bool_and_option_tags_are_refused() {
 
 #[test]
 fn invalid_utf8_and_bad_symbols_are_refused() {
-    let (_, tx) = samples::txs()
-        .into_iter()
-        .find(|(n, _)| n == "propose_list_market")
-        .unwrap();
+    let (_, tx) = samples::txs().into_iter().find(|(n, _)| n == "propose_list_market").unwrap();
     let bytes = encode(&tx);
     let symbol_at = 48 + 4 + 4 + 8;
     let mut bad_utf8 = bytes.clone();
     bad_utf8[symbol_at] = 0xff;
-    assert_eq!(
-        decode::<Tx>(&bad_utf8).unwrap_err().code(),
-        "decode_bad_utf8"
-    );
+    assert_eq!(decode::<Tx>(&bad_utf8).unwrap_err().code(), "decode_bad_utf8");
     let mut lower_case = bytes;
     lower_case[symbol_at] = b'a';
-    assert_eq!(
-        decode::<Tx>(&lower_case).unwrap_err().code(),
-        "decode_malformed"
-    );
+    assert_eq!(decode::<Tx>(&lower_case).unwrap_err().code(), "decode_malformed");
 }
 
 #[test]
 fn block_shape_rules() {
     let mut block = samples::block();
     block.header.tx_root = Hash::ZERO;
-    assert_eq!(
-        decode::<Block>(&encode(&block)).unwrap_err().code(),
-        "decode_malformed"
-    );
+    assert_eq!(decode::<Block>(&encode(&block)).unwrap_err().code(), "decode_malformed");
     let mut cert = samples::certificate();
     cert.signatures.reverse();
-    assert_eq!(
-        decode::<CommitCertificate>(&encode(&cert))
-            .unwrap_err()
-            .code(),
-        "decode_malformed"
-    );
+    assert_eq!(decode::<CommitCertificate>(&encode(&cert)).unwrap_err().code(), "decode_malformed");
     let e = samples::evidence();
-    let swapped = DuplicateVoteEvidence {
-        first: e.second,
-        second: e.first,
-    };
+    let swapped = DuplicateVoteEvidence { first: e.second, second: e.first };
     assert_eq!(
-        decode::<DuplicateVoteEvidence>(&encode(&swapped))
-            .unwrap_err()
-            .code(),
+        decode::<DuplicateVoteEvidence>(&encode(&swapped)).unwrap_err().code(),
         "decode_malformed"
     );
 }
@@ -189,13 +141,7 @@ fn a_full_block_decodes_within_its_allocation_limit() {
     let key = samples::keypair(1);
     let tx = place_order_tx();
     let txs: Vec<Tx> = (0..MAX_BLOCK_TXS as u64)
-        .map(|i| {
-            TxPayload {
-                nonce: i,
-                ..tx.payload.clone()
-            }
-            .sign(&key, CHAIN)
-        })
+        .map(|i| TxPayload { nonce: i, ..tx.payload.clone() }.sign(&key, CHAIN))
         .collect();
     let mut block = samples::block();
     block.header.tx_root = tx_root(&txs);
@@ -205,10 +151,7 @@ fn a_full_block_decodes_within_its_allocation_limit() {
     assert_eq!(decode::<Block>(&bytes).unwrap(), block);
     block.txs.push(tx);
     block.header.tx_root = block.compute_tx_root();
-    assert_eq!(
-        decode::<Block>(&encode(&block)).unwrap_err().code(),
-        "decode_malformed"
-    );
+    assert_eq!(decode::<Block>(&encode(&block)).unwrap_err().code(), "decode_malformed");
 }
 
 fn arb_new_order() -> impl Strategy<Value = NewOrder> {
@@ -226,11 +169,7 @@ fn arb_new_order() -> impl Strategy<Value = NewOrder> {
     ];
     let trigger =
         proptest::option::of((any::<bool>(), any::<i64>()).prop_map(|(stop, p)| Trigger {
-            kind: if stop {
-                TriggerKind::Stop
-            } else {
-                TriggerKind::TakeProfit
-            },
+            kind: if stop { TriggerKind::Stop } else { TriggerKind::TakeProfit },
             price: Price::new(p),
         }));
     (
@@ -245,24 +184,18 @@ fn arb_new_order() -> impl Strategy<Value = NewOrder> {
         stp,
         trigger,
     )
-        .prop_map(
-            |(m, buy, limit, price, qty, tif, ro, coid, stp, trigger)| NewOrder {
-                market: MarketId::new(m),
-                side: if buy { Side::Buy } else { Side::Sell },
-                kind: if limit {
-                    OrderKind::Limit
-                } else {
-                    OrderKind::Market
-                },
-                price: Price::new(price),
-                qty: Qty::new(qty),
-                time_in_force: tif,
-                reduce_only: ro,
-                client_order_id: coid.map(ClientOrderId::new),
-                self_trade: stp,
-                trigger,
-            },
-        )
+        .prop_map(|(m, buy, limit, price, qty, tif, ro, coid, stp, trigger)| NewOrder {
+            market: MarketId::new(m),
+            side: if buy { Side::Buy } else { Side::Sell },
+            kind: if limit { OrderKind::Limit } else { OrderKind::Market },
+            price: Price::new(price),
+            qty: Qty::new(qty),
+            time_in_force: tif,
+            reduce_only: ro,
+            client_order_id: coid.map(ClientOrderId::new),
+            self_trade: stp,
+            trigger,
+        })
 }
 
 fn arb_body() -> impl Strategy<Value = TxBody> {
@@ -272,9 +205,8 @@ fn arb_body() -> impl Strategy<Value = TxBody> {
             market: MarketId::new(m),
             order: OrderRef::Id(OrderId::new(id)),
         })),
-        proptest::option::of(any::<u32>()).prop_map(|m| TxBody::CancelAll(CancelAll {
-            market: m.map(MarketId::new)
-        })),
+        proptest::option::of(any::<u32>())
+            .prop_map(|m| TxBody::CancelAll(CancelAll { market: m.map(MarketId::new) })),
         (any::<u64>(), any::<i128>(), any::<[u8; 32]>()).prop_map(
             |(a, amount, r)| TxBody::Deposit(CashTransfer {
                 account: AccountId::new(a),

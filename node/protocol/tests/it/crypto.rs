@@ -51,14 +51,8 @@ fn small_order_list_is_exactly_the_eight_torsion_points() {
     for point in EIGHT_TORSION {
         let enc = point.compress().0;
         let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
-        assert_eq!(
-            precheck_signature(&with_r(&sig, enc)),
-            Err(SigError::RSmallOrder)
-        );
-        assert_eq!(
-            verify(&key, &preimage(), &with_r(&sig, enc)),
-            Err(SigError::RSmallOrder)
-        );
+        assert_eq!(precheck_signature(&with_r(&sig, enc)), Err(SigError::RSmallOrder));
+        assert_eq!(verify(&key, &preimage(), &with_r(&sig, enc)), Err(SigError::RSmallOrder));
     }
     // Every listed encoding is refused by ed25519-dalek's verify_strict as well.
     let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
@@ -66,11 +60,8 @@ fn small_order_list_is_exactly_the_eight_torsion_points() {
     for point in EIGHT_TORSION {
         let forged = with_r(&sig, point.compress().0);
         assert!(
-            vk.verify_strict(
-                &preimage(),
-                &ed25519_dalek::Signature::from_bytes(&forged.0)
-            )
-            .is_err()
+            vk.verify_strict(&preimage(), &ed25519_dalek::Signature::from_bytes(&forged.0))
+                .is_err()
         );
     }
 }
@@ -100,33 +91,21 @@ fn scalar_at_or_above_group_order_is_refused() {
     }
     let mut bad = sig.0;
     bad[32..].copy_from_slice(&s);
-    assert_eq!(
-        verify(&key, &preimage(), &Signature(bad)),
-        Err(SigError::ScalarNotCanonical)
-    );
+    assert_eq!(verify(&key, &preimage(), &Signature(bad)), Err(SigError::ScalarNotCanonical));
     let mut exactly_l = sig.0;
     exactly_l[32..].copy_from_slice(&order_le);
-    assert_eq!(
-        verify(&key, &preimage(), &Signature(exactly_l)),
-        Err(SigError::ScalarNotCanonical)
-    );
+    assert_eq!(verify(&key, &preimage(), &Signature(exactly_l)), Err(SigError::ScalarNotCanonical));
 }
 
 #[test]
 fn bad_public_keys_are_refused_with_their_own_errors() {
     for point in EIGHT_TORSION {
-        assert_eq!(
-            VerifiedKey::new(&PublicKey(point.compress().0)),
-            Err(SigError::KeySmallOrder)
-        );
+        assert_eq!(VerifiedKey::new(&PublicKey(point.compress().0)), Err(SigError::KeySmallOrder));
     }
     let encodings = non_canonical_point_encodings();
     assert!(!encodings.is_empty());
     for enc in encodings {
-        assert_eq!(
-            VerifiedKey::new(&PublicKey(enc)),
-            Err(SigError::KeyEncoding)
-        );
+        assert_eq!(VerifiedKey::new(&PublicKey(enc)), Err(SigError::KeyEncoding));
     }
     // The identity with its sign bit set ("negative zero") decompresses but is not canonical;
     // bytes that are not a point at all are refused too.
@@ -134,34 +113,22 @@ fn bad_public_keys_are_refused_with_their_own_errors() {
     negative_zero[0] = 1;
     negative_zero[31] = 0x80;
     for bytes in [negative_zero, not_a_point()] {
-        assert_eq!(
-            VerifiedKey::new(&PublicKey(bytes)),
-            Err(SigError::KeyEncoding)
-        );
+        assert_eq!(VerifiedKey::new(&PublicKey(bytes)), Err(SigError::KeyEncoding));
     }
     // A real key plus a torsion component: passes verify_strict's small-order check, refused here.
     let honest = samples::keypair(1).verified_key().public_key();
     let a = CompressedEdwardsY(honest.0).decompress().unwrap();
     let mixed: EdwardsPoint = a + EIGHT_TORSION[1];
-    assert_eq!(
-        VerifiedKey::new(&PublicKey(mixed.compress().0)),
-        Err(SigError::KeyTorsion)
-    );
+    assert_eq!(VerifiedKey::new(&PublicKey(mixed.compress().0)), Err(SigError::KeyTorsion));
 }
 
 #[test]
 fn bad_r_encodings_are_refused() {
     let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
     for enc in non_canonical_point_encodings() {
-        assert_eq!(
-            verify(&key, &preimage(), &with_r(&sig, enc)),
-            Err(SigError::REncoding)
-        );
+        assert_eq!(verify(&key, &preimage(), &with_r(&sig, enc)), Err(SigError::REncoding));
     }
-    assert_eq!(
-        verify(&key, &preimage(), &with_r(&sig, not_a_point())),
-        Err(SigError::REncoding)
-    );
+    assert_eq!(verify(&key, &preimage(), &with_r(&sig, not_a_point())), Err(SigError::REncoding));
 }
 
 #[test]
@@ -169,18 +136,12 @@ fn wrong_chain_and_wrong_domain_are_refused() {
     let (key, sig) = sign(1, Domain::Tx, "another-chain", MSG);
     assert_eq!(verify(&key, &preimage(), &sig), Err(SigError::Mismatch));
     let (key, vote_sig) = sign(1, Domain::Vote, CHAIN, MSG);
-    assert_eq!(
-        verify(&key, &preimage(), &vote_sig),
-        Err(SigError::Mismatch)
-    );
+    assert_eq!(verify(&key, &preimage(), &vote_sig), Err(SigError::Mismatch));
     assert_eq!(
         diagnose(&key, Domain::Tx, CHAIN, MSG, &vote_sig),
         Some(SigError::WrongDomain(Domain::Vote))
     );
-    assert_eq!(
-        diagnose(&key, Domain::Tx, CHAIN, MSG, &sig),
-        Some(SigError::Mismatch)
-    );
+    assert_eq!(diagnose(&key, Domain::Tx, CHAIN, MSG, &sig), Some(SigError::Mismatch));
     let (_, good) = sign(1, Domain::Tx, CHAIN, MSG);
     assert_eq!(diagnose(&key, Domain::Tx, CHAIN, MSG, &good), None);
     // Wrong key.
@@ -193,31 +154,20 @@ fn tx_signature_binds_every_field() {
     let (_, tx) = samples::txs().into_iter().next().unwrap();
     let key = samples::keypair(1).verified_key();
     assert_eq!(tx.verify_signature(&key, CHAIN), Ok(()));
-    assert_eq!(
-        tx.verify_signature(&key, "tokenbook-other"),
-        Err(SigError::Mismatch)
-    );
+    assert_eq!(tx.verify_signature(&key, "tokenbook-other"), Err(SigError::Mismatch));
     let mut changed = tx.clone();
     changed.payload.nonce += 1;
-    assert_eq!(
-        changed.verify_signature(&key, CHAIN),
-        Err(SigError::Mismatch)
-    );
+    assert_eq!(changed.verify_signature(&key, CHAIN), Err(SigError::Mismatch));
     let mut changed = tx;
     changed.payload.account = AccountId::new(12);
-    assert_eq!(
-        changed.verify_signature(&key, CHAIN),
-        Err(SigError::Mismatch)
-    );
+    assert_eq!(changed.verify_signature(&key, CHAIN), Err(SigError::Mismatch));
 }
 
 /// A signature whose R carries a torsion component: verify_strict refuses it. See
 /// docs/adr/0002-signature-validity.md for what the batch path does with it.
 fn mixed_order_r_signature() -> (VerifiedKey, Signature) {
     let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
-    let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap())
-        .decompress()
-        .unwrap();
+    let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap()).decompress().unwrap();
     (key, with_r(&sig, (r + EIGHT_TORSION[4]).compress().0))
 }
 
@@ -240,16 +190,8 @@ fn batch_and_single_agree_on_every_crafted_case() {
     let mut s_plus_l = good.0;
     s_plus_l[63] |= 0x10;
     cases.push((key, preimage(), Signature(s_plus_l)));
-    cases.push((
-        key,
-        preimage(),
-        with_r(&good, EIGHT_TORSION[3].compress().0),
-    ));
-    cases.push((
-        key,
-        preimage(),
-        with_r(&good, non_canonical_point_encodings()[0]),
-    ));
+    cases.push((key, preimage(), with_r(&good, EIGHT_TORSION[3].compress().0)));
+    cases.push((key, preimage(), with_r(&good, non_canonical_point_encodings()[0])));
     let (k, wrong_chain) = sign(1, Domain::Tx, "another-chain", MSG);
     cases.push((k, preimage(), wrong_chain));
     let (k, wrong_domain) = sign(1, Domain::Proposal, CHAIN, MSG);
@@ -257,11 +199,7 @@ fn batch_and_single_agree_on_every_crafted_case() {
     cases.push((samples::keypair(2).verified_key(), preimage(), good));
     let items: Vec<BatchItem<'_>> = cases
         .iter()
-        .map(|(key, preimage, signature)| BatchItem {
-            key,
-            preimage,
-            signature,
-        })
+        .map(|(key, preimage, signature)| BatchItem { key, preimage, signature })
         .collect();
     let single: Vec<_> = cases.iter().map(|(k, p, s)| verify(k, p, s)).collect();
     assert_eq!(verify_batch(&items), single);
@@ -277,9 +215,7 @@ fn honest_r_is_always_torsion_free() {
     // produce R = [r]B, which never has one.
     for n in 1..=8u8 {
         let (_, sig) = sign(n, Domain::Tx, CHAIN, MSG);
-        let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap())
-            .decompress()
-            .unwrap();
+        let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap()).decompress().unwrap();
         assert!(r.is_torsion_free());
     }
     assert!(ED25519_BASEPOINT_POINT.is_torsion_free());

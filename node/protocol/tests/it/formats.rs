@@ -8,27 +8,15 @@ use tokenbook_protocol::*;
 
 fn line<T: Wire>(name: &str, value: &T) -> String {
     let bytes = encode(value);
-    format!(
-        "{} {} {} {}",
-        T::KIND,
-        name,
-        bytes.len(),
-        Hash::digest(&bytes)
-    )
+    format!("{} {} {} {}", T::KIND, name, bytes.len(), Hash::digest(&bytes))
 }
 
 fn current() -> String {
-    let mut lines: Vec<String> = samples::txs()
-        .iter()
-        .map(|(name, tx)| line(name, tx))
-        .collect();
+    let mut lines: Vec<String> = samples::txs().iter().map(|(name, tx)| line(name, tx)).collect();
     lines.push(line("sample", &samples::block()));
     lines.push(line("sample", &samples::block().header));
     lines.push(line("sample", &samples::proposal()));
-    lines.push(line(
-        "prevote_nil",
-        &samples::vote(VoteKind::Prevote, None, 1),
-    ));
+    lines.push(line("prevote_nil", &samples::vote(VoteKind::Prevote, None, 1)));
     lines.push(line(
         "precommit_value",
         &samples::vote(VoteKind::Precommit, Some(Hash::digest(b"v")), 1),
@@ -40,8 +28,7 @@ fn current() -> String {
         "nonce_window sample {}",
         Hash::digest(&encode(&{
             let mut w = NonceWindow::default();
-            w.accept(1_800_000_000_000, Timestamp::new(1_800_000_000_000))
-                .unwrap();
+            w.accept(1_800_000_000_000, Timestamp::new(1_800_000_000_000)).unwrap();
             w
         }))
     ));
@@ -58,11 +45,8 @@ fn formats_are_frozen() {
     }
     let frozen = std::fs::read_to_string(path).unwrap_or_default();
     if frozen != now {
-        let changed: Vec<String> = now
-            .lines()
-            .filter(|l| !frozen.lines().any(|f| f == *l))
-            .map(str::to_owned)
-            .collect();
+        let changed: Vec<String> =
+            now.lines().filter(|l| !frozen.lines().any(|f| f == *l)).map(str::to_owned).collect();
         panic!(
             "wire formats changed; if deliberate, rerun with TOKENBOOK_BLESS=1 and say so in the \
              commit. Lines that differ from {path}:\n{}",

@@ -75,10 +75,7 @@ pub fn gov_actions() -> Vec<(&'static str, GovAction)> {
         ("list_market", GovAction::ListMarket(market_spec())),
         (
             "set_market_params",
-            GovAction::SetMarketParams {
-                market: MarketId::new(1),
-                params: market_params(),
-            },
+            GovAction::SetMarketParams { market: MarketId::new(1), params: market_params() },
         ),
         (
             "halt",
@@ -104,35 +101,15 @@ pub fn gov_actions() -> Vec<(&'static str, GovAction)> {
         ("set_risk_params", GovAction::SetRiskParams(risk_params())),
         (
             "add_validator",
-            GovAction::AddValidator(Validator {
-                consensus_key: k,
-                network_key: k,
-                power: 10,
-            }),
+            GovAction::AddValidator(Validator { consensus_key: k, network_key: k, power: 10 }),
         ),
-        (
-            "remove_validator",
-            GovAction::RemoveValidator { consensus_key: k },
-        ),
+        ("remove_validator", GovAction::RemoveValidator { consensus_key: k }),
         (
             "add_member",
-            GovAction::AddMember(MemberSpec {
-                key: k,
-                name: "Example Clearing LLC".into(),
-            }),
+            GovAction::AddMember(MemberSpec { key: k, name: "Example Clearing LLC".into() }),
         ),
-        (
-            "remove_member",
-            GovAction::RemoveMember {
-                member: AccountId::new(3),
-            },
-        ),
-        (
-            "list_index",
-            GovAction::ListIndex(IndexSpec {
-                name: "h100-usd-per-hour".into(),
-            }),
-        ),
+        ("remove_member", GovAction::RemoveMember { member: AccountId::new(3) }),
+        ("list_index", GovAction::ListIndex(IndexSpec { name: "h100-usd-per-hour".into() })),
     ]
 }
 
@@ -150,10 +127,7 @@ pub fn bodies() -> Vec<(String, TxBody)> {
     for (name, tif) in tifs {
         out.push((
             format!("place_{name}"),
-            TxBody::PlaceOrder(NewOrder {
-                time_in_force: tif,
-                ..o.clone()
-            }),
+            TxBody::PlaceOrder(NewOrder { time_in_force: tif, ..o.clone() }),
         ));
     }
     out.push((
@@ -169,17 +143,11 @@ pub fn bodies() -> Vec<(String, TxBody)> {
             ..o.clone()
         }),
     ));
-    for (name, kind) in [
-        ("stop", TriggerKind::Stop),
-        ("take_profit", TriggerKind::TakeProfit),
-    ] {
+    for (name, kind) in [("stop", TriggerKind::Stop), ("take_profit", TriggerKind::TakeProfit)] {
         out.push((
             format!("place_{name}"),
             TxBody::PlaceOrder(NewOrder {
-                trigger: Some(Trigger {
-                    kind,
-                    price: Price::new(1_100),
-                }),
+                trigger: Some(Trigger { kind, price: Price::new(1_100) }),
                 self_trade: SelfTradePrevention::ExpireTaker,
                 ..o.clone()
             }),
@@ -188,10 +156,7 @@ pub fn bodies() -> Vec<(String, TxBody)> {
     let m = MarketId::new(1);
     out.push((
         "cancel_by_id".into(),
-        TxBody::CancelOrder(CancelOrder {
-            market: m,
-            order: OrderRef::Id(OrderId::new(1 << 20)),
-        }),
+        TxBody::CancelOrder(CancelOrder { market: m, order: OrderRef::Id(OrderId::new(1 << 20)) }),
     ));
     out.push((
         "cancel_by_client_id".into(),
@@ -200,14 +165,8 @@ pub fn bodies() -> Vec<(String, TxBody)> {
             order: OrderRef::Client(ClientOrderId::new(42)),
         }),
     ));
-    out.push((
-        "cancel_all_market".into(),
-        TxBody::CancelAll(CancelAll { market: Some(m) }),
-    ));
-    out.push((
-        "cancel_all".into(),
-        TxBody::CancelAll(CancelAll { market: None }),
-    ));
+    out.push(("cancel_all_market".into(), TxBody::CancelAll(CancelAll { market: Some(m) })));
+    out.push(("cancel_all".into(), TxBody::CancelAll(CancelAll { market: None })));
     out.push((
         "replace".into(),
         TxBody::ReplaceOrder(ReplaceOrder {
@@ -217,10 +176,7 @@ pub fn bodies() -> Vec<(String, TxBody)> {
             new_qty: Qty::new(5),
         }),
     ));
-    out.push((
-        "set_deadman".into(),
-        TxBody::SetDeadman(SetDeadman { timeout_ms: 10_000 }),
-    ));
+    out.push(("set_deadman".into(), TxBody::SetDeadman(SetDeadman { timeout_ms: 10_000 })));
     let k = keypair(7).public_key();
     out.push((
         "authorise_key".into(),
@@ -247,17 +203,11 @@ pub fn bodies() -> Vec<(String, TxBody)> {
     out.push(("withdraw".into(), TxBody::Withdraw(transfer)));
     out.push((
         "set_limits".into(),
-        TxBody::SetLimits(SetLimits {
-            account: AccountId::new(11),
-            limits: limits(),
-        }),
+        TxBody::SetLimits(SetLimits { account: AccountId::new(11), limits: limits() }),
     ));
     out.push((
         "freeze".into(),
-        TxBody::SetFrozen(SetFrozen {
-            account: AccountId::new(11),
-            frozen: true,
-        }),
+        TxBody::SetFrozen(SetFrozen { account: AccountId::new(11), frozen: true }),
     ));
     out.push((
         "publish_index".into(),
@@ -270,18 +220,10 @@ pub fn bodies() -> Vec<(String, TxBody)> {
     for (name, action) in gov_actions() {
         out.push((
             format!("propose_{name}"),
-            TxBody::Propose(Propose {
-                action,
-                expires_at: Timestamp::new(1_800_086_400_000),
-            }),
+            TxBody::Propose(Propose { action, expires_at: Timestamp::new(1_800_086_400_000) }),
         ));
     }
-    out.push((
-        "approve".into(),
-        TxBody::Approve(Approve {
-            proposal: ProposalId::new(3),
-        }),
-    ));
+    out.push(("approve".into(), TxBody::Approve(Approve { proposal: ProposalId::new(3) })));
     out
 }
 
@@ -361,19 +303,11 @@ pub fn certificate() -> CommitCertificate {
     let mut signatures: Vec<CommitSignature> = (1..=3)
         .map(|n| {
             let v = vote(VoteKind::Precommit, Some(hash), n);
-            CommitSignature {
-                validator: v.payload.validator,
-                signature: v.signature,
-            }
+            CommitSignature { validator: v.payload.validator, signature: v.signature }
         })
         .collect();
     signatures.sort_by_key(|s| s.validator);
-    CommitCertificate {
-        height: Height::new(2),
-        round: Round::new(0),
-        block_hash: hash,
-        signatures,
-    }
+    CommitCertificate { height: Height::new(2), round: Round::new(0), block_hash: hash, signatures }
 }
 
 pub fn evidence() -> DuplicateVoteEvidence {

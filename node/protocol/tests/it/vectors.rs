@@ -19,9 +19,7 @@ fn vector_blocks() -> Vec<BTreeMap<String, String>> {
             (None, "```vector") => current = Some(BTreeMap::new()),
             (Some(_), "```") => blocks.push(current.take().unwrap()),
             (Some(block), text) => {
-                let (key, value) = text
-                    .split_once(": ")
-                    .expect("vector lines are `key: value`");
+                let (key, value) = text.split_once(": ").expect("vector lines are `key: value`");
                 block.insert(key.to_owned(), value.to_owned());
             }
             (None, _) => {}
@@ -54,18 +52,13 @@ fn computed(block: &BTreeMap<String, String>) -> (Tx, BTreeMap<&'static str, Str
 #[test]
 fn wire_format_document_vectors_match_the_code() {
     let blocks = vector_blocks();
-    assert!(
-        blocks.len() >= 3,
-        "docs/wire-format.md must carry at least 3 vectors"
-    );
+    assert!(blocks.len() >= 3, "docs/wire-format.md must carry at least 3 vectors");
     let bless = std::env::var_os("TOKENBOOK_BLESS").is_some();
     let mut failures = Vec::new();
     for block in &blocks {
         let (tx, expected) = computed(block);
-        let mismatched: Vec<_> = expected
-            .iter()
-            .filter(|(k, v)| block.get(**k) != Some(*v))
-            .collect();
+        let mismatched: Vec<_> =
+            expected.iter().filter(|(k, v)| block.get(**k) != Some(*v)).collect();
         if mismatched.is_empty() {
             // And the other direction: the documented bytes decode to the documented tx.
             let decoded: Tx = decode(&hex::decode(&block["tx_hex"]).unwrap()).unwrap();

@@ -1,0 +1,239 @@
+//! A ledger with a devnet-like genesis and helpers to sign txs and apply blocks.
+
+use std::collections::BTreeMap;
+use tokenbook_ledger::state::{GenesisAdmin, GenesisMember};
+use tokenbook_ledger::*;
+use tokenbook_protocol::*;
+
+pub const CHAIN: &str = "tokenbook-test";
+pub const GENESIS_MS: u64 = 1_795_478_400_000; // 2026-11-24
+pub const DEC26_MS: u64 = 1_798_675_200_000; // 2026-12-31
+pub const AIT: MarketId = MarketId::new(1);
+pub const H100: MarketId = MarketId::new(2);
+pub const ADMIN: AccountId = AccountId::new(5);
+
+pub fn key(seed: u64) -> Keypair {
+    let mut bytes = [0x5au8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    Keypair::from_seed(&bytes)
+}
+
+pub fn params() -> MarketParams {
+    MarketParams {
+        maker_fee_bps: -1,
+        taker_fee_bps: 4,
+        initial_margin_bps: 1_000,
+        maintenance_margin_bps: 500,
+        price_band_bps: 2_000,
+        position_limit: Qty::new(10_000),
+    }
+}
+
+pub fn ait_spec() -> MarketSpec {
+    // USD per 1M output tokens, 100M tokens per contract, $0.01 tick: $1 per tick per contract.
+    MarketSpec {
+        symbol: "AIT-FRONTIER-DEC26".into(),
+        index: IndexId::new(1),
+        tick_size: Cash::new(10_000),
+        lot_size: 1,
+        multiplier: 100,
+        expiry: Timestamp::new(DEC26_MS),
+        settlement_window_ms: 3_600_000,
+        reference_price: Price::new(1_000), // $10.00
+        params: params(),
+    }
+}
+
+pub fn h100_spec() -> MarketSpec {
+    // USD per H100-hour, 1,000 hours per contract, $0.01 tick: $10 per tick per contract.
+    MarketSpec {
+        symbol: "H100-HR-DEC26".into(),
+        index: IndexId::new(2),
+        tick_size: Cash::new(10_000),
+        lot_size: 1,
+        multiplier: 1_000,
+        expiry: Timestamp::new(DEC26_MS),
+        settlement_window_ms: 3_600_000,
+        reference_price: Price::new(250), // $2.50
+        params: params(),
+    }
+}
+
+pub fn limits() -> AccountLimits {
+    AccountLimits { max_order_qty: Qty::new(1_000), max_open_orders: 100, max_position: Qty::new(5_000) }
+}
+
+pub fn genesis() -> Genesis {
+    Genesis {
+        chain_id: CHAIN.into(),
+        time: Timestamp::new(GENESIS_MS),
+        members: (1..=4)
+            .map(|n| GenesisMember {
+                name: format!("Member {n}"),
+                key: key(n).public_key(),
+                validator: Some(Validator { consensus_key: key(100 + n).public_key(), network_key: key(200 + n).public_key(), power: 10 }),
+            })
+            .collect(),
+        admins: vec![GenesisAdmin { name: "Operations".into(), key: key(5).public_key() }],
+        indexes: vec![
+            IndexSpec { name: "frontier-inference-usd-per-1m-output-tokens".into() },
+            IndexSpec { name: "h100-usd-per-hour".into() },
+        ],
+        markets: vec![ait_spec(), h100_spec()],
+        risk: RiskParams {
+            oracle_freshness_ms: 30_000,
+            max_liquidations_per_block: 64,
+            liquidation_fee_bps: 50,
+            calendar_spread_credit_bps: 5_000,
+            settlement_epoch_ms: 43_200_000,
+            mark_band_bps: 100,
+        },
+        member_limits: limits(),
+    }
+}
+
+pub struct Harness {
+    pub state: LedgerState,
+    pub keys: BTreeMap<AccountId, Keypair>,
+    pub time: u64,
+    seq: u64,
+    next_key: u64,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let state = genesis_state(&genesis()).unwrap();
+        let keys = (1..=5).map(|n| (AccountId::new(n), key(n))).collect();
+        Self { state, keys, time: GENESIS_MS, seq: 0, next_key: 1_000 }
+    }
+
+    pub fn member(n: u64) -> AccountId {
+        AccountId::new(n)
+    }
+
+    /// A tx signed by the account's owner key.
+    pub fn tx(&mut self, account: AccountId, body: TxBody) -> Tx {
+        let signer = Keypair::from_seed(&self.keys[&account].seed());
+        self.tx_signed(account, &signer, body)
+    }
+
+    /// A tx signed by any key.
+    pub fn tx_signed(&mut self, account: AccountId, signer: &Keypair, body: TxBody) -> Tx {
+        self.seq += 1;
+        TxPayload { account, signer: signer.public_key(), nonce: self.time + self.seq, body }.sign(signer, CHAIN)
+    }
+
+    /// Applies a block one second after the previous one.
+    pub fn block(&mut self, txs: &[Tx]) -> BlockOutcome {
+        self.advance(1_000);
+        self.block_at_current_time(txs)
+    }
+
+    pub fn advance(&mut self, ms: u64) {
+        self.time += ms;
+    }
+
+    pub fn block_at_current_time(&mut self, txs: &[Tx]) -> BlockOutcome {
+        let header = BlockHeader {
+            chain_id: CHAIN.into(),
+            height: self.state.height.next().unwrap(),
+            time: Timestamp::new(self.time),
+            proposer: key(101).public_key(),
+            prev_block_hash: self.state.last_block_hash,
+            prev_certificate_hash: Hash::ZERO,
+            tx_root: tx_root(txs),
+            state_root: Hash::ZERO,
+            validator_set_hash: self.state.validators.hash(),
+            next_validator_set_hash: self.state.validators.hash(),
+        };
+        apply_block(&mut self.state, &header, txs).unwrap()
+    }
+
+    /// Applies one tx in its own block and returns its result.
+    pub fn apply(&mut self, account: AccountId, body: TxBody) -> Result<Vec<Event>, Reject> {
+        let tx = self.tx(account, body);
+        self.block(&[tx]).receipts.remove(0).result
+    }
+
+    /// The reject code of a tx that must fail.
+    pub fn code(&mut self, account: AccountId, body: TxBody) -> RejectCode {
+        match self.apply(account, body) {
+            Err(r) => r.code,
+            Ok(events) => panic!("expected a rejection, got {events:?}"),
+        }
+    }
+
+    /// A new trader under member 1 with `cash` deposited.
+    pub fn trader(&mut self, cash: i128) -> AccountId {
+        self.trader_with(1, cash, 0)
+    }
+
+    pub fn trader_with(&mut self, member: u64, cash: i128, group: u64) -> AccountId {
+        self.next_key += 1;
+        let k = key(self.next_key);
+        let events = self
+            .apply(Self::member(member), TxBody::RegisterAccount(RegisterAccount { owner: k.public_key(), limits: limits(), self_trade_group: group }))
+            .unwrap();
+        let Event::AccountRegistered { account, .. } = events[0] else { panic!("{events:?}") };
+        self.keys.insert(account, k);
+        if cash > 0 {
+            self.deposit(member, account, cash);
+        }
+        account
+    }
+
+    pub fn deposit(&mut self, member: u64, account: AccountId, amount: i128) {
+        self.seq += 1;
+        let reference = Hash::digest(&self.seq.to_le_bytes());
+        self.apply(Self::member(member), TxBody::Deposit(CashTransfer { account, amount: Cash::new(amount), reference })).unwrap();
+    }
+
+    pub fn cash(&self, account: AccountId) -> i128 {
+        self.state.accounts[&account].cash.get()
+    }
+
+    pub fn position(&self, account: AccountId, market: MarketId) -> i64 {
+        self.state.accounts[&account].positions.get(&market).map_or(0, |p| p.qty.get())
+    }
+}
+
+/// A GTC limit order.
+pub fn limit(market: MarketId, side: Side, price: i64, qty: i64) -> NewOrder {
+    NewOrder {
+        market,
+        side,
+        kind: OrderKind::Limit,
+        price: Price::new(price),
+        qty: Qty::new(qty),
+        time_in_force: TimeInForce::Gtc,
+        reduce_only: false,
+        client_order_id: None,
+        self_trade: SelfTradePrevention::ExpireMaker,
+        trigger: None,
+    }
+}
+
+pub fn place(order: NewOrder) -> TxBody {
+    TxBody::PlaceOrder(order)
+}
+
+/// The id of the order a successful place created.
+pub fn order_id(events: &[Event]) -> OrderId {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::OrderAccepted { order, .. } | Event::TriggerAccepted { order, .. } => Some(*order),
+            _ => None,
+        })
+        .expect("an accepted order")
+}
+
+pub fn fills(events: &[Event]) -> Vec<(i64, i64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Fill { price, qty, .. } => Some((price.get(), qty.get())),
+            _ => None,
+        })
+        .collect()
+}
