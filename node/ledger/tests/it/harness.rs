@@ -60,7 +60,11 @@ pub fn h100_spec() -> MarketSpec {
 }
 
 pub fn limits() -> AccountLimits {
-    AccountLimits { max_order_qty: Qty::new(1_000), max_open_orders: 100, max_position: Qty::new(5_000) }
+    AccountLimits {
+        max_order_qty: Qty::new(1_000),
+        max_open_orders: 100,
+        max_position: Qty::new(5_000),
+    }
 }
 
 pub fn genesis() -> Genesis {
@@ -71,7 +75,11 @@ pub fn genesis() -> Genesis {
             .map(|n| GenesisMember {
                 name: format!("Member {n}"),
                 key: key(n).public_key(),
-                validator: Some(Validator { consensus_key: key(100 + n).public_key(), network_key: key(200 + n).public_key(), power: 10 }),
+                validator: Some(Validator {
+                    consensus_key: key(100 + n).public_key(),
+                    network_key: key(200 + n).public_key(),
+                    power: 10,
+                }),
             })
             .collect(),
         admins: vec![GenesisAdmin { name: "Operations".into(), key: key(5).public_key() }],
@@ -100,6 +108,18 @@ pub struct Harness {
     next_key: u64,
 }
 
+impl Clone for Harness {
+    fn clone(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+            keys: self.keys.iter().map(|(a, k)| (*a, Keypair::from_seed(&k.seed()))).collect(),
+            time: self.time,
+            seq: self.seq,
+            next_key: self.next_key,
+        }
+    }
+}
+
 impl Harness {
     pub fn new() -> Self {
         let state = genesis_state(&genesis()).unwrap();
@@ -120,7 +140,8 @@ impl Harness {
     /// A tx signed by any key.
     pub fn tx_signed(&mut self, account: AccountId, signer: &Keypair, body: TxBody) -> Tx {
         self.seq += 1;
-        TxPayload { account, signer: signer.public_key(), nonce: self.time + self.seq, body }.sign(signer, CHAIN)
+        TxPayload { account, signer: signer.public_key(), nonce: self.time + self.seq, body }
+            .sign(signer, CHAIN)
     }
 
     /// Applies a block one second after the previous one.
@@ -172,7 +193,14 @@ impl Harness {
         self.next_key += 1;
         let k = key(self.next_key);
         let events = self
-            .apply(Self::member(member), TxBody::RegisterAccount(RegisterAccount { owner: k.public_key(), limits: limits(), self_trade_group: group }))
+            .apply(
+                Self::member(member),
+                TxBody::RegisterAccount(RegisterAccount {
+                    owner: k.public_key(),
+                    limits: limits(),
+                    self_trade_group: group,
+                }),
+            )
             .unwrap();
         let Event::AccountRegistered { account, .. } = events[0] else { panic!("{events:?}") };
         self.keys.insert(account, k);
@@ -185,7 +213,11 @@ impl Harness {
     pub fn deposit(&mut self, member: u64, account: AccountId, amount: i128) {
         self.seq += 1;
         let reference = Hash::digest(&self.seq.to_le_bytes());
-        self.apply(Self::member(member), TxBody::Deposit(CashTransfer { account, amount: Cash::new(amount), reference })).unwrap();
+        self.apply(
+            Self::member(member),
+            TxBody::Deposit(CashTransfer { account, amount: Cash::new(amount), reference }),
+        )
+        .unwrap();
     }
 
     pub fn cash(&self, account: AccountId) -> i128 {
@@ -222,7 +254,9 @@ pub fn order_id(events: &[Event]) -> OrderId {
     events
         .iter()
         .find_map(|e| match e {
-            Event::OrderAccepted { order, .. } | Event::TriggerAccepted { order, .. } => Some(*order),
+            Event::OrderAccepted { order, .. } | Event::TriggerAccepted { order, .. } => {
+                Some(*order)
+            }
             _ => None,
         })
         .expect("an accepted order")

@@ -35,7 +35,9 @@ fn price_time_priority_across_accounts() {
     let events = h.apply(c, place(limit(AIT, Side::Buy, 1_005, 8))).unwrap();
     let makers: Vec<OrderId> = events
         .iter()
-        .filter_map(|e| if let Event::Fill { maker_order, .. } = e { Some(*maker_order) } else { None })
+        .filter_map(
+            |e| if let Event::Fill { maker_order, .. } = e { Some(*maker_order) } else { None },
+        )
         .collect();
     assert_eq!(makers, vec![better, first, second]);
     assert_eq!(fills(&events), vec![(1_004, 1), (1_005, 5), (1_005, 2)]);
@@ -78,7 +80,10 @@ fn self_trade_prevention_per_account_and_group() {
     assert_eq!(fills(&events), vec![(1_001, 5)]);
     // Expire taker: the incoming order stops at its own resting order.
     h.apply(a, place(limit(AIT, Side::Sell, 1_002, 5))).unwrap();
-    let taker = NewOrder { self_trade: SelfTradePrevention::ExpireTaker, ..limit(AIT, Side::Buy, 1_002, 5) };
+    let taker = NewOrder {
+        self_trade: SelfTradePrevention::ExpireTaker,
+        ..limit(AIT, Side::Buy, 1_002, 5)
+    };
     let events = h.apply(a, place(taker)).unwrap();
     assert!(fills(&events).is_empty());
     assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { reason: CancelReason::SelfTrade, remaining, .. } if remaining.get() == 5)));
@@ -105,7 +110,14 @@ fn replace_keeps_priority_only_when_shrinking_at_the_same_price() {
     let (a, b, c) = (h.trader(FUNDS), h.trader(FUNDS), h.trader(FUNDS));
     let first = order_id(&h.apply(a, place(limit(AIT, Side::Buy, 990, 10))).unwrap());
     let second = order_id(&h.apply(b, place(limit(AIT, Side::Buy, 990, 10))).unwrap());
-    let replace = |order, price, qty| TxBody::ReplaceOrder(ReplaceOrder { market: AIT, order: OrderRef::Id(order), new_price: Price::new(price), new_qty: Qty::new(qty) });
+    let replace = |order, price, qty| {
+        TxBody::ReplaceOrder(ReplaceOrder {
+            market: AIT,
+            order: OrderRef::Id(order),
+            new_price: Price::new(price),
+            new_qty: Qty::new(qty),
+        })
+    };
     let events = h.apply(a, replace(first, 990, 4)).unwrap();
     assert!(matches!(events[0], Event::OrderReplaced { kept_priority: true, .. }));
     let queue: Vec<OrderId> = h.state.markets[&AIT].book.orders(Side::Buy).map(|o| o.id).collect();
@@ -127,12 +139,16 @@ fn replace_keeps_priority_only_when_shrinking_at_the_same_price() {
 fn cancel_by_id_client_id_and_all() {
     let mut h = Harness::new();
     let a = h.trader(FUNDS);
-    let with_cid = NewOrder { client_order_id: Some(ClientOrderId::new(9)), ..limit(AIT, Side::Buy, 990, 1) };
+    let with_cid =
+        NewOrder { client_order_id: Some(ClientOrderId::new(9)), ..limit(AIT, Side::Buy, 990, 1) };
     h.apply(a, place(with_cid.clone())).unwrap();
     assert_eq!(h.code(a, place(with_cid)), RejectCode::ClientOrderIdInUse);
     let cancel = |order| TxBody::CancelOrder(CancelOrder { market: AIT, order });
     h.apply(a, cancel(OrderRef::Client(ClientOrderId::new(9)))).unwrap();
-    assert_eq!(h.code(a, cancel(OrderRef::Client(ClientOrderId::new(9)))), RejectCode::OrderUnknown);
+    assert_eq!(
+        h.code(a, cancel(OrderRef::Client(ClientOrderId::new(9)))),
+        RejectCode::OrderUnknown
+    );
     let id = order_id(&h.apply(a, place(limit(AIT, Side::Buy, 991, 1))).unwrap());
     h.apply(a, cancel(OrderRef::Id(id))).unwrap();
     h.apply(a, place(limit(AIT, Side::Buy, 992, 1))).unwrap();
@@ -148,21 +164,33 @@ fn cancel_by_id_client_id_and_all() {
 fn good_til_time_and_deadman_switch() {
     let mut h = Harness::new();
     let a = h.trader(FUNDS);
-    let gtt = NewOrder { time_in_force: TimeInForce::Gtt(Timestamp::new(h.time + 2_500)), ..limit(AIT, Side::Buy, 990, 1) };
+    let gtt = NewOrder {
+        time_in_force: TimeInForce::Gtt(Timestamp::new(h.time + 2_500)),
+        ..limit(AIT, Side::Buy, 990, 1)
+    };
     h.apply(a, place(gtt)).unwrap(); // block at +1s, expires at +2.5s
     assert_eq!(h.state.markets[&AIT].book.len(), 1);
     let out = h.block(&[]); // +2s
     assert!(out.begin_events.is_empty());
     let out = h.block(&[]); // +3s: expired
-    assert!(matches!(out.begin_events[0], Event::OrderCancelled { reason: CancelReason::Expired, .. }));
-    let past = NewOrder { time_in_force: TimeInForce::Gtt(Timestamp::new(h.time)), ..limit(AIT, Side::Buy, 990, 1) };
+    assert!(matches!(
+        out.begin_events[0],
+        Event::OrderCancelled { reason: CancelReason::Expired, .. }
+    ));
+    let past = NewOrder {
+        time_in_force: TimeInForce::Gtt(Timestamp::new(h.time)),
+        ..limit(AIT, Side::Buy, 990, 1)
+    };
     assert_eq!(h.code(a, place(past)), RejectCode::ExpiredOnArrival);
 
     h.apply(a, TxBody::SetDeadman(SetDeadman { timeout_ms: 1_500 })).unwrap();
     h.apply(a, place(limit(AIT, Side::Buy, 990, 1))).unwrap(); // +1s: not fired
     assert_eq!(h.state.markets[&AIT].book.len(), 1);
     let out = h.block(&[]); // +2s: fired
-    assert!(matches!(out.begin_events[0], Event::OrderCancelled { reason: CancelReason::DeadmanSwitch, .. }));
+    assert!(matches!(
+        out.begin_events[0],
+        Event::OrderCancelled { reason: CancelReason::DeadmanSwitch, .. }
+    ));
     assert!(h.state.markets[&AIT].book.is_empty());
     // Refreshing moves the deadline; 0 disarms.
     h.apply(a, TxBody::SetDeadman(SetDeadman { timeout_ms: 1_500 })).unwrap(); // fires at +1.5s
@@ -189,11 +217,20 @@ fn each_bad_order_has_its_own_code() {
     assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 1_000, -5))), RejectCode::QtyNotPositive);
     assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 0, 1))), RejectCode::PriceNotPositive);
     assert_eq!(h.code(a, place(limit(AIT, Side::Buy, i64::MAX, i64::MAX))), RejectCode::Overflow);
-    assert_eq!(h.code(a, place(limit(MarketId::new(99), Side::Buy, 1_000, 1))), RejectCode::MarketUnknown);
+    assert_eq!(
+        h.code(a, place(limit(MarketId::new(99), Side::Buy, 1_000, 1))),
+        RejectCode::MarketUnknown
+    );
     assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 1_201, 1))), RejectCode::PriceOutsideBand);
     assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 1_000, 1_001))), RejectCode::OrderTooLarge);
-    assert_eq!(h.code(poor, place(limit(AIT, Side::Buy, 1_000, 1))), RejectCode::InsufficientMargin);
-    assert_eq!(h.code(ADMIN, place(limit(AIT, Side::Buy, 1_000, 1))), RejectCode::AccountCannotTrade);
+    assert_eq!(
+        h.code(poor, place(limit(AIT, Side::Buy, 1_000, 1))),
+        RejectCode::InsufficientMargin
+    );
+    assert_eq!(
+        h.code(ADMIN, place(limit(AIT, Side::Buy, 1_000, 1))),
+        RejectCode::AccountCannotTrade
+    );
     // Position limit: 5,000 lots per account; open orders count toward it.
     for _ in 0..5 {
         h.apply(a, place(limit(AIT, Side::Buy, 900, 1_000))).unwrap();
@@ -212,7 +249,8 @@ fn each_bad_order_has_its_own_code() {
 fn too_many_open_orders() {
     let mut h = Harness::new();
     let a = h.trader(FUNDS);
-    let txs: Vec<Tx> = (0..100).map(|i| h.tx(a, place(limit(AIT, Side::Buy, 900 + i, 1)))).collect();
+    let txs: Vec<Tx> =
+        (0..100).map(|i| h.tx(a, place(limit(AIT, Side::Buy, 900 + i, 1)))).collect();
     let out = h.block(&txs);
     assert!(out.receipts.iter().all(|r| r.result.is_ok()));
     assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 900, 1))), RejectCode::TooManyOpenOrders);

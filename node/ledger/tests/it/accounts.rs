@@ -1,0 +1,235 @@
+//! Permissions, nonces, keys, cash and members through `apply_block`.
+
+use crate::harness::*;
+use tokenbook_ledger::*;
+use tokenbook_protocol::*;
+
+const FUNDS: i128 = 1_000_000_000_000;
+
+#[test]
+fn replayed_tx_never_applies_twice() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let tx = h.tx(a, place(limit(AIT, Side::Buy, 990, 1)));
+    // Twice in one block, and again in a later block.
+    let out = h.block(&[tx.clone(), tx.clone()]);
+    let codes: Vec<_> =
+        out.receipts.iter().map(|r| r.result.as_ref().err().map(|e| e.code)).collect();
+    assert_eq!(codes.iter().filter(|c| c.is_none()).count(), 1);
+    assert!(codes.contains(&Some(RejectCode::NonceReplayed)));
+    let out = h.block(&[tx]);
+    assert_eq!(out.receipts[0].result.as_ref().unwrap_err().code, RejectCode::NonceReplayed);
+    assert_eq!(h.state.markets[&AIT].book.len(), 1);
+}
+
+#[test]
+fn nonce_window_edges() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let signer = Keypair::from_seed(&h.keys[&a].seed());
+    let tx = |nonce: u64| {
+        TxPayload {
+            account: a,
+            signer: signer.public_key(),
+            nonce,
+            body: TxBody::SetDeadman(SetDeadman { timeout_ms: 0 }),
+        }
+        .sign(&signer, CHAIN)
+    };
+    let day = 86_400_000;
+    let now = h.time + 1_000;
+    let out = h.block(&[tx(now + day + 1), tx(now - day - 1)]);
+    assert!(
+        out.receipts
+            .iter()
+            .all(|r| r.result.as_ref().unwrap_err().code == RejectCode::NonceOutOfRange)
+    );
+    // 40 txs in one block, nonces in any order: all apply (verdicts use the start-of-block window).
+    let txs: Vec<Tx> = (0..40).map(|i| tx(now + 1_000 - i)).collect();
+    let out = h.block(&txs);
+    assert!(out.receipts.iter().all(|r| r.result.is_ok()));
+    // Now the window is full; a nonce below its floor is too old even though never used.
+    let out = h.block(&[tx(now + 1_000 - 39 - 5)]);
+    assert_eq!(out.receipts[0].result.as_ref().unwrap_err().code, RejectCode::NonceTooOld);
+}
+
+#[test]
+fn unknown_account_and_unauthorised_key() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let b = h.trader(FUNDS);
+    let b_key = Keypair::from_seed(&h.keys[&b].seed());
+    let tx = h.tx_signed(AccountId::new(999), &b_key, place(limit(AIT, Side::Buy, 990, 1)));
+    assert_eq!(
+        h.block(&[tx]).receipts[0].result.as_ref().unwrap_err().code,
+        RejectCode::AccountUnknown
+    );
+    // b's key signing for a.
+    let tx = h.tx_signed(a, &b_key, place(limit(AIT, Side::Buy, 990, 1)));
+    let out = h.block(&[tx]);
+    assert_eq!(out.receipts[0].result.as_ref().unwrap_err().code, RejectCode::UnauthorisedSigner);
+}
+
+#[test]
+fn scoped_keys_trade_but_cannot_withdraw_or_manage_keys() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let scoped = key(77_777);
+    let expiry = Timestamp::new(h.time + 10_000);
+    h.apply(
+        a,
+        TxBody::AuthoriseKey(AuthoriseKey { key: scoped.public_key(), expires_at: Some(expiry) }),
+    )
+    .unwrap();
+    assert_eq!(
+        h.code(
+            a,
+            TxBody::AuthoriseKey(AuthoriseKey { key: scoped.public_key(), expires_at: None })
+        ),
+        RejectCode::KeyInUse
+    );
+    let tx = h.tx_signed(a, &scoped, place(limit(AIT, Side::Buy, 990, 1)));
+    assert!(h.block(&[tx]).receipts[0].result.is_ok());
+    let tx = h.tx_signed(
+        a,
+        &scoped,
+        TxBody::AuthoriseKey(AuthoriseKey { key: key(5_555).public_key(), expires_at: None }),
+    );
+    assert_eq!(h.block(&[tx]).receipts[0].result.as_ref().unwrap_err().code, RejectCode::KeyScope);
+    // A scoped key cannot act as a member either (withdrawals are member actions).
+    let tx = h.tx_signed(
+        a,
+        &scoped,
+        TxBody::Withdraw(CashTransfer { account: a, amount: Cash::new(1), reference: Hash::ZERO }),
+    );
+    assert_eq!(h.block(&[tx]).receipts[0].result.as_ref().unwrap_err().code, RejectCode::KeyScope);
+    // Expired keys stop working; revoked keys too.
+    h.advance(10_000);
+    let tx = h.tx_signed(a, &scoped, place(limit(AIT, Side::Buy, 990, 1)));
+    assert_eq!(
+        h.block(&[tx]).receipts[0].result.as_ref().unwrap_err().code,
+        RejectCode::UnauthorisedSigner
+    );
+    h.apply(a, TxBody::RevokeKey(RevokeKey { key: scoped.public_key() })).unwrap();
+    assert_eq!(
+        h.code(a, TxBody::RevokeKey(RevokeKey { key: scoped.public_key() })),
+        RejectCode::KeyUnknown
+    );
+    // A small-order point is not a key.
+    let weak = PublicKey([0u8; 32]);
+    assert_eq!(
+        h.code(a, TxBody::AuthoriseKey(AuthoriseKey { key: weak, expires_at: None })),
+        RejectCode::InvalidKey
+    );
+}
+
+#[test]
+fn frozen_accounts_cannot_trade_or_withdraw() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    h.apply(a, place(limit(AIT, Side::Buy, 990, 1))).unwrap();
+    let member = Harness::member(1);
+    let events =
+        h.apply(member, TxBody::SetFrozen(SetFrozen { account: a, frozen: true })).unwrap();
+    assert!(matches!(events[0], Event::OrderCancelled { reason: CancelReason::AccountFrozen, .. }));
+    assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 990, 1))), RejectCode::AccountFrozen);
+    let w = TxBody::Withdraw(CashTransfer {
+        account: a,
+        amount: Cash::new(1),
+        reference: Hash::digest(b"w1"),
+    });
+    assert_eq!(h.code(member, w.clone()), RejectCode::AccountFrozen);
+    // Another member cannot unfreeze it.
+    assert_eq!(
+        h.code(Harness::member(2), TxBody::SetFrozen(SetFrozen { account: a, frozen: false })),
+        RejectCode::NotAccountsMember
+    );
+    h.apply(member, TxBody::SetFrozen(SetFrozen { account: a, frozen: false })).unwrap();
+    h.apply(member, w).unwrap();
+}
+
+#[test]
+fn deposits_and_withdrawals_conserve_cash() {
+    let mut h = Harness::new();
+    let a = h.trader(0);
+    let member = Harness::member(1);
+    let transfer = |amount: i128, r: &[u8]| CashTransfer {
+        account: a,
+        amount: Cash::new(amount),
+        reference: Hash::digest(r),
+    };
+    h.apply(member, TxBody::Deposit(transfer(500_000_000, b"d1"))).unwrap();
+    assert_eq!(h.code(member, TxBody::Deposit(transfer(1, b"d1"))), RejectCode::DuplicateReference);
+    assert_eq!(h.code(member, TxBody::Deposit(transfer(0, b"d2"))), RejectCode::AmountNotPositive);
+    assert_eq!(
+        h.code(Harness::member(2), TxBody::Deposit(transfer(1, b"d3"))),
+        RejectCode::NotAccountsMember
+    );
+    assert_eq!(h.code(a, TxBody::Deposit(transfer(1, b"d4"))), RejectCode::NotMember);
+    assert_eq!(
+        h.code(member, TxBody::Withdraw(transfer(500_000_001, b"w1"))),
+        RejectCode::InsufficientCash
+    );
+    // Margin held by an open order: 10% of 1 lot × 1,000 ticks × $1 = $100 of IM; cash is $500.
+    h.apply(a, place(limit(AIT, Side::Buy, 1_000, 1))).unwrap();
+    assert_eq!(
+        h.code(member, TxBody::Withdraw(transfer(400_000_001, b"w2"))),
+        RejectCode::InsufficientMargin
+    );
+    h.apply(member, TxBody::Withdraw(transfer(400_000_000, b"w3"))).unwrap();
+    assert_eq!(h.cash(a), 100_000_000);
+    assert_eq!(h.state.total_deposits.get() - h.state.total_withdrawals.get(), 100_000_000);
+    tokenbook_ledger::invariants::check_full(&h.state).unwrap();
+}
+
+#[test]
+fn members_register_accounts_with_valid_limits() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let k = key(31_337);
+    let reg = |limits| {
+        TxBody::RegisterAccount(RegisterAccount {
+            owner: k.public_key(),
+            limits,
+            self_trade_group: 0,
+        })
+    };
+    assert_eq!(h.code(a, reg(limits())), RejectCode::NotMember);
+    let bad = AccountLimits { max_open_orders: 0, ..limits() };
+    assert_eq!(h.code(Harness::member(1), reg(bad)), RejectCode::InvalidLimits);
+    h.apply(Harness::member(1), reg(limits())).unwrap();
+    assert_eq!(h.code(Harness::member(2), reg(limits())), RejectCode::KeyInUse);
+    let set = TxBody::SetLimits(SetLimits {
+        account: a,
+        limits: AccountLimits { max_order_qty: Qty::new(2), ..limits() },
+    });
+    h.apply(Harness::member(1), set).unwrap();
+    assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 990, 3))), RejectCode::OrderTooLarge);
+}
+
+#[test]
+fn index_observations_from_members_only_and_fresh() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let obs = |t: u64| {
+        TxBody::PublishIndex(IndexObservation {
+            index: IndexId::new(1),
+            price: Cash::new(10_000_000),
+            observed_at: Timestamp::new(t),
+        })
+    };
+    let now = h.time + 1_000;
+    assert_eq!(h.code(a, obs(now)), RejectCode::NotMember);
+    let now = h.time + 1_000;
+    h.apply(Harness::member(1), obs(now - 5_000)).unwrap();
+    let now = h.time + 1_000;
+    assert_eq!(h.code(Harness::member(1), obs(now - 31_000)), RejectCode::StaleObservation);
+    let now = h.time + 1_000;
+    assert_eq!(h.code(Harness::member(1), obs(now + 1)), RejectCode::StaleObservation);
+    let bad_index = TxBody::PublishIndex(IndexObservation {
+        index: IndexId::new(9),
+        price: Cash::new(1),
+        observed_at: Timestamp::new(h.time + 1_000),
+    });
+    assert_eq!(h.code(Harness::member(1), bad_index), RejectCode::IndexUnknown);
+}

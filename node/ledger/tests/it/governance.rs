@@ -1,0 +1,124 @@
+//! Governance: quorum of more than two thirds of members, validator changes at h+2, admin halts.
+
+use crate::harness::*;
+use tokenbook_ledger::*;
+use tokenbook_protocol::*;
+
+fn propose(h: &mut Harness, member: u64, action: GovAction) -> Result<Vec<Event>, Reject> {
+    let expires_at = Timestamp::new(h.time + 60_000);
+    h.apply(Harness::member(member), TxBody::Propose(Propose { action, expires_at }))
+}
+
+fn proposal_id(events: &[Event]) -> ProposalId {
+    events
+        .iter()
+        .find_map(
+            |e| if let Event::ProposalOpened { proposal } = e { Some(*proposal) } else { None },
+        )
+        .unwrap()
+}
+
+#[test]
+fn listing_needs_three_of_four_members() {
+    let mut h = Harness::new();
+    let spec = MarketSpec {
+        symbol: "AIT-FRONTIER-MAR27".into(),
+        expiry: Timestamp::new(DEC26_MS + 90 * 86_400_000),
+        ..ait_spec()
+    };
+    let id = proposal_id(&propose(&mut h, 1, GovAction::ListMarket(spec.clone())).unwrap());
+    assert_eq!(
+        h.code(Harness::member(1), TxBody::Approve(Approve { proposal: id })),
+        RejectCode::AlreadyApproved
+    );
+    h.apply(Harness::member(2), TxBody::Approve(Approve { proposal: id })).unwrap();
+    assert!(h.state.market_by_symbol("AIT-FRONTIER-MAR27").is_none(), "2 of 4 is not a quorum");
+    let events = h.apply(Harness::member(3), TxBody::Approve(Approve { proposal: id })).unwrap();
+    assert!(events.iter().any(|e| matches!(e, Event::MarketListed { .. })));
+    let market = h.state.market_by_symbol("AIT-FRONTIER-MAR27").unwrap();
+    assert_eq!(market.status, state::MarketStatus::Active);
+    assert_eq!(
+        h.code(Harness::member(4), TxBody::Approve(Approve { proposal: id })),
+        RejectCode::ProposalUnknown
+    );
+    // Listing the same symbol again is refused at proposal time.
+    assert_eq!(
+        propose(&mut h, 1, GovAction::ListMarket(spec)).unwrap_err().code,
+        RejectCode::InvalidProposal
+    );
+}
+
+#[test]
+fn validator_changes_take_effect_two_heights_later() {
+    let mut h = Harness::new();
+    let newcomer = Validator {
+        consensus_key: key(999).public_key(),
+        network_key: key(998).public_key(),
+        power: 5,
+    };
+    let id = proposal_id(&propose(&mut h, 1, GovAction::AddValidator(newcomer)).unwrap());
+    h.apply(Harness::member(2), TxBody::Approve(Approve { proposal: id })).unwrap();
+    let events = h.apply(Harness::member(3), TxBody::Approve(Approve { proposal: id })).unwrap();
+    let decided_at = h.state.height;
+    assert!(
+        events
+            .contains(&Event::ValidatorSetScheduled { height: Height::new(decided_at.get() + 2) })
+    );
+    assert!(h.state.validators.get(&newcomer.consensus_key).is_none());
+    h.block(&[]);
+    assert!(h.state.validators.get(&newcomer.consensus_key).is_none());
+    h.block(&[]);
+    assert!(h.state.validators.get(&newcomer.consensus_key).is_some());
+}
+
+#[test]
+fn proposals_lapse_and_admins_halt_only() {
+    let mut h = Harness::new();
+    let id = proposal_id(
+        &propose(&mut h, 1, GovAction::ListIndex(IndexSpec { name: "b200-usd-per-hour".into() }))
+            .unwrap(),
+    );
+    h.advance(60_000);
+    let out = h.block(&[]);
+    assert!(out.begin_events.contains(&Event::ProposalExpired { proposal: id }));
+    // Admin: halt at once, but not resume.
+    let halt = GovAction::SetMarketStatus { market: AIT, change: MarketStatusChange::Halt };
+    let resume = GovAction::SetMarketStatus { market: AIT, change: MarketStatusChange::Resume };
+    let expires_at = Timestamp::new(h.time + 60_000);
+    h.apply(ADMIN, TxBody::Propose(Propose { action: halt.clone(), expires_at })).unwrap();
+    assert_eq!(h.state.markets[&AIT].status, state::MarketStatus::Halted);
+    assert_eq!(
+        h.code(ADMIN, TxBody::Propose(Propose { action: resume.clone(), expires_at })),
+        RejectCode::NotMember
+    );
+    assert_eq!(
+        h.code(ADMIN, TxBody::Propose(Propose { action: halt, expires_at })),
+        RejectCode::InvalidProposal
+    );
+    let id = proposal_id(&propose(&mut h, 1, resume).unwrap());
+    for m in 2..=3 {
+        h.apply(Harness::member(m), TxBody::Approve(Approve { proposal: id })).unwrap();
+    }
+    assert_eq!(h.state.markets[&AIT].status, state::MarketStatus::Active);
+}
+
+#[test]
+fn bad_parameters_are_refused() {
+    let mut h = Harness::new();
+    let bad = MarketParams { maintenance_margin_bps: 2_000, ..params() };
+    let code = propose(&mut h, 1, GovAction::SetMarketParams { market: AIT, params: bad })
+        .unwrap_err()
+        .code;
+    assert_eq!(code, RejectCode::InvalidProposal);
+    let rebate_too_big = MarketParams { maker_fee_bps: -5, taker_fee_bps: 4, ..params() };
+    let code =
+        propose(&mut h, 1, GovAction::SetMarketParams { market: AIT, params: rebate_too_big })
+            .unwrap_err()
+            .code;
+    assert_eq!(code, RejectCode::InvalidProposal);
+    let expired = TxBody::Propose(Propose {
+        action: GovAction::ListIndex(IndexSpec { name: "x".into() }),
+        expires_at: Timestamp::new(h.time),
+    });
+    assert_eq!(h.code(Harness::member(1), expired), RejectCode::ProposalExpired);
+}

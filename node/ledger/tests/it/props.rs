@@ -1,0 +1,249 @@
+//! Random trading through `apply_block`: every block keeps the invariants (checked inside
+//! `apply_block`, fully in debug builds), replays are byte-identical, and the fair sequence makes
+//! the proposer's tx order irrelevant.
+
+use crate::harness::*;
+use proptest::prelude::*;
+use tokenbook_ledger::*;
+use tokenbook_protocol::*;
+
+#[derive(Clone, Debug)]
+enum Action {
+    Place {
+        trader: usize,
+        market: bool,
+        buy: bool,
+        offset: i64,
+        qty: i64,
+        tif: u8,
+        stp: u8,
+        reduce_only: bool,
+        cid: Option<u64>,
+    },
+    Cancel {
+        trader: usize,
+        market: bool,
+        cid: u64,
+    },
+    CancelAll {
+        trader: usize,
+    },
+    Replace {
+        trader: usize,
+        market: bool,
+        cid: u64,
+        offset: i64,
+        qty: i64,
+    },
+    Deadman {
+        trader: usize,
+        ms: u64,
+    },
+    Deposit {
+        trader: usize,
+        amount: i128,
+    },
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let t = 0usize..6;
+    prop_oneof![
+        8 => (t.clone(), any::<bool>(), any::<bool>(), -30i64..30, 1i64..40, 0u8..6, 0u8..3, prop::bool::weighted(0.1), prop::option::of(0u64..8))
+            .prop_map(|(trader, market, buy, offset, qty, tif, stp, reduce_only, cid)| Action::Place { trader, market, buy, offset, qty, tif, stp, reduce_only, cid }),
+        3 => (t.clone(), any::<bool>(), 0u64..8).prop_map(|(trader, market, cid)| Action::Cancel { trader, market, cid }),
+        1 => t.clone().prop_map(|trader| Action::CancelAll { trader }),
+        2 => (t.clone(), any::<bool>(), 0u64..8, -30i64..30, 1i64..40).prop_map(|(trader, market, cid, offset, qty)| Action::Replace { trader, market, cid, offset, qty }),
+        1 => (t.clone(), 0u64..4_000).prop_map(|(trader, ms)| Action::Deadman { trader, ms }),
+        1 => (t, 1i128..1_000_000_000).prop_map(|(trader, amount)| Action::Deposit { trader, amount }),
+    ]
+}
+
+fn body(a: &Action) -> TxBody {
+    let market = |m: bool| if m { AIT } else { H100 };
+    let mid = |m: bool| if m { 1_000 } else { 250 };
+    match *a {
+        Action::Place { market: m, buy, offset, qty, tif, stp, reduce_only, cid, .. } => {
+            let time_in_force = [
+                TimeInForce::Gtc,
+                TimeInForce::Ioc,
+                TimeInForce::Fok,
+                TimeInForce::PostOnly,
+                TimeInForce::Gtt(Timestamp::new(GENESIS_MS + 20_000)),
+                TimeInForce::Gtc,
+            ][tif as usize];
+            TxBody::PlaceOrder(NewOrder {
+                market: market(m),
+                side: if buy { Side::Buy } else { Side::Sell },
+                kind: if tif == 5 { OrderKind::Market } else { OrderKind::Limit },
+                price: Price::new(mid(m) + offset),
+                qty: Qty::new(qty),
+                time_in_force: if tif == 5 { TimeInForce::Ioc } else { time_in_force },
+                reduce_only,
+                client_order_id: cid.map(ClientOrderId::new),
+                self_trade: [
+                    SelfTradePrevention::ExpireMaker,
+                    SelfTradePrevention::ExpireTaker,
+                    SelfTradePrevention::ExpireBoth,
+                ][stp as usize],
+                trigger: None,
+            })
+        }
+        Action::Cancel { market: m, cid, .. } => TxBody::CancelOrder(CancelOrder {
+            market: market(m),
+            order: OrderRef::Client(ClientOrderId::new(cid)),
+        }),
+        Action::CancelAll { .. } => TxBody::CancelAll(CancelAll { market: None }),
+        Action::Replace { market: m, cid, offset, qty, .. } => TxBody::ReplaceOrder(ReplaceOrder {
+            market: market(m),
+            order: OrderRef::Client(ClientOrderId::new(cid)),
+            new_price: Price::new(mid(m) + offset),
+            new_qty: Qty::new(qty),
+        }),
+        Action::Deadman { ms, .. } => TxBody::SetDeadman(SetDeadman { timeout_ms: ms }),
+        Action::Deposit { trader, amount } => TxBody::Deposit(CashTransfer {
+            account: AccountId::new(6 + trader as u64),
+            amount: Cash::new(amount),
+            reference: Hash::digest(&amount.to_le_bytes()),
+        }),
+    }
+}
+
+fn trader_of(a: &Action) -> usize {
+    match *a {
+        Action::Place { trader, .. }
+        | Action::Cancel { trader, .. }
+        | Action::CancelAll { trader }
+        | Action::Replace { trader, .. }
+        | Action::Deadman { trader, .. }
+        | Action::Deposit { trader, .. } => trader,
+    }
+}
+
+fn setup() -> (Harness, Vec<AccountId>) {
+    let mut h = Harness::new();
+    let traders =
+        (0..6).map(|i| h.trader_with(1 + (i % 2) as u64, 50_000_000_000, (i / 3) as u64)).collect();
+    (h, traders)
+}
+
+fn txs_of(h: &mut Harness, traders: &[AccountId], block: &[Action]) -> Vec<Tx> {
+    block
+        .iter()
+        .map(|a| match a {
+            Action::Deposit { .. } => h.tx(Harness::member(1 + (trader_of(a) % 2) as u64), body(a)),
+            _ => h.tx(traders[trader_of(a)], body(a)),
+        })
+        .collect()
+}
+
+/// Runs the blocks from a fresh ledger; returns every block's receipts and the final state bytes.
+fn run(
+    blocks: &[Vec<Action>],
+) -> (Vec<Vec<Receipt>>, std::collections::BTreeMap<Vec<u8>, Vec<u8>>) {
+    let (mut h, traders) = setup();
+    let mut all = Vec::new();
+    for block in blocks {
+        let txs = txs_of(&mut h, &traders, block);
+        all.push(h.block(&txs).receipts);
+    }
+    invariants::check_full(&h.state).unwrap();
+    (all, kv::export(&h.state))
+}
+
+/// Everything but the block hash (which covers the tx order) and the position of each tx.
+fn comparable(h: &Harness, mut receipts: Vec<Receipt>) -> (Vec<Receipt>, Vec<(Vec<u8>, Vec<u8>)>) {
+    receipts.iter_mut().for_each(|r| r.tx_index = 0);
+    let mut state = h.state.clone();
+    state.last_block_hash = Hash::ZERO;
+    (receipts, kv::export(&state).into_iter().collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// Invariants hold after every block (asserted inside apply_block, fully in debug builds),
+    /// and two runs of the same stream give the same receipts and byte-identical state.
+    #[test]
+    fn random_trading_is_deterministic_and_keeps_invariants(
+        blocks in prop::collection::vec(prop::collection::vec(action(), 0..25), 1..15)
+    ) {
+        let (receipts_a, state_a) = run(&blocks);
+        let (receipts_b, state_b) = run(&blocks);
+        prop_assert_eq!(receipts_a, receipts_b);
+        prop_assert!(state_a == state_b, "state differs between two runs of the same stream");
+    }
+
+    /// After any history, the order in which the proposer lists a block's txs changes nothing
+    /// but the block hash.
+    #[test]
+    fn the_proposer_cannot_choose_who_goes_first(
+        history in prop::collection::vec(prop::collection::vec(action(), 0..15), 0..6),
+        block in prop::collection::vec(action(), 1..30),
+    ) {
+        let (mut h, traders) = setup();
+        for b in &history {
+            let txs = txs_of(&mut h, &traders, b);
+            h.block(&txs);
+        }
+        let txs = txs_of(&mut h, &traders, &block);
+        let mut reversed_h = h.clone();
+        let mut reversed = txs.clone();
+        reversed.reverse();
+        let forward = h.block(&txs).receipts;
+        let backward = reversed_h.block(&reversed).receipts;
+        let mut a = comparable(&h, forward);
+        let mut b = comparable(&reversed_h, backward);
+        a.0.sort_by_key(|r| r.tx_hash);
+        b.0.sort_by_key(|r| r.tx_hash);
+        prop_assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn fair_sequence_classes_and_proposer_independence() {
+    let mut h = Harness::new();
+    let a = h.trader(1_000_000_000_000);
+    let place_tx = h.tx(
+        a,
+        place(NewOrder {
+            client_order_id: Some(ClientOrderId::new(1)),
+            ..limit(AIT, Side::Buy, 990, 1)
+        }),
+    );
+    let post = h.tx(
+        a,
+        place(NewOrder { time_in_force: TimeInForce::PostOnly, ..limit(AIT, Side::Buy, 989, 1) }),
+    );
+    let cancel = h.tx(
+        a,
+        TxBody::CancelOrder(CancelOrder {
+            market: AIT,
+            order: OrderRef::Client(ClientOrderId::new(1)),
+        }),
+    );
+    let index = h.tx(
+        Harness::member(1),
+        TxBody::PublishIndex(IndexObservation {
+            index: IndexId::new(1),
+            price: Cash::new(1),
+            observed_at: Timestamp::new(h.time),
+        }),
+    );
+    let txs = vec![place_tx.clone(), post.clone(), cancel.clone(), index.clone()];
+    let order = fair_sequence(&h.state.last_block_hash, &txs);
+    // Oracle first, then the cancel, then post-only, then the rest.
+    assert_eq!(order, vec![3, 2, 1, 0]);
+    let out = h.block(&txs);
+    // The cancel ran before the order it names existed.
+    assert_eq!(out.receipts[1].result.as_ref().unwrap_err().code, RejectCode::OrderUnknown);
+    // Within a class the order comes from SHA-256(previous block hash ‖ tx hash), not position.
+    let many: Vec<Tx> =
+        (0..20).map(|i| h.tx(a, place(limit(AIT, Side::Buy, 900 + i, 1)))).collect();
+    let forward = fair_sequence(&h.state.last_block_hash, &many);
+    let mut reversed = many.clone();
+    reversed.reverse();
+    let backward: Vec<usize> =
+        fair_sequence(&h.state.last_block_hash, &reversed).into_iter().map(|i| 19 - i).collect();
+    assert_eq!(forward, backward);
+    assert_ne!(forward, (0..20).collect::<Vec<_>>());
+}
