@@ -119,6 +119,9 @@ fn trader_of(a: &Action) -> usize {
     }
 }
 
+/// The state as ordered key → value bytes.
+type StateBytes = std::collections::BTreeMap<Vec<u8>, Vec<u8>>;
+
 fn setup() -> (Harness, Vec<AccountId>) {
     let mut h = Harness::new();
     let traders =
@@ -137,9 +140,7 @@ fn txs_of(h: &mut Harness, traders: &[AccountId], block: &[Action]) -> Vec<Tx> {
 }
 
 /// Runs the blocks from a fresh ledger; returns every block's receipts and the final state bytes.
-fn run(
-    blocks: &[Vec<Action>],
-) -> (Vec<Vec<Receipt>>, std::collections::BTreeMap<Vec<u8>, Vec<u8>>) {
+fn run(blocks: &[Vec<Action>]) -> (Vec<Vec<Receipt>>, StateBytes) {
     let (mut h, traders) = setup();
     let mut all = Vec::new();
     for block in blocks {
@@ -151,11 +152,11 @@ fn run(
 }
 
 /// Everything but the block hash (which covers the tx order) and the position of each tx.
-fn comparable(h: &Harness, mut receipts: Vec<Receipt>) -> (Vec<Receipt>, Vec<(Vec<u8>, Vec<u8>)>) {
+fn comparable(h: &Harness, mut receipts: Vec<Receipt>) -> (Vec<Receipt>, StateBytes) {
     receipts.iter_mut().for_each(|r| r.tx_index = 0);
     let mut state = h.state.clone();
     state.last_block_hash = Hash::ZERO;
-    (receipts, kv::export(&state).into_iter().collect())
+    (receipts, kv::export(&state))
 }
 
 proptest! {
