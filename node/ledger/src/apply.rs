@@ -76,6 +76,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
         symbols: BTreeMap::new(),
         orders: BTreeMap::new(),
         expiries: BTreeSet::new(),
+        reduce_only: BTreeSet::new(),
         deadmen: BTreeSet::new(),
         indexes: BTreeMap::new(),
         proposals: BTreeMap::new(),
@@ -139,11 +140,12 @@ pub fn apply_block(
     state.block_nonces.clear();
     let begin_events = state.begin_block();
     let mut receipts = Vec::with_capacity(txs.len());
-    for index in fair_sequence(&header.prev_block_hash, txs) {
+    let hashes: Vec<Hash> = txs.iter().map(Tx::hash).collect();
+    for index in sequence_of(&header.prev_block_hash, txs, &hashes) {
         let tx = &txs[index];
         let result = state.apply_tx(tx);
         receipts.push(Receipt {
-            tx_hash: tx.hash(),
+            tx_hash: hashes[index],
             tx_index: u32::try_from(index).unwrap_or(u32::MAX),
             result,
         });
@@ -210,11 +212,18 @@ pub fn sequence_class(body: &TxBody) -> u8 {
 /// chooses which txs enter a block, not who goes first.
 #[must_use]
 pub fn fair_sequence(prev_block_hash: &Hash, txs: &[Tx]) -> Vec<usize> {
+    let hashes: Vec<Hash> = txs.iter().map(Tx::hash).collect();
+    sequence_of(prev_block_hash, txs, &hashes)
+}
+
+/// [`fair_sequence`] with the txs' hashes already computed.
+fn sequence_of(prev_block_hash: &Hash, txs: &[Tx], hashes: &[Hash]) -> Vec<usize> {
     let mut keyed: Vec<(u8, Hash, usize)> = txs
         .iter()
+        .zip(hashes)
         .enumerate()
-        .map(|(i, tx)| {
-            let rank = Hash::digest_parts(&[&prev_block_hash.0, &tx.hash().0]);
+        .map(|(i, (tx, hash))| {
+            let rank = Hash::digest_parts(&[&prev_block_hash.0, &hash.0]);
             (sequence_class(&tx.payload.body), rank, i)
         })
         .collect();

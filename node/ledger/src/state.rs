@@ -213,6 +213,8 @@ pub struct LedgerState {
     pub orders: BTreeMap<OrderId, OrderInfo>,
     /// Good-til-time expiries.
     pub expiries: BTreeSet<(Timestamp, OrderId)>,
+    /// Resting reduce-only orders by (account, market), to re-check after fills.
+    pub reduce_only: BTreeSet<(AccountId, MarketId, OrderId)>,
     /// Armed dead-man's switches.
     pub deadmen: BTreeSet<(Timestamp, AccountId)>,
     /// Indexes by id.

@@ -352,6 +352,9 @@ impl LedgerState {
         if let Some(expiry) = info.expires_at {
             self.expiries.insert((expiry, id));
         }
+        if info.reduce_only && info.pending_trigger.is_none() {
+            self.reduce_only.insert((info.account, info.market, id));
+        }
         if let Some(account) = self.accounts.get_mut(&info.account) {
             account.open_orders.insert(id);
             if let Some(cid) = info.client_order_id {
@@ -375,6 +378,9 @@ impl LedgerState {
         self.touched.accounts.insert(info.account);
         if let Some(expiry) = info.expires_at {
             self.expiries.remove(&(expiry, id));
+        }
+        if info.reduce_only {
+            self.reduce_only.remove(&(info.account, info.market, id));
         }
         if let Some(account) = self.accounts.get_mut(&info.account) {
             account.open_orders.remove(&id);
@@ -600,18 +606,12 @@ impl LedgerState {
             return;
         };
         let position = acct.positions.get(&market).map_or(0, |p| p.qty.get());
-        let offending: Vec<OrderId> = acct
-            .open_orders
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.orders.get(id).is_some_and(|o| {
-                    o.market == market
-                        && o.reduce_only
-                        && o.pending_trigger.is_none()
-                        && !reduces(position, o.side)
-                })
-            })
+        let range = (account, market, OrderId::new(0))..=(account, market, OrderId::new(u64::MAX));
+        let offending: Vec<OrderId> = self
+            .reduce_only
+            .range(range)
+            .map(|&(_, _, id)| id)
+            .filter(|id| self.orders.get(id).is_some_and(|o| !reduces(position, o.side)))
             .collect();
         for id in offending {
             self.remove_order(id, CancelReason::ReduceOnly, events);

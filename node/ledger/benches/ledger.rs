@@ -1,0 +1,314 @@
+//! The whole ledger: `apply_block` with accounts, nonces, limits, margin, fees, self-trade
+//! prevention, receipts and the per-block invariant checks (docs/benchmarks.md "Ledger").
+//! Signatures and persistence are excluded (they are checked before, and stored after).
+//!
+//! `cargo bench -p tokenbook-ledger --bench ledger`
+//!
+//! Stream: 1,000 funded traders; 10 blocks of 10,000 txs after a warm-up that leaves ~10,000
+//! resting orders; per block ~60% passive limit orders 1–20 ticks from mid, ~30% cancels (by
+//! client order id) of orders resting before the block, ~10% IOC orders crossing 1–3 levels.
+
+// A benchmark measures wall time; the pure crate's bans on clocks apply to the library only.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use std::collections::BTreeMap;
+use tokenbook_ledger::state::{GenesisAdmin, GenesisMember};
+use tokenbook_ledger::*;
+use tokenbook_protocol::*;
+
+const CHAIN: &str = "tokenbook-bench";
+const GENESIS_MS: u64 = 1_795_478_400_000;
+const TRADERS: u64 = 1_000;
+const BLOCK_TXS: usize = 10_000;
+const BLOCKS: usize = 10;
+const MID: i64 = 1_000;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn seed(n: u64) -> Keypair {
+    let mut bytes = [0x33u8; 32];
+    bytes[..8].copy_from_slice(&n.to_le_bytes());
+    Keypair::from_seed(&bytes)
+}
+
+fn genesis() -> Genesis {
+    let params = MarketParams {
+        maker_fee_bps: -1,
+        taker_fee_bps: 4,
+        initial_margin_bps: 1_000,
+        maintenance_margin_bps: 500,
+        price_band_bps: 2_000,
+        position_limit: Qty::new(1_000_000),
+    };
+    Genesis {
+        chain_id: CHAIN.into(),
+        time: Timestamp::new(GENESIS_MS),
+        members: vec![GenesisMember {
+            name: "Member".into(),
+            key: seed(0).public_key(),
+            validator: Some(Validator {
+                consensus_key: seed(1).public_key(),
+                network_key: seed(2).public_key(),
+                power: 1,
+            }),
+        }],
+        admins: vec![GenesisAdmin { name: "Ops".into(), key: seed(3).public_key() }],
+        indexes: vec![IndexSpec { name: "frontier".into() }],
+        markets: vec![MarketSpec {
+            symbol: "AIT-FRONTIER-DEC26".into(),
+            index: IndexId::new(1),
+            tick_size: Cash::new(10_000),
+            lot_size: 1,
+            multiplier: 100,
+            expiry: Timestamp::new(1_798_675_200_000),
+            settlement_window_ms: 3_600_000,
+            reference_price: Price::new(MID),
+            params,
+        }],
+        risk: RiskParams {
+            oracle_freshness_ms: 30_000,
+            max_liquidations_per_block: 64,
+            liquidation_fee_bps: 50,
+            calendar_spread_credit_bps: 5_000,
+            settlement_epoch_ms: 43_200_000,
+            mark_band_bps: 100,
+        },
+        member_limits: AccountLimits {
+            max_order_qty: Qty::new(1_000),
+            max_open_orders: 1_000,
+            max_position: Qty::new(1_000_000),
+        },
+    }
+}
+
+struct Chain {
+    state: LedgerState,
+    time: u64,
+    nonce: u64,
+}
+
+impl Chain {
+    fn apply(&mut self, txs: &[Tx]) -> BlockOutcome {
+        self.time += 100;
+        let header = header(&self.state, self.time, txs);
+        apply_block(&mut self.state, &header, txs).unwrap()
+    }
+
+    fn tx(&mut self, account: AccountId, key: &Keypair, body: TxBody) -> Tx {
+        self.nonce += 1;
+        TxPayload { account, signer: key.public_key(), nonce: GENESIS_MS + self.nonce, body }
+            .sign(key, CHAIN)
+    }
+}
+
+fn header(state: &LedgerState, time: u64, txs: &[Tx]) -> BlockHeader {
+    BlockHeader {
+        chain_id: CHAIN.into(),
+        height: state.height.next().unwrap(),
+        time: Timestamp::new(time),
+        proposer: seed(1).public_key(),
+        prev_block_hash: state.last_block_hash,
+        prev_certificate_hash: Hash::ZERO,
+        tx_root: tx_root(txs),
+        state_root: Hash::ZERO,
+        validator_set_hash: Hash::ZERO,
+        next_validator_set_hash: Hash::ZERO,
+    }
+}
+
+struct Trader {
+    id: AccountId,
+    key: Keypair,
+    next_cid: u64,
+}
+
+fn order(side: Side, price: i64, qty: i64, tif: TimeInForce, cid: u64) -> TxBody {
+    TxBody::PlaceOrder(NewOrder {
+        market: MarketId::new(1),
+        side,
+        kind: OrderKind::Limit,
+        price: Price::new(price),
+        qty: Qty::new(qty),
+        time_in_force: tif,
+        reduce_only: false,
+        client_order_id: Some(ClientOrderId::new(cid)),
+        self_trade: SelfTradePrevention::ExpireMaker,
+        trigger: None,
+    })
+}
+
+/// Registers and funds the traders, rests ~10,000 orders, then generates the measured blocks by
+/// running them (so cancels name orders resting before each block).
+fn prepare() -> (LedgerState, u64, Vec<(BlockHeader, Vec<Tx>)>) {
+    let mut chain = Chain { state: genesis_state(&genesis()).unwrap(), time: GENESIS_MS, nonce: 0 };
+    let member = seed(0);
+    let mut traders: Vec<Trader> = Vec::new();
+    let registrations: Vec<Tx> = (0..TRADERS)
+        .map(|i| {
+            let limits = AccountLimits {
+                max_order_qty: Qty::new(1_000),
+                max_open_orders: 1_000,
+                max_position: Qty::new(1_000_000),
+            };
+            chain.tx(
+                AccountId::new(1),
+                &member,
+                TxBody::RegisterAccount(RegisterAccount {
+                    owner: seed(100 + i).public_key(),
+                    limits,
+                    self_trade_group: 0,
+                }),
+            )
+        })
+        .collect();
+    chain.apply(&registrations);
+    for i in 0..TRADERS {
+        let id = chain.state.account_of_key(&seed(100 + i).public_key()).unwrap();
+        traders.push(Trader { id, key: seed(100 + i), next_cid: 0 });
+    }
+    let deposits: Vec<Tx> = traders
+        .iter()
+        .map(|t| {
+            TxBody::Deposit(CashTransfer {
+                account: t.id,
+                amount: Cash::new(1_000_000_000_000_000),
+                reference: Hash::digest(&t.id.get().to_le_bytes()),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|b| chain.tx(AccountId::new(1), &member, b))
+        .collect();
+    chain.apply(&deposits);
+    let mut rng = Rng(7);
+    let warmup: Vec<Tx> =
+        (0..10_000).map(|_| passive(&mut chain, &mut traders, &mut rng, 50)).collect();
+    chain.apply(&warmup);
+    let start = chain.state.clone();
+    let start_time = chain.time;
+    let mut blocks = Vec::new();
+    for _ in 0..BLOCKS {
+        let txs = block(&mut chain, &mut traders, &mut rng);
+        let header = header(&chain.state, chain.time + 100, &txs);
+        chain.apply(&txs);
+        blocks.push((header, txs));
+    }
+    (start, start_time, blocks)
+}
+
+fn passive(chain: &mut Chain, traders: &mut [Trader], rng: &mut Rng, spread: u64) -> Tx {
+    let t = &mut traders[rng.below(TRADERS) as usize];
+    t.next_cid += 1;
+    let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
+    let distance = 1 + rng.below(spread) as i64;
+    let price = if side == Side::Buy { MID - distance } else { MID + distance };
+    let body = order(side, price, 1 + rng.below(20) as i64, TimeInForce::Gtc, t.next_cid);
+    let (id, key) = (t.id, Keypair::from_seed(&t.key.seed()));
+    chain.tx(id, &key, body)
+}
+
+fn block(chain: &mut Chain, traders: &mut [Trader], rng: &mut Rng) -> Vec<Tx> {
+    let resting: Vec<(AccountId, ClientOrderId)> = chain
+        .state
+        .orders
+        .values()
+        .filter_map(|o| o.client_order_id.map(|c| (o.account, c)))
+        .collect();
+    let keys: BTreeMap<AccountId, usize> =
+        traders.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+    let mut cancelled = std::collections::BTreeSet::new();
+    let mut txs = Vec::with_capacity(BLOCK_TXS);
+    while txs.len() < BLOCK_TXS {
+        let roll = rng.below(100);
+        if roll < 60 {
+            txs.push(passive(chain, traders, rng, 20));
+        } else if roll < 90 {
+            let (account, cid) = resting[rng.below(resting.len() as u64) as usize];
+            if !cancelled.insert((account, cid)) {
+                continue;
+            }
+            let key = Keypair::from_seed(&traders[keys[&account]].key.seed());
+            let body = TxBody::CancelOrder(CancelOrder {
+                market: MarketId::new(1),
+                order: OrderRef::Client(cid),
+            });
+            txs.push(chain.tx(account, &key, body));
+        } else {
+            let side = if rng.below(2) == 0 { Side::Buy } else { Side::Sell };
+            let book = &chain.state.markets[&MarketId::new(1)].book;
+            let levels = book.depth(side.opposite(), 1 + rng.below(3) as usize);
+            let Some(&(price, _, _)) = levels.last() else { continue };
+            let qty: i64 = levels.iter().map(|(_, q, _)| q.get()).sum::<i64>().min(1_000);
+            let t = &mut traders[rng.below(TRADERS) as usize];
+            t.next_cid += 1;
+            let body = order(side, price.get(), qty, TimeInForce::Ioc, t.next_cid);
+            let (id, key) = (t.id, Keypair::from_seed(&t.key.seed()));
+            txs.push(chain.tx(id, &key, body));
+        }
+    }
+    txs
+}
+
+fn bench(c: &mut Criterion) {
+    let (start, _, blocks) = prepare();
+    let ops = (BLOCKS * BLOCK_TXS) as u64;
+    // What the stream does, so the numbers can be read: fills and refusals.
+    let mut check = start.clone();
+    let (mut fills, mut refused) = (0usize, 0usize);
+    for (header, txs) in &blocks {
+        let out = apply_block(&mut check, header, txs).unwrap();
+        for r in &out.receipts {
+            match &r.result {
+                Ok(events) => {
+                    fills += events.iter().filter(|e| matches!(e, Event::Fill { .. })).count()
+                }
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    eprintln!(
+        "ledger stream: {ops} txs in {BLOCKS} blocks, {fills} fills, {refused} refused, {} resting at end",
+        check.orders.len()
+    );
+    let mut g = c.benchmark_group("ledger");
+    g.throughput(Throughput::Elements(ops));
+    g.sample_size(10);
+    g.bench_function("apply_block_10x10k", |b| {
+        b.iter_batched(
+            || start.clone(),
+            |mut state| {
+                for (header, txs) in &blocks {
+                    apply_block(&mut state, header, txs).unwrap();
+                }
+                state
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
