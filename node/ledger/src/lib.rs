@@ -19,6 +19,7 @@ pub mod receipt;
 pub mod reject;
 pub mod state;
 pub mod trading;
+pub mod units;
 
 pub use apply::{BlockError, apply_block, fair_sequence, genesis_state};
 pub use receipt::{BlockOutcome, CancelReason, Event, Receipt, Touched};
