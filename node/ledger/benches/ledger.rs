@@ -233,8 +233,9 @@ fn block(chain: &mut Chain, traders: &mut [Trader], rng: &mut Rng) -> Vec<Tx> {
     let resting: Vec<(AccountId, ClientOrderId)> = chain
         .state
         .orders
-        .values()
-        .filter_map(|o| o.client_order_id.map(|c| (o.account, c)))
+        .sorted()
+        .into_iter()
+        .filter_map(|(_, o)| o.client_order_id.map(|c| (o.account, c)))
         .collect();
     let keys: BTreeMap<AccountId, usize> =
         traders.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
@@ -301,6 +302,20 @@ fn bench(c: &mut Criterion) {
             |mut state| {
                 for (header, txs) in &blocks {
                     apply_block(&mut state, header, txs).unwrap();
+                }
+                state
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let hashes: Vec<Vec<Hash>> =
+        blocks.iter().map(|(_, txs)| txs.iter().map(Tx::hash).collect()).collect();
+    g.bench_function("apply_block_with_hashes_10x10k", |b| {
+        b.iter_batched(
+            || start.clone(),
+            |mut state| {
+                for ((header, txs), hashes) in blocks.iter().zip(&hashes) {
+                    apply_block_with_hashes(&mut state, header, txs, hashes).unwrap();
                 }
                 state
             },

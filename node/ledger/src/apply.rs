@@ -13,7 +13,7 @@
 //! Signatures are not checked here: a block reaches `apply_block` only after its signatures
 //! were verified (by the validators that certified it, or by an auditor before replaying).
 
-use crate::receipt::{BlockOutcome, CancelReason, Event, Receipt, Touched};
+use crate::receipt::{BlockOutcome, CancelReason, Event, Receipt, TouchLog};
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{
     Account, AccountKind, Genesis, IndexState, KeyGrant, LedgerState, Market, MarketStatus,
@@ -70,11 +70,11 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
         time: genesis.time,
         last_block_hash: Hash::ZERO,
         risk: genesis.risk,
-        accounts: BTreeMap::new(),
+        accounts: crate::state::Accounts::default(),
         keys: BTreeMap::new(),
         markets: BTreeMap::new(),
         symbols: BTreeMap::new(),
-        orders: BTreeMap::new(),
+        orders: crate::state::OrderTable::default(),
         expiries: BTreeSet::new(),
         reduce_only: BTreeSet::new(),
         deadmen: BTreeSet::new(),
@@ -92,7 +92,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
         next_index: IndexId::new(1),
         next_proposal: ProposalId::new(1),
         total_cash: Cash::ZERO,
-        touched: Touched::default(),
+        touched: TouchLog::default(),
         order_seq: 0,
         block_nonces: BTreeMap::new(),
         scratch: Vec::new(),
@@ -115,7 +115,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
             m.status = MarketStatus::Active;
         }
     }
-    state.touched = Touched::default();
+    state.touched = TouchLog::default();
     crate::invariants::check(&state).map_err(|e| format!("genesis breaks an invariant: {e}"))?;
     Ok(state)
 }
@@ -132,16 +132,32 @@ pub fn apply_block(
     header: &BlockHeader,
     txs: &[Tx],
 ) -> Result<BlockOutcome, BlockError> {
+    let hashes: Vec<Hash> = txs.iter().map(Tx::hash).collect();
+    apply_block_with_hashes(state, header, txs, &hashes)
+}
+
+/// [`apply_block`] for a caller that already has every tx's hash (the node computes them when
+/// txs enter its mempool). `hashes[i]` must be `txs[i].hash()`; a mismatch is a caller bug.
+///
+/// # Errors
+/// [`BlockError`] when the header does not follow the state.
+pub fn apply_block_with_hashes(
+    state: &mut LedgerState,
+    header: &BlockHeader,
+    txs: &[Tx],
+    hashes: &[Hash],
+) -> Result<BlockOutcome, BlockError> {
+    assert_eq!(txs.len(), hashes.len(), "one hash per tx");
+    debug_assert!(txs.iter().zip(hashes).all(|(tx, h)| tx.hash() == *h));
     check_header(state, header, txs.len())?;
-    state.touched = Touched { globals: true, ..Touched::default() };
+    state.touched = TouchLog { globals: true, ..TouchLog::default() };
     state.height = header.height;
     state.time = header.time;
     state.order_seq = 0;
     state.block_nonces.clear();
     let begin_events = state.begin_block();
     let mut receipts = Vec::with_capacity(txs.len());
-    let hashes: Vec<Hash> = txs.iter().map(Tx::hash).collect();
-    for index in sequence_of(&header.prev_block_hash, txs, &hashes) {
+    for index in sequence_of(&header.prev_block_hash, txs, hashes) {
         let tx = &txs[index];
         let result = state.apply_tx(tx);
         receipts.push(Receipt {
@@ -155,7 +171,11 @@ pub fn apply_block(
         // A broken invariant means the engine is wrong; continuing would fork the ledger.
         unreachable!("ledger invariant violated at height {}: {violation}", header.height);
     }
-    Ok(BlockOutcome { begin_events, receipts, touched: std::mem::take(&mut state.touched) })
+    Ok(BlockOutcome {
+        begin_events,
+        receipts,
+        touched: std::mem::take(&mut state.touched).finish(),
+    })
 }
 
 fn check_header(
@@ -218,16 +238,21 @@ pub fn fair_sequence(prev_block_hash: &Hash, txs: &[Tx]) -> Vec<usize> {
 
 /// [`fair_sequence`] with the txs' hashes already computed.
 fn sequence_of(prev_block_hash: &Hash, txs: &[Tx], hashes: &[Hash]) -> Vec<usize> {
-    let mut keyed: Vec<(u8, Hash, usize)> = txs
+    // Sort on a u128 of (class, first 15 bytes of the rank); the full rank and then the position
+    // break the (astronomically rare) ties, so the order is exactly (class, rank, position).
+    let mut keyed: Vec<(u128, Hash, usize)> = txs
         .iter()
         .zip(hashes)
         .enumerate()
         .map(|(i, (tx, hash))| {
             let rank = Hash::digest_parts(&[&prev_block_hash.0, &hash.0]);
-            (sequence_class(&tx.payload.body), rank, i)
+            let mut head = [0u8; 16];
+            head[0] = sequence_class(&tx.payload.body);
+            head[1..].copy_from_slice(&rank.0[..15]);
+            (u128::from_be_bytes(head), rank, i)
         })
         .collect();
-    keyed.sort_unstable();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     keyed.into_iter().map(|(_, _, i)| i).collect()
 }
 
@@ -250,7 +275,7 @@ impl LedgerState {
             );
         }
         self.spend_nonce(account_id, payload.nonce)?;
-        let mut events = Vec::new();
+        let mut events = Vec::with_capacity(4);
         self.apply_body(account_id, &payload.body, &mut events)?;
         Ok(events)
     }
@@ -258,7 +283,7 @@ impl LedgerState {
     /// Applies the nonce rule against the account's window as it stood at the block's start.
     fn spend_nonce(&mut self, account_id: AccountId, nonce: u64) -> Result<(), Reject> {
         let time = self.time;
-        self.touched.accounts.insert(account_id);
+        self.touched.accounts.push(account_id);
         let Some(account) = self.accounts.get_mut(&account_id) else {
             return reject(
                 RejectCode::AccountUnknown,
@@ -336,7 +361,7 @@ impl LedgerState {
 
     /// A mutable account, marked as touched.
     pub(crate) fn account_mut(&mut self, id: AccountId) -> Result<&mut Account, Reject> {
-        self.touched.accounts.insert(id);
+        self.touched.accounts.push(id);
         self.accounts.get_mut(&id).ok_or_else(|| {
             Reject::new(RejectCode::AccountUnknown, format!("account {id} does not exist"))
         })
@@ -344,7 +369,9 @@ impl LedgerState {
 
     /// A mutable market, marked as touched.
     pub(crate) fn market_mut(&mut self, id: MarketId) -> Result<&mut Market, Reject> {
-        self.touched.markets.insert(id);
+        if self.touched.markets.last() != Some(&id) {
+            self.touched.markets.push(id);
+        }
         self.markets.get_mut(&id).ok_or_else(|| {
             Reject::new(RejectCode::MarketUnknown, format!("market {id} does not exist"))
         })
@@ -381,10 +408,10 @@ impl LedgerState {
             deadman: None,
             scoped_keys: BTreeSet::new(),
         };
-        self.accounts.insert(id, account);
+        self.accounts.push(account);
         self.keys.insert(owner, KeyGrant::Owner(id));
-        self.touched.accounts.insert(id);
-        self.touched.keys.insert(owner);
+        self.touched.accounts.push(id);
+        self.touched.keys.push(owner);
         self.touched.globals = true;
         Ok(id)
     }
@@ -394,7 +421,7 @@ impl LedgerState {
         let id = self.next_index;
         self.next_index = IndexId::new(id.get() + 1);
         self.indexes.insert(id, IndexState { spec, submissions: BTreeMap::new(), price: None });
-        self.touched.indexes.insert(id);
+        self.touched.indexes.push(id);
         self.touched.globals = true;
         id
     }

@@ -509,37 +509,13 @@ fn slot_index(index: usize) -> u32 {
 mod tests;
 
 mod id_index {
-    //! Order id → slab slot. A hash map for O(1) cancel, used for lookups only: nothing ever
-    //! iterates it, so its order cannot leak into state. The hasher is fixed (no per-process
-    //! random seed), so even its memory layout is the same on every validator.
-    #![allow(clippy::disallowed_types)]
+    //! Order id → slab slot, for O(1) cancel. Lookups only: see [`crate::fixed_hash`].
 
-    use std::collections::HashMap;
-    use std::hash::{BuildHasherDefault, Hasher};
+    use crate::fixed_hash::FixedHashMap;
     use tokenbook_protocol::OrderId;
 
-    /// A multiplicative hasher for one `u64` (Fibonacci hashing).
-    #[derive(Default, Clone, Copy)]
-    pub struct IdHasher(u64);
-
-    impl Hasher for IdHasher {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-
-        fn write(&mut self, bytes: &[u8]) {
-            for &b in bytes {
-                self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            }
-        }
-
-        fn write_u64(&mut self, n: u64) {
-            self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
     #[derive(Clone, Debug, Default)]
-    pub struct IdIndex(HashMap<OrderId, u32, BuildHasherDefault<IdHasher>>);
+    pub struct IdIndex(FixedHashMap<OrderId, u32>);
 
     impl IdIndex {
         pub fn get(&self, id: OrderId) -> Option<u32> {

@@ -55,7 +55,7 @@ impl LedgerState {
             approvals: BTreeSet::from([signer]),
         };
         self.proposals.insert(id, proposal);
-        self.touched.proposals.insert(id);
+        self.touched.proposals.push(id);
         events.push(Event::ProposalApproved { proposal: id, member: signer, approvals: 1 });
         self.execute_if_quorum(id, events)
     }
@@ -77,7 +77,7 @@ impl LedgerState {
             );
         }
         let approvals = u32::try_from(proposal.approvals.len()).unwrap_or(u32::MAX);
-        self.touched.proposals.insert(id);
+        self.touched.proposals.push(id);
         events.push(Event::ProposalApproved { proposal: id, member, approvals });
         self.execute_if_quorum(id, events)
     }
@@ -113,7 +113,7 @@ impl LedgerState {
             self.proposals.values().filter(|p| p.expires_at <= self.time).map(|p| p.id).collect();
         for id in lapsed {
             self.proposals.remove(&id);
-            self.touched.proposals.insert(id);
+            self.touched.proposals.push(id);
             events.push(Event::ProposalExpired { proposal: id });
         }
     }
@@ -291,8 +291,13 @@ impl LedgerState {
             MarketStatusChange::Delist => MarketStatus::Settling,
         };
         if change == MarketStatusChange::Delist {
-            let ids: Vec<_> =
-                self.orders.iter().filter(|(_, o)| o.market == market).map(|(id, _)| *id).collect();
+            let ids: Vec<_> = self
+                .orders
+                .sorted()
+                .into_iter()
+                .filter(|(_, o)| o.market == market)
+                .map(|(id, _)| id)
+                .collect();
             for id in ids {
                 self.remove_order(id, CancelReason::MarketClosed, events);
             }
@@ -336,7 +341,7 @@ impl LedgerState {
             book: Book::new(),
         };
         self.markets.insert(id, market);
-        self.touched.markets.insert(id);
+        self.touched.markets.push(id);
         self.touched.globals = true;
         Ok(id)
     }

@@ -116,12 +116,12 @@ fn check_orders(state: &LedgerState) -> Result<(), String> {
             }
         }
     }
-    for (id, info) in &state.orders {
-        let in_book = state.markets.get(&info.market).is_some_and(|m| m.book.get(*id).is_some());
+    for (id, info) in state.orders.sorted() {
+        let in_book = state.markets.get(&info.market).is_some_and(|m| m.book.get(id).is_some());
         if in_book == info.pending_trigger.is_some() {
             return Err(format!("order {id} must be either resting or an untriggered stop"));
         }
-        by_account.entry(info.account).or_default().insert(*id);
+        by_account.entry(info.account).or_default().insert(id);
     }
     for account in state.accounts.values() {
         let recorded = by_account.remove(&account.id).unwrap_or_default();

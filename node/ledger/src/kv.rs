@@ -66,7 +66,7 @@ pub fn export(state: &LedgerState) -> BTreeMap<Vec<u8>, Vec<u8>> {
         );
         out.insert(key(table::MARKET, &id.get().to_be_bytes()), encode(&record));
     }
-    for (id, info) in &state.orders {
+    for (id, info) in state.orders.sorted() {
         out.insert(key(table::ORDER, &id.get().to_be_bytes()), encode(info));
     }
     for (id, index) in &state.indexes {

@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod book;
+pub(crate) mod fixed_hash;
 pub mod governance;
 pub mod invariants;
 pub mod kv;
@@ -21,7 +22,7 @@ pub mod state;
 pub mod trading;
 pub mod units;
 
-pub use apply::{BlockError, apply_block, fair_sequence, genesis_state};
+pub use apply::{BlockError, apply_block, apply_block_with_hashes, fair_sequence, genesis_state};
 pub use receipt::{BlockOutcome, CancelReason, Event, Receipt, Touched};
 pub use reject::{Reject, RejectCode};
 pub use state::{Genesis, LedgerState};

@@ -202,7 +202,7 @@ impl LedgerState {
             return reject(RejectCode::IndexUnknown, format!("index {} does not exist", o.index));
         };
         index.submissions.insert(member, *o);
-        self.touched.indexes.insert(o.index);
+        self.touched.indexes.push(o.index);
         events.push(Event::IndexPublished { index: o.index, member, price: o.price });
         Ok(())
     }

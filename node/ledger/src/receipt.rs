@@ -270,6 +270,33 @@ pub struct Touched {
     pub globals: bool,
 }
 
+/// What a block touches, logged cheaply while it applies (duplicates allowed) and turned into
+/// [`Touched`] at the end.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TouchLog {
+    pub accounts: Vec<AccountId>,
+    pub markets: Vec<MarketId>,
+    pub orders: Vec<OrderId>,
+    pub keys: Vec<PublicKey>,
+    pub indexes: Vec<IndexId>,
+    pub proposals: Vec<ProposalId>,
+    pub globals: bool,
+}
+
+impl TouchLog {
+    pub fn finish(self) -> Touched {
+        Touched {
+            accounts: self.accounts.into_iter().collect(),
+            markets: self.markets.into_iter().collect(),
+            orders: self.orders.into_iter().collect(),
+            keys: self.keys.into_iter().collect(),
+            indexes: self.indexes.into_iter().collect(),
+            proposals: self.proposals.into_iter().collect(),
+            globals: self.globals,
+        }
+    }
+}
+
 /// Everything applying one block produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockOutcome {

@@ -88,6 +88,80 @@ pub struct Account {
     pub scoped_keys: BTreeSet<PublicKey>,
 }
 
+/// Accounts by id. Ids are dense from 1 (the ledger assigns them in sequence and never removes
+/// an account), so the id is the index: lookups are O(1) and iteration is in id order.
+#[derive(Clone, Debug, Default)]
+pub struct Accounts(Vec<Account>);
+
+impl Accounts {
+    fn slot(id: AccountId) -> Option<usize> {
+        id.get().checked_sub(1).and_then(|i| usize::try_from(i).ok())
+    }
+
+    /// The account with this id.
+    #[must_use]
+    pub fn get(&self, id: &AccountId) -> Option<&Account> {
+        Self::slot(*id).and_then(|i| self.0.get(i))
+    }
+
+    /// The account with this id, mutably.
+    pub fn get_mut(&mut self, id: &AccountId) -> Option<&mut Account> {
+        Self::slot(*id).and_then(|i| self.0.get_mut(i))
+    }
+
+    /// True when the account exists.
+    #[must_use]
+    pub fn contains_key(&self, id: &AccountId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Adds the next account; its id must be one more than the last.
+    pub fn push(&mut self, account: Account) {
+        assert_eq!(Self::slot(account.id), Some(self.0.len()), "account ids must be dense");
+        self.0.push(account);
+    }
+
+    /// Accounts in id order.
+    pub fn values(&self) -> impl Iterator<Item = &Account> {
+        self.0.iter()
+    }
+
+    /// Number of accounts.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Accounts {
+    type Item = (&'a AccountId, &'a Account);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, Account>,
+        fn(&'a Account) -> (&'a AccountId, &'a Account),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|a| (&a.id, a))
+    }
+}
+
+impl std::ops::Index<&AccountId> for Accounts {
+    type Output = Account;
+
+    fn index(&self, id: &AccountId) -> &Account {
+        match self.get(id) {
+            Some(account) => account,
+            None => unreachable!("account {id} looked up by index does not exist"),
+        }
+    }
+}
+
 /// A key's authority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum KeyGrant {
@@ -159,7 +233,64 @@ pub struct OrderInfo {
     /// Post-only (kept on replace).
     pub post_only: bool,
     /// Untriggered stop / take-profit: the whole order waits here, not in the book.
-    pub pending_trigger: Option<NewOrder>,
+    pub pending_trigger: Option<Box<NewOrder>>,
+}
+
+/// Open orders by id: a hash index with a fixed hasher for O(1) lookups. It cannot be iterated in
+/// hash order; [`OrderTable::sorted`] walks it in id order.
+#[derive(Clone, Debug, Default)]
+pub struct OrderTable(crate::fixed_hash::FixedHashMap<OrderId, OrderInfo>);
+
+impl OrderTable {
+    /// The order's record.
+    #[must_use]
+    pub fn get(&self, id: &OrderId) -> Option<&OrderInfo> {
+        self.0.get(id)
+    }
+
+    /// Adds a record (the id must be new).
+    pub fn insert(&mut self, id: OrderId, info: OrderInfo) {
+        let previous = self.0.insert(id, info);
+        debug_assert!(previous.is_none(), "order {id} recorded twice");
+    }
+
+    /// Removes a record.
+    pub fn remove(&mut self, id: &OrderId) -> Option<OrderInfo> {
+        self.0.remove(id)
+    }
+
+    /// Number of open orders.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when none are open.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every record, in id order.
+    #[must_use]
+    pub fn sorted(&self) -> Vec<(OrderId, &OrderInfo)> {
+        #[allow(clippy::iter_over_hash_type)]
+        let mut all: Vec<(OrderId, &OrderInfo)> =
+            self.0.iter().map(|(id, info)| (*id, info)).collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
+    }
+}
+
+impl std::ops::Index<&OrderId> for OrderTable {
+    type Output = OrderInfo;
+
+    fn index(&self, id: &OrderId) -> &OrderInfo {
+        match self.0.get(id) {
+            Some(info) => info,
+            None => unreachable!("order {id} looked up by index does not exist"),
+        }
+    }
 }
 
 /// A price index.
@@ -202,7 +333,7 @@ pub struct LedgerState {
     /// Global risk parameters.
     pub risk: RiskParams,
     /// Accounts by id.
-    pub accounts: BTreeMap<AccountId, Account>,
+    pub accounts: Accounts,
     /// Every registered key's authority.
     pub keys: BTreeMap<PublicKey, KeyGrant>,
     /// Markets by id.
@@ -210,7 +341,7 @@ pub struct LedgerState {
     /// Market ids by symbol.
     pub symbols: BTreeMap<String, MarketId>,
     /// Open orders by id.
-    pub orders: BTreeMap<OrderId, OrderInfo>,
+    pub orders: OrderTable,
     /// Good-til-time expiries.
     pub expiries: BTreeSet<(Timestamp, OrderId)>,
     /// Resting reduce-only orders by (account, market), to re-check after fills.
@@ -247,7 +378,7 @@ pub struct LedgerState {
     /// recount by [`crate::invariants::check_full`]).
     pub total_cash: Cash,
     /// What the block being applied has changed so far.
-    pub(crate) touched: crate::receipt::Touched,
+    pub(crate) touched: crate::receipt::TouchLog,
     /// Orders created in the block being applied.
     pub(crate) order_seq: u64,
     /// Nonce verdicts of the block being applied, per account.

@@ -128,7 +128,7 @@ impl LedgerState {
     }
 
     fn rest_trigger(&mut self, account: AccountId, id: OrderId, order: &NewOrder) {
-        self.track_open(id, order_info(account, order, Some(order.clone())), Qty::ZERO);
+        self.track_open(id, order_info(account, order, Some(Box::new(order.clone()))), Qty::ZERO);
     }
 
     /// Sends a checked order to the book and books the consequences.
@@ -311,7 +311,7 @@ impl LedgerState {
         value: i128,
         fee: i128,
     ) -> i64 {
-        self.touched.accounts.insert(account);
+        self.touched.accounts.push(account);
         let Some(acct) = self.accounts.get_mut(&account) else {
             unreachable!("filled order of a missing account")
         };
@@ -331,7 +331,7 @@ impl LedgerState {
             unreachable!("book order {order} has no ledger record")
         };
         let (account, market, side) = (info.account, info.market, info.side);
-        self.touched.orders.insert(order);
+        self.touched.orders.push(order);
         if let Some(p) = self.accounts.get_mut(&account).and_then(|a| a.positions.get_mut(&market))
         {
             match side {
@@ -347,8 +347,8 @@ impl LedgerState {
     /// Records a new open order everywhere it is indexed; `open` lots rest in the book (zero for
     /// an untriggered stop).
     fn track_open(&mut self, id: OrderId, info: OrderInfo, open: Qty) {
-        self.touched.orders.insert(id);
-        self.touched.accounts.insert(info.account);
+        self.touched.orders.push(id);
+        self.touched.accounts.push(info.account);
         if let Some(expiry) = info.expires_at {
             self.expiries.insert((expiry, id));
         }
@@ -374,8 +374,8 @@ impl LedgerState {
     /// Forgets an open order (its open quantity must already be released).
     fn untrack_open(&mut self, id: OrderId) -> Option<OrderInfo> {
         let info = self.orders.remove(&id)?;
-        self.touched.orders.insert(id);
-        self.touched.accounts.insert(info.account);
+        self.touched.orders.push(id);
+        self.touched.accounts.push(info.account);
         if let Some(expiry) = info.expires_at {
             self.expiries.remove(&(expiry, id));
         }
@@ -407,7 +407,7 @@ impl LedgerState {
         let remaining = if info.pending_trigger.is_some() {
             info.pending_trigger.as_ref().map_or(Qty::ZERO, |o| o.qty)
         } else {
-            self.touched.markets.insert(info.market);
+            self.touched.markets.push(info.market);
             let resting = self.markets.get_mut(&info.market).and_then(|m| m.book.cancel(id));
             let Some(resting) = resting else {
                 unreachable!("open order {id} missing from its book")
@@ -655,7 +655,7 @@ impl LedgerState {
             if let Some(acct) = self.accounts.get_mut(&account) {
                 acct.deadman = None;
             }
-            self.touched.accounts.insert(account);
+            self.touched.accounts.push(account);
             self.touched.globals = true;
             let _ = self.cancel_all(account, None, CancelReason::DeadmanSwitch, events);
         }
@@ -690,7 +690,7 @@ impl LedgerState {
         }
         self.account_mut(account)?.scoped_keys.insert(auth.key);
         self.keys.insert(auth.key, KeyGrant::Trading { account, expires_at: auth.expires_at });
-        self.touched.keys.insert(auth.key);
+        self.touched.keys.push(auth.key);
         events.push(Event::KeyAuthorised { account, key: auth.key });
         Ok(())
     }
@@ -708,7 +708,7 @@ impl LedgerState {
             );
         }
         self.keys.remove(&key);
-        self.touched.keys.insert(key);
+        self.touched.keys.push(key);
         events.push(Event::KeyRevoked { account, key });
         Ok(())
     }
@@ -815,7 +815,7 @@ fn style_of(order: &NewOrder) -> Style {
 fn order_info(
     account: AccountId,
     order: &NewOrder,
-    pending_trigger: Option<NewOrder>,
+    pending_trigger: Option<Box<NewOrder>>,
 ) -> OrderInfo {
     OrderInfo {
         account,

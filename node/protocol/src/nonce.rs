@@ -128,14 +128,15 @@ impl NonceWindow {
 #[derive(Clone, Debug, Default)]
 pub struct BlockNonces {
     start: NonceWindow,
-    accepted: std::collections::BTreeSet<u64>,
+    /// Nonces accepted in this block, sorted (a handful per account per block).
+    accepted: Vec<u64>,
 }
 
 impl BlockNonces {
     /// Starts a block for an account whose window is `window`.
     #[must_use]
     pub fn new(window: &NonceWindow) -> Self {
-        Self { start: window.clone(), accepted: std::collections::BTreeSet::new() }
+        Self { start: window.clone(), accepted: Vec::new() }
     }
 
     /// Checks `nonce` at block time `time`; on success records it in `window` (the account's
@@ -150,8 +151,9 @@ impl BlockNonces {
         time: Timestamp,
     ) -> Result<(), NonceError> {
         self.start.check(nonce, time, self.start.floor())?;
-        if !self.accepted.insert(nonce) {
-            return Err(NonceError::Replayed(nonce));
+        match self.accepted.binary_search(&nonce) {
+            Ok(_) => return Err(NonceError::Replayed(nonce)),
+            Err(at) => self.accepted.insert(at, nonce),
         }
         window.record(nonce);
         Ok(())
