@@ -77,6 +77,8 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
         orders: crate::state::OrderTable::default(),
         expiries: BTreeSet::new(),
         reduce_only: BTreeSet::new(),
+        triggers_up: BTreeSet::new(),
+        triggers_down: BTreeSet::new(),
         deadmen: BTreeSet::new(),
         indexes: BTreeMap::new(),
         proposals: BTreeMap::new(),
@@ -356,6 +358,7 @@ impl LedgerState {
         self.lapse_proposals(&mut events);
         self.expire_orders(&mut events);
         self.fire_deadmen(&mut events);
+        self.release_triggers(&mut events);
         events
     }
 

@@ -123,6 +123,13 @@ fn check_orders(state: &LedgerState) -> Result<(), String> {
         }
         by_account.entry(info.account).or_default().insert(id);
     }
+    let pending = state.orders.sorted().iter().filter(|(_, o)| o.pending_trigger.is_some()).count();
+    if pending != state.triggers_up.len() + state.triggers_down.len() {
+        return Err(format!(
+            "{pending} pending triggers, {} indexed",
+            state.triggers_up.len() + state.triggers_down.len()
+        ));
+    }
     for account in state.accounts.values() {
         let recorded = by_account.remove(&account.id).unwrap_or_default();
         if recorded != account.open_orders {

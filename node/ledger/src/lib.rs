@@ -1,8 +1,12 @@
 //! The deterministic exchange engine: `apply_block(state, header, txs)` over a state trait;
 //! matching, margin, liquidation and settlement in integers, time from the block header only.
 //!
-//! Status: the order book ([`book`]) is built; accounts, markets and `apply_block` are in
-//! progress under issue #3, margin and settlement under issue #4.
+//! What it promises: every state change goes through [`apply_block`] in the fair sequence
+//! ([`apply::fair_sequence`]); refusals carry stable codes ([`RejectCode`]); the invariants of
+//! [`invariants`] hold after every block; two ledgers fed the same blocks hold byte-identical
+//! state ([`kv::export`]). Issue #3 built accounts, permissions, cash, markets, governance,
+//! matching and receipts; issue #4 adds the oracle, mark prices, maintenance margin,
+//! liquidation and settlement.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,6 +24,7 @@ pub mod receipt;
 pub mod reject;
 pub mod state;
 pub mod trading;
+pub mod triggers;
 pub mod units;
 
 pub use apply::{BlockError, apply_block, apply_block_with_hashes, fair_sequence, genesis_state};

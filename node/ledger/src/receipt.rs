@@ -1,7 +1,7 @@
 //! What applying a block produced: one receipt per tx (accepted with events, or refused with a
 //! stable code), plus the events of the block's own housekeeping (expiries, dead-man's switches).
 
-use crate::reject::Reject;
+use crate::reject::{Reject, RejectCode};
 use crate::state::MarketStatus;
 use std::collections::BTreeSet;
 use tokenbook_protocol::{
@@ -30,6 +30,8 @@ pub enum CancelReason {
     ReduceOnly,
     /// The market was delisted or settled.
     MarketClosed,
+    /// A stop / take-profit triggered but the order it became was refused.
+    TriggerRefused(RejectCode),
 }
 
 /// Something that happened while applying a tx or the block.
@@ -55,6 +57,15 @@ pub enum Event {
     /// A stop / take-profit order was accepted and waits for its trigger.
     TriggerAccepted {
         /// Assigned id.
+        order: OrderId,
+        /// Market.
+        market: MarketId,
+        /// Account.
+        account: AccountId,
+    },
+    /// A stop / take-profit order's trigger fired; it now enters as a new order.
+    OrderTriggered {
+        /// The order.
         order: OrderId,
         /// Market.
         market: MarketId,

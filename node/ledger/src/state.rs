@@ -346,6 +346,10 @@ pub struct LedgerState {
     pub expiries: BTreeSet<(Timestamp, OrderId)>,
     /// Resting reduce-only orders by (account, market), to re-check after fills.
     pub reduce_only: BTreeSet<(AccountId, MarketId, OrderId)>,
+    /// Pending triggers that fire when the mark rises to their price: (market, price, order).
+    pub triggers_up: BTreeSet<(MarketId, Price, OrderId)>,
+    /// Pending triggers that fire when the mark falls to their price: (market, price, order).
+    pub triggers_down: BTreeSet<(MarketId, Price, OrderId)>,
     /// Armed dead-man's switches.
     pub deadmen: BTreeSet<(Timestamp, AccountId)>,
     /// Indexes by id.

@@ -28,8 +28,19 @@ impl LedgerState {
         order: &NewOrder,
         events: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let qty = self.check_new_order(account, order)?;
         let id = self.next_order_id();
+        self.place_with_id(account, id, order, events)
+    }
+
+    /// Checks and places an order under a given id (new, or a stop that just triggered).
+    pub(crate) fn place_with_id(
+        &mut self,
+        account: AccountId,
+        id: OrderId,
+        order: &NewOrder,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let qty = self.check_new_order(account, order)?;
         if order.trigger.is_some() {
             self.rest_trigger(account, id, order);
             events.push(Event::TriggerAccepted { order: id, market: order.market, account });
@@ -355,6 +366,7 @@ impl LedgerState {
         if info.reduce_only && info.pending_trigger.is_none() {
             self.reduce_only.insert((info.account, info.market, id));
         }
+        self.index_trigger(id, &info);
         if let Some(account) = self.accounts.get_mut(&info.account) {
             account.open_orders.insert(id);
             if let Some(cid) = info.client_order_id {
@@ -372,7 +384,7 @@ impl LedgerState {
     }
 
     /// Forgets an open order (its open quantity must already be released).
-    fn untrack_open(&mut self, id: OrderId) -> Option<OrderInfo> {
+    pub(crate) fn untrack_open(&mut self, id: OrderId) -> Option<OrderInfo> {
         let info = self.orders.remove(&id)?;
         self.touched.orders.push(id);
         self.touched.accounts.push(info.account);
@@ -382,6 +394,7 @@ impl LedgerState {
         if info.reduce_only {
             self.reduce_only.remove(&(info.account, info.market, id));
         }
+        self.unindex_trigger(id, &info);
         if let Some(account) = self.accounts.get_mut(&info.account) {
             account.open_orders.remove(&id);
             if let Some(cid) = info.client_order_id {
