@@ -96,7 +96,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
         total_cash: Cash::ZERO,
         touched: TouchLog::default(),
         order_seq: 0,
-        block_nonces: BTreeMap::new(),
+        block_nonces: Vec::new(),
         scratch: Vec::new(),
     };
     if !tokenbook_protocol::is_valid_chain_id(&state.chain_id) {
@@ -156,7 +156,6 @@ pub fn apply_block_with_hashes(
     state.height = header.height;
     state.time = header.time;
     state.order_seq = 0;
-    state.block_nonces.clear();
     let begin_events = state.begin_block();
     let mut receipts = Vec::with_capacity(txs.len());
     for index in sequence_of(&header.prev_block_hash, txs, hashes) {
@@ -240,22 +239,26 @@ pub fn fair_sequence(prev_block_hash: &Hash, txs: &[Tx]) -> Vec<usize> {
 
 /// [`fair_sequence`] with the txs' hashes already computed.
 fn sequence_of(prev_block_hash: &Hash, txs: &[Tx], hashes: &[Hash]) -> Vec<usize> {
-    // Sort on a u128 of (class, first 15 bytes of the rank); the full rank and then the position
-    // break the (astronomically rare) ties, so the order is exactly (class, rank, position).
-    let mut keyed: Vec<(u128, Hash, usize)> = txs
+    // Sort on a u128 of (class, first 15 bytes of the rank); on the (astronomically rare) equal
+    // heads the full rank and then the position decide, so the order is exactly
+    // (class, rank, position).
+    let ranks: Vec<Hash> =
+        hashes.iter().map(|h| Hash::digest_parts(&[&prev_block_hash.0, &h.0])).collect();
+    let mut keyed: Vec<(u128, usize)> = txs
         .iter()
-        .zip(hashes)
+        .zip(&ranks)
         .enumerate()
-        .map(|(i, (tx, hash))| {
-            let rank = Hash::digest_parts(&[&prev_block_hash.0, &hash.0]);
+        .map(|(i, (tx, rank))| {
             let mut head = [0u8; 16];
             head[0] = sequence_class(&tx.payload.body);
             head[1..].copy_from_slice(&rank.0[..15]);
-            (u128::from_be_bytes(head), rank, i)
+            (u128::from_be_bytes(head), i)
         })
         .collect();
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    keyed.into_iter().map(|(_, _, i)| i).collect()
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| ranks[a.1].cmp(&ranks[b.1])).then(a.1.cmp(&b.1))
+    });
+    keyed.into_iter().map(|(_, i)| i).collect()
 }
 
 impl LedgerState {
@@ -292,11 +295,17 @@ impl LedgerState {
                 format!("account {account_id} does not exist"),
             );
         };
-        self.block_nonces
-            .entry(account_id)
-            .or_insert_with(|| BlockNonces::new(&account.nonces))
-            .accept(&mut account.nonces, nonce, time)
-            .map_err(nonce_reject)
+        // Dense by account id; an entry stamped with an older height is from an earlier block.
+        let slot = usize::try_from(account_id.get() - 1).unwrap_or(usize::MAX);
+        if self.block_nonces.len() <= slot {
+            self.block_nonces.resize(slot + 1, (Height::new(0), BlockNonces::default()));
+        }
+        let (stamp, nonces) = &mut self.block_nonces[slot];
+        if *stamp != self.height {
+            *stamp = self.height;
+            *nonces = BlockNonces::new(&account.nonces);
+        }
+        nonces.accept(&mut account.nonces, nonce, time).map_err(nonce_reject)
     }
 
     /// True if the signer is a scoped key (false for the owner); refuses anyone else.

@@ -297,15 +297,22 @@ pub(crate) struct TouchLog {
 impl TouchLog {
     pub fn finish(self) -> Touched {
         Touched {
-            accounts: self.accounts.into_iter().collect(),
-            markets: self.markets.into_iter().collect(),
-            orders: self.orders.into_iter().collect(),
-            keys: self.keys.into_iter().collect(),
-            indexes: self.indexes.into_iter().collect(),
-            proposals: self.proposals.into_iter().collect(),
+            accounts: sorted(self.accounts),
+            markets: sorted(self.markets),
+            orders: sorted(self.orders),
+            keys: sorted(self.keys),
+            indexes: sorted(self.indexes),
+            proposals: sorted(self.proposals),
             globals: self.globals,
         }
     }
+}
+
+/// Sorts and deduplicates first, so the set is built from sorted input in linear time.
+fn sorted<T: Ord>(mut items: Vec<T>) -> BTreeSet<T> {
+    items.sort_unstable();
+    items.dedup();
+    items.into_iter().collect()
 }
 
 /// Everything applying one block produced.

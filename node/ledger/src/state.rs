@@ -386,7 +386,8 @@ pub struct LedgerState {
     /// Orders created in the block being applied.
     pub(crate) order_seq: u64,
     /// Nonce verdicts of the block being applied, per account.
-    pub(crate) block_nonces: BTreeMap<AccountId, tokenbook_protocol::BlockNonces>,
+    /// Indexed by account id − 1; an entry counts only if stamped with the current height.
+    pub(crate) block_nonces: Vec<(Height, tokenbook_protocol::BlockNonces)>,
     /// Reused buffer for the book's execution reports.
     pub(crate) scratch: Vec<crate::book::Event>,
 }

@@ -93,17 +93,17 @@ impl NonceWindow {
         }
     }
 
-    /// Records an accepted nonce (dropping the smallest when the window overflows).
-    pub fn record(&mut self, nonce: u64) {
+    /// Records an accepted nonce; returns the smallest nonce if the window overflowed and dropped
+    /// it.
+    pub fn record(&mut self, nonce: u64) -> Option<u64> {
         let at = self.used.partition_point(|&n| n < nonce);
         if self.used.get(at) == Some(&nonce) {
-            return;
+            return None;
         }
         self.used.insert(at, nonce);
-        if self.used.len() > NONCE_WINDOW {
-            self.used.remove(0);
-        }
+        let dropped = (self.used.len() > NONCE_WINDOW).then(|| self.used.remove(0));
         debug_assert!(self.used.windows(2).all(|w| w[0] < w[1]));
+        dropped
     }
 
     /// Checks against the current floor and records: the rule for a tx alone in its block.
@@ -112,7 +112,7 @@ impl NonceWindow {
     /// As [`Self::check`]; the window is unchanged on error.
     pub fn accept(&mut self, nonce: u64, time: Timestamp) -> Result<(), NonceError> {
         self.check(nonce, time, self.floor())?;
-        self.record(nonce);
+        let _ = self.record(nonce);
         Ok(())
     }
 
@@ -124,19 +124,22 @@ impl NonceWindow {
 }
 
 /// One account's nonce verdicts within one block: judged against the window as it stood when
-/// the block began, plus the nonces the block already accepted.
+/// the block began plus the nonces the block already accepted.
+///
+/// That union is exactly the live window plus the nonces the block pushed out of it, so only the
+/// pushed-out ones and the start-of-block floor are kept (no copy of the window).
 #[derive(Clone, Debug, Default)]
 pub struct BlockNonces {
-    start: NonceWindow,
-    /// Nonces accepted in this block, sorted (a handful per account per block).
-    accepted: Vec<u64>,
+    floor: Option<u64>,
+    /// Nonces pushed out of the window during this block, unsorted (a handful at most).
+    dropped: Vec<u64>,
 }
 
 impl BlockNonces {
     /// Starts a block for an account whose window is `window`.
     #[must_use]
     pub fn new(window: &NonceWindow) -> Self {
-        Self { start: window.clone(), accepted: Vec::new() }
+        Self { floor: window.floor(), dropped: Vec::new() }
     }
 
     /// Checks `nonce` at block time `time`; on success records it in `window` (the account's
@@ -150,12 +153,13 @@ impl BlockNonces {
         nonce: u64,
         time: Timestamp,
     ) -> Result<(), NonceError> {
-        self.start.check(nonce, time, self.start.floor())?;
-        match self.accepted.binary_search(&nonce) {
-            Ok(_) => return Err(NonceError::Replayed(nonce)),
-            Err(at) => self.accepted.insert(at, nonce),
+        window.check(nonce, time, self.floor)?;
+        if self.dropped.contains(&nonce) {
+            return Err(NonceError::Replayed(nonce));
         }
-        window.record(nonce);
+        if let Some(dropped) = window.record(nonce) {
+            self.dropped.push(dropped);
+        }
         Ok(())
     }
 }
