@@ -24,6 +24,9 @@
     clippy::cast_possible_wrap
 )]
 
+mod common;
+
+use common::Rng;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Instant;
@@ -32,23 +35,6 @@ use tokenbook_protocol::{AccountId, OrderId, Price, Qty, SelfTradePrevention, Si
 
 const MID: i64 = 100_000;
 const OPS: usize = 100_000;
-
-/// SplitMix64: a tiny seeded generator, so the stream is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Op {

@@ -18,6 +18,9 @@
     clippy::cast_possible_wrap
 )]
 
+mod common;
+
+use common::Rng;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::BTreeMap;
 use tokenbook_ledger::state::{GenesisAdmin, GenesisMember};
@@ -30,22 +33,6 @@ const TRADERS: u64 = 1_000;
 const BLOCK_TXS: usize = 10_000;
 const BLOCKS: usize = 10;
 const MID: i64 = 1_000;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn seed(n: u64) -> Keypair {
     let mut bytes = [0x33u8; 32];

@@ -398,10 +398,7 @@ impl LedgerState {
         limits: tokenbook_protocol::AccountLimits,
         self_trade_group: u64,
     ) -> Result<AccountId, String> {
-        if self.keys.contains_key(&owner) {
-            return Err(format!("key {owner} is already registered"));
-        }
-        tokenbook_protocol::VerifiedKey::new(&owner).map_err(|e| format!("key {owner}: {e}"))?;
+        self.check_new_key(&owner).map_err(|r| r.message)?;
         let id = self.next_account;
         self.next_account = AccountId::new(id.get() + 1);
         let account = Account {
@@ -428,6 +425,14 @@ impl LedgerState {
         Ok(id)
     }
 
+    /// Refuses a key that is already registered or fails the key half of the signature rule.
+    pub(crate) fn check_new_key(&self, key: &tokenbook_protocol::PublicKey) -> Result<(), Reject> {
+        if self.keys.contains_key(key) {
+            return reject(RejectCode::KeyInUse, format!("key {key} is already registered"));
+        }
+        check_key(key)
+    }
+
     /// Adds an index.
     pub(crate) fn list_index(&mut self, spec: tokenbook_protocol::IndexSpec) -> IndexId {
         let id = self.next_index;
@@ -437,6 +442,13 @@ impl LedgerState {
         self.touched.globals = true;
         id
     }
+}
+
+/// Refuses a key that fails the key half of the signature rule (docs/adr/0002).
+pub(crate) fn check_key(key: &tokenbook_protocol::PublicKey) -> Result<(), Reject> {
+    tokenbook_protocol::VerifiedKey::new(key)
+        .map(|_| ())
+        .map_err(|e| Reject::new(RejectCode::InvalidKey, format!("key {key}: {e}")))
 }
 
 fn nonce_reject(e: NonceError) -> Reject {

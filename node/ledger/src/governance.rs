@@ -149,9 +149,7 @@ impl LedgerState {
                 if set.get(&v.consensus_key).is_some() || v.power == 0 {
                     return invalid("validator already in the set, or zero power".into());
                 }
-                tokenbook_protocol::VerifiedKey::new(&v.consensus_key)
-                    .map_err(|e| Reject::new(RejectCode::InvalidKey, e.to_string()))?;
-                Ok(())
+                crate::apply::check_key(&v.consensus_key)
             }
             GovAction::RemoveValidator { consensus_key } => {
                 let set = self.latest_validator_set();
@@ -160,17 +158,7 @@ impl LedgerState {
                 }
                 Ok(())
             }
-            GovAction::AddMember(m) => {
-                if self.keys.contains_key(&m.key) {
-                    return reject(
-                        RejectCode::KeyInUse,
-                        format!("key {} is already registered", m.key),
-                    );
-                }
-                tokenbook_protocol::VerifiedKey::new(&m.key)
-                    .map_err(|e| Reject::new(RejectCode::InvalidKey, e.to_string()))?;
-                Ok(())
-            }
+            GovAction::AddMember(m) => self.check_new_key(&m.key),
             GovAction::RemoveMember { member } => {
                 if self.accounts.get(member).is_none_or(|a| a.kind != AccountKind::Member)
                     || self.member_count() <= 1

@@ -47,14 +47,7 @@ impl LedgerState {
     ) -> Result<(), Reject> {
         self.require_member(member)?;
         check_limits(&register.limits)?;
-        if self.keys.contains_key(&register.owner) {
-            return reject(
-                RejectCode::KeyInUse,
-                format!("key {} is already registered", register.owner),
-            );
-        }
-        tokenbook_protocol::VerifiedKey::new(&register.owner)
-            .map_err(|e| Reject::new(RejectCode::InvalidKey, e.to_string()))?;
+        self.check_new_key(&register.owner)?;
         let account = self
             .open_account(
                 AccountKind::Trader,

@@ -690,11 +690,7 @@ impl LedgerState {
         auth: &AuthoriseKey,
         events: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        if self.keys.contains_key(&auth.key) {
-            return reject(RejectCode::KeyInUse, format!("key {} is already registered", auth.key));
-        }
-        tokenbook_protocol::VerifiedKey::new(&auth.key)
-            .map_err(|e| Reject::new(RejectCode::InvalidKey, e.to_string()))?;
+        self.check_new_key(&auth.key)?;
         if self.accounts[&account].scoped_keys.len() >= MAX_SCOPED_KEYS {
             return reject(
                 RejectCode::TooManyKeys,
