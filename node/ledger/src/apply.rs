@@ -168,10 +168,9 @@ pub fn apply_block_with_hashes(
         });
     }
     state.last_block_hash = header.hash();
-    if let Err(violation) = crate::invariants::check(state) {
-        // A broken invariant means the engine is wrong; continuing would fork the ledger.
-        unreachable!("ledger invariant violated at height {}: {violation}", header.height);
-    }
+    // A broken invariant means the engine is wrong; continuing would fork the ledger.
+    let verdict = crate::invariants::check(state);
+    assert!(verdict.is_ok(), "ledger invariant violated at height {}: {verdict:?}", header.height);
     Ok(BlockOutcome {
         begin_events,
         receipts,
