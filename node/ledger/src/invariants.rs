@@ -132,7 +132,7 @@ fn check_orders(state: &LedgerState) -> Result<(), String> {
     }
     for account in state.accounts.values() {
         let recorded = by_account.remove(&account.id).unwrap_or_default();
-        if recorded != account.open_orders {
+        if !recorded.iter().eq(account.open_orders.iter()) {
             return Err(format!("account {}: open order index disagrees with records", account.id));
         }
         for (market, p) in &account.positions {

@@ -22,6 +22,7 @@ pub mod margin;
 pub mod members;
 pub mod receipt;
 pub mod reject;
+pub mod small;
 pub mod state;
 pub mod trading;
 pub mod triggers;

@@ -77,9 +77,9 @@ pub struct Account {
     /// Positions by market (zero positions are removed).
     pub positions: BTreeMap<MarketId, Position>,
     /// Open orders (resting and untriggered).
-    pub open_orders: BTreeSet<OrderId>,
+    pub open_orders: crate::small::SortedSet<OrderId>,
     /// Client order ids of open orders.
-    pub client_ids: BTreeMap<ClientOrderId, OrderId>,
+    pub client_ids: crate::small::SortedMap<ClientOrderId, OrderId>,
     /// Replay protection.
     pub nonces: NonceWindow,
     /// Dead-man's switch deadline, if armed.
