@@ -13,7 +13,7 @@
 //! Signatures are not checked here: a block reaches `apply_block` only after its signatures
 //! were verified (by the validators that certified it, or by an auditor before replaying).
 
-use crate::receipt::{BlockOutcome, CancelReason, Event, Receipt, TouchLog};
+use crate::receipt::{BlockOutcome, CancelReason, Events, Receipt, TouchLog};
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{
     Account, AccountKind, Genesis, IndexState, KeyGrant, LedgerState, Market, MarketStatus,
@@ -262,7 +262,7 @@ fn sequence_of(prev_block_hash: &Hash, txs: &[Tx], hashes: &[Hash]) -> Vec<usize
 
 impl LedgerState {
     /// Authorises, spends the nonce, and applies one tx.
-    fn apply_tx(&mut self, tx: &Tx) -> Result<Vec<Event>, Reject> {
+    fn apply_tx(&mut self, tx: &Tx) -> Result<Events, Reject> {
         let payload = &tx.payload;
         let account_id = payload.account;
         let Some(account) = self.accounts.get(&account_id) else {
@@ -279,7 +279,7 @@ impl LedgerState {
             );
         }
         self.spend_nonce(account_id, payload.nonce)?;
-        let mut events = Vec::with_capacity(4);
+        let mut events = Events::new();
         self.apply_body(account_id, &payload.body, &mut events)?;
         Ok(events)
     }
@@ -334,7 +334,7 @@ impl LedgerState {
         &mut self,
         account: AccountId,
         body: &TxBody,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         match body {
             TxBody::PlaceOrder(order) => self.place_order(account, order, events),
@@ -358,8 +358,8 @@ impl LedgerState {
     }
 
     /// Housekeeping at the block's time, before any tx.
-    fn begin_block(&mut self) -> Vec<Event> {
-        let mut events = Vec::new();
+    fn begin_block(&mut self) -> Events {
+        let mut events = Events::new();
         if let Some(set) = self.pending_validators.remove(&self.height) {
             self.validators = set;
         }

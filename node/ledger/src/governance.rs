@@ -7,7 +7,7 @@
 
 use crate::book::Book;
 use crate::margin::{MAX_LOT_TICK_VALUE, MAX_LOTS, MAX_TICKS};
-use crate::receipt::{CancelReason, Event};
+use crate::receipt::{CancelReason, Event, Events};
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{AccountKind, LedgerState, Market, MarketStatus, Proposal};
 use std::collections::BTreeSet;
@@ -21,7 +21,7 @@ impl LedgerState {
         &mut self,
         signer: AccountId,
         p: &Propose,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let kind = self.accounts[&signer].kind;
         let admin_halt = kind == AccountKind::Admin
@@ -64,7 +64,7 @@ impl LedgerState {
         &mut self,
         member: AccountId,
         id: ProposalId,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         self.require_member(member)?;
         let Some(proposal) = self.proposals.get_mut(&id) else {
@@ -83,7 +83,7 @@ impl LedgerState {
     }
 
     /// Executes the proposal once more than 2/3 of current members approve it.
-    fn execute_if_quorum(&mut self, id: ProposalId, events: &mut Vec<Event>) -> Result<(), Reject> {
+    fn execute_if_quorum(&mut self, id: ProposalId, events: &mut Events) -> Result<(), Reject> {
         let members: BTreeSet<AccountId> = self.members().map(|a| a.id).collect();
         let Some(proposal) = self.proposals.get(&id) else {
             return Ok(());
@@ -108,7 +108,7 @@ impl LedgerState {
     }
 
     /// Closes proposals whose expiry has passed.
-    pub(crate) fn lapse_proposals(&mut self, events: &mut Vec<Event>) {
+    pub(crate) fn lapse_proposals(&mut self, events: &mut Events) {
         let lapsed: Vec<ProposalId> =
             self.proposals.values().filter(|p| p.expires_at <= self.time).map(|p| p.id).collect();
         for id in lapsed {
@@ -207,11 +207,7 @@ impl LedgerState {
         self.pending_validators.values().next_back().unwrap_or(&self.validators)
     }
 
-    fn execute_action(
-        &mut self,
-        action: &GovAction,
-        events: &mut Vec<Event>,
-    ) -> Result<(), Reject> {
+    fn execute_action(&mut self, action: &GovAction, events: &mut Events) -> Result<(), Reject> {
         self.touched.globals = true;
         match action {
             GovAction::ListMarket(spec) => {
@@ -271,7 +267,7 @@ impl LedgerState {
         &mut self,
         market: MarketId,
         change: MarketStatusChange,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let status = match change {
             MarketStatusChange::Halt => MarketStatus::Halted,
@@ -299,7 +295,7 @@ impl LedgerState {
     fn schedule_validators(
         &mut self,
         validators: Vec<tokenbook_protocol::Validator>,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let set = ValidatorSet::new(validators)
             .map_err(|e| Reject::new(RejectCode::InvalidProposal, e))?;

@@ -29,7 +29,7 @@ pub mod triggers;
 pub mod units;
 
 pub use apply::{BlockError, apply_block, apply_block_with_hashes, fair_sequence, genesis_state};
-pub use receipt::{BlockOutcome, CancelReason, Event, Receipt, Touched};
+pub use receipt::{BlockOutcome, CancelReason, Event, Events, Receipt, Touched};
 pub use reject::{Reject, RejectCode};
 pub use state::{Genesis, LedgerState};
 

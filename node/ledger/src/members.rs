@@ -6,7 +6,7 @@
 //! together, so `Σ cash + fee pool + insurance fund = deposits − withdrawals` holds after each tx.
 
 use crate::margin::{self, MAX_CASH};
-use crate::receipt::{CancelReason, Event};
+use crate::receipt::{CancelReason, Event, Events};
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{AccountKind, LedgerState};
 use tokenbook_protocol::{
@@ -43,7 +43,7 @@ impl LedgerState {
         &mut self,
         member: AccountId,
         register: &RegisterAccount,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         self.require_member(member)?;
         check_limits(&register.limits)?;
@@ -65,7 +65,7 @@ impl LedgerState {
         &mut self,
         member: AccountId,
         t: &CashTransfer,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         self.check_transfer(member, t)?;
         self.references.insert((member, t.reference));
@@ -82,7 +82,7 @@ impl LedgerState {
         &mut self,
         member: AccountId,
         t: &CashTransfer,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         self.check_transfer(member, t)?;
         let account = &self.accounts[&t.account];
@@ -143,7 +143,7 @@ impl LedgerState {
         &mut self,
         member: AccountId,
         set: &SetLimits,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         self.require_clears(member, set.account)?;
         check_limits(&set.limits)?;
@@ -156,7 +156,7 @@ impl LedgerState {
         &mut self,
         member: AccountId,
         set: &SetFrozen,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         self.require_clears(member, set.account)?;
         self.account_mut(set.account)?.frozen = set.frozen;
@@ -171,7 +171,7 @@ impl LedgerState {
         &mut self,
         member: AccountId,
         o: &IndexObservation,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         self.require_member(member)?;
         if !o.price.is_positive() {

@@ -251,6 +251,9 @@ pub enum Event {
     },
 }
 
+/// A tx's events: most txs produce one or two, kept inline without a heap allocation.
+pub type Events = smallvec::SmallVec<[Event; 2]>;
+
 /// The outcome of one tx.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
@@ -259,7 +262,7 @@ pub struct Receipt {
     /// Its position in the block as proposed.
     pub tx_index: u32,
     /// Events if accepted, the refusal otherwise.
-    pub result: Result<Vec<Event>, Reject>,
+    pub result: Result<Events, Reject>,
 }
 
 /// Which parts of the state a block changed (for the store, which persists and hashes them).
@@ -320,7 +323,7 @@ fn sorted<T: Ord>(mut items: Vec<T>) -> BTreeSet<T> {
 pub struct BlockOutcome {
     /// Events of block housekeeping before the txs (expiries, dead-man's switches, proposals
     /// lapsing, validator sets taking effect).
-    pub begin_events: Vec<Event>,
+    pub begin_events: Events,
     /// One receipt per tx, in the order the txs were applied (the fair sequence).
     pub receipts: Vec<Receipt>,
     /// What changed.

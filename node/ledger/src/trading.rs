@@ -10,7 +10,7 @@
 
 use crate::book::{self, Incoming, Outcome, Style, Unrested};
 use crate::margin::{self, MAX_LOTS, MAX_TICKS};
-use crate::receipt::{CancelReason, Event};
+use crate::receipt::{CancelReason, Event, Events};
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{AccountKind, KeyGrant, LedgerState, MarketStatus, OrderInfo, Position};
 use tokenbook_protocol::{
@@ -26,7 +26,7 @@ impl LedgerState {
         &mut self,
         account: AccountId,
         order: &NewOrder,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let id = self.next_order_id();
         self.place_with_id(account, id, order, events)
@@ -38,7 +38,7 @@ impl LedgerState {
         account: AccountId,
         id: OrderId,
         order: &NewOrder,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let qty = self.check_new_order(account, order)?;
         if order.trigger.is_some() {
@@ -149,7 +149,7 @@ impl LedgerState {
         id: OrderId,
         order: &NewOrder,
         qty: Qty,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let group = self.accounts[&account_id].self_trade_group;
         let incoming = Incoming {
@@ -179,7 +179,7 @@ impl LedgerState {
         qty: Qty,
         outcome: Outcome,
         reports: &[book::Event],
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         match outcome.unrested {
             Some(Unrested::PostOnlyWouldTake) => {
@@ -239,7 +239,7 @@ impl LedgerState {
         taker_order: OrderId,
         taker_side: Side,
         report: &book::Event,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         match *report {
             book::Event::Fill { maker, maker_owner, price, qty, maker_done } => {
@@ -282,7 +282,7 @@ impl LedgerState {
         qty: Qty,
         maker_order: OrderId,
         taker_order: OrderId,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) {
         let market = &self.markets[&market_id];
         let value = margin::notional(market, price, qty);
@@ -408,12 +408,7 @@ impl LedgerState {
     }
 
     /// Removes an open order (from the book or the trigger book) and reports it.
-    pub(crate) fn remove_order(
-        &mut self,
-        id: OrderId,
-        reason: CancelReason,
-        events: &mut Vec<Event>,
-    ) {
+    pub(crate) fn remove_order(&mut self, id: OrderId, reason: CancelReason, events: &mut Events) {
         let Some(info) = self.orders.get(&id).cloned() else {
             return;
         };
@@ -442,7 +437,7 @@ impl LedgerState {
         &mut self,
         account: AccountId,
         cancel: &CancelOrder,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let id = self.resolve_order(account, cancel.market, cancel.order)?;
         self.remove_order(id, CancelReason::Requested, events);
@@ -474,7 +469,7 @@ impl LedgerState {
         account: AccountId,
         market: Option<MarketId>,
         reason: CancelReason,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let ids: Vec<OrderId> = self.accounts[&account]
             .open_orders
@@ -492,7 +487,7 @@ impl LedgerState {
         &mut self,
         account: AccountId,
         replace: &ReplaceOrder,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let id = self.resolve_order(account, replace.market, replace.order)?;
         let info = self.orders[&id].clone();
@@ -541,7 +536,7 @@ impl LedgerState {
         info: &OrderInfo,
         current: Qty,
         replace: &ReplaceOrder,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let order = NewOrder {
             market: replace.market,
@@ -609,12 +604,7 @@ impl LedgerState {
 
     /// Cancels or shrinks an account's resting reduce-only orders in a market that would now
     /// increase its position.
-    fn enforce_reduce_only(
-        &mut self,
-        market: MarketId,
-        account: AccountId,
-        events: &mut Vec<Event>,
-    ) {
+    fn enforce_reduce_only(&mut self, market: MarketId, account: AccountId, events: &mut Events) {
         let Some(acct) = self.accounts.get(&account) else {
             return;
         };
@@ -635,7 +625,7 @@ impl LedgerState {
         &mut self,
         account: AccountId,
         timeout_ms: u64,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         let deadline = match timeout_ms {
             0 => None,
@@ -659,7 +649,7 @@ impl LedgerState {
     }
 
     /// Cancels all orders of accounts whose dead-man's switch deadline has passed.
-    pub(crate) fn fire_deadmen(&mut self, events: &mut Vec<Event>) {
+    pub(crate) fn fire_deadmen(&mut self, events: &mut Events) {
         while let Some(&(deadline, account)) = self.deadmen.first() {
             if deadline > self.time {
                 break;
@@ -675,7 +665,7 @@ impl LedgerState {
     }
 
     /// Removes good-til-time orders whose time has come.
-    pub(crate) fn expire_orders(&mut self, events: &mut Vec<Event>) {
+    pub(crate) fn expire_orders(&mut self, events: &mut Events) {
         while let Some(&(expiry, id)) = self.expiries.first() {
             if expiry > self.time {
                 break;
@@ -688,7 +678,7 @@ impl LedgerState {
         &mut self,
         account: AccountId,
         auth: &AuthoriseKey,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         self.check_new_key(&auth.key)?;
         if self.accounts[&account].scoped_keys.len() >= MAX_SCOPED_KEYS {
@@ -708,7 +698,7 @@ impl LedgerState {
         &mut self,
         account: AccountId,
         key: PublicKey,
-        events: &mut Vec<Event>,
+        events: &mut Events,
     ) -> Result<(), Reject> {
         if !self.account_mut(account)?.scoped_keys.remove(&key) {
             return reject(

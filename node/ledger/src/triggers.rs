@@ -7,7 +7,7 @@
 //! cancelled with the reason. Marks move with the oracle (issue #4); every block, after its
 //! housekeeping, releases what the current marks trigger.
 
-use crate::receipt::{CancelReason, Event};
+use crate::receipt::{CancelReason, Event, Events};
 use crate::state::{LedgerState, MarketStatus, OrderInfo};
 use tokenbook_protocol::{MarketId, NewOrder, OrderId, Price, Side, TriggerKind};
 
@@ -55,7 +55,7 @@ impl LedgerState {
     }
 
     /// Releases every pending trigger that the active markets' marks have reached.
-    pub(crate) fn release_triggers(&mut self, events: &mut Vec<Event>) {
+    pub(crate) fn release_triggers(&mut self, events: &mut Events) {
         let active: Vec<(MarketId, Price)> = self
             .markets
             .values()
@@ -77,7 +77,7 @@ impl LedgerState {
     }
 
     /// Turns one pending trigger into a live order.
-    fn fire(&mut self, id: OrderId, events: &mut Vec<Event>) {
+    fn fire(&mut self, id: OrderId, events: &mut Events) {
         let Some(info) = self.orders.get(&id) else { return };
         let Some(pending) = info.pending_trigger.clone() else { return };
         let account = info.account;

@@ -4,7 +4,7 @@ use crate::harness::*;
 use tokenbook_ledger::*;
 use tokenbook_protocol::*;
 
-fn propose(h: &mut Harness, member: u64, action: GovAction) -> Result<Vec<Event>, Reject> {
+fn propose(h: &mut Harness, member: u64, action: GovAction) -> Result<Events, Reject> {
     let expires_at = Timestamp::new(h.time + 60_000);
     h.apply(Harness::member(member), TxBody::Propose(Propose { action, expires_at }))
 }

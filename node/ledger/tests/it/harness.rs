@@ -171,7 +171,7 @@ impl Harness {
     }
 
     /// Applies one tx in its own block and returns its result.
-    pub fn apply(&mut self, account: AccountId, body: TxBody) -> Result<Vec<Event>, Reject> {
+    pub fn apply(&mut self, account: AccountId, body: TxBody) -> Result<Events, Reject> {
         let tx = self.tx(account, body);
         self.block(&[tx]).receipts.remove(0).result
     }
