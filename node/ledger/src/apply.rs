@@ -159,13 +159,18 @@ pub fn apply_block_with_hashes(
     let begin_events = state.begin_block();
     let mut receipts = Vec::with_capacity(txs.len());
     for index in sequence_of(&header.prev_block_hash, txs, hashes) {
-        let tx = &txs[index];
-        let result = state.apply_tx(tx);
+        // The receipt is built in place: its events are written straight into it.
         receipts.push(Receipt {
             tx_hash: hashes[index],
             tx_index: u32::try_from(index).unwrap_or(u32::MAX),
-            result,
+            result: Ok(Events::new()),
         });
+        let receipt = receipts.len() - 1;
+        if let Ok(events) = &mut receipts[receipt].result {
+            if let Err(refusal) = state.apply_tx(&txs[index], events) {
+                receipts[receipt].result = Err(refusal);
+            }
+        }
     }
     state.last_block_hash = header.hash();
     // A broken invariant means the engine is wrong; continuing would fork the ledger.
@@ -262,7 +267,7 @@ fn sequence_of(prev_block_hash: &Hash, txs: &[Tx], hashes: &[Hash]) -> Vec<usize
 
 impl LedgerState {
     /// Authorises, spends the nonce, and applies one tx.
-    fn apply_tx(&mut self, tx: &Tx) -> Result<Events, Reject> {
+    fn apply_tx(&mut self, tx: &Tx, events: &mut Events) -> Result<(), Reject> {
         let payload = &tx.payload;
         let account_id = payload.account;
         let Some(account) = self.accounts.get(&account_id) else {
@@ -279,9 +284,7 @@ impl LedgerState {
             );
         }
         self.spend_nonce(account_id, payload.nonce)?;
-        let mut events = Events::new();
-        self.apply_body(account_id, &payload.body, &mut events)?;
-        Ok(events)
+        self.apply_body(account_id, &payload.body, events)
     }
 
     /// Applies the nonce rule against the account's window as it stood at the block's start.
