@@ -262,6 +262,31 @@ fn block(chain: &mut Chain, traders: &mut [Trader], rng: &mut Rng) -> Vec<Tx> {
 fn bench(c: &mut Criterion) {
     let (start, _, blocks) = prepare();
     let ops = (BLOCKS * BLOCK_TXS) as u64;
+    // `TOKENBOOK_APPLY_LOOPS=N` applies the stream N times, prints the median, and exits: a quick
+    // A/B check without criterion's statistics (and a steady target for `perf record`).
+    if let Some(loops) =
+        std::env::var("TOKENBOOK_APPLY_LOOPS").ok().and_then(|v| v.parse::<usize>().ok())
+    {
+        let hashes: Vec<Vec<Hash>> =
+            blocks.iter().map(|(_, txs)| txs.iter().map(Tx::hash).collect()).collect();
+        let mut times = Vec::new();
+        for _ in 0..loops {
+            let mut state = start.clone();
+            let t = std::time::Instant::now();
+            for ((header, txs), hashes) in blocks.iter().zip(&hashes) {
+                apply_block_with_hashes(&mut state, header, txs, hashes).unwrap();
+            }
+            times.push(t.elapsed());
+        }
+        times.sort();
+        if let Some(median) = times.get(times.len() / 2) {
+            let per_second = ops as f64 / median.as_secs_f64();
+            eprintln!(
+                "apply_block_with_hashes: median {median:?} for {ops} txs = {per_second:.0} txs/s"
+            );
+        }
+        std::process::exit(0);
+    }
     // What the stream does, so the numbers can be read: fills and refusals.
     let mut check = start.clone();
     let (mut fills, mut refused) = (0usize, 0usize);
