@@ -61,17 +61,19 @@ impl NonceError {
     }
 }
 
-/// An account's window of highest used nonces, kept sorted ascending.
+/// An account's window of highest used nonces, kept sorted ascending. A deque, because nonces
+/// mostly arrive at the top while the smallest leaves at the bottom; it encodes exactly like a
+/// `Vec` (length, then the nonces).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct NonceWindow {
-    used: Vec<u64>,
+    used: std::collections::VecDeque<u64>,
 }
 
 impl NonceWindow {
     /// The floor: the smallest remembered nonce when the window is full.
     #[must_use]
     pub fn floor(&self) -> Option<u64> {
-        (self.used.len() >= NONCE_WINDOW).then(|| self.used.first().copied()).flatten()
+        (self.used.len() >= NONCE_WINDOW).then(|| self.used.front().copied()).flatten()
     }
 
     /// Checks `nonce` at block time `time` against `floor` (the window's floor at the start of
@@ -101,8 +103,8 @@ impl NonceWindow {
             return None;
         }
         self.used.insert(at, nonce);
-        let dropped = (self.used.len() > NONCE_WINDOW).then(|| self.used.remove(0));
-        debug_assert!(self.used.windows(2).all(|w| w[0] < w[1]));
+        let dropped = if self.used.len() > NONCE_WINDOW { self.used.pop_front() } else { None };
+        debug_assert!(self.used.iter().zip(self.used.iter().skip(1)).all(|(a, b)| a < b));
         dropped
     }
 
@@ -118,8 +120,8 @@ impl NonceWindow {
 
     /// The remembered nonces, ascending.
     #[must_use]
-    pub fn used(&self) -> &[u64] {
-        &self.used
+    pub fn used(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        self.used.iter().copied()
     }
 }
 
