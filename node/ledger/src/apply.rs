@@ -10,6 +10,10 @@
 //!    so a refused tx cannot be replayed into success later).
 //! 5. Assert the invariants ([`crate::invariants`]); a violation is a bug and stops the process.
 //!
+//! The outcome lists what the block touched; [`crate::kv::changes`] turns that into the store's
+//! writes (new values and deletions), so `apply_block` + `changes` is the
+//! `(receipts, state changes)` of the design.
+//!
 //! Signatures are not checked here: a block reaches `apply_block` only after its signatures
 //! were verified (by the validators that certified it, or by an auditor before replaying).
 
@@ -93,6 +97,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
         next_market: MarketId::new(1),
         next_index: IndexId::new(1),
         next_proposal: ProposalId::new(1),
+        next_queue_seq: 1,
         total_cash: Cash::ZERO,
         touched: TouchLog::default(),
         order_seq: 0,

@@ -1,15 +1,30 @@
-//! The ledger state as ordered key → value bytes: the form the store persists and the state root
-//! hashes (issue #6), and the canonical bytes two replays must agree on.
+//! The ledger state as ordered key → value bytes, and the state trait the store implements.
 //!
-//! Keys are a one-byte table tag followed by the big-endian id, so key order is id order. Values
-//! are the canonical encoding ([`tokenbook_protocol::codec`]). Derived indexes (expiries,
-//! dead-man deadlines, symbol table, per-account open-order sets' reverse maps) are included
-//! where they are state in their own right and omitted where they follow from other values.
+//! - [`export`]: every key and value (what the store persists and the state root hashes).
+//! - [`changes`]: only the keys a block touched, with their new values or deletions — what
+//!   `apply_block` hands the store. Applying a block's changes to the previous export gives the
+//!   new export exactly (property-tested).
+//! - [`import`]: rebuilds a ledger from the bytes (books re-queued in time priority from each
+//!   order's queue sequence; derived indexes recomputed), so a node restarts from its store.
+//! - [`StateStore`]: the trait a store implements; [`MemStore`] is the in-memory one; RocksDB
+//!   implements it in node/store (issue #6).
+//!
+//! Keys are a one-byte table tag followed by big-endian ids, so key order is id order. Values are
+//! the canonical encoding ([`tokenbook_protocol::codec`]).
 
-use crate::state::LedgerState;
-use std::collections::BTreeMap;
-use tokenbook_protocol::codec::encode;
-use tokenbook_protocol::{Cash, Hash, Height, Side, ValidatorSet};
+use crate::book::{Book, Incoming, Style};
+use crate::receipt::Touched;
+use crate::state::{
+    Account, Accounts, IndexState, KeyGrant, LedgerState, Market, MarketStatus, OrderInfo,
+    OrderTable, Proposal,
+};
+use bincode::{Decode, Encode};
+use std::collections::{BTreeMap, BTreeSet};
+use tokenbook_protocol::codec::{decode_record, encode};
+use tokenbook_protocol::{
+    AccountId, Cash, Hash, Height, IndexId, MarketId, MarketSpec, OrderId, Price, ProposalId,
+    PublicKey, Qty, RiskParams, SelfTradePrevention, Timestamp, ValidatorSet,
+};
 
 /// Table tags (the first key byte).
 pub mod table {
@@ -19,9 +34,9 @@ pub mod table {
     pub const ACCOUNT: u8 = 0x01;
     /// Key grants by public key.
     pub const KEY: u8 = 0x02;
-    /// Markets by id, with their books in priority order.
+    /// Markets by id (terms, status, mark, interest; the book is its orders).
     pub const MARKET: u8 = 0x03;
-    /// Open orders' ledger records by id.
+    /// Open orders by id, with their resting quantity.
     pub const ORDER: u8 = 0x05;
     /// Indexes by id.
     pub const INDEX: u8 = 0x06;
@@ -31,6 +46,38 @@ pub mod table {
     pub const REFERENCE: u8 = 0x08;
 }
 
+/// Ordered key → value bytes.
+pub type KvMap = BTreeMap<Vec<u8>, Vec<u8>>;
+/// A block's writes: new value, or `None` to delete.
+pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// What a store must offer the ledger.
+pub trait StateStore {
+    /// Every key and value, in key order (used to load the ledger at start).
+    fn load_all(&self) -> KvMap;
+    /// Applies one block's changes atomically.
+    fn apply_changes(&mut self, changes: &Changes);
+}
+
+/// The in-memory store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemStore(pub KvMap);
+
+impl StateStore for MemStore {
+    fn load_all(&self) -> KvMap {
+        self.0.clone()
+    }
+
+    fn apply_changes(&mut self, changes: &Changes) {
+        for (key, value) in changes {
+            match value {
+                Some(v) => self.0.insert(key.clone(), v.clone()),
+                None => self.0.remove(key),
+            };
+        }
+    }
+}
+
 fn key(table: u8, id: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + id.len());
     k.push(table);
@@ -38,91 +85,360 @@ fn key(table: u8, id: &[u8]) -> Vec<u8> {
     k
 }
 
+fn account_key(id: AccountId) -> Vec<u8> {
+    key(table::ACCOUNT, &id.get().to_be_bytes())
+}
+
+fn key_key(public_key: &PublicKey) -> Vec<u8> {
+    key(table::KEY, &public_key.0)
+}
+
+fn market_key(id: MarketId) -> Vec<u8> {
+    key(table::MARKET, &id.get().to_be_bytes())
+}
+
+fn order_key(id: OrderId) -> Vec<u8> {
+    key(table::ORDER, &id.get().to_be_bytes())
+}
+
+fn index_key(id: IndexId) -> Vec<u8> {
+    key(table::INDEX, &id.get().to_be_bytes())
+}
+
+fn proposal_key(id: ProposalId) -> Vec<u8> {
+    key(table::PROPOSAL, &id.get().to_be_bytes())
+}
+
+fn reference_key(member: AccountId, reference: &Hash) -> Vec<u8> {
+    key(table::REFERENCE, &[member.get().to_be_bytes().as_slice(), reference.0.as_slice()].concat())
+}
+
+/// A market without its book.
+#[derive(Encode, Decode)]
+struct MarketRecord {
+    spec: MarketSpec,
+    status: MarketStatus,
+    mark: Price,
+    lot_tick_value: Cash,
+    long_interest: Qty,
+    short_interest: Qty,
+}
+
+/// An open order: the ledger's record, and its place in the book.
+#[derive(Encode, Decode)]
+struct OrderRecord {
+    info: OrderInfo,
+    /// Lots resting in the book (0 for an untriggered stop).
+    resting: Qty,
+    /// The owner's self-trade group when it rested.
+    group: u64,
+}
+
+#[derive(Encode, Decode)]
+struct Globals {
+    chain_id: String,
+    height: Height,
+    time: Timestamp,
+    last_block_hash: Hash,
+    risk: RiskParams,
+    validators: ValidatorSet,
+    pending_validators: Vec<(Height, ValidatorSet)>,
+    /// Fee pool, insurance fund, deposits, withdrawals, Σ account cash.
+    cash: [Cash; 5],
+    next_account: AccountId,
+    next_market: MarketId,
+    next_index: IndexId,
+    next_proposal: ProposalId,
+    next_queue_seq: u64,
+}
+
+fn globals(s: &LedgerState) -> Globals {
+    Globals {
+        chain_id: s.chain_id.clone(),
+        height: s.height,
+        time: s.time,
+        last_block_hash: s.last_block_hash,
+        risk: s.risk,
+        validators: s.validators.clone(),
+        pending_validators: s.pending_validators.iter().map(|(h, v)| (*h, v.clone())).collect(),
+        cash: [s.fee_pool, s.insurance_fund, s.total_deposits, s.total_withdrawals, s.total_cash],
+        next_account: s.next_account,
+        next_market: s.next_market,
+        next_index: s.next_index,
+        next_proposal: s.next_proposal,
+        next_queue_seq: s.next_queue_seq,
+    }
+}
+
+fn market_value(m: &Market) -> Vec<u8> {
+    encode(&MarketRecord {
+        spec: m.spec.clone(),
+        status: m.status,
+        mark: m.mark,
+        lot_tick_value: m.lot_tick_value,
+        long_interest: m.long_interest,
+        short_interest: m.short_interest,
+    })
+}
+
+fn order_value(state: &LedgerState, id: OrderId, info: &OrderInfo) -> Vec<u8> {
+    let resting = state.markets.get(&info.market).and_then(|m| m.book.get(id));
+    encode(&OrderRecord {
+        info: info.clone(),
+        resting: resting.map_or(Qty::ZERO, |o| o.qty),
+        group: resting.map_or(0, |o| o.group),
+    })
+}
+
 /// Every key and value of the state, in key order.
 #[must_use]
-pub fn export(state: &LedgerState) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let mut out = BTreeMap::new();
+pub fn export(state: &LedgerState) -> KvMap {
+    let mut out = KvMap::new();
     out.insert(key(table::GLOBALS, &[]), encode(&globals(state)));
     for (id, account) in &state.accounts {
-        out.insert(key(table::ACCOUNT, &id.get().to_be_bytes()), encode(account));
+        out.insert(account_key(*id), encode(account));
     }
     for (public_key, grant) in &state.keys {
-        out.insert(key(table::KEY, &public_key.0), encode(grant));
+        out.insert(key_key(public_key), encode(grant));
     }
     for (id, market) in &state.markets {
-        let book: Vec<_> = [Side::Buy, Side::Sell]
-            .into_iter()
-            .flat_map(|side| market.book.orders(side))
-            .map(|o| (o.id, o.owner, o.group, o.side, o.price, o.qty))
-            .collect();
-        let record = (
-            &market.spec,
-            market.status,
-            market.mark,
-            market.lot_tick_value,
-            market.long_interest,
-            market.short_interest,
-            book,
-        );
-        out.insert(key(table::MARKET, &id.get().to_be_bytes()), encode(&record));
+        out.insert(market_key(*id), market_value(market));
     }
     for (id, info) in state.orders.sorted() {
-        out.insert(key(table::ORDER, &id.get().to_be_bytes()), encode(info));
+        out.insert(order_key(id), order_value(state, id, info));
     }
     for (id, index) in &state.indexes {
-        out.insert(key(table::INDEX, &id.get().to_be_bytes()), encode(index));
+        out.insert(index_key(*id), encode(index));
     }
     for (id, proposal) in &state.proposals {
-        out.insert(key(table::PROPOSAL, &id.get().to_be_bytes()), encode(proposal));
+        out.insert(proposal_key(*id), encode(proposal));
     }
     for (member, reference) in &state.references {
-        let id = [member.get().to_be_bytes().as_slice(), reference.0.as_slice()].concat();
-        out.insert(key(table::REFERENCE, &id), Vec::new());
+        out.insert(reference_key(*member, reference), Vec::new());
     }
     out
 }
 
-type Globals<'a> = (
-    &'a str,
-    Height,
-    tokenbook_protocol::Timestamp,
-    Hash,
-    tokenbook_protocol::RiskParams,
-    &'a ValidatorSet,
-    Vec<(Height, &'a ValidatorSet)>,
-    [Cash; 5],
-    [u64; 4],
-);
-
-fn globals(s: &LedgerState) -> Globals<'_> {
-    (
-        &s.chain_id,
-        s.height,
-        s.time,
-        s.last_block_hash,
-        s.risk,
-        &s.validators,
-        s.pending_validators.iter().map(|(h, v)| (*h, v)).collect(),
-        [s.fee_pool, s.insurance_fund, s.total_deposits, s.total_withdrawals, s.total_cash],
-        [
-            s.next_account.get(),
-            u64::from(s.next_market.get()),
-            u64::from(s.next_index.get()),
-            s.next_proposal.get(),
-        ],
-    )
+/// The writes that bring a store holding the state before a block to the state after it.
+#[must_use]
+pub fn changes(state: &LedgerState, touched: &Touched) -> Changes {
+    let mut out = Changes::new();
+    if touched.globals {
+        out.insert(key(table::GLOBALS, &[]), Some(encode(&globals(state))));
+    }
+    for id in &touched.accounts {
+        out.insert(account_key(*id), state.accounts.get(id).map(encode));
+    }
+    for public_key in &touched.keys {
+        out.insert(key_key(public_key), state.keys.get(public_key).map(encode));
+    }
+    for id in &touched.markets {
+        out.insert(market_key(*id), state.markets.get(id).map(market_value));
+    }
+    for id in &touched.orders {
+        out.insert(order_key(*id), state.orders.get(id).map(|info| order_value(state, *id, info)));
+    }
+    for id in &touched.indexes {
+        out.insert(index_key(*id), state.indexes.get(id).map(encode));
+    }
+    for id in &touched.proposals {
+        out.insert(proposal_key(*id), state.proposals.get(id).map(encode));
+    }
+    for (member, reference) in &touched.references {
+        let present = state.references.contains(&(*member, *reference));
+        out.insert(reference_key(*member, reference), present.then(Vec::new));
+    }
+    out
 }
 
 /// SHA-256 over every key and value, length-prefixed, in key order. Two ledgers that applied the
 /// same blocks have the same digest. (The store's authenticated root arrives with issue #6.)
 #[must_use]
 pub fn digest(state: &LedgerState) -> Hash {
+    digest_of(&export(state))
+}
+
+/// [`digest`] of exported bytes.
+#[must_use]
+pub fn digest_of(map: &KvMap) -> Hash {
     let mut bytes = Vec::new();
-    for (k, v) in export(state) {
+    for (k, v) in map {
         bytes.extend_from_slice(&(k.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&k);
+        bytes.extend_from_slice(k);
         bytes.extend_from_slice(&(v.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&v);
+        bytes.extend_from_slice(v);
     }
     Hash::digest(&bytes)
+}
+
+fn decode_value<T: Decode<()>>(what: &str, bytes: &[u8]) -> Result<T, String> {
+    decode_record(bytes).map_err(|e| format!("{what}: {e}"))
+}
+
+fn id_bytes<const N: usize>(what: &str, rest: &[u8]) -> Result<[u8; N], String> {
+    rest.try_into().map_err(|_| format!("{what} key has {} id bytes, expected {N}", rest.len()))
+}
+
+/// Rebuilds a ledger from exported bytes (a store's contents).
+///
+/// # Errors
+/// A description of the first key or value that does not decode or does not fit.
+pub fn import(map: &KvMap) -> Result<LedgerState, String> {
+    let g: Globals = decode_value(
+        "globals",
+        map.get(&key(table::GLOBALS, &[])).ok_or("the store has no globals record")?,
+    )?;
+    let mut state = empty_state(g);
+    let mut orders: Vec<(OrderId, OrderRecord)> = Vec::new();
+    for (k, v) in map {
+        let (tag, rest) = k.split_first().ok_or("empty key")?;
+        match *tag {
+            table::GLOBALS => {}
+            table::ACCOUNT => state.accounts.push(decode_value::<Account>("account", v)?),
+            table::KEY => {
+                let grant: KeyGrant = decode_value("key", v)?;
+                state.keys.insert(PublicKey(id_bytes("key", rest)?), grant);
+            }
+            table::MARKET => {
+                let id = MarketId::new(u32::from_be_bytes(id_bytes("market", rest)?));
+                let r: MarketRecord = decode_value("market", v)?;
+                state.symbols.insert(r.spec.symbol.clone(), id);
+                let market = Market {
+                    id,
+                    spec: r.spec,
+                    status: r.status,
+                    mark: r.mark,
+                    lot_tick_value: r.lot_tick_value,
+                    long_interest: r.long_interest,
+                    short_interest: r.short_interest,
+                    book: Book::new(),
+                };
+                state.markets.insert(id, market);
+            }
+            table::ORDER => {
+                let id = OrderId::new(u64::from_be_bytes(id_bytes("order", rest)?));
+                orders.push((id, decode_value("order", v)?));
+            }
+            table::INDEX => {
+                let id = IndexId::new(u32::from_be_bytes(id_bytes("index", rest)?));
+                state.indexes.insert(id, decode_value::<IndexState>("index", v)?);
+            }
+            table::PROPOSAL => {
+                let id = ProposalId::new(u64::from_be_bytes(id_bytes("proposal", rest)?));
+                state.proposals.insert(id, decode_value::<Proposal>("proposal", v)?);
+            }
+            table::REFERENCE => {
+                let bytes: [u8; 40] = id_bytes("reference", rest)?;
+                let (member, reference) = bytes.split_at(8);
+                let member = AccountId::new(u64::from_be_bytes(id_bytes("reference", member)?));
+                state.references.insert((member, Hash(id_bytes("reference", reference)?)));
+            }
+            other => return Err(format!("unknown table tag {other:#04x}")),
+        }
+    }
+    restore_orders(&mut state, orders)?;
+    restore_indexes(&mut state);
+    crate::invariants::check_full(&state)
+        .map_err(|e| format!("imported state is inconsistent: {e}"))?;
+    Ok(state)
+}
+
+fn empty_state(g: Globals) -> LedgerState {
+    let [fee_pool, insurance_fund, total_deposits, total_withdrawals, total_cash] = g.cash;
+    LedgerState {
+        chain_id: g.chain_id,
+        height: g.height,
+        time: g.time,
+        last_block_hash: g.last_block_hash,
+        risk: g.risk,
+        accounts: Accounts::default(),
+        keys: BTreeMap::new(),
+        markets: BTreeMap::new(),
+        symbols: BTreeMap::new(),
+        orders: OrderTable::default(),
+        expiries: BTreeSet::new(),
+        reduce_only: BTreeSet::new(),
+        triggers_up: BTreeSet::new(),
+        triggers_down: BTreeSet::new(),
+        deadmen: BTreeSet::new(),
+        indexes: BTreeMap::new(),
+        proposals: BTreeMap::new(),
+        references: BTreeSet::new(),
+        validators: g.validators,
+        pending_validators: g.pending_validators.into_iter().collect(),
+        fee_pool,
+        insurance_fund,
+        total_deposits,
+        total_withdrawals,
+        next_account: g.next_account,
+        next_market: g.next_market,
+        next_index: g.next_index,
+        next_proposal: g.next_proposal,
+        next_queue_seq: g.next_queue_seq,
+        total_cash,
+        touched: crate::receipt::TouchLog::default(),
+        order_seq: 0,
+        block_nonces: Vec::new(),
+        scratch: Vec::new(),
+    }
+}
+
+/// Puts orders back: records into the table, resting ones into their books in time priority.
+fn restore_orders(
+    state: &mut LedgerState,
+    mut orders: Vec<(OrderId, OrderRecord)>,
+) -> Result<(), String> {
+    orders.sort_by_key(|(id, r)| (r.info.queue_seq, *id));
+    let mut events = Vec::new();
+    for (id, record) in orders {
+        if record.resting.is_positive() {
+            let market = state
+                .markets
+                .get_mut(&record.info.market)
+                .ok_or_else(|| format!("order {id} names missing market {}", record.info.market))?;
+            let incoming = Incoming {
+                id,
+                owner: record.info.account,
+                group: record.group,
+                side: record.info.side,
+                price: record.info.price,
+                qty: record.resting,
+                style: Style::PostOnly,
+                self_trade: SelfTradePrevention::ExpireTaker,
+            };
+            let outcome = market.book.submit(incoming, &mut events);
+            if outcome.resting != record.resting {
+                return Err(format!("order {id} would cross its book on reload"));
+            }
+        }
+        state.orders.insert(id, record.info);
+    }
+    Ok(())
+}
+
+/// Recomputes the indexes that follow from the records.
+fn restore_indexes(state: &mut LedgerState) {
+    for (id, info) in state.orders.sorted() {
+        if let Some(expiry) = info.expires_at {
+            state.expiries.insert((expiry, id));
+        }
+        if info.reduce_only && info.pending_trigger.is_none() {
+            state.reduce_only.insert((info.account, info.market, id));
+        }
+    }
+    let pending: Vec<(OrderId, OrderInfo)> = state
+        .orders
+        .sorted()
+        .into_iter()
+        .filter(|(_, info)| info.pending_trigger.is_some())
+        .map(|(id, info)| (id, info.clone()))
+        .collect();
+    for (id, info) in pending {
+        state.index_trigger(id, &info);
+    }
+    for account in state.accounts.values() {
+        if let Some(deadline) = account.deadman {
+            state.deadmen.insert((deadline, account.id));
+        }
+    }
 }

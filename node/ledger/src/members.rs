@@ -69,6 +69,7 @@ impl LedgerState {
     ) -> Result<(), Reject> {
         self.check_transfer(member, t)?;
         self.references.insert((member, t.reference));
+        self.touched.references.push((member, t.reference));
         let account = self.account_mut(t.account)?;
         account.cash = Cash::new(account.cash.get() + t.amount.get());
         self.total_cash = Cash::new(self.total_cash.get() + t.amount.get());
@@ -107,6 +108,7 @@ impl LedgerState {
             );
         }
         self.references.insert((member, t.reference));
+        self.touched.references.push((member, t.reference));
         let account = self.account_mut(t.account)?;
         account.cash = Cash::new(account.cash.get() - t.amount.get());
         self.total_cash = Cash::new(self.total_cash.get() - t.amount.get());

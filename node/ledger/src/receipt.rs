@@ -280,6 +280,8 @@ pub struct Touched {
     pub indexes: BTreeSet<IndexId>,
     /// Proposals opened, changed or closed.
     pub proposals: BTreeSet<ProposalId>,
+    /// Deposit/withdrawal references used.
+    pub references: BTreeSet<(AccountId, Hash)>,
     /// Singletons: height, time, parameters, validators, system cash, counters.
     pub globals: bool,
 }
@@ -294,6 +296,7 @@ pub(crate) struct TouchLog {
     pub keys: Vec<PublicKey>,
     pub indexes: Vec<IndexId>,
     pub proposals: Vec<ProposalId>,
+    pub references: Vec<(AccountId, Hash)>,
     pub globals: bool,
 }
 
@@ -306,6 +309,7 @@ impl TouchLog {
             keys: sorted(self.keys),
             indexes: sorted(self.indexes),
             proposals: sorted(self.proposals),
+            references: sorted(self.references),
             globals: self.globals,
         }
     }

@@ -234,6 +234,9 @@ pub struct OrderInfo {
     pub post_only: bool,
     /// Untriggered stop / take-profit: the whole order waits here, not in the book.
     pub pending_trigger: Option<Box<NewOrder>>,
+    /// Time priority within its price level: a counter taken when the order (re)joins a queue, so
+    /// a book can be rebuilt from its orders alone (0 for an untriggered stop).
+    pub queue_seq: u64,
 }
 
 /// Open orders by id: a hash index with a fixed hasher for O(1) lookups. It cannot be iterated in
@@ -378,6 +381,8 @@ pub struct LedgerState {
     pub next_index: IndexId,
     /// Next proposal id.
     pub next_proposal: ProposalId,
+    /// Next queue sequence number for resting orders.
+    pub next_queue_seq: u64,
     /// Σ account cash, kept in step with every credit and debit (checked against a full
     /// recount by [`crate::invariants::check_full`]).
     pub total_cash: Cash,

@@ -209,7 +209,10 @@ impl LedgerState {
             self.book_report(order.market, account, id, order.side, report, events);
         }
         if outcome.resting.is_positive() {
-            self.track_open(id, order_info(account, order, None), outcome.resting);
+            let mut info = order_info(account, order, None);
+            info.queue_seq = self.next_queue_seq;
+            self.next_queue_seq += 1;
+            self.track_open(id, info, outcome.resting);
         }
         let remaining = Qty::new(qty.get() - outcome.filled.get() - outcome.resting.get());
         if let Some(reason) = outcome.unrested.filter(|_| remaining.is_positive()) {
@@ -829,6 +832,7 @@ fn order_info(
         reduce_only: order.reduce_only,
         post_only: order.time_in_force == TimeInForce::PostOnly,
         pending_trigger,
+        queue_seq: 0,
     }
 }
 

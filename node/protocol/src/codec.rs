@@ -213,6 +213,29 @@ pub fn decode<T: Wire>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
+/// Largest stored record (a state value) in bytes; also bounds what decoding one may allocate.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+
+/// Decodes exactly one stored record (a state value the ledger wrote to its store): the same
+/// layout, refusing trailing bytes, with allocation bounded by [`MAX_RECORD_BYTES`] so a corrupted
+/// store fails cleanly.
+///
+/// # Errors
+/// A [`CodecError`] of kind "record".
+pub fn decode_record<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
+    const KIND: &str = "record";
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(CodecError::TooLarge { kind: KIND, len: bytes.len(), max: MAX_RECORD_BYTES });
+    }
+    let config = config::standard().with_fixed_int_encoding().with_limit::<MAX_RECORD_BYTES>();
+    let (value, used) =
+        bincode::decode_from_slice(bytes, config).map_err(|e| CodecError::from_bincode(KIND, e))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes { kind: KIND, extra: bytes.len() - used });
+    }
+    Ok(value)
+}
+
 /// SHA-256 of the canonical encoding.
 #[must_use]
 pub fn hash_of<T: bincode::Encode>(value: &T) -> Hash {
