@@ -8,18 +8,19 @@
 //!   rounded up (toward safety).
 //!
 //! Bounds: prices and quantities are at most [`MAX_TICKS`] and [`MAX_LOTS`], and a market's lot
-//! tick value at most [`MAX_LOT_TICK_VALUE`], so every product here fits an i128 with room to
-//! sum over thousands of markets.
+//! tick value at most [`MAX_LOT_TICK_VALUE`], so one fill's notional is at most 10^27 cash units
+//! and i128 (±1.7 × 10^38) holds 10^11 such fills in one running sum: no sequence of txs can
+//! overflow a cash total.
 
 use crate::state::{Account, LedgerState, Market, Position};
 use tokenbook_protocol::{MarketId, Price, Qty, Side};
 
 /// Largest accepted price in ticks.
-pub const MAX_TICKS: i64 = 1_000_000_000_000;
+pub const MAX_TICKS: i64 = 1_000_000_000;
 /// Largest accepted quantity in lots.
-pub const MAX_LOTS: i64 = 1_000_000_000_000;
+pub const MAX_LOTS: i64 = 1_000_000_000;
 /// Largest accepted cash value of one tick on one lot.
-pub const MAX_LOT_TICK_VALUE: i128 = 1_000_000_000_000;
+pub const MAX_LOT_TICK_VALUE: i128 = 1_000_000_000;
 /// Largest accepted single cash amount (deposit, withdrawal): 10^30 smallest units.
 pub const MAX_CASH: i128 = 1_000_000_000_000_000_000_000_000_000_000;
 
@@ -29,11 +30,12 @@ pub fn notional(market: &Market, price: Price, qty: Qty) -> i128 {
     i128::from(price.get()) * i128::from(qty.get()) * market.lot_tick_value.get()
 }
 
-/// `value × bps / 10,000`, rounded up for positive values.
+/// `value × bps / 10,000`, rounded up (toward +∞), without forming `value × bps`.
 #[must_use]
 pub fn bps_ceil(value: i128, bps: i128) -> i128 {
-    let product = value * bps;
-    product.div_euclid(10_000) + i128::from(product.rem_euclid(10_000) != 0)
+    let (whole, part) = (value.div_euclid(10_000), value.rem_euclid(10_000));
+    let tail = part * bps;
+    whole * bps + tail.div_euclid(10_000) + i128::from(tail.rem_euclid(10_000) != 0)
 }
 
 /// Worst-case absolute position if every open order of one side fills.
@@ -97,4 +99,21 @@ pub fn equity(state: &LedgerState, account: &Account) -> i128 {
 #[must_use]
 pub fn free_margin(state: &LedgerState, account: &Account, extra: Extra) -> i128 {
     equity(state, account) - initial_margin(state, account, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bps_rounds_up_exactly() {
+        assert_eq!(bps_ceil(10_000, 4), 4);
+        assert_eq!(bps_ceil(10_001, 4), 5);
+        assert_eq!(bps_ceil(9_999, 1), 1);
+        assert_eq!(bps_ceil(0, 5_000), 0);
+        assert_eq!(bps_ceil(-10_001, 1), -1);
+        // The largest notional times the largest rate does not overflow.
+        let max = i128::from(MAX_TICKS) * i128::from(MAX_LOTS) * MAX_LOT_TICK_VALUE;
+        assert_eq!(bps_ceil(max, 10_000), max);
+    }
 }
