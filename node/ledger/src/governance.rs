@@ -16,6 +16,9 @@ use tokenbook_protocol::{
     ProposalId, Propose, Qty, RiskParams, ValidatorSet,
 };
 
+/// Most open proposals per member (so the per-block lapse scan stays bounded).
+pub const MAX_OPEN_PROPOSALS: usize = 16;
+
 impl LedgerState {
     pub(crate) fn propose(
         &mut self,
@@ -39,6 +42,13 @@ impl LedgerState {
             );
         }
         self.validate_action(&p.action)?;
+        let open = self.proposals.values().filter(|q| q.proposer == signer).count();
+        if open >= MAX_OPEN_PROPOSALS {
+            return reject(
+                RejectCode::TooManyProposals,
+                format!("a member may have at most {MAX_OPEN_PROPOSALS} open proposals"),
+            );
+        }
         let id = self.next_proposal;
         self.next_proposal = ProposalId::new(id.get() + 1);
         self.touched.globals = true;

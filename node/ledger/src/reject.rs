@@ -92,6 +92,8 @@ pub enum RejectCode {
     AccountCannotTrade,
     /// The account has the most scoped keys allowed.
     TooManyKeys,
+    /// The member has the most open proposals allowed.
+    TooManyProposals,
 }
 
 impl RejectCode {
@@ -141,6 +143,7 @@ impl RejectCode {
             Self::ProposalExpired => "proposal_expired",
             Self::AccountCannotTrade => "account_cannot_trade",
             Self::TooManyKeys => "too_many_keys",
+            Self::TooManyProposals => "too_many_proposals",
         }
     }
 }

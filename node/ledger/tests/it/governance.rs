@@ -122,3 +122,16 @@ fn bad_parameters_are_refused() {
     });
     assert_eq!(h.code(Harness::member(1), expired), RejectCode::ProposalExpired);
 }
+
+#[test]
+fn open_proposals_per_member_are_bounded() {
+    let mut h = Harness::new();
+    for i in 0..governance::MAX_OPEN_PROPOSALS {
+        propose(&mut h, 1, GovAction::ListIndex(IndexSpec { name: format!("index-{i}") })).unwrap();
+    }
+    let err = propose(&mut h, 1, GovAction::ListIndex(IndexSpec { name: "one-more".into() }))
+        .unwrap_err();
+    assert_eq!(err.code, RejectCode::TooManyProposals);
+    // Another member is not affected.
+    propose(&mut h, 2, GovAction::ListIndex(IndexSpec { name: "one-more".into() })).unwrap();
+}
