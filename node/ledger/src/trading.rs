@@ -208,6 +208,20 @@ impl LedgerState {
         for report in reports {
             self.book_report(order.market, account, id, order.side, report, events);
         }
+        // Reduce-only orders of the makers are re-checked once every report of this sweep is
+        // booked: removing one mid-sweep would orphan a fill the book already made.
+        let mut makers: Vec<AccountId> = reports
+            .iter()
+            .filter_map(|r| match r {
+                book::Event::Fill { maker_owner, .. } => Some(*maker_owner),
+                book::Event::MakerExpired { .. } => None,
+            })
+            .collect();
+        makers.sort_unstable();
+        makers.dedup();
+        for maker in makers {
+            self.enforce_reduce_only(order.market, maker, events);
+        }
         if outcome.resting.is_positive() {
             let mut info = order_info(account, order, None);
             info.queue_seq = self.next_queue_seq;
@@ -258,7 +272,6 @@ impl LedgerState {
                     events,
                 );
                 self.reduce_open(maker, qty, maker_done);
-                self.enforce_reduce_only(market, maker_owner, events);
             }
             book::Event::MakerExpired { maker, maker_owner, remaining } => {
                 self.reduce_open(maker, remaining, true);
