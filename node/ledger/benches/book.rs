@@ -30,7 +30,7 @@ use common::Rng;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Instant;
-use tokenbook_ledger::book::{Book, Event, Incoming, Style};
+use tokenbook_ledger::book::{Book, Event, Incoming, Style, Unlimited};
 use tokenbook_protocol::{AccountId, OrderId, Price, Qty, SelfTradePrevention, Side};
 
 const MID: i64 = 100_000;
@@ -58,6 +58,7 @@ fn incoming(id: u64, owner: u64, side: Side, price: i64, qty: i64) -> Incoming {
         style: Style::Rest,
         // Owners repeat, so self-trade checks run on every maker touched, as in the ledger.
         self_trade: SelfTradePrevention::ExpireMaker,
+        reduce_only: false,
     }
 }
 
@@ -65,7 +66,7 @@ fn apply(book: &mut Book, op: &Op, events: &mut Vec<Event>) {
     events.clear();
     match *op {
         Op::Limit { id, owner, side, price, qty } => {
-            black_box(book.submit(incoming(id, owner, side, price, qty), events));
+            black_box(book.submit(incoming(id, owner, side, price, qty), events, &Unlimited));
         }
         Op::Cancel { id } => {
             black_box(book.cancel(OrderId::new(id)));

@@ -48,6 +48,8 @@ pub struct Incoming {
     pub style: Style,
     /// Self-trade prevention mode.
     pub self_trade: SelfTradePrevention,
+    /// If it rests: only ever trade to reduce the owner's position (see [`Book::submit`]).
+    pub reduce_only: bool,
 }
 
 /// One execution report produced while matching.
@@ -65,6 +67,15 @@ pub enum Event {
         qty: Qty,
         /// True when the maker order is now fully filled and gone.
         maker_done: bool,
+    },
+    /// A resting reduce-only order could no longer reduce its owner's position and was removed.
+    MakerReduceOnlyExpired {
+        /// The resting order.
+        maker: OrderId,
+        /// Its owner.
+        maker_owner: AccountId,
+        /// Its unfilled lots.
+        remaining: Qty,
     },
     /// Self-trade prevention removed a resting order.
     MakerExpired {
@@ -116,6 +127,8 @@ pub struct RestingOrder {
     pub price: Price,
     /// Unfilled lots.
     pub qty: Qty,
+    /// Trades only to reduce the owner's position.
+    pub reduce_only: bool,
 }
 
 const NIL: u32 = u32::MAX;
@@ -146,6 +159,56 @@ pub struct Book {
     bids: BTreeMap<Price, u32>,
     asks: BTreeMap<Price, u32>,
     index: id_index::IdIndex,
+    /// Lots each maker owner traded in the current sweep (reused buffer).
+    swept: Vec<(AccountId, i64)>,
+}
+
+/// How many lots each owner's reduce-only resting orders may still trade in a sweep, before the
+/// sweep's own fills: the size of the owner's position on the side those orders reduce.
+pub trait ReduceCapacity {
+    /// Capacity of `owner` (0 when its position is flat or on the other side).
+    fn capacity(&self, owner: AccountId) -> i64;
+}
+
+/// For books without reduce-only orders (and tests): unlimited capacity.
+pub struct Unlimited;
+
+impl ReduceCapacity for Unlimited {
+    fn capacity(&self, _owner: AccountId) -> i64 {
+        i64::MAX
+    }
+}
+
+impl<F: Fn(AccountId) -> i64> ReduceCapacity for F {
+    fn capacity(&self, owner: AccountId) -> i64 {
+        self(owner)
+    }
+}
+
+/// Lots `owner` has traded so far in a sweep.
+fn swept_by(swept: &[(AccountId, i64)], owner: AccountId) -> i64 {
+    swept.iter().find(|(o, _)| *o == owner).map_or(0, |(_, q)| *q)
+}
+
+fn add_swept(swept: &mut Vec<(AccountId, i64)>, owner: AccountId, lots: i64) {
+    match swept.iter_mut().find(|(o, _)| *o == owner) {
+        Some((_, q)) => *q += lots,
+        None => swept.push((owner, lots)),
+    }
+}
+
+/// Lots a maker may trade now: all of them, or for a reduce-only maker what is left of its
+/// owner's capacity after the sweep's earlier fills.
+fn maker_allowance(
+    maker: &RestingOrder,
+    cap: &impl ReduceCapacity,
+    swept: &[(AccountId, i64)],
+) -> i64 {
+    if maker.reduce_only {
+        (cap.capacity(maker.owner) - swept_by(swept, maker.owner)).clamp(0, maker.qty.get())
+    } else {
+        maker.qty.get()
+    }
 }
 
 impl Book {
@@ -188,15 +251,25 @@ impl Book {
     /// Submits an order: matches what it can, then rests, cancels or refuses the remainder
     /// according to its style. Execution reports are appended to `events`.
     ///
+    /// Reduce-only makers trade at most their owner's remaining capacity (`cap`, less what the
+    /// owner already traded in this sweep); one with nothing left is removed
+    /// ([`Event::MakerReduceOnlyExpired`]). So a reduce-only order never grows a position, even
+    /// when one sweep fills several of its owner's orders.
+    ///
     /// The caller guarantees `qty > 0` and that `id` is not resting.
-    pub fn submit(&mut self, order: Incoming, events: &mut Vec<Event>) -> Outcome {
+    pub fn submit(
+        &mut self,
+        order: Incoming,
+        events: &mut Vec<Event>,
+        cap: &impl ReduceCapacity,
+    ) -> Outcome {
         debug_assert!(order.qty.is_positive());
         debug_assert!(self.index.get(order.id).is_none());
         let refused = match order.style {
             Style::PostOnly if self.crosses(order.side, order.price) => {
                 Some(Unrested::PostOnlyWouldTake)
             }
-            Style::FillOrKill if self.fillable(&order) < order.qty.get() => {
+            Style::FillOrKill if self.fillable(&order, cap) < order.qty.get() => {
                 Some(Unrested::FillOrKill)
             }
             _ => None,
@@ -204,7 +277,7 @@ impl Book {
         if let Some(reason) = refused {
             return Outcome { filled: Qty::ZERO, resting: Qty::ZERO, unrested: Some(reason) };
         }
-        let (remaining, self_trade_stop) = self.match_incoming(&order, events);
+        let (remaining, self_trade_stop) = self.match_incoming(&order, events, cap);
         let filled = Qty::new(order.qty.get() - remaining);
         let unrested = match (remaining, self_trade_stop, order.style) {
             (0, _, _) => None,
@@ -324,10 +397,12 @@ impl Book {
         }
     }
 
-    /// Lots the incoming order could fill now, honouring self-trade prevention.
-    fn fillable(&self, order: &Incoming) -> i64 {
+    /// Lots the incoming order could fill now, honouring self-trade prevention and reduce-only
+    /// capacities.
+    fn fillable(&self, order: &Incoming, cap: &impl ReduceCapacity) -> i64 {
         let want = order.qty.get();
         let mut total = 0i64;
+        let mut swept: Vec<(AccountId, i64)> = Vec::new();
         for maker in self.orders(order.side.opposite()) {
             if !price_acceptable(order.side, order.price, maker.price) || total >= want {
                 break;
@@ -338,14 +413,24 @@ impl Book {
                     SelfTradePrevention::ExpireTaker | SelfTradePrevention::ExpireBoth => break,
                 }
             }
-            total += maker.qty.get();
+            let lots = maker_allowance(maker, cap, &swept).min(want - total);
+            add_swept(&mut swept, maker.owner, lots);
+            total += lots;
         }
         total
     }
 
     /// Matches against the opposite side; returns (unfilled lots, stopped by self-trade).
-    fn match_incoming(&mut self, order: &Incoming, events: &mut Vec<Event>) -> (i64, bool) {
+    fn match_incoming(
+        &mut self,
+        order: &Incoming,
+        events: &mut Vec<Event>,
+        cap: &impl ReduceCapacity,
+    ) -> (i64, bool) {
         let mut remaining = order.qty.get();
+        let mut swept = std::mem::take(&mut self.swept);
+        swept.clear();
+        let mut stopped = false;
         while remaining > 0 {
             let best = match order.side {
                 Side::Buy => self.asks.first_key_value(),
@@ -358,14 +443,26 @@ impl Book {
             let slot = self.levels[level as usize].head;
             let maker = self.nodes[slot as usize].order;
             if is_self_trade(order, &maker) {
-                let stop = self.prevent_self_trade(order.self_trade, slot, &maker, events);
-                if stop {
-                    return (remaining, true);
+                if self.prevent_self_trade(order.self_trade, slot, &maker, events) {
+                    stopped = true;
+                    break;
                 }
                 continue;
             }
-            let qty = remaining.min(maker.qty.get());
+            let allowed = maker_allowance(&maker, cap, &swept);
+            if allowed == 0 {
+                self.index.remove(maker.id);
+                self.unlink(slot);
+                events.push(Event::MakerReduceOnlyExpired {
+                    maker: maker.id,
+                    maker_owner: maker.owner,
+                    remaining: maker.qty,
+                });
+                continue;
+            }
+            let qty = remaining.min(allowed);
             remaining -= qty;
+            add_swept(&mut swept, maker.owner, qty);
             let maker_done = qty == maker.qty.get();
             events.push(Event::Fill {
                 maker: maker.id,
@@ -382,7 +479,8 @@ impl Book {
                 self.levels[level as usize].qty -= qty;
             }
         }
-        (remaining, false)
+        self.swept = swept;
+        (remaining, stopped)
     }
 
     /// Applies the self-trade mode to one maker; returns true when the taker must stop.
@@ -478,6 +576,7 @@ impl Book {
 
 fn resting_from(order: &Incoming) -> RestingOrder {
     RestingOrder {
+        reduce_only: order.reduce_only,
         id: order.id,
         owner: order.owner,
         group: order.group,

@@ -12,7 +12,7 @@
 //! Keys are a one-byte table tag followed by big-endian ids, so key order is id order. Values are
 //! the canonical encoding ([`tokenbook_protocol::codec`]).
 
-use crate::book::{Book, Incoming, Style};
+use crate::book::{Book, Incoming, Style, Unlimited};
 use crate::receipt::Touched;
 use crate::state::{
     Account, Accounts, IndexState, KeyGrant, LedgerState, Market, MarketStatus, OrderInfo,
@@ -405,8 +405,9 @@ fn restore_orders(
                 qty: record.resting,
                 style: Style::PostOnly,
                 self_trade: SelfTradePrevention::ExpireTaker,
+                reduce_only: record.info.reduce_only,
             };
-            let outcome = market.book.submit(incoming, &mut events);
+            let outcome = market.book.submit(incoming, &mut events, &Unlimited);
             if outcome.resting != record.resting {
                 return Err(format!("order {id} would cross its book on reload"));
             }

@@ -161,10 +161,23 @@ impl LedgerState {
             qty,
             style: style_of(order),
             self_trade: order.self_trade,
+            reduce_only: order.reduce_only,
         };
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let outcome = self.market_mut(order.market)?.book.submit(incoming, &mut scratch);
+        self.market_mut(order.market)?;
+        // The book reads positions (reduce-only capacities) while it changes: split the borrow.
+        let accounts = &self.accounts;
+        let maker_side = order.side.opposite();
+        let capacity =
+            |owner: AccountId| reduce_capacity(accounts, owner, order.market, maker_side);
+        let Some(market) = self.markets.get_mut(&order.market) else {
+            return reject(
+                RejectCode::MarketUnknown,
+                format!("market {} does not exist", order.market),
+            );
+        };
+        let outcome = market.book.submit(incoming, &mut scratch, &capacity);
         let result = self.book_outcome(account_id, id, order, qty, outcome, &scratch, events);
         self.scratch = scratch;
         result
@@ -214,7 +227,9 @@ impl LedgerState {
             .iter()
             .filter_map(|r| match r {
                 book::Event::Fill { maker_owner, .. } => Some(*maker_owner),
-                book::Event::MakerExpired { .. } => None,
+                book::Event::MakerExpired { .. } | book::Event::MakerReduceOnlyExpired { .. } => {
+                    None
+                }
             })
             .collect();
         makers.sort_unstable();
@@ -272,6 +287,16 @@ impl LedgerState {
                     events,
                 );
                 self.reduce_open(maker, qty, maker_done);
+            }
+            book::Event::MakerReduceOnlyExpired { maker, maker_owner, remaining } => {
+                self.reduce_open(maker, remaining, true);
+                events.push(Event::OrderCancelled {
+                    order: maker,
+                    market,
+                    account: maker_owner,
+                    remaining,
+                    reason: CancelReason::ReduceOnly,
+                });
             }
             book::Event::MakerExpired { maker, maker_owner, remaining } => {
                 self.reduce_open(maker, remaining, true);
@@ -799,6 +824,22 @@ fn reduce_only_qty(position: &Position, side: Side, qty: Qty) -> Result<Qty, Rej
         );
     }
     Ok(Qty::new(qty.get().min(pos.abs())))
+}
+
+/// How many lots `owner`'s resting reduce-only orders on `maker_side` may trade: the size of
+/// its position on the side those orders reduce (a resting sell reduces a long).
+fn reduce_capacity(
+    accounts: &crate::state::Accounts,
+    owner: AccountId,
+    market: MarketId,
+    maker_side: Side,
+) -> i64 {
+    let position =
+        accounts.get(&owner).and_then(|a| a.positions.get(&market)).map_or(0, |p| p.qty.get());
+    match maker_side {
+        Side::Sell => position.max(0),
+        Side::Buy => (-position).max(0),
+    }
 }
 
 /// True when trading `side` makes a position of `pos` smaller in size.

@@ -108,6 +108,7 @@ impl Model {
                     side: o.side,
                     price: o.price,
                     qty: Qty::new(remaining),
+                    reduce_only: false,
                 },
             ));
             Outcome { filled, resting: Qty::new(remaining), unrested: None }
@@ -168,6 +169,7 @@ fn incoming(id: u64, op: &Op) -> Option<Incoming> {
         style: [Style::Rest, Style::ImmediateOrCancel, Style::FillOrKill, Style::PostOnly]
             [style as usize],
         self_trade: [Stp::ExpireMaker, Stp::ExpireTaker, Stp::ExpireBoth][stp as usize],
+        reduce_only: false,
     })
 }
 
@@ -184,7 +186,7 @@ proptest! {
                 Op::Submit { .. } => {
                     let order = incoming(i as u64, op).unwrap();
                     events.clear();
-                    let got = book.submit(order, &mut events);
+                    let got = book.submit(order, &mut events, &Unlimited);
                     let (want, want_events) = model.submit(order);
                     prop_assert_eq!(got, want, "op {}: {:?}", i, op);
                     prop_assert_eq!(&events, &want_events, "op {}", i);
@@ -214,19 +216,27 @@ fn self_trade_modes() {
         qty: Qty::new(5),
         style: Style::Rest,
         self_trade: Stp::ExpireMaker,
+        reduce_only: false,
     };
-    book.submit(base, &mut ev);
-    book.submit(Incoming { id: OrderId::new(2), owner: AccountId::new(8), ..base }, &mut ev);
+    book.submit(base, &mut ev, &Unlimited);
+    book.submit(
+        Incoming { id: OrderId::new(2), owner: AccountId::new(8), ..base },
+        &mut ev,
+        &Unlimited,
+    );
     // Same owner, expire taker: nothing trades, the taker is cancelled, the maker stays.
     let taker =
         Incoming { id: OrderId::new(3), side: Side::Buy, self_trade: Stp::ExpireTaker, ..base };
-    let out = book.submit(taker, &mut ev);
+    let out = book.submit(taker, &mut ev, &Unlimited);
     assert_eq!(out.unrested, Some(Unrested::SelfTrade));
     assert_eq!(book.len(), 2);
     // Expire maker: the own order goes, the next one fills.
     ev.clear();
-    let out = book
-        .submit(Incoming { id: OrderId::new(4), self_trade: Stp::ExpireMaker, ..taker }, &mut ev);
+    let out = book.submit(
+        Incoming { id: OrderId::new(4), self_trade: Stp::ExpireMaker, ..taker },
+        &mut ev,
+        &Unlimited,
+    );
     assert_eq!(out.filled, Qty::new(5));
     assert!(matches!(ev[0], Event::MakerExpired { maker, .. } if maker == OrderId::new(1)));
     assert!(
@@ -248,9 +258,10 @@ fn reduce_keeps_priority_and_cancel_frees_levels() {
         qty: Qty::new(10),
         style: Style::Rest,
         self_trade: Stp::ExpireMaker,
+        reduce_only: false,
     };
-    book.submit(o(1, 1), &mut ev);
-    book.submit(o(2, 2), &mut ev);
+    book.submit(o(1, 1), &mut ev, &Unlimited);
+    book.submit(o(2, 2), &mut ev, &Unlimited);
     assert!(book.reduce(OrderId::new(1), Qty::new(4)));
     assert!(!book.reduce(OrderId::new(1), Qty::new(4)), "not a reduction");
     let first: Vec<_> = book.orders(Side::Buy).map(|r| (r.id, r.qty)).collect();

@@ -318,3 +318,33 @@ fn stop_and_take_profit_orders_wait_for_the_mark() {
     assert!(out.begin_events.iter().any(|e| matches!(e, Event::OrderCancelled { order, reason: CancelReason::TriggerRefused(RejectCode::PriceOutsideBand), .. } if *order == id)));
     invariants::check_full(&h.state).unwrap();
 }
+
+#[test]
+fn reduce_only_makers_never_grow_a_position_within_one_sweep() {
+    let mut h = Harness::new();
+    let (m, other, taker) = (h.trader(FUNDS), h.trader(FUNDS), h.trader(FUNDS));
+    // m is long 5.
+    h.apply(other, place(limit(AIT, Side::Sell, 1_000, 5))).unwrap();
+    h.apply(m, place(limit(AIT, Side::Buy, 1_000, 5))).unwrap();
+    assert_eq!(h.position(m, AIT), 5);
+    // A plain sell of 5 and a reduce-only sell of 5 (accepted: it reduces the long).
+    h.apply(m, place(limit(AIT, Side::Sell, 1_001, 5))).unwrap();
+    let ro = order_id(
+        &h.apply(m, place(NewOrder { reduce_only: true, ..limit(AIT, Side::Sell, 1_002, 5) }))
+            .unwrap(),
+    );
+    // A FOK for 10 cannot fill: the reduce-only order has no capacity once the plain sell fills.
+    let fok = NewOrder { time_in_force: TimeInForce::Fok, ..limit(AIT, Side::Buy, 1_002, 10) };
+    assert_eq!(h.code(taker, place(fok)), RejectCode::FillOrKillUnfilled);
+    // One sweep for 10: the plain sell fills, then the reduce-only one would make m short: removed.
+    let events = h
+        .apply(
+            taker,
+            place(NewOrder { time_in_force: TimeInForce::Ioc, ..limit(AIT, Side::Buy, 1_002, 10) }),
+        )
+        .unwrap();
+    assert_eq!(fills(&events), vec![(1_001, 5)]);
+    assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { order, reason: CancelReason::ReduceOnly, .. } if *order == ro)));
+    assert_eq!(h.position(m, AIT), 0);
+    invariants::check_full(&h.state).unwrap();
+}
