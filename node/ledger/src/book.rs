@@ -159,8 +159,9 @@ pub struct Book {
     bids: BTreeMap<Price, u32>,
     asks: BTreeMap<Price, u32>,
     index: id_index::IdIndex,
-    /// Lots each maker owner traded in the current sweep (reused buffer).
-    swept: Vec<(AccountId, i64)>,
+    /// Resting reduce-only orders per side (bids, asks): when the side a sweep takes from has
+    /// none, the sweep skips reduce-only bookkeeping entirely.
+    reduce_only_resting: [u32; 2],
 }
 
 /// How many lots each owner's reduce-only resting orders may still trade in a sweep, before the
@@ -185,29 +186,38 @@ impl<F: Fn(AccountId) -> i64> ReduceCapacity for F {
     }
 }
 
-/// Lots `owner` has traded so far in a sweep.
-fn swept_by(swept: &[(AccountId, i64)], owner: AccountId) -> i64 {
-    swept.iter().find(|(o, _)| *o == owner).map_or(0, |(_, q)| *q)
-}
+/// Lots each maker owner has traded in one sweep; kept only while the side being swept has
+/// reduce-only orders (`None` otherwise, so ordinary sweeps pay nothing for it).
+struct Swept(Option<BTreeMap<AccountId, i64>>);
 
-fn add_swept(swept: &mut Vec<(AccountId, i64)>, owner: AccountId, lots: i64) {
-    match swept.iter_mut().find(|(o, _)| *o == owner) {
-        Some((_, q)) => *q += lots,
-        None => swept.push((owner, lots)),
+impl Swept {
+    fn new(track: bool) -> Self {
+        Self(track.then(BTreeMap::new))
+    }
+
+    fn add(&mut self, owner: AccountId, lots: i64) {
+        if let Some(map) = &mut self.0 {
+            *map.entry(owner).or_default() += lots;
+        }
+    }
+
+    /// Lots a maker may trade now: all of them, or for a reduce-only maker what is left of its
+    /// owner's capacity after the sweep's earlier fills.
+    fn allowance(&self, maker: &RestingOrder, cap: &impl ReduceCapacity) -> i64 {
+        match &self.0 {
+            Some(map) if maker.reduce_only => {
+                let used = map.get(&maker.owner).copied().unwrap_or(0);
+                (cap.capacity(maker.owner) - used).clamp(0, maker.qty.get())
+            }
+            _ => maker.qty.get(),
+        }
     }
 }
 
-/// Lots a maker may trade now: all of them, or for a reduce-only maker what is left of its
-/// owner's capacity after the sweep's earlier fills.
-fn maker_allowance(
-    maker: &RestingOrder,
-    cap: &impl ReduceCapacity,
-    swept: &[(AccountId, i64)],
-) -> i64 {
-    if maker.reduce_only {
-        (cap.capacity(maker.owner) - swept_by(swept, maker.owner)).clamp(0, maker.qty.get())
-    } else {
-        maker.qty.get()
+const fn side_slot(side: Side) -> usize {
+    match side {
+        Side::Buy => 0,
+        Side::Sell => 1,
     }
 }
 
@@ -372,6 +382,12 @@ impl Book {
                 seen += count as usize;
             }
         }
+        for side in [Side::Buy, Side::Sell] {
+            let counted = self.orders(side).filter(|o| o.reduce_only).count();
+            if counted != self.reduce_only_resting[side_slot(side)] as usize {
+                return Err(format!("{side:?} reduce-only count {counted} != recorded"));
+            }
+        }
         if seen != self.index.len() {
             return Err(format!("{} orders indexed, {seen} linked", self.index.len()));
         }
@@ -402,7 +418,7 @@ impl Book {
     fn fillable(&self, order: &Incoming, cap: &impl ReduceCapacity) -> i64 {
         let want = order.qty.get();
         let mut total = 0i64;
-        let mut swept: Vec<(AccountId, i64)> = Vec::new();
+        let mut swept = Swept::new(self.reduce_only_resting[side_slot(order.side.opposite())] > 0);
         for maker in self.orders(order.side.opposite()) {
             if !price_acceptable(order.side, order.price, maker.price) || total >= want {
                 break;
@@ -413,8 +429,8 @@ impl Book {
                     SelfTradePrevention::ExpireTaker | SelfTradePrevention::ExpireBoth => break,
                 }
             }
-            let lots = maker_allowance(maker, cap, &swept).min(want - total);
-            add_swept(&mut swept, maker.owner, lots);
+            let lots = swept.allowance(maker, cap).min(want - total);
+            swept.add(maker.owner, lots);
             total += lots;
         }
         total
@@ -428,8 +444,7 @@ impl Book {
         cap: &impl ReduceCapacity,
     ) -> (i64, bool) {
         let mut remaining = order.qty.get();
-        let mut swept = std::mem::take(&mut self.swept);
-        swept.clear();
+        let mut swept = Swept::new(self.reduce_only_resting[side_slot(order.side.opposite())] > 0);
         let mut stopped = false;
         while remaining > 0 {
             let best = match order.side {
@@ -449,7 +464,7 @@ impl Book {
                 }
                 continue;
             }
-            let allowed = maker_allowance(&maker, cap, &swept);
+            let allowed = swept.allowance(&maker, cap);
             if allowed == 0 {
                 self.index.remove(maker.id);
                 self.unlink(slot);
@@ -462,7 +477,7 @@ impl Book {
             }
             let qty = remaining.min(allowed);
             remaining -= qty;
-            add_swept(&mut swept, maker.owner, qty);
+            swept.add(maker.owner, qty);
             let maker_done = qty == maker.qty.get();
             events.push(Event::Fill {
                 maker: maker.id,
@@ -479,7 +494,6 @@ impl Book {
                 self.levels[level as usize].qty -= qty;
             }
         }
-        self.swept = swept;
         (remaining, stopped)
     }
 
@@ -505,6 +519,9 @@ impl Book {
     }
 
     fn rest(&mut self, order: RestingOrder) {
+        if order.reduce_only {
+            self.reduce_only_resting[side_slot(order.side)] += 1;
+        }
         let levels = match order.side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
@@ -549,6 +566,9 @@ impl Book {
     /// Unlinks a node (already removed from the index) from its level, dropping an emptied level.
     fn unlink(&mut self, slot: u32) -> RestingOrder {
         let Node { order, level, prev, next } = self.nodes[slot as usize];
+        if order.reduce_only {
+            self.reduce_only_resting[side_slot(order.side)] -= 1;
+        }
         if prev == NIL {
             self.levels[level as usize].head = next;
         } else {
