@@ -49,14 +49,18 @@ impl LedgerState {
                 format!("a member may have at most {MAX_OPEN_PROPOSALS} open proposals"),
             );
         }
-        let id = self.next_proposal;
-        self.next_proposal = ProposalId::new(id.get() + 1);
-        self.touched.globals = true;
-        events.push(Event::ProposalOpened { proposal: id });
         if admin_halt {
+            // Executed at once; a failure leaves the state untouched (checked above).
+            let mut done = Events::new();
+            self.execute_action(&p.action, &mut done)?;
+            let id = self.allocate_proposal();
+            events.push(Event::ProposalOpened { proposal: id });
             events.push(Event::ProposalExecuted { proposal: id });
-            return self.execute_action(&p.action, events);
+            events.extend(done);
+            return Ok(());
         }
+        let id = self.allocate_proposal();
+        events.push(Event::ProposalOpened { proposal: id });
         let proposal = Proposal {
             id,
             proposer: signer,
@@ -105,16 +109,26 @@ impl LedgerState {
         let Some(proposal) = self.proposals.remove(&id) else {
             return Ok(());
         };
-        match self.validate_action(&proposal.action) {
+        // The approving tx succeeds either way: the proposal closes, with or without effect.
+        let mut done = Events::new();
+        let applied = self
+            .validate_action(&proposal.action)
+            .and_then(|()| self.execute_action(&proposal.action, &mut done));
+        match applied {
             Ok(()) => {
                 events.push(Event::ProposalExecuted { proposal: id });
-                self.execute_action(&proposal.action, events)
+                events.extend(done);
             }
-            Err(_) => {
-                events.push(Event::ProposalExpired { proposal: id });
-                Ok(())
-            }
+            Err(_) => events.push(Event::ProposalExpired { proposal: id }),
         }
+        Ok(())
+    }
+
+    fn allocate_proposal(&mut self) -> ProposalId {
+        let id = self.next_proposal;
+        self.next_proposal = ProposalId::new(id.get() + 1);
+        self.touched.globals = true;
+        id
     }
 
     /// Closes proposals whose expiry has passed.
@@ -156,8 +170,13 @@ impl LedgerState {
             GovAction::SetRiskParams(risk) => check_risk(risk),
             GovAction::AddValidator(v) => {
                 let set = self.latest_validator_set();
-                if set.get(&v.consensus_key).is_some() || v.power == 0 {
-                    return invalid("validator already in the set, or zero power".into());
+                if set.get(&v.consensus_key).is_some()
+                    || v.power == 0
+                    || set.validators.len() >= tokenbook_protocol::MAX_VALIDATORS
+                {
+                    return invalid(
+                        "validator already in the set, zero power, or the set is full".into(),
+                    );
                 }
                 crate::apply::check_key(&v.consensus_key)
             }

@@ -135,3 +135,22 @@ fn open_proposals_per_member_are_bounded() {
     // Another member is not affected.
     propose(&mut h, 2, GovAction::ListIndex(IndexSpec { name: "one-more".into() })).unwrap();
 }
+
+#[test]
+fn a_proposal_that_no_longer_applies_closes_without_effect() {
+    let mut h = Harness::new();
+    let spec = MarketSpec { symbol: "H100-HR-MAR27".into(), ..h100_spec() };
+    let first = proposal_id(&propose(&mut h, 1, GovAction::ListMarket(spec.clone())).unwrap());
+    let second = proposal_id(&propose(&mut h, 2, GovAction::ListMarket(spec)).unwrap());
+    for m in [2, 3] {
+        h.apply(Harness::member(m), TxBody::Approve(Approve { proposal: first })).unwrap();
+    }
+    assert!(h.state.market_by_symbol("H100-HR-MAR27").is_some());
+    let markets = h.state.markets.len();
+    h.apply(Harness::member(1), TxBody::Approve(Approve { proposal: second })).unwrap();
+    let events =
+        h.apply(Harness::member(3), TxBody::Approve(Approve { proposal: second })).unwrap();
+    assert!(events.contains(&Event::ProposalExpired { proposal: second }));
+    assert_eq!(h.state.markets.len(), markets);
+    assert!(h.state.proposals.is_empty());
+}
