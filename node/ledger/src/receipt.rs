@@ -3,7 +3,6 @@
 
 use crate::reject::{Reject, RejectCode};
 use crate::state::MarketStatus;
-use std::collections::BTreeSet;
 use tokenbook_protocol::{
     AccountId, Cash, Hash, Height, IndexId, MarketId, OrderId, Price, ProposalId, PublicKey, Qty,
     Side, Timestamp,
@@ -266,22 +265,23 @@ pub struct Receipt {
 }
 
 /// Which parts of the state a block changed (for the store, which persists and hashes them).
+/// Each list is sorted and free of duplicates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Touched {
     /// Accounts changed.
-    pub accounts: BTreeSet<AccountId>,
+    pub accounts: Vec<AccountId>,
     /// Markets changed (status, book, open interest, mark).
-    pub markets: BTreeSet<MarketId>,
+    pub markets: Vec<MarketId>,
     /// Open orders created, changed or removed.
-    pub orders: BTreeSet<OrderId>,
+    pub orders: Vec<OrderId>,
     /// Keys registered or removed.
-    pub keys: BTreeSet<PublicKey>,
+    pub keys: Vec<PublicKey>,
     /// Indexes changed.
-    pub indexes: BTreeSet<IndexId>,
+    pub indexes: Vec<IndexId>,
     /// Proposals opened, changed or closed.
-    pub proposals: BTreeSet<ProposalId>,
+    pub proposals: Vec<ProposalId>,
     /// Deposit/withdrawal references used.
-    pub references: BTreeSet<(AccountId, Hash)>,
+    pub references: Vec<(AccountId, Hash)>,
     /// Singletons: height, time, parameters, validators, system cash, counters.
     pub globals: bool,
 }
@@ -315,11 +315,11 @@ impl TouchLog {
     }
 }
 
-/// Sorts and deduplicates first, so the set is built from sorted input in linear time.
-fn sorted<T: Ord>(mut items: Vec<T>) -> BTreeSet<T> {
+/// Sorted and deduplicated.
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items.sort_unstable();
     items.dedup();
-    items.into_iter().collect()
+    items
 }
 
 /// Everything applying one block produced.
