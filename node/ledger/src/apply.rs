@@ -417,7 +417,7 @@ impl LedgerState {
             self_trade_group,
             frozen: false,
             cash: Cash::ZERO,
-            positions: BTreeMap::new(),
+            positions: crate::small::SortedMap::default(),
             open_orders: crate::small::SortedSet::default(),
             client_ids: crate::small::SortedMap::default(),
             nonces: tokenbook_protocol::NonceWindow::default(),

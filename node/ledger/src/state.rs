@@ -75,7 +75,7 @@ pub struct Account {
     /// Settlement cash.
     pub cash: Cash,
     /// Positions by market (zero positions are removed).
-    pub positions: BTreeMap<MarketId, Position>,
+    pub positions: crate::small::SortedMap<MarketId, Position>,
     /// Open orders (resting and untriggered).
     pub open_orders: crate::small::SortedSet<OrderId>,
     /// Client order ids of open orders.

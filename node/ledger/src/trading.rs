@@ -368,7 +368,7 @@ impl LedgerState {
             unreachable!("filled order of a missing account")
         };
         acct.cash = Cash::new(acct.cash.get() - fee);
-        let p = acct.positions.entry(market).or_default();
+        let p = acct.positions.entry_or_default(market);
         let before = p.qty.get();
         p.qty = Qty::new(before + lots);
         // A closed position keeps its cost (realised PnL) until variation margin moves it to
@@ -414,7 +414,7 @@ impl LedgerState {
                 account.client_ids.insert(cid, id);
             }
             if open.is_positive() {
-                let p = account.positions.entry(info.market).or_default();
+                let p = account.positions.entry_or_default(info.market);
                 match info.side {
                     Side::Buy => p.open_buy = Qty::new(p.open_buy.get() + open.get()),
                     Side::Sell => p.open_sell = Qty::new(p.open_sell.get() + open.get()),
