@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod book;
 pub(crate) mod fixed_hash;
+pub mod genesis;
 pub mod governance;
 pub mod invariants;
 pub mod kv;

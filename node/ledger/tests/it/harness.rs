@@ -19,44 +19,15 @@ pub fn key(seed: u64) -> Keypair {
 }
 
 pub fn params() -> MarketParams {
-    MarketParams {
-        maker_fee_bps: -1,
-        taker_fee_bps: 4,
-        initial_margin_bps: 1_000,
-        maintenance_margin_bps: 500,
-        price_band_bps: 2_000,
-        position_limit: Qty::new(10_000),
-    }
+    tokenbook_ledger::genesis::devnet_params()
 }
 
 pub fn ait_spec() -> MarketSpec {
-    // USD per 1M output tokens, 100M tokens per contract, $0.01 tick: $1 per tick per contract.
-    MarketSpec {
-        symbol: "AIT-FRONTIER-DEC26".into(),
-        index: IndexId::new(1),
-        tick_size: Cash::new(10_000),
-        lot_size: 1,
-        multiplier: 100,
-        expiry: Timestamp::new(DEC26_MS),
-        settlement_window_ms: 3_600_000,
-        reference_price: Price::new(1_000), // $10.00
-        params: params(),
-    }
+    tokenbook_ledger::genesis::inference_contract()
 }
 
 pub fn h100_spec() -> MarketSpec {
-    // USD per H100-hour, 1,000 hours per contract, $0.01 tick: $10 per tick per contract.
-    MarketSpec {
-        symbol: "H100-HR-DEC26".into(),
-        index: IndexId::new(2),
-        tick_size: Cash::new(10_000),
-        lot_size: 1,
-        multiplier: 1_000,
-        expiry: Timestamp::new(DEC26_MS),
-        settlement_window_ms: 3_600_000,
-        reference_price: Price::new(250), // $2.50
-        params: params(),
-    }
+    tokenbook_ledger::genesis::gpu_hour_contract()
 }
 
 pub fn limits() -> AccountLimits {
@@ -68,35 +39,21 @@ pub fn limits() -> AccountLimits {
 }
 
 pub fn genesis() -> Genesis {
+    let members = (1..=4)
+        .map(|n| GenesisMember {
+            name: format!("Member {n}"),
+            key: key(n).public_key(),
+            validator: Some(Validator {
+                consensus_key: key(100 + n).public_key(),
+                network_key: key(200 + n).public_key(),
+                power: 10,
+            }),
+        })
+        .collect();
+    let admins = vec![GenesisAdmin { name: "Operations".into(), key: key(5).public_key() }];
     Genesis {
-        chain_id: CHAIN.into(),
-        time: Timestamp::new(GENESIS_MS),
-        members: (1..=4)
-            .map(|n| GenesisMember {
-                name: format!("Member {n}"),
-                key: key(n).public_key(),
-                validator: Some(Validator {
-                    consensus_key: key(100 + n).public_key(),
-                    network_key: key(200 + n).public_key(),
-                    power: 10,
-                }),
-            })
-            .collect(),
-        admins: vec![GenesisAdmin { name: "Operations".into(), key: key(5).public_key() }],
-        indexes: vec![
-            IndexSpec { name: "frontier-inference-usd-per-1m-output-tokens".into() },
-            IndexSpec { name: "h100-usd-per-hour".into() },
-        ],
-        markets: vec![ait_spec(), h100_spec()],
-        risk: RiskParams {
-            oracle_freshness_ms: 30_000,
-            max_liquidations_per_block: 64,
-            liquidation_fee_bps: 50,
-            calendar_spread_credit_bps: 5_000,
-            settlement_epoch_ms: 43_200_000,
-            mark_band_bps: 100,
-        },
         member_limits: limits(),
+        ..tokenbook_ledger::genesis::devnet(CHAIN, Timestamp::new(GENESIS_MS), members, admins)
     }
 }
 
