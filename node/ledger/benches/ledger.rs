@@ -74,14 +74,7 @@ fn genesis() -> Genesis {
             reference_price: Price::new(MID),
             params,
         }],
-        risk: RiskParams {
-            oracle_freshness_ms: 30_000,
-            max_liquidations_per_block: 64,
-            liquidation_fee_bps: 50,
-            calendar_spread_credit_bps: 5_000,
-            settlement_epoch_ms: 43_200_000,
-            mark_band_bps: 100,
-        },
+        risk: tokenbook_ledger::genesis::devnet_risk(),
         member_limits: AccountLimits {
             max_order_qty: Qty::new(1_000),
             max_open_orders: 1_000,

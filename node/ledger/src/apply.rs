@@ -24,8 +24,8 @@ use crate::state::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use tokenbook_protocol::{
-    AccountId, BlockHeader, BlockNonces, Cash, Hash, Height, IndexId, MarketId, NonceError,
-    ProposalId, Tx, TxBody, ValidatorSet,
+    AccountId, BlockHeader, BlockNonces, Cash, Hash, Height, IndexId, MarketId, NonceError, Tx,
+    TxBody, ValidatorSet,
 };
 
 /// Why a block cannot be applied at all (consensus never commits such a block; an auditor
@@ -68,42 +68,8 @@ pub enum BlockError {
 pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
     let validators =
         ValidatorSet::new(genesis.members.iter().filter_map(|m| m.validator).collect())?;
-    let mut state = LedgerState {
-        chain_id: genesis.chain_id.clone(),
-        height: Height::new(0),
-        time: genesis.time,
-        last_block_hash: Hash::ZERO,
-        risk: genesis.risk,
-        accounts: crate::state::Accounts::default(),
-        keys: BTreeMap::new(),
-        markets: BTreeMap::new(),
-        symbols: BTreeMap::new(),
-        orders: crate::state::OrderTable::default(),
-        expiries: BTreeSet::new(),
-        reduce_only: BTreeSet::new(),
-        triggers_up: BTreeSet::new(),
-        triggers_down: BTreeSet::new(),
-        deadmen: BTreeSet::new(),
-        indexes: BTreeMap::new(),
-        proposals: BTreeMap::new(),
-        references: BTreeSet::new(),
-        validators,
-        pending_validators: BTreeMap::new(),
-        fee_pool: Cash::ZERO,
-        insurance_fund: Cash::ZERO,
-        total_deposits: Cash::ZERO,
-        total_withdrawals: Cash::ZERO,
-        next_account: AccountId::new(1),
-        next_market: MarketId::new(1),
-        next_index: IndexId::new(1),
-        next_proposal: ProposalId::new(1),
-        next_queue_seq: 1,
-        total_cash: Cash::ZERO,
-        touched: TouchLog::default(),
-        order_seq: 0,
-        block_nonces: Vec::new(),
-        scratch: Vec::new(),
-    };
+    let mut state =
+        LedgerState::empty(genesis.chain_id.clone(), genesis.time, genesis.risk, validators);
     if !tokenbook_protocol::is_valid_chain_id(&state.chain_id) {
         return Err(format!("invalid chain id {:?}", state.chain_id));
     }

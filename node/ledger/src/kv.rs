@@ -15,11 +15,10 @@
 use crate::book::{Book, Incoming, Style, Unlimited};
 use crate::receipt::Touched;
 use crate::state::{
-    Account, Accounts, IndexState, KeyGrant, LedgerState, Market, MarketStatus, OrderInfo,
-    OrderTable, Proposal,
+    Account, IndexState, KeyGrant, LedgerState, Market, MarketStatus, OrderInfo, Proposal,
 };
 use bincode::{Decode, Encode};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tokenbook_protocol::codec::{decode_record, encode};
 use tokenbook_protocol::{
     AccountId, Cash, Hash, Height, IndexId, MarketId, MarketSpec, OrderId, Price, ProposalId,
@@ -345,42 +344,21 @@ pub fn import(map: &KvMap) -> Result<LedgerState, String> {
 
 fn empty_state(g: Globals) -> LedgerState {
     let [fee_pool, insurance_fund, total_deposits, total_withdrawals, total_cash] = g.cash;
-    LedgerState {
-        chain_id: g.chain_id,
-        height: g.height,
-        time: g.time,
-        last_block_hash: g.last_block_hash,
-        risk: g.risk,
-        accounts: Accounts::default(),
-        keys: BTreeMap::new(),
-        markets: BTreeMap::new(),
-        symbols: BTreeMap::new(),
-        orders: OrderTable::default(),
-        expiries: BTreeSet::new(),
-        reduce_only: BTreeSet::new(),
-        triggers_up: BTreeSet::new(),
-        triggers_down: BTreeSet::new(),
-        deadmen: BTreeSet::new(),
-        indexes: BTreeMap::new(),
-        proposals: BTreeMap::new(),
-        references: BTreeSet::new(),
-        validators: g.validators,
-        pending_validators: g.pending_validators.into_iter().collect(),
-        fee_pool,
-        insurance_fund,
-        total_deposits,
-        total_withdrawals,
-        next_account: g.next_account,
-        next_market: g.next_market,
-        next_index: g.next_index,
-        next_proposal: g.next_proposal,
-        next_queue_seq: g.next_queue_seq,
-        total_cash,
-        touched: crate::receipt::TouchLog::default(),
-        order_seq: 0,
-        block_nonces: Vec::new(),
-        scratch: Vec::new(),
-    }
+    let mut state = LedgerState::empty(g.chain_id, g.time, g.risk, g.validators);
+    state.height = g.height;
+    state.last_block_hash = g.last_block_hash;
+    state.pending_validators = g.pending_validators.into_iter().collect();
+    state.fee_pool = fee_pool;
+    state.insurance_fund = insurance_fund;
+    state.total_deposits = total_deposits;
+    state.total_withdrawals = total_withdrawals;
+    state.total_cash = total_cash;
+    state.next_account = g.next_account;
+    state.next_market = g.next_market;
+    state.next_index = g.next_index;
+    state.next_proposal = g.next_proposal;
+    state.next_queue_seq = g.next_queue_seq;
+    state
 }
 
 /// Puts orders back: records into the table, resting ones into their books in time priority.

@@ -398,6 +398,52 @@ pub struct LedgerState {
 }
 
 impl LedgerState {
+    /// A ledger with nothing in it yet: height 0, no accounts, markets or orders, counters at 1.
+    #[must_use]
+    pub fn empty(
+        chain_id: String,
+        time: Timestamp,
+        risk: RiskParams,
+        validators: ValidatorSet,
+    ) -> Self {
+        Self {
+            chain_id,
+            height: Height::new(0),
+            time,
+            last_block_hash: Hash::ZERO,
+            risk,
+            accounts: Accounts::default(),
+            keys: BTreeMap::new(),
+            markets: BTreeMap::new(),
+            symbols: BTreeMap::new(),
+            orders: OrderTable::default(),
+            expiries: BTreeSet::new(),
+            reduce_only: BTreeSet::new(),
+            triggers_up: BTreeSet::new(),
+            triggers_down: BTreeSet::new(),
+            deadmen: BTreeSet::new(),
+            indexes: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            references: BTreeSet::new(),
+            validators,
+            pending_validators: BTreeMap::new(),
+            fee_pool: Cash::ZERO,
+            insurance_fund: Cash::ZERO,
+            total_deposits: Cash::ZERO,
+            total_withdrawals: Cash::ZERO,
+            next_account: AccountId::new(1),
+            next_market: MarketId::new(1),
+            next_index: IndexId::new(1),
+            next_proposal: ProposalId::new(1),
+            next_queue_seq: 1,
+            total_cash: Cash::ZERO,
+            touched: crate::receipt::TouchLog::default(),
+            order_seq: 0,
+            block_nonces: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
     /// Member accounts, in id order.
     pub fn members(&self) -> impl Iterator<Item = &Account> {
         self.accounts.values().filter(|a| a.kind == AccountKind::Member)
