@@ -174,6 +174,11 @@ pub enum Event {
         /// Deadline, `None` when disarmed.
         deadline: Option<Timestamp>,
     },
+    /// An account's dead-man's switch fired (its orders' cancellations follow).
+    DeadmanFired {
+        /// Account.
+        account: AccountId,
+    },
     /// A member's index observation was recorded.
     IndexPublished {
         /// Index.

@@ -701,6 +701,7 @@ impl LedgerState {
             }
             self.touched.accounts.push(account);
             self.touched.globals = true;
+            events.push(Event::DeadmanFired { account });
             let _ = self.cancel_all(account, None, CancelReason::DeadmanSwitch, events);
         }
     }

@@ -187,8 +187,9 @@ fn good_til_time_and_deadman_switch() {
     h.apply(a, place(limit(AIT, Side::Buy, 990, 1))).unwrap(); // +1s: not fired
     assert_eq!(h.state.markets[&AIT].book.len(), 1);
     let out = h.block(&[]); // +2s: fired
+    assert!(matches!(out.begin_events[0], Event::DeadmanFired { .. }));
     assert!(matches!(
-        out.begin_events[0],
+        out.begin_events[1],
         Event::OrderCancelled { reason: CancelReason::DeadmanSwitch, .. }
     ));
     assert!(h.state.markets[&AIT].book.is_empty());

@@ -294,3 +294,45 @@ fn import_refuses_damaged_stores() {
     foreign.insert(vec![0x7f], vec![]);
     assert!(kv::import(&foreign).unwrap_err().contains("unknown table"));
 }
+
+/// The state bytes with the parts a refused tx may change blanked out: the block's globals
+/// (height, time, hash) and every account's nonce window.
+fn without_nonces_and_clock(state: &LedgerState) -> StateBytes {
+    let mut bytes = kv::export(state);
+    bytes.remove(&vec![kv::table::GLOBALS]);
+    for (key, value) in bytes.iter_mut() {
+        if key[0] == kv::table::ACCOUNT {
+            let mut account: state::Account =
+                tokenbook_protocol::codec::decode_record(value).unwrap();
+            account.nonces = NonceWindow::default();
+            *value = tokenbook_protocol::codec::encode(&account);
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
+
+    /// A refused tx changes nothing but its signer's nonce window: applied alone in a block with
+    /// no housekeeping, the state is otherwise byte-identical.
+    #[test]
+    fn refused_txs_change_nothing(
+        history in prop::collection::vec(prop::collection::vec(action(), 0..15), 0..5),
+        probes in prop::collection::vec(action(), 1..40),
+    ) {
+        let (mut h, traders) = setup();
+        for b in &history {
+            let txs = txs_of(&mut h, &traders, b);
+            h.block(&txs);
+        }
+        for probe in &probes {
+            let before = without_nonces_and_clock(&h.state);
+            let txs = txs_of(&mut h, &traders, std::slice::from_ref(probe));
+            let out = h.block(&txs);
+            if out.receipts[0].result.is_err() && out.begin_events.is_empty() {
+                prop_assert!(before == without_nonces_and_clock(&h.state), "refused {:?} changed the state", probe);
+            }
+        }
+    }
+}
