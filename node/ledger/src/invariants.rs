@@ -14,8 +14,19 @@ use tokenbook_protocol::{AccountId, MarketId, OrderId, Side};
 /// # Errors
 /// A description of the first violation.
 pub fn check(state: &LedgerState) -> Result<(), String> {
-    let held = state.total_cash.get() + state.fee_pool.get() + state.insurance_fund.get();
-    let net = state.total_deposits.get() - state.total_withdrawals.get();
+    // Checked: a state loaded from a damaged store may hold any values.
+    let overflow = || "cash totals overflow".to_owned();
+    let held = state
+        .total_cash
+        .get()
+        .checked_add(state.fee_pool.get())
+        .and_then(|v| v.checked_add(state.insurance_fund.get()))
+        .ok_or_else(overflow)?;
+    let net = state
+        .total_deposits
+        .get()
+        .checked_sub(state.total_withdrawals.get())
+        .ok_or_else(overflow)?;
     if held != net {
         return Err(format!(
             "cash not conserved: cash + fee pool + insurance = {held}, deposits - withdrawals = {net}"
@@ -51,7 +62,11 @@ pub fn check(state: &LedgerState) -> Result<(), String> {
 /// # Errors
 /// A description of the first violation.
 pub fn check_full(state: &LedgerState) -> Result<(), String> {
-    let cash: i128 = state.accounts.values().map(|a| a.cash.get()).sum();
+    let cash = state
+        .accounts
+        .values()
+        .try_fold(0i128, |sum, a| sum.checked_add(a.cash.get()))
+        .ok_or("Σ account cash overflows")?;
     if cash != state.total_cash.get() {
         return Err(format!("Σ account cash {cash} != running total {}", state.total_cash));
     }

@@ -293,7 +293,18 @@ pub fn import(map: &KvMap) -> Result<LedgerState, String> {
         let (tag, rest) = k.split_first().ok_or("empty key")?;
         match *tag {
             table::GLOBALS => {}
-            table::ACCOUNT => state.accounts.push(decode_value::<Account>("account", v)?),
+            table::ACCOUNT => {
+                let id = AccountId::new(u64::from_be_bytes(id_bytes("account", rest)?));
+                let account: Account = decode_value("account", v)?;
+                let expected = AccountId::new(state.accounts.len() as u64 + 1);
+                if account.id != id || id != expected {
+                    return Err(format!(
+                        "account record {} under key {id}; expected {expected}",
+                        account.id
+                    ));
+                }
+                state.accounts.push(account);
+            }
             table::KEY => {
                 let grant: KeyGrant = decode_value("key", v)?;
                 state.keys.insert(PublicKey(id_bytes("key", rest)?), grant);

@@ -290,9 +290,18 @@ fn import_refuses_damaged_stores() {
     let account = truncated.keys().find(|k| k[0] == kv::table::ACCOUNT).unwrap().clone();
     truncated.get_mut(&account).unwrap().pop();
     assert!(kv::import(&truncated).unwrap_err().contains("account"));
-    let mut foreign = good;
+    let mut foreign = good.clone();
     foreign.insert(vec![0x7f], vec![]);
     assert!(kv::import(&foreign).unwrap_err().contains("unknown table"));
+    // Decodable but absurd: two accounts holding i128::MAX each overflow the recount.
+    let mut rich = good;
+    for (key, value) in rich.iter_mut().filter(|(k, _)| k[0] == kv::table::ACCOUNT).take(2) {
+        let mut account: state::Account = tokenbook_protocol::codec::decode_record(value).unwrap();
+        account.cash = Cash::new(i128::MAX);
+        *value = tokenbook_protocol::codec::encode(&account);
+        assert_eq!(key[0], kv::table::ACCOUNT);
+    }
+    assert!(kv::import(&rich).unwrap_err().contains("overflow"));
 }
 
 /// The state bytes with the parts a refused tx may change blanked out: the block's globals
@@ -334,5 +343,37 @@ proptest! {
                 prop_assert!(before == without_nonces_and_clock(&h.state), "refused {:?} changed the state", probe);
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// A damaged store is refused with an error, never a panic: random bytes under every table,
+    /// and random single-byte corruptions of a real store.
+    #[test]
+    fn import_never_panics_on_damaged_stores(
+        entries in prop::collection::vec((0u8..9, prop::collection::vec(any::<u8>(), 0..48), prop::collection::vec(any::<u8>(), 0..300)), 0..12),
+        flip in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let (h, _) = setup();
+        let mut random: kv::KvMap = kv::export(&h.state);
+        for (table, id, value) in entries {
+            let mut key = vec![table];
+            key.extend_from_slice(&id);
+            random.insert(key, value);
+        }
+        let _ = kv::import(&random);
+        let mut damaged = kv::export(&h.state);
+        let keys: Vec<Vec<u8>> = damaged.keys().cloned().collect();
+        let key = &keys[flip.index(keys.len())];
+        if let Some(value) = damaged.get_mut(key) {
+            if !value.is_empty() {
+                let at = flip.index(value.len());
+                value[at] ^= byte | 1;
+            }
+        }
+        let _ = kv::import(&damaged);
     }
 }
