@@ -377,3 +377,147 @@ proptest! {
         let _ = kv::import(&damaged);
     }
 }
+
+/// Any body at all, with extreme field values: the ledger must refuse or apply it, never panic.
+fn wild_body() -> impl Strategy<Value = TxBody> {
+    let price = prop_oneof![any::<i64>(), -5i64..2_000, Just(i64::MAX), Just(i64::MIN)];
+    let qty = prop_oneof![any::<i64>(), -5i64..50, Just(i64::MAX)];
+    let cash = prop_oneof![any::<i128>(), -5i128..1_000_000_000, Just(i128::MAX), Just(i128::MIN)];
+    let time = prop_oneof![any::<u64>(), Just(GENESIS_MS), Just(u64::MAX)];
+    let market = (0u32..4).prop_map(MarketId::new);
+    let account = (0u64..16).prop_map(AccountId::new);
+    let key = any::<[u8; 32]>().prop_map(PublicKey);
+    let limits = (qty.clone(), any::<u32>(), qty.clone()).prop_map(|(q, o, p)| AccountLimits {
+        max_order_qty: Qty::new(q),
+        max_open_orders: o,
+        max_position: Qty::new(p),
+    });
+    let params =
+        (any::<i32>(), any::<i32>(), any::<u32>(), any::<u32>(), any::<u32>(), qty.clone())
+            .prop_map(|(mf, tf, im, mm, band, pl)| MarketParams {
+                maker_fee_bps: mf,
+                taker_fee_bps: tf,
+                initial_margin_bps: im,
+                maintenance_margin_bps: mm,
+                price_band_bps: band,
+                position_limit: Qty::new(pl),
+            });
+    let spec =
+        (cash.clone(), any::<u64>(), any::<u64>(), time.clone(), price.clone(), params.clone())
+            .prop_map(|(tick, lot, mult, expiry, reference, params)| MarketSpec {
+                symbol: "WILD-1".into(),
+                index: IndexId::new(1),
+                tick_size: Cash::new(tick),
+                lot_size: lot,
+                multiplier: mult,
+                expiry: Timestamp::new(expiry),
+                settlement_window_ms: 1,
+                reference_price: Price::new(reference),
+                params,
+            });
+    let order = (
+        market.clone(),
+        any::<bool>(),
+        any::<bool>(),
+        price.clone(),
+        qty.clone(),
+        any::<bool>(),
+        time.clone(),
+    )
+        .prop_map(|(market, buy, ro, p, q, trig, t)| NewOrder {
+            market,
+            side: if buy { Side::Buy } else { Side::Sell },
+            kind: OrderKind::Limit,
+            price: Price::new(p),
+            qty: Qty::new(q),
+            time_in_force: if trig {
+                TimeInForce::Gtt(Timestamp::new(t))
+            } else {
+                TimeInForce::Gtc
+            },
+            reduce_only: ro,
+            client_order_id: Some(ClientOrderId::new(t % 4)),
+            self_trade: SelfTradePrevention::ExpireBoth,
+            trigger: trig.then_some(Trigger { kind: TriggerKind::Stop, price: Price::new(p) }),
+        });
+    let gov = prop_oneof![
+        spec.prop_map(GovAction::ListMarket),
+        (market.clone(), params)
+            .prop_map(|(market, params)| GovAction::SetMarketParams { market, params }),
+        market.clone().prop_map(|market| GovAction::SetMarketStatus {
+            market,
+            change: MarketStatusChange::Delist
+        }),
+        (key.clone(), any::<u64>()).prop_map(|(k, power)| GovAction::AddValidator(Validator {
+            consensus_key: k,
+            network_key: k,
+            power
+        })),
+        key.clone().prop_map(|k| GovAction::AddMember(MemberSpec { key: k, name: "Wild".into() })),
+        account.clone().prop_map(|member| GovAction::RemoveMember { member }),
+    ];
+    prop_oneof![
+        order.prop_map(TxBody::PlaceOrder),
+        (market.clone(), any::<u64>()).prop_map(|(market, id)| TxBody::CancelOrder(CancelOrder {
+            market,
+            order: OrderRef::Id(OrderId::new(id))
+        })),
+        (market.clone(), any::<u64>(), price, qty).prop_map(|(market, id, p, q)| {
+            TxBody::ReplaceOrder(ReplaceOrder {
+                market,
+                order: OrderRef::Client(ClientOrderId::new(id % 4)),
+                new_price: Price::new(p),
+                new_qty: Qty::new(q),
+            })
+        }),
+        any::<u64>().prop_map(|timeout_ms| TxBody::SetDeadman(SetDeadman { timeout_ms })),
+        (key.clone(), prop::option::of(time.clone())).prop_map(|(key, expires_at)| {
+            TxBody::AuthoriseKey(AuthoriseKey { key, expires_at: expires_at.map(Timestamp::new) })
+        }),
+        (key, limits.clone(), any::<u64>()).prop_map(|(owner, limits, g)| TxBody::RegisterAccount(
+            RegisterAccount { owner, limits, self_trade_group: g }
+        )),
+        (account.clone(), cash.clone(), any::<[u8; 32]>()).prop_map(|(account, c, r)| {
+            TxBody::Deposit(CashTransfer { account, amount: Cash::new(c), reference: Hash(r) })
+        }),
+        (account.clone(), cash.clone(), any::<[u8; 32]>()).prop_map(|(account, c, r)| {
+            TxBody::Withdraw(CashTransfer { account, amount: Cash::new(c), reference: Hash(r) })
+        }),
+        (account.clone(), limits)
+            .prop_map(|(account, limits)| TxBody::SetLimits(SetLimits { account, limits })),
+        (account, any::<bool>())
+            .prop_map(|(account, frozen)| TxBody::SetFrozen(SetFrozen { account, frozen })),
+        (cash, time.clone()).prop_map(|(c, t)| TxBody::PublishIndex(IndexObservation {
+            index: IndexId::new(1),
+            price: Cash::new(c),
+            observed_at: Timestamp::new(t)
+        })),
+        (gov, time).prop_map(|(action, t)| TxBody::Propose(Propose {
+            action,
+            expires_at: Timestamp::new(t)
+        })),
+        any::<u64>().prop_map(|p| TxBody::Approve(Approve { proposal: ProposalId::new(p % 4) })),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// Wild bodies from members and traders never panic the ledger, and every block keeps the
+    /// invariants (checked inside apply_block).
+    #[test]
+    fn wild_txs_never_panic(blocks in prop::collection::vec(prop::collection::vec((0usize..8, wild_body()), 0..20), 1..8)) {
+        let (mut h, traders) = setup();
+        for block in &blocks {
+            let txs: Vec<Tx> = block
+                .iter()
+                .map(|(who, body)| {
+                    let account = if *who < 2 { Harness::member(1 + *who as u64) } else { traders[*who - 2] };
+                    h.tx(account, body.clone())
+                })
+                .collect();
+            h.block(&txs);
+        }
+        invariants::check_full(&h.state).map_err(TestCaseError::fail)?;
+    }
+}
