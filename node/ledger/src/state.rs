@@ -232,6 +232,8 @@ pub struct OrderInfo {
     pub reduce_only: bool,
     /// Post-only (kept on replace).
     pub post_only: bool,
+    /// Self-trade prevention mode (kept on replace).
+    pub self_trade: tokenbook_protocol::SelfTradePrevention,
     /// Untriggered stop / take-profit: the whole order waits here, not in the book.
     pub pending_trigger: Option<Box<NewOrder>>,
     /// Time priority within its price level: a counter taken when the order (re)joins a queue, so

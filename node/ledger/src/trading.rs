@@ -592,7 +592,7 @@ impl LedgerState {
             },
             reduce_only: info.reduce_only,
             client_order_id: info.client_order_id,
-            self_trade: tokenbook_protocol::SelfTradePrevention::ExpireMaker,
+            self_trade: info.self_trade,
             trigger: None,
         };
         let account_ref = &self.accounts[&account];
@@ -601,12 +601,17 @@ impl LedgerState {
             Side::Buy => position.open_buy = Qty::new(position.open_buy.get() - current.get()),
             Side::Sell => position.open_sell = Qty::new(position.open_sell.get() - current.get()),
         }
+        let new_qty = if info.reduce_only {
+            reduce_only_qty(&position, info.side, replace.new_qty)?
+        } else {
+            replace.new_qty
+        };
         let limit = self.markets[&replace.market]
             .spec
             .params
             .position_limit
             .min(account_ref.limits.max_position);
-        if worst_after(&position, info.side, replace.new_qty) > i128::from(limit.get()) {
+        if worst_after(&position, info.side, new_qty) > i128::from(limit.get()) {
             return reject(
                 RejectCode::PositionLimit,
                 "the new size could take the position beyond its limit",
@@ -620,7 +625,7 @@ impl LedgerState {
                 "post-only order would take liquidity at the new price",
             );
         }
-        let extra_lots = Qty::new((replace.new_qty.get() - current.get()).max(0));
+        let extra_lots = Qty::new((new_qty.get() - current.get()).max(0));
         if !info.reduce_only
             && margin::free_margin(self, account_ref, Some((replace.market, info.side, extra_lots)))
                 < 0
@@ -637,10 +642,10 @@ impl LedgerState {
         events.push(Event::OrderReplaced {
             order: id,
             price: replace.new_price,
-            qty: replace.new_qty,
+            qty: new_qty,
             kept_priority: false,
         });
-        self.execute(account, id, &order, replace.new_qty, events)
+        self.execute(account, id, &order, new_qty, events)
     }
 
     /// Cancels or shrinks an account's resting reduce-only orders in a market that would now
@@ -886,6 +891,7 @@ fn order_info(
         },
         reduce_only: order.reduce_only,
         post_only: order.time_in_force == TimeInForce::PostOnly,
+        self_trade: order.self_trade,
         pending_trigger,
         queue_seq: 0,
     }

@@ -349,3 +349,40 @@ fn reduce_only_makers_never_grow_a_position_within_one_sweep() {
     assert_eq!(h.position(m, AIT), 0);
     invariants::check_full(&h.state).unwrap();
 }
+
+#[test]
+fn replacing_a_reduce_only_order_keeps_it_reduce_only() {
+    let mut h = Harness::new();
+    let (a, b) = (h.trader(FUNDS), h.trader(FUNDS));
+    h.apply(b, place(limit(AIT, Side::Sell, 1_000, 3))).unwrap();
+    h.apply(a, place(limit(AIT, Side::Buy, 1_000, 3))).unwrap(); // a is long 3
+    let ro = NewOrder { reduce_only: true, ..limit(AIT, Side::Sell, 1_050, 2) };
+    let id = order_id(&h.apply(a, place(ro)).unwrap());
+    // Growing it to 10 clips it to the position (3); it stays reduce-only.
+    let replace = TxBody::ReplaceOrder(ReplaceOrder {
+        market: AIT,
+        order: OrderRef::Id(id),
+        new_price: Price::new(1_040),
+        new_qty: Qty::new(10),
+    });
+    let events = h.apply(a, replace).unwrap();
+    assert!(events.contains(&Event::OrderReplaced {
+        order: id,
+        price: Price::new(1_040),
+        qty: Qty::new(3),
+        kept_priority: false
+    }));
+    assert_eq!(
+        h.state.markets[&AIT].book.get(id).map(|o| (o.qty, o.reduce_only)),
+        Some((Qty::new(3), true))
+    );
+    // A buyer sweeping 10 takes only the 3 that reduce a's long to zero.
+    let events = h
+        .apply(
+            b,
+            place(NewOrder { time_in_force: TimeInForce::Ioc, ..limit(AIT, Side::Buy, 1_040, 10) }),
+        )
+        .unwrap();
+    assert_eq!(fills(&events), vec![(1_040, 3)]);
+    assert_eq!(h.position(a, AIT), 0);
+}
