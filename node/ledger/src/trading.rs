@@ -648,8 +648,9 @@ impl LedgerState {
         self.execute(account, id, &order, new_qty, events)
     }
 
-    /// Cancels or shrinks an account's resting reduce-only orders in a market that would now
-    /// increase its position.
+    /// Cancels an account's resting reduce-only orders in a market that can no longer reduce its
+    /// position (flat, or now on their side). Ones that still reduce may rest larger than the
+    /// position: when they trade, the book caps them at what is left of it.
     fn enforce_reduce_only(&mut self, market: MarketId, account: AccountId, events: &mut Events) {
         let Some(acct) = self.accounts.get(&account) else {
             return;
