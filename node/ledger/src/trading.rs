@@ -288,24 +288,20 @@ impl LedgerState {
                 );
                 self.reduce_open(maker, qty, maker_done);
             }
-            book::Event::MakerReduceOnlyExpired { maker, maker_owner, remaining } => {
+            book::Event::MakerReduceOnlyExpired { maker, maker_owner, remaining }
+            | book::Event::MakerExpired { maker, maker_owner, remaining } => {
+                let reason = if matches!(report, book::Event::MakerExpired { .. }) {
+                    CancelReason::SelfTrade
+                } else {
+                    CancelReason::ReduceOnly
+                };
                 self.reduce_open(maker, remaining, true);
                 events.push(Event::OrderCancelled {
                     order: maker,
                     market,
                     account: maker_owner,
                     remaining,
-                    reason: CancelReason::ReduceOnly,
-                });
-            }
-            book::Event::MakerExpired { maker, maker_owner, remaining } => {
-                self.reduce_open(maker, remaining, true);
-                events.push(Event::OrderCancelled {
-                    order: maker,
-                    market,
-                    account: maker_owner,
-                    remaining,
-                    reason: CancelReason::SelfTrade,
+                    reason,
                 });
             }
         }
