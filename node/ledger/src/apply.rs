@@ -74,10 +74,14 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
         return Err(format!("invalid chain id {:?}", state.chain_id));
     }
     for member in &genesis.members {
-        state.open_account(AccountKind::Member, member.key, None, genesis.member_limits, 0)?;
+        state
+            .open_account(AccountKind::Member, member.key, None, genesis.member_limits, 0)
+            .map_err(|r| r.message)?;
     }
     for admin in &genesis.admins {
-        state.open_account(AccountKind::Admin, admin.key, None, genesis.member_limits, 0)?;
+        state
+            .open_account(AccountKind::Admin, admin.key, None, genesis.member_limits, 0)
+            .map_err(|r| r.message)?;
     }
     for index in &genesis.indexes {
         state.list_index(index.clone());
@@ -370,8 +374,8 @@ impl LedgerState {
         member: Option<AccountId>,
         limits: tokenbook_protocol::AccountLimits,
         self_trade_group: u64,
-    ) -> Result<AccountId, String> {
-        self.check_new_key(&owner).map_err(|r| r.message)?;
+    ) -> Result<AccountId, Reject> {
+        self.check_new_key(&owner)?;
         let id = self.next_account;
         self.next_account = AccountId::new(id.get() + 1);
         let account = Account {

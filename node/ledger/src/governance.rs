@@ -275,7 +275,7 @@ impl LedgerState {
                 );
                 let account = self
                     .open_account(AccountKind::Member, m.key, None, limits, 0)
-                    .map_err(|e| Reject::new(RejectCode::InvalidProposal, e))?;
+                    .map_err(|e| Reject::new(RejectCode::InvalidProposal, e.message))?;
                 events.push(Event::MemberAdded { account });
             }
             GovAction::RemoveMember { member } => {

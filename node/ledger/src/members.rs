@@ -47,16 +47,13 @@ impl LedgerState {
     ) -> Result<(), Reject> {
         self.require_member(member)?;
         check_limits(&register.limits)?;
-        self.check_new_key(&register.owner)?;
-        let account = self
-            .open_account(
-                AccountKind::Trader,
-                register.owner,
-                Some(member),
-                register.limits,
-                register.self_trade_group,
-            )
-            .map_err(|e| Reject::new(RejectCode::InvalidKey, e))?;
+        let account = self.open_account(
+            AccountKind::Trader,
+            register.owner,
+            Some(member),
+            register.limits,
+            register.self_trade_group,
+        )?;
         events.push(Event::AccountRegistered { account, member, owner: register.owner });
         Ok(())
     }

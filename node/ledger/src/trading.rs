@@ -446,14 +446,15 @@ impl LedgerState {
 
     /// Removes an open order (from the book or the trigger book) and reports it.
     pub(crate) fn remove_order(&mut self, id: OrderId, reason: CancelReason, events: &mut Events) {
-        let Some(info) = self.orders.get(&id).cloned() else {
+        let Some(info) = self.orders.get(&id) else {
             return;
         };
-        let remaining = if info.pending_trigger.is_some() {
-            info.pending_trigger.as_ref().map_or(Qty::ZERO, |o| o.qty)
+        let (market, account) = (info.market, info.account);
+        let remaining = if let Some(pending) = &info.pending_trigger {
+            pending.qty
         } else {
-            self.touched.markets.push(info.market);
-            let resting = self.markets.get_mut(&info.market).and_then(|m| m.book.cancel(id));
+            self.touched.markets.push(market);
+            let resting = self.markets.get_mut(&market).and_then(|m| m.book.cancel(id));
             let Some(resting) = resting else {
                 unreachable!("open order {id} missing from its book")
             };
@@ -461,13 +462,7 @@ impl LedgerState {
             resting.qty
         };
         self.untrack_open(id);
-        events.push(Event::OrderCancelled {
-            order: id,
-            market: info.market,
-            account: info.account,
-            remaining,
-            reason,
-        });
+        events.push(Event::OrderCancelled { order: id, market, account, remaining, reason });
     }
 
     pub(crate) fn cancel_order(
