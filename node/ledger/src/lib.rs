@@ -21,6 +21,7 @@ pub mod invariants;
 pub mod kv;
 pub mod margin;
 pub mod members;
+pub mod oracle;
 pub mod receipt;
 pub mod reject;
 pub mod small;

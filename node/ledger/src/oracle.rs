@@ -1,0 +1,230 @@
+//! Index oracle arithmetic (docs/adr/0005-oracle-margin-liquidation.md): the member quorum, the
+//! lower median of fresh submissions, the time-weighted price accumulator behind final
+//! settlement, and the index → mark price rule.
+//!
+//! What it promises: pure integer functions of their arguments — no rounding except where the
+//! function says how; bounded storage ([`Twap`] keeps at most [`MAX_CHECKPOINTS`] checkpoints).
+//! Wiring into the block (end-of-block aggregation, stale-index gate) is issue #4's next step.
+
+use bincode::{Decode, Encode};
+use tokenbook_protocol::{Cash, Price, Timestamp};
+
+/// Checkpoints are taken at most once per this much block time.
+pub const CHECKPOINT_MS: u64 = 60_000;
+/// History kept for TWAPs (the longest settlement window a listing may ask for).
+pub const HISTORY_MS: u64 = 24 * 60 * 60 * 1_000;
+/// Most checkpoints held: one per minute over [`HISTORY_MS`], plus the one before the window.
+pub const MAX_CHECKPOINTS: usize = (HISTORY_MS / CHECKPOINT_MS) as usize + 1;
+
+/// Fresh prices needed out of `members`: more than two thirds (governance's quorum; 2f+1 when
+/// `members = 3f+1`).
+#[must_use]
+pub fn quorum(members: usize) -> usize {
+    members * 2 / 3 + 1
+}
+
+/// The lower median (element `(k−1)/2` of the sorted prices): always an observed value. `None` for
+/// no prices.
+#[must_use]
+pub fn lower_median(mut prices: Vec<Cash>) -> Option<Cash> {
+    prices.sort_unstable();
+    let middle = prices.len().checked_sub(1)? / 2;
+    prices.get(middle).copied()
+}
+
+/// An index price in ticks of a market: `price / tick_size`, rounded half up; at least one tick.
+/// `None` for a non-positive tick size or a result beyond `i64`.
+#[must_use]
+pub fn index_ticks(price: Cash, tick_size: Cash) -> Option<Price> {
+    let tick = tick_size.get();
+    if tick <= 0 {
+        return None;
+    }
+    let ticks = price.get().checked_add(tick / 2)?.div_euclid(tick);
+    i64::try_from(ticks.max(1)).ok().map(Price::new)
+}
+
+/// The mark: the index (in ticks) clamped to `band_bps` around the book's mid when the book has
+/// both sides; the index alone otherwise. At least one tick.
+#[must_use]
+pub fn mark_price(
+    index: Price,
+    best_bid: Option<Price>,
+    best_ask: Option<Price>,
+    band_bps: u32,
+) -> Price {
+    let (Some(bid), Some(ask)) = (best_bid, best_ask) else {
+        return Price::new(index.get().max(1));
+    };
+    let mid = (i128::from(bid.get()) + i128::from(ask.get())).div_euclid(2);
+    let width = (mid * i128::from(band_bps)).div_euclid(10_000);
+    let clamped = i128::from(index.get()).clamp(mid - width, mid + width).max(1);
+    // Between two i64 prices, so it fits.
+    Price::new(i64::try_from(clamped).unwrap_or(i64::MAX))
+}
+
+/// A price's time integral, for time-weighted averages over windows of up to [`HISTORY_MS`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct Twap {
+    /// Current price and since when it holds (`None` before the first price).
+    current: Option<(Cash, Timestamp)>,
+    /// ∫ price dt from the first price up to `current`'s start.
+    cumulative: i128,
+    /// `(time, ∫ price dt up to time)`, at most one per [`CHECKPOINT_MS`], oldest first.
+    checkpoints: Vec<(Timestamp, i128)>,
+}
+
+impl Twap {
+    /// ∫ price dt from the first price up to `time` (≥ the current price's start).
+    fn integral_at(&self, time: Timestamp) -> Option<i128> {
+        let (price, since) = self.current?;
+        let elapsed = i128::from(time.get().checked_sub(since.get())?);
+        self.cumulative.checked_add(price.get().checked_mul(elapsed)?)
+    }
+
+    /// Records the price in force from block time `time` on (times never decrease), takes a
+    /// checkpoint if none was taken in the last [`CHECKPOINT_MS`], and forgets history older
+    /// than [`HISTORY_MS`] (keeping one checkpoint at or before the cutoff).
+    pub fn record(&mut self, time: Timestamp, price: Cash) {
+        if let Some(integral) = self.integral_at(time) {
+            self.cumulative = integral;
+        }
+        // The integral now reaches `time`, so the price in force is counted from `time` on.
+        self.current = Some((price, time));
+        let due =
+            self.checkpoints.last().is_none_or(|(t, _)| time.get() >= t.get() + CHECKPOINT_MS);
+        if due {
+            self.checkpoints.push((time, self.cumulative));
+        }
+        let cutoff = time.get().saturating_sub(HISTORY_MS);
+        let keep_from =
+            self.checkpoints.partition_point(|(t, _)| t.get() <= cutoff).saturating_sub(1);
+        self.checkpoints.drain(..keep_from);
+        if self.checkpoints.len() > MAX_CHECKPOINTS {
+            let excess = self.checkpoints.len() - MAX_CHECKPOINTS;
+            self.checkpoints.drain(..excess);
+        }
+    }
+
+    /// Time-weighted average price over `[from, to]`, measured from the first checkpoint at or
+    /// after `from` (so exact to within [`CHECKPOINT_MS`] of the window's start), rounded down.
+    /// `None` without a checkpoint inside the window or if `to` precedes the current price.
+    #[must_use]
+    pub fn average(&self, from: Timestamp, to: Timestamp) -> Option<Cash> {
+        let start = self.checkpoints.iter().find(|(t, _)| *t >= from && *t < to)?;
+        let integral = self.integral_at(to)?.checked_sub(start.1)?;
+        let span = i128::from(to.get() - start.0.get());
+        Some(Cash::new(integral.div_euclid(span)))
+    }
+
+    /// The current price, if any.
+    #[must_use]
+    pub fn price(&self) -> Option<Cash> {
+        self.current.map(|(p, _)| p)
+    }
+
+    /// Checkpoints held.
+    #[must_use]
+    pub fn checkpoints(&self) -> usize {
+        self.checkpoints.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Timestamp {
+        Timestamp::new(ms)
+    }
+
+    #[test]
+    fn quorum_is_more_than_two_thirds() {
+        assert_eq!([1, 2, 3, 4, 5, 7, 10].map(quorum), [1, 2, 3, 3, 4, 5, 7]);
+    }
+
+    #[test]
+    fn lower_median_is_an_observed_price() {
+        let c = |v: &[i128]| v.iter().copied().map(Cash::new).collect::<Vec<_>>();
+        assert_eq!(lower_median(c(&[])), None);
+        assert_eq!(lower_median(c(&[7])), Some(Cash::new(7)));
+        assert_eq!(lower_median(c(&[9, 1, 5])), Some(Cash::new(5)));
+        assert_eq!(lower_median(c(&[9, 1, 5, 6])), Some(Cash::new(5)));
+    }
+
+    #[test]
+    fn index_ticks_round_half_up() {
+        let tick = Cash::new(10_000);
+        assert_eq!(index_ticks(Cash::new(10_000_000), tick), Some(Price::new(1_000)));
+        assert_eq!(index_ticks(Cash::new(10_004_999), tick), Some(Price::new(1_000)));
+        assert_eq!(index_ticks(Cash::new(10_005_000), tick), Some(Price::new(1_001)));
+        assert_eq!(index_ticks(Cash::new(1), tick), Some(Price::new(1)));
+        assert_eq!(index_ticks(Cash::new(5), Cash::ZERO), None);
+    }
+
+    #[test]
+    fn mark_is_index_clamped_around_mid() {
+        let p = Price::new;
+        // 1% band around mid 1,000: [990, 1,010].
+        assert_eq!(mark_price(p(1_200), Some(p(999)), Some(p(1_001)), 100), p(1_010));
+        assert_eq!(mark_price(p(900), Some(p(999)), Some(p(1_001)), 100), p(990));
+        assert_eq!(mark_price(p(1_005), Some(p(999)), Some(p(1_001)), 100), p(1_005));
+        assert_eq!(mark_price(p(1_200), Some(p(999)), None, 100), p(1_200));
+    }
+
+    #[test]
+    fn twap_weights_by_time() {
+        let mut twap = Twap::default();
+        twap.record(t(0), Cash::new(100));
+        twap.record(t(60_000), Cash::new(200));
+        // 60 s at 100, then 60 s at 200.
+        assert_eq!(twap.average(t(0), t(120_000)), Some(Cash::new(150)));
+        // 30 s at 100 would be counted if the window began at 30 s, but it is measured from the
+        // first checkpoint at or after the window's start (60 s): all at 200.
+        assert_eq!(twap.average(t(30_000), t(120_000)), Some(Cash::new(200)));
+        assert_eq!(twap.average(t(130_000), t(140_000)), None);
+    }
+
+    proptest::proptest! {
+        /// Against a brute-force step integral: for any price path (one update per block, blocks
+        /// 1–90 s apart), the average over [a checkpoint, the last update] is the exact
+        /// time-weighted mean, rounded down.
+        #[test]
+        fn twap_matches_step_integral(
+            steps in proptest::collection::vec((1u64..90_000, 1i128..1_000_000), 2..200),
+            start in 0usize..100,
+        ) {
+            let mut twap = Twap::default();
+            let mut path = Vec::new();
+            let mut time = 0u64;
+            for (gap, price) in &steps {
+                time += gap;
+                twap.record(t(time), Cash::new(*price));
+                path.push((time, *price));
+            }
+            let from = twap.checkpoints[start % twap.checkpoints.len()].0;
+            let to = t(time);
+            let integral: i128 = path
+                .windows(2)
+                .map(|w| {
+                    let (a, b) = (w[0].0.max(from.get()), w[1].0.max(from.get()));
+                    w[0].1 * i128::from(b - a)
+                })
+                .sum();
+            let expected = (from < to)
+                .then(|| Cash::new(integral.div_euclid(i128::from(to.get() - from.get()))));
+            proptest::prop_assert_eq!(twap.average(from, to), expected);
+        }
+    }
+
+    #[test]
+    fn twap_history_is_bounded() {
+        let mut twap = Twap::default();
+        for minute in 0..3_000u64 {
+            twap.record(t(minute * 60_000), Cash::new(i128::from(minute % 7) + 1));
+        }
+        assert!(twap.checkpoints() <= MAX_CHECKPOINTS);
+        let end = t(2_999 * 60_000);
+        assert!(twap.average(t(end.get() - HISTORY_MS), end).is_some());
+    }
+}
