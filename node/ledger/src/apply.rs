@@ -147,6 +147,7 @@ pub fn apply_block_with_hashes(
             }
         }
     }
+    let end_events = state.end_block();
     state.last_block_hash = header.hash();
     // A broken invariant means the engine is wrong; continuing would fork the ledger.
     let verdict = crate::invariants::check(state);
@@ -154,6 +155,7 @@ pub fn apply_block_with_hashes(
     Ok(BlockOutcome {
         begin_events,
         receipts,
+        end_events,
         touched: std::mem::take(&mut state.touched).finish(),
     })
 }
@@ -414,7 +416,16 @@ impl LedgerState {
     pub(crate) fn list_index(&mut self, spec: tokenbook_protocol::IndexSpec) -> IndexId {
         let id = self.next_index;
         self.next_index = IndexId::new(id.get() + 1);
-        self.indexes.insert(id, IndexState { spec, submissions: BTreeMap::new(), price: None });
+        self.indexes.insert(
+            id,
+            IndexState {
+                spec,
+                submissions: BTreeMap::new(),
+                price: None,
+                fresh: false,
+                twap: crate::oracle::Twap::default(),
+            },
+        );
         self.touched.indexes.push(id);
         self.touched.globals = true;
         id

@@ -2,12 +2,18 @@
 //! lower median of fresh submissions, the time-weighted price accumulator behind final
 //! settlement, and the index → mark price rule.
 //!
-//! What it promises: pure integer functions of their arguments — no rounding except where the
-//! function says how; bounded storage ([`Twap`] keeps at most [`MAX_CHECKPOINTS`] checkpoints).
-//! Wiring into the block (end-of-block aggregation, stale-index gate) is issue #4's next step.
+//! What it promises: integer arithmetic with the rounding each function states; bounded storage
+//! ([`Twap`] keeps at most [`MAX_CHECKPOINTS`] checkpoints). At the end of every block
+//! ([`LedgerState::end_block`]) each index takes the lower median of its members' fresh
+//! submissions when a quorum is fresh, or turns stale and keeps its last good price; then every
+//! trading market's mark follows its index. (The stale-index gate on new risk, maintenance margin,
+//! liquidation and settlement are issue #4's next steps, designed in ADR 0005.)
 
+use crate::receipt::{Event, Events};
+use crate::state::{LedgerState, MarketStatus};
 use bincode::{Decode, Encode};
-use tokenbook_protocol::{Cash, Price, Timestamp};
+use std::collections::BTreeSet;
+use tokenbook_protocol::{AccountId, Cash, Price, Timestamp};
 
 /// Checkpoints are taken at most once per this much block time.
 pub const CHECKPOINT_MS: u64 = 60_000;
@@ -84,15 +90,19 @@ impl Twap {
 
     /// Records the price in force from block time `time` on (times never decrease), takes a
     /// checkpoint if none was taken in the last [`CHECKPOINT_MS`], and forgets history older
-    /// than [`HISTORY_MS`] (keeping one checkpoint at or before the cutoff).
-    pub fn record(&mut self, time: Timestamp, price: Cash) {
+    /// than [`HISTORY_MS`] (keeping one checkpoint at or before the cutoff). Returns false, having
+    /// changed nothing, when the price is unchanged and no checkpoint is due.
+    pub fn record(&mut self, time: Timestamp, price: Cash) -> bool {
+        let due =
+            self.checkpoints.last().is_none_or(|(t, _)| time.get() >= t.get() + CHECKPOINT_MS);
+        if !due && self.price() == Some(price) {
+            return false;
+        }
         if let Some(integral) = self.integral_at(time) {
             self.cumulative = integral;
         }
         // The integral now reaches `time`, so the price in force is counted from `time` on.
         self.current = Some((price, time));
-        let due =
-            self.checkpoints.last().is_none_or(|(t, _)| time.get() >= t.get() + CHECKPOINT_MS);
         if due {
             self.checkpoints.push((time, self.cumulative));
         }
@@ -102,6 +112,7 @@ impl Twap {
         self.checkpoints.drain(..keep_from);
         // Spaced at least a minute apart and pruned to the last day: the bound holds by itself.
         debug_assert!(self.checkpoints.len() <= MAX_CHECKPOINTS);
+        true
     }
 
     /// Time-weighted average price over `[from, to]`, measured from the first checkpoint at or
@@ -125,6 +136,78 @@ impl Twap {
     #[must_use]
     pub fn checkpoints(&self) -> usize {
         self.checkpoints.len()
+    }
+}
+
+impl LedgerState {
+    /// Housekeeping after the block's txs: index prices, then marks.
+    pub(crate) fn end_block(&mut self) -> Events {
+        let mut events = Events::new();
+        self.aggregate_indexes(&mut events);
+        self.update_marks(&mut events);
+        events
+    }
+
+    /// Each index: the lower median of current members' fresh submissions if a quorum is fresh
+    /// (fresh = observed at most `oracle_freshness_ms` before block time); stale otherwise.
+    fn aggregate_indexes(&mut self, events: &mut Events) {
+        let members: BTreeSet<AccountId> = self.members().map(|a| a.id).collect();
+        let need = quorum(members.len());
+        let (now, window) = (self.time, self.risk.oracle_freshness_ms);
+        for (id, index) in &mut self.indexes {
+            let fresh: Vec<Cash> = index
+                .submissions
+                .iter()
+                .filter(|(member, o)| {
+                    members.contains(member)
+                        && o.observed_at <= now
+                        && now.get() - o.observed_at.get() <= window
+                })
+                .map(|(_, o)| o.price)
+                .collect();
+            let median = if fresh.len() >= need { lower_median(fresh) } else { None };
+            let was_fresh = index.fresh;
+            let mut changed = false;
+            if let Some(price) = median {
+                changed |= index.price != Some(price) || !was_fresh;
+                index.price = Some(price);
+                index.fresh = true;
+                changed |= index.twap.record(now, price);
+                if !was_fresh {
+                    events.push(Event::IndexFresh { index: *id, price });
+                }
+            } else if was_fresh {
+                index.fresh = false;
+                changed = true;
+                events.push(Event::IndexStale { index: *id });
+            }
+            if changed {
+                self.touched.indexes.push(*id);
+            }
+        }
+    }
+
+    /// Every active or halted market whose index has a price: mark = index in ticks clamped
+    /// around the book's mid.
+    fn update_marks(&mut self, events: &mut Events) {
+        let band = self.risk.mark_band_bps;
+        for (id, market) in &mut self.markets {
+            if !matches!(market.status, MarketStatus::Active | MarketStatus::Halted) {
+                continue;
+            }
+            let index = self.indexes.get(&market.spec.index).and_then(|i| i.price);
+            let Some(ticks) = index.and_then(|p| index_ticks(p, market.spec.tick_size)) else {
+                continue;
+            };
+            let mark = mark_price(ticks, market.book.best_bid(), market.book.best_ask(), band);
+            // Margin arithmetic is bounded for prices up to MAX_TICKS (crate::margin).
+            let mark = mark.min(Price::new(crate::margin::MAX_TICKS));
+            if mark != market.mark {
+                market.mark = mark;
+                self.touched.markets.push(*id);
+                events.push(Event::MarkChanged { market: *id, price: mark });
+            }
+        }
     }
 }
 

@@ -188,6 +188,25 @@ pub enum Event {
         /// Price.
         price: Cash,
     },
+    /// A quorum of fresh submissions set the index price (emitted when the index turns fresh).
+    IndexFresh {
+        /// Index.
+        index: IndexId,
+        /// Its price (lower median of the fresh submissions).
+        price: Cash,
+    },
+    /// The index lost its quorum of fresh submissions; it keeps its last good price.
+    IndexStale {
+        /// Index.
+        index: IndexId,
+    },
+    /// A market's mark price moved (index clamped around the book's mid).
+    MarkChanged {
+        /// Market.
+        market: MarketId,
+        /// New mark (ticks).
+        price: Price,
+    },
     /// A governance proposal opened.
     ProposalOpened {
         /// Id.
@@ -335,6 +354,8 @@ pub struct BlockOutcome {
     pub begin_events: Events,
     /// One receipt per tx, in the order the txs were applied (the fair sequence).
     pub receipts: Vec<Receipt>,
+    /// Events of block housekeeping after the txs (index prices going fresh or stale, marks).
+    pub end_events: Events,
     /// What changed.
     pub touched: Touched,
 }

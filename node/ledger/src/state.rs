@@ -305,8 +305,13 @@ pub struct IndexState {
     pub spec: IndexSpec,
     /// Latest observation per member.
     pub submissions: BTreeMap<AccountId, IndexObservation>,
-    /// Last good price, if any.
+    /// Last good price, if any (the lower median of a quorum of fresh submissions).
     pub price: Option<Cash>,
+    /// True while a quorum of members' submissions is fresh; a stale index keeps its last good
+    /// price.
+    pub fresh: bool,
+    /// Time integral of the index price, for the settlement TWAP.
+    pub twap: crate::oracle::Twap,
 }
 
 /// An open governance proposal.

@@ -13,5 +13,6 @@
 mod accounts;
 mod governance;
 mod harness;
+mod oracle;
 mod orders;
 mod props;

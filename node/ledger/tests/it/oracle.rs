@@ -1,0 +1,71 @@
+//! Index oracle: quorum of fresh member submissions, lower median, stale fallback, mark price.
+
+use crate::harness::*;
+use tokenbook_ledger::*;
+use tokenbook_protocol::*;
+
+const FRONTIER: IndexId = IndexId::new(1);
+
+fn publish(h: &mut Harness, member: u64, micro_usd: i128) -> BlockOutcome {
+    let body = TxBody::PublishIndex(IndexObservation {
+        index: FRONTIER,
+        price: Cash::new(micro_usd),
+        observed_at: Timestamp::new(h.time),
+    });
+    let tx = h.tx(Harness::member(member), body);
+    let out = h.block(&[tx]);
+    assert!(out.receipts[0].result.is_ok(), "{:?}", out.receipts[0]);
+    out
+}
+
+#[test]
+fn a_quorum_of_fresh_prices_sets_the_index_and_the_mark_follows_within_the_band() {
+    let mut h = Harness::new();
+    let (buyer, seller) = (h.trader(1_000_000_000_000), h.trader(1_000_000_000_000));
+    h.apply(buyer, place(limit(AIT, Side::Buy, 999, 1))).unwrap();
+    h.apply(seller, place(limit(AIT, Side::Sell, 1_001, 1))).unwrap();
+    // Two of four members are not a quorum (more than two thirds = 3).
+    for member in [1, 2] {
+        let out = publish(&mut h, member, 12_000_000);
+        assert!(out.end_events.is_empty(), "{:?}", out.end_events);
+    }
+    assert_eq!(h.state.indexes[&FRONTIER].price, None);
+    assert_eq!(h.state.markets[&AIT].mark, Price::new(1_000));
+    // The third: prices 11, 12, 12 (USD) → lower median 12 → 1,200 ticks, clamped to 1% around
+    // the mid of 999/1,001 → 1,010.
+    let out = publish(&mut h, 3, 11_000_000);
+    assert_eq!(
+        out.end_events.to_vec(),
+        vec![
+            Event::IndexFresh { index: FRONTIER, price: Cash::new(12_000_000) },
+            Event::MarkChanged { market: AIT, price: Price::new(1_010) },
+        ]
+    );
+    // The H100 market's index has no price: its mark stays at the listing price.
+    assert_eq!(h.state.markets[&H100].mark, Price::new(250));
+    // Thirty seconds of block time later the submissions are no longer fresh: the index turns
+    // stale and keeps its last good price (and the mark).
+    h.advance(30_000);
+    let out = h.block(&[]);
+    assert_eq!(out.end_events.to_vec(), vec![Event::IndexStale { index: FRONTIER }]);
+    assert_eq!(h.state.indexes[&FRONTIER].price, Some(Cash::new(12_000_000)));
+    assert_eq!(h.state.markets[&AIT].mark, Price::new(1_010));
+    // Fresh again, lower: 8, 9, 10 → 9 USD = 900 ticks, clamped to 990.
+    for (member, price) in [(1, 8_000_000), (2, 9_000_000), (4, 10_000_000)] {
+        publish(&mut h, member, price);
+    }
+    assert!(h.state.indexes[&FRONTIER].fresh);
+    assert_eq!(h.state.indexes[&FRONTIER].price, Some(Cash::new(9_000_000)));
+    assert_eq!(h.state.markets[&AIT].mark, Price::new(990));
+}
+
+#[test]
+fn oracle_state_survives_a_store_round_trip() {
+    let mut h = Harness::new();
+    for member in 1..=3 {
+        publish(&mut h, member, 10_000_000);
+    }
+    let reloaded = kv::import(&kv::export(&h.state)).unwrap();
+    assert_eq!(reloaded.indexes, h.state.indexes);
+    assert_eq!(reloaded.markets[&AIT].mark, h.state.markets[&AIT].mark);
+}
