@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p tokenbook-ledger --bench ledger`
 //!
-//! Stream: 1,000 funded traders; 10 blocks of 10,000 txs after a warm-up that leaves ~10,000
+//! Stream: 1,000 funded traders, a fresh index; 10 blocks of 10,000 txs after a warm-up that leaves ~10,000
 //! resting orders; per block ~60% passive limit orders 1–20 ticks from mid, ~30% cancels (by
 //! client order id) of orders resting before the block, ~10% IOC orders crossing 1–3 levels.
 
@@ -182,6 +182,15 @@ fn prepare() -> (LedgerState, u64, Vec<(BlockHeader, Vec<Tx>)>) {
         .map(|b| chain.tx(AccountId::new(1), &member, b))
         .collect();
     chain.apply(&deposits);
+    // The member (a quorum of one) publishes the index, so the market takes new risk.
+    let observed_at = Timestamp::new(chain.time);
+    let publish = TxBody::PublishIndex(IndexObservation {
+        index: IndexId::new(1),
+        price: Cash::new(i128::from(MID) * 10_000),
+        observed_at,
+    });
+    let publish = chain.tx(AccountId::new(1), &member, publish);
+    chain.apply(&[publish]);
     let mut rng = Rng(7);
     let warmup: Vec<Tx> =
         (0..10_000).map(|_| passive(&mut chain, &mut traders, &mut rng, 50)).collect();

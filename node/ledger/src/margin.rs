@@ -39,7 +39,7 @@ pub fn bps_ceil(value: i128, bps: i128) -> i128 {
 }
 
 /// Worst-case absolute position if every open order of one side fills.
-fn worst_position(p: &Position) -> i128 {
+pub(crate) fn worst_position(p: &Position) -> i128 {
     let q = i128::from(p.qty.get());
     (q + i128::from(p.open_buy.get())).abs().max((q - i128::from(p.open_sell.get())).abs())
 }

@@ -94,6 +94,8 @@ pub enum RejectCode {
     TooManyKeys,
     /// The member has the most open proposals allowed.
     TooManyProposals,
+    /// The market's index is stale: orders that could increase the position are refused.
+    IndexStale,
 }
 
 impl RejectCode {
@@ -144,6 +146,7 @@ impl RejectCode {
             Self::AccountCannotTrade => "account_cannot_trade",
             Self::TooManyKeys => "too_many_keys",
             Self::TooManyProposals => "too_many_proposals",
+            Self::IndexStale => "index_stale",
         }
     }
 }

@@ -100,6 +100,19 @@ impl LedgerState {
         } else {
             order.qty
         };
+        let index_fresh = self.indexes.get(&market.spec.index).is_some_and(|i| i.fresh);
+        if !index_fresh
+            && worst_after(&position, order.side, qty) > margin::worst_position(&position)
+        {
+            return reject(
+                RejectCode::IndexStale,
+                format!(
+                    "index {} of market {} is stale: only orders that cannot increase the \
+                     position are accepted",
+                    market.spec.index, market.spec.symbol
+                ),
+            );
+        }
         let limit = market.spec.params.position_limit.min(account.limits.max_position);
         if worst_after(&position, order.side, qty) > i128::from(limit.get()) {
             return reject(

@@ -63,7 +63,16 @@ pub struct Harness {
     pub time: u64,
     seq: u64,
     next_key: u64,
+    /// Block time of the last oracle feed; `None` = never. See [`Harness::block_at_current_time`].
+    last_feed: Option<u64>,
+    /// False turns the feed off (tests of the oracle itself).
+    pub feed: bool,
+    /// True when the last block carried the feed's publications.
+    pub fed: bool,
 }
+
+/// The feed publishes when its last publication is this old (fresh for 30 s in the devnet risk).
+const FEED_EVERY_MS: u64 = 10_000;
 
 impl Clone for Harness {
     fn clone(&self) -> Self {
@@ -73,6 +82,9 @@ impl Clone for Harness {
             time: self.time,
             seq: self.seq,
             next_key: self.next_key,
+            last_feed: self.last_feed,
+            feed: self.feed,
+            fed: self.fed,
         }
     }
 }
@@ -81,7 +93,16 @@ impl Harness {
     pub fn new() -> Self {
         let state = genesis_state(&genesis()).unwrap();
         let keys = (1..=5).map(|n| (AccountId::new(n), key(n))).collect();
-        Self { state, keys, time: GENESIS_MS, seq: 0, next_key: 1_000 }
+        Self {
+            state,
+            keys,
+            time: GENESIS_MS,
+            seq: 0,
+            next_key: 1_000,
+            last_feed: None,
+            feed: true,
+            fed: false,
+        }
     }
 
     pub fn member(n: u64) -> AccountId {
@@ -111,7 +132,47 @@ impl Harness {
         self.time += ms;
     }
 
+    /// Applies a block at the current time. Markets on a stale index refuse new risk, so while
+    /// `feed` is on, every [`FEED_EVERY_MS`] the block also carries members 1–3's publications of
+    /// both indexes at the listing prices; their receipts are left out of the outcome, so a test
+    /// sees exactly the receipts of its own txs, in applied order.
     pub fn block_at_current_time(&mut self, txs: &[Tx]) -> BlockOutcome {
+        let feed = self.oracle_feed();
+        let feed_hashes: Vec<Hash> = feed.iter().map(Tx::hash).collect();
+        self.fed = !feed.is_empty();
+        let all: Vec<Tx> = txs.iter().cloned().chain(feed).collect();
+        let mut out = self.apply_raw(&all);
+        out.receipts.retain(|r| !feed_hashes.contains(&r.tx_hash));
+        out
+    }
+
+    fn oracle_feed(&mut self) -> Vec<Tx> {
+        if !self.feed || self.last_feed.is_some_and(|t| self.time - t < FEED_EVERY_MS) {
+            return Vec::new();
+        }
+        self.last_feed = Some(self.time);
+        let prices: Vec<(IndexId, i128)> = [AIT, H100]
+            .iter()
+            .map(|m| {
+                let spec = &self.state.markets[m].spec;
+                (spec.index, i128::from(spec.reference_price.get()) * spec.tick_size.get())
+            })
+            .collect();
+        let mut feed = Vec::new();
+        for member in 1..=3 {
+            for (index, price) in &prices {
+                let body = TxBody::PublishIndex(IndexObservation {
+                    index: *index,
+                    price: Cash::new(*price),
+                    observed_at: Timestamp::new(self.time),
+                });
+                feed.push(self.tx(Self::member(member), body));
+            }
+        }
+        feed
+    }
+
+    fn apply_raw(&mut self, txs: &[Tx]) -> BlockOutcome {
         let header = BlockHeader {
             chain_id: CHAIN.into(),
             height: self.state.height.next().unwrap(),

@@ -21,9 +21,10 @@ fn publish(h: &mut Harness, member: u64, micro_usd: i128) -> BlockOutcome {
 #[test]
 fn a_quorum_of_fresh_prices_sets_the_index_and_the_mark_follows_within_the_band() {
     let mut h = Harness::new();
+    h.feed = false;
     let (buyer, seller) = (h.trader(1_000_000_000_000), h.trader(1_000_000_000_000));
-    h.apply(buyer, place(limit(AIT, Side::Buy, 999, 1))).unwrap();
-    h.apply(seller, place(limit(AIT, Side::Sell, 1_001, 1))).unwrap();
+    // No index price yet: the market refuses orders that could add risk.
+    assert_eq!(h.code(buyer, place(limit(AIT, Side::Buy, 999, 1))), RejectCode::IndexStale);
     // Two of four members are not a quorum (more than two thirds = 3).
     for member in [1, 2] {
         let out = publish(&mut h, member, 12_000_000);
@@ -31,15 +32,23 @@ fn a_quorum_of_fresh_prices_sets_the_index_and_the_mark_follows_within_the_band(
     }
     assert_eq!(h.state.indexes[&FRONTIER].price, None);
     assert_eq!(h.state.markets[&AIT].mark, Price::new(1_000));
-    // The third: prices 11, 12, 12 (USD) → lower median 12 → 1,200 ticks, clamped to 1% around
-    // the mid of 999/1,001 → 1,010.
+    // The third: prices 11, 12, 12 (USD) → lower median 12 → 1,200 ticks; the book is empty, so
+    // the mark is the index.
     let out = publish(&mut h, 3, 11_000_000);
     assert_eq!(
         out.end_events.to_vec(),
         vec![
             Event::IndexFresh { index: FRONTIER, price: Cash::new(12_000_000) },
-            Event::MarkChanged { market: AIT, price: Price::new(1_010) },
+            Event::MarkChanged { market: AIT, price: Price::new(1_200) },
         ]
+    );
+    // With a two-sided book the mark is clamped to 1% around its mid (999/1,001 → 990..1,010).
+    h.apply(buyer, place(limit(AIT, Side::Buy, 999, 1))).unwrap();
+    let tx = h.tx(seller, place(limit(AIT, Side::Sell, 1_001, 1)));
+    let out = h.block(&[tx]);
+    assert_eq!(
+        out.end_events.to_vec(),
+        vec![Event::MarkChanged { market: AIT, price: Price::new(1_010) }]
     );
     // The H100 market's index has no price: its mark stays at the listing price.
     assert_eq!(h.state.markets[&H100].mark, Price::new(250));
@@ -50,6 +59,10 @@ fn a_quorum_of_fresh_prices_sets_the_index_and_the_mark_follows_within_the_band(
     assert_eq!(out.end_events.to_vec(), vec![Event::IndexStale { index: FRONTIER }]);
     assert_eq!(h.state.indexes[&FRONTIER].price, Some(Cash::new(12_000_000)));
     assert_eq!(h.state.markets[&AIT].mark, Price::new(1_010));
+    // Stale: more risk is refused, reducing or risk-neutral orders pass (the buyer is flat with
+    // one open buy of 1; a sell of 1 cannot take the worst case beyond 1).
+    assert_eq!(h.code(seller, place(limit(AIT, Side::Sell, 1_002, 1))), RejectCode::IndexStale);
+    h.apply(buyer, place(limit(AIT, Side::Sell, 1_003, 1))).unwrap();
     // Fresh again, lower: 8, 9, 10 → 9 USD = 900 ticks, clamped to 990.
     for (member, price) in [(1, 8_000_000), (2, 9_000_000), (4, 10_000_000)] {
         publish(&mut h, member, price);
@@ -62,6 +75,7 @@ fn a_quorum_of_fresh_prices_sets_the_index_and_the_mark_follows_within_the_band(
 #[test]
 fn oracle_state_survives_a_store_round_trip() {
     let mut h = Harness::new();
+    h.feed = false;
     for member in 1..=3 {
         publish(&mut h, member, 10_000_000);
     }
