@@ -5,8 +5,9 @@
 //! may trade and is not frozen; market exists and is active; quantity and price positive and
 //! within bounds; order type combination valid; not expired on arrival; within the price band
 //! around the mark; within the account's per-order size; open-order count; client order id free;
-//! position limit (worst case with open orders); reduce-only direction; initial margin (worst
-//! case with the new order). Only then does the book see the order.
+//! reduce-only direction; the market's index fresh, or the order cannot add to the worst-case
+//! position; position limit (worst case with open orders); initial margin (worst case with the
+//! new order). Only then does the book see the order.
 
 use crate::book::{self, Incoming, Outcome, Style, Unrested};
 use crate::margin::{self, MAX_LOTS, MAX_TICKS};
@@ -100,10 +101,9 @@ impl LedgerState {
         } else {
             order.qty
         };
+        let worst = worst_after(&position, order.side, qty);
         let index_fresh = self.indexes.get(&market.spec.index).is_some_and(|i| i.fresh);
-        if !index_fresh
-            && worst_after(&position, order.side, qty) > margin::worst_position(&position)
-        {
+        if !index_fresh && worst > margin::worst_position(&position) {
             return reject(
                 RejectCode::IndexStale,
                 format!(
@@ -114,7 +114,7 @@ impl LedgerState {
             );
         }
         let limit = market.spec.params.position_limit.min(account.limits.max_position);
-        if worst_after(&position, order.side, qty) > i128::from(limit.get()) {
+        if worst > i128::from(limit.get()) {
             return reject(
                 RejectCode::PositionLimit,
                 format!("the order could take the position beyond the limit of {limit} lots"),
