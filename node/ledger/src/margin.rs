@@ -7,13 +7,18 @@
 //!   `max(|pos + open buys|, |pos − open sells|) × mark × lot tick value × IM bps / 10,000`,
 //!   rounded up (toward safety).
 //!
+//! - Maintenance margin (MM) = Σ markets ⌈|position| × mark × lot tick value × MM bps / 10,000⌉.
+//! - Calendar-spread credit (both): per index, with `L` the margin of the markets held long and
+//!   `S` of those held short, ⌊min(L, S) × calendar_spread_credit_bps / 10,000⌋ is forgiven
+//!   (rounded down, so margin rounds up).
+//!
 //! Bounds: prices and quantities are at most [`MAX_TICKS`] and [`MAX_LOTS`], and a market's lot
 //! tick value at most [`MAX_LOT_TICK_VALUE`], so one fill's notional is at most 10^27 cash units
 //! and i128 (±1.7 × 10^38) holds 10^11 such fills in one running sum: no sequence of txs can
 //! overflow a cash total.
 
 use crate::state::{Account, LedgerState, Market, Position};
-use tokenbook_protocol::{MarketId, Price, Qty, Side};
+use tokenbook_protocol::{IndexId, MarketId, Price, Qty, Side};
 
 /// Largest accepted price in ticks.
 pub const MAX_TICKS: i64 = 1_000_000_000;
@@ -64,7 +69,55 @@ pub fn initial_margin(state: &LedgerState, account: &Account, mut extra: Extra) 
         add_open(&mut p, side, qty.get());
         total += market_margin(state, market_id, &p);
     }
-    total
+    total - calendar_credit(state, account, market_margin)
+}
+
+/// Maintenance margin of an account's positions (open orders do not count).
+#[must_use]
+pub fn maintenance_margin(state: &LedgerState, account: &Account) -> i128 {
+    let total: i128 =
+        account.positions.iter().map(|(id, p)| position_maintenance(state, *id, p)).sum();
+    total - calendar_credit(state, account, position_maintenance)
+}
+
+fn position_maintenance(state: &LedgerState, market: MarketId, p: &Position) -> i128 {
+    let Some(m) = state.markets.get(&market) else {
+        return 0;
+    };
+    let value = i128::from(p.qty.get()).abs() * i128::from(m.mark.get()) * m.lot_tick_value.get();
+    bps_ceil(value, i128::from(m.spec.params.maintenance_margin_bps))
+}
+
+/// The calendar-spread credit on `margin` (per-market margin of a position): per index, a share
+/// of the smaller of the long legs' and the short legs' margin. Only accounts with positions in
+/// two or more markets can earn it, so the common case costs nothing.
+fn calendar_credit(
+    state: &LedgerState,
+    account: &Account,
+    margin: fn(&LedgerState, MarketId, &Position) -> i128,
+) -> i128 {
+    if account.positions.len() < 2 {
+        return 0;
+    }
+    // (index, long legs' margin, short legs' margin), in index order.
+    let mut legs: Vec<(IndexId, i128, i128)> = Vec::new();
+    for (id, p) in &account.positions {
+        let (Some(m), qty) = (state.markets.get(id), p.qty.get()) else { continue };
+        if qty == 0 {
+            continue;
+        }
+        let amount = margin(state, *id, p);
+        let slot = match legs.binary_search_by_key(&m.spec.index, |l| l.0) {
+            Ok(i) => i,
+            Err(i) => {
+                legs.insert(i, (m.spec.index, 0, 0));
+                i
+            }
+        };
+        if qty > 0 { legs[slot].1 += amount } else { legs[slot].2 += amount }
+    }
+    let bps = i128::from(state.risk.calendar_spread_credit_bps.min(10_000));
+    legs.iter().map(|(_, long, short)| (*long).min(*short) * bps / 10_000).sum()
 }
 
 fn add_open(p: &mut Position, side: Side, lots: i64) {
@@ -104,6 +157,74 @@ pub fn free_margin(state: &LedgerState, account: &Account, extra: Extra) -> i128
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::MarketStatus;
+    use tokenbook_protocol::{Cash, Timestamp};
+
+    /// The devnet genesis plus a March AIT contract on the same index as the December one.
+    fn two_expiries() -> (LedgerState, MarketId, MarketId) {
+        let key = |seed: u8| tokenbook_protocol::Keypair::from_seed(&[seed; 32]).public_key();
+        let member = crate::state::GenesisMember {
+            name: "Member".into(),
+            key: key(1),
+            validator: Some(tokenbook_protocol::Validator {
+                consensus_key: key(2),
+                network_key: key(3),
+                power: 1,
+            }),
+        };
+        let genesis =
+            crate::genesis::devnet("margin-test", Timestamp::new(1_000), vec![member], Vec::new());
+        let mut state = crate::apply::genesis_state(&genesis).unwrap();
+        let march = tokenbook_protocol::MarketSpec {
+            symbol: "AIT-FRONTIER-MAR27".into(),
+            expiry: Timestamp::new(1_806_451_200_000),
+            ..crate::genesis::inference_contract()
+        };
+        let mar = state.list_market(march).unwrap();
+        state.markets.get_mut(&mar).unwrap().status = MarketStatus::Active;
+        (state, MarketId::new(1), mar)
+    }
+
+    fn account_with(positions: &[(MarketId, i64)]) -> Account {
+        let mut account = Account {
+            id: tokenbook_protocol::AccountId::new(99),
+            kind: crate::state::AccountKind::Trader,
+            owner: tokenbook_protocol::PublicKey([9; 32]),
+            member: tokenbook_protocol::AccountId::new(1),
+            limits: crate::genesis::devnet("x", Timestamp::new(0), Vec::new(), Vec::new())
+                .member_limits,
+            self_trade_group: 0,
+            frozen: false,
+            cash: Cash::ZERO,
+            positions: crate::small::SortedMap::default(),
+            open_orders: crate::small::SortedSet::default(),
+            client_ids: crate::small::SortedMap::default(),
+            nonces: tokenbook_protocol::NonceWindow::default(),
+            deadman: None,
+            scoped_keys: std::collections::BTreeSet::new(),
+        };
+        for (market, qty) in positions {
+            account.positions.entry_or_default(*market).qty = Qty::new(*qty);
+        }
+        account
+    }
+
+    #[test]
+    fn opposite_expiries_of_one_index_earn_the_calendar_credit() {
+        let (state, dec, mar) = two_expiries();
+        // 10 lots at mark 1,000 ticks, $1 (10^6) per tick-lot: notional 10^10; IM 10% = 10^9,
+        // MM 5% = 5 × 10^8 per leg. Credit 50% of the smaller leg.
+        let spread = account_with(&[(dec, 10), (mar, -10)]);
+        assert_eq!(initial_margin(&state, &spread, None), 2_000_000_000 - 500_000_000);
+        assert_eq!(maintenance_margin(&state, &spread), 1_000_000_000 - 250_000_000);
+        // Same direction: no credit. Different indexes: no credit.
+        let outright = account_with(&[(dec, 10), (mar, 10)]);
+        assert_eq!(initial_margin(&state, &outright, None), 2_000_000_000);
+        let unrelated = account_with(&[(dec, 10), (MarketId::new(2), -1)]);
+        // H100: 1 lot at 250 ticks × $10 per tick-lot = 2.5 × 10^9; IM 2.5 × 10^8.
+        assert_eq!(initial_margin(&state, &unrelated, None), 1_000_000_000 + 250_000_000);
+        assert_eq!(Cash::new(maintenance_margin(&state, &unrelated)), Cash::new(625_000_000));
+    }
 
     #[test]
     fn bps_rounds_up_exactly() {
