@@ -92,6 +92,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
             m.status = MarketStatus::Active;
         }
     }
+    state.vm_epoch = crate::oracle::vm_epoch(state.time, &state.risk);
     state.touched = TouchLog::default();
     crate::invariants::check(&state).map_err(|e| format!("genesis breaks an invariant: {e}"))?;
     Ok(state)

@@ -74,18 +74,23 @@ pub fn check_full(state: &LedgerState) -> Result<(), String> {
     check_orders(state)
 }
 
-/// Positions sum to zero per market and match the market's interest totals.
+/// Positions sum to zero per market and match the market's interest totals; position costs sum
+/// to zero per market (realised and unrealised PnL are zero-sum).
 fn check_positions(state: &LedgerState) -> Result<(), String> {
-    let mut net: BTreeMap<MarketId, (i128, i128)> = BTreeMap::new();
+    let mut net: BTreeMap<MarketId, (i128, i128, i128)> = BTreeMap::new();
     for account in state.accounts.values() {
         for (market, p) in &account.positions {
             let entry = net.entry(*market).or_default();
             entry.0 += i128::from(p.qty.get().max(0));
             entry.1 += i128::from((-p.qty.get()).max(0));
+            entry.2 += p.cost.get();
         }
     }
     for (id, m) in &state.markets {
-        let (long, short) = net.get(id).copied().unwrap_or_default();
+        let (long, short, cost) = net.get(id).copied().unwrap_or_default();
+        if cost != 0 {
+            return Err(format!("market {id}: position costs sum to {cost}, not zero"));
+        }
         if long != short || long != i128::from(m.long_interest.get()) {
             return Err(format!(
                 "market {id}: positions long {long} short {short}, recorded {}",

@@ -149,6 +149,7 @@ struct Globals {
     next_index: IndexId,
     next_proposal: ProposalId,
     next_queue_seq: u64,
+    vm_epoch: u64,
 }
 
 fn globals(s: &LedgerState) -> Globals {
@@ -166,6 +167,7 @@ fn globals(s: &LedgerState) -> Globals {
         next_index: s.next_index,
         next_proposal: s.next_proposal,
         next_queue_seq: s.next_queue_seq,
+        vm_epoch: s.vm_epoch,
     }
 }
 
@@ -369,6 +371,7 @@ fn empty_state(g: Globals) -> LedgerState {
     state.next_index = g.next_index;
     state.next_proposal = g.next_proposal;
     state.next_queue_seq = g.next_queue_seq;
+    state.vm_epoch = g.vm_epoch;
     state
 }
 

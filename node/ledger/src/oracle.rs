@@ -145,7 +145,53 @@ impl LedgerState {
         let mut events = Events::new();
         self.aggregate_indexes(&mut events);
         self.update_marks(&mut events);
+        self.variation_margin(&mut events);
         events
+    }
+
+    /// At the first block of a new epoch of `settlement_epoch_ms`: for every position in an
+    /// active or halted market, `cash += qty × mark × lot tick value − cost` and the cost becomes
+    /// the position's value at the mark. Per market Σ qty = 0 and Σ cost = 0, so the transfers sum
+    /// to zero exactly.
+    fn variation_margin(&mut self, events: &mut Events) {
+        let epoch = vm_epoch(self.time, &self.risk);
+        if epoch == self.vm_epoch {
+            return;
+        }
+        self.vm_epoch = epoch;
+        let marks: Vec<(tokenbook_protocol::MarketId, Price, i128)> = self
+            .markets
+            .values()
+            .filter(|m| matches!(m.status, MarketStatus::Active | MarketStatus::Halted))
+            .map(|m| (m.id, m.mark, m.lot_tick_value.get()))
+            .collect();
+        let mut moved = 0i128;
+        for account in self.accounts.values_mut() {
+            let mut changed = false;
+            for (id, mark, lot_tick_value) in &marks {
+                let Some(p) = account.positions.get_mut(id) else { continue };
+                let value = i128::from(p.qty.get()) * i128::from(mark.get()) * lot_tick_value;
+                let pnl = value - p.cost.get();
+                if pnl == 0 {
+                    continue;
+                }
+                p.cost = Cash::new(value);
+                account.cash = Cash::new(account.cash.get() + pnl);
+                moved += pnl;
+                changed = true;
+                if p.is_flat() {
+                    account.positions.remove(id);
+                }
+            }
+            if changed {
+                self.touched.accounts.push(account.id);
+            }
+        }
+        debug_assert_eq!(moved, 0, "variation margin must be zero-sum");
+        self.total_cash = Cash::new(self.total_cash.get() + moved);
+        for (market, price, _) in marks {
+            events.push(Event::VariationMargin { market, price });
+        }
     }
 
     /// Each index: the lower median of current members' fresh submissions if a quorum is fresh
@@ -209,6 +255,12 @@ impl LedgerState {
             }
         }
     }
+}
+
+/// The variation-margin epoch of a block time.
+#[must_use]
+pub fn vm_epoch(time: Timestamp, risk: &tokenbook_protocol::RiskParams) -> u64 {
+    time.get() / risk.settlement_epoch_ms.max(1)
 }
 
 #[cfg(test)]

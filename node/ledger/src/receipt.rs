@@ -207,6 +207,13 @@ pub enum Event {
         /// New mark (ticks).
         price: Price,
     },
+    /// Variation margin: every open position's PnL at this mark moved into cash.
+    VariationMargin {
+        /// Market.
+        market: MarketId,
+        /// The mark used (ticks).
+        price: Price,
+    },
     /// A governance proposal opened.
     ProposalOpened {
         /// Id.

@@ -126,6 +126,11 @@ impl Accounts {
         self.0.iter()
     }
 
+    /// Accounts in id order, mutably.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Account> {
+        self.0.iter_mut()
+    }
+
     /// Number of accounts.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -390,6 +395,8 @@ pub struct LedgerState {
     pub next_proposal: ProposalId,
     /// Next queue sequence number for resting orders.
     pub next_queue_seq: u64,
+    /// Variation-margin epoch last settled: block time / `settlement_epoch_ms`.
+    pub vm_epoch: u64,
     /// Σ account cash, kept in step with every credit and debit (checked against a full
     /// recount by [`crate::invariants::check_full`]).
     pub total_cash: Cash,
@@ -443,6 +450,7 @@ impl LedgerState {
             next_index: IndexId::new(1),
             next_proposal: ProposalId::new(1),
             next_queue_seq: 1,
+            vm_epoch: 0,
             total_cash: Cash::ZERO,
             touched: crate::receipt::TouchLog::default(),
             order_seq: 0,

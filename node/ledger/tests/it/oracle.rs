@@ -83,3 +83,36 @@ fn oracle_state_survives_a_store_round_trip() {
     assert_eq!(reloaded.indexes, h.state.indexes);
     assert_eq!(reloaded.markets[&AIT].mark, h.state.markets[&AIT].mark);
 }
+
+#[test]
+fn variation_margin_moves_pnl_at_the_mark_into_cash_at_each_epoch() {
+    let mut h = Harness::new();
+    h.feed = false;
+    let (long, short) = (h.trader(100_000_000_000), h.trader(100_000_000_000));
+    for member in 1..=3 {
+        publish(&mut h, member, 10_000_000);
+    }
+    h.apply(long, place(limit(AIT, Side::Buy, 1_000, 10))).unwrap();
+    h.apply(short, place(limit(AIT, Side::Sell, 1_000, 10))).unwrap();
+    // The index rises to $11 = 1,100 ticks; the book is empty, so the mark follows.
+    for member in 1..=3 {
+        publish(&mut h, member, 11_000_000);
+    }
+    assert_eq!(h.state.markets[&AIT].mark, Price::new(1_100));
+    let (long_cash, short_cash) = (h.cash(long), h.cash(short));
+    // The next 12-hour epoch boundary of block time.
+    let epoch = h.state.risk.settlement_epoch_ms;
+    h.time = (h.time / epoch + 1) * epoch;
+    let out = h.block_at_current_time(&[]);
+    assert!(
+        out.end_events.contains(&Event::VariationMargin { market: AIT, price: Price::new(1_100) })
+    );
+    // 100 ticks × 10 lots × $1 (10^6 micro-USD) per tick-lot.
+    assert_eq!(h.cash(long) - long_cash, 1_000_000_000);
+    assert_eq!(h.cash(short) - short_cash, -1_000_000_000);
+    let cost = |a| h.state.accounts[&a].positions.get(&AIT).unwrap().cost.get();
+    assert_eq!((cost(long), cost(short)), (11_000_000_000, -11_000_000_000));
+    // Within the same epoch nothing moves again.
+    let out = h.block(&[]);
+    assert!(!out.end_events.iter().any(|e| matches!(e, Event::VariationMargin { .. })));
+}
