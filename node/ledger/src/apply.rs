@@ -346,6 +346,7 @@ impl LedgerState {
         }
         self.lapse_proposals(&mut events);
         self.expire_orders(&mut events);
+        self.expire_markets(&mut events);
         self.fire_deadmen(&mut events);
         self.release_triggers(&mut events);
         events

@@ -7,7 +7,7 @@
 
 use crate::book::Book;
 use crate::margin::{MAX_LOT_TICK_VALUE, MAX_LOTS, MAX_TICKS};
-use crate::receipt::{CancelReason, Event, Events};
+use crate::receipt::{Event, Events};
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{AccountKind, LedgerState, Market, MarketStatus, Proposal};
 use std::collections::BTreeSet;
@@ -290,8 +290,7 @@ impl LedgerState {
         Ok(())
     }
 
-    /// Halt, resume, or delist (cancel every order; final settlement at the mark arrives with
-    /// issue #4, until then the market stays `Settling` with its positions).
+    /// Halt, resume, or delist (every order cancelled, every position settled at the mark).
     fn change_status(
         &mut self,
         market: MarketId,
@@ -304,16 +303,9 @@ impl LedgerState {
             MarketStatusChange::Delist => MarketStatus::Settling,
         };
         if change == MarketStatusChange::Delist {
-            let ids: Vec<_> = self
-                .orders
-                .sorted()
-                .into_iter()
-                .filter(|(_, o)| o.market == market)
-                .map(|(id, _)| id)
-                .collect();
-            for id in ids {
-                self.remove_order(id, CancelReason::MarketClosed, events);
-            }
+            let mark = self.market_mut(market)?.mark;
+            self.settle_market(market, mark, events);
+            return Ok(());
         }
         self.market_mut(market)?.status = status;
         events.push(Event::MarketStatusChanged { market, status });

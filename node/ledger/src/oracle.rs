@@ -222,10 +222,17 @@ impl LedgerState {
                 if !was_fresh {
                     events.push(Event::IndexFresh { index: *id, price });
                 }
-            } else if was_fresh {
-                index.fresh = false;
-                changed = true;
-                events.push(Event::IndexStale { index: *id });
+            } else {
+                if was_fresh {
+                    index.fresh = false;
+                    changed = true;
+                    events.push(Event::IndexStale { index: *id });
+                }
+                // The last good price stays in force: its checkpoints go on, so a TWAP window
+                // starts within a minute of where it is asked to.
+                if let Some(price) = index.price {
+                    changed |= index.twap.record(now, price);
+                }
             }
             if changed {
                 self.touched.indexes.push(*id);
@@ -254,6 +261,78 @@ impl LedgerState {
                 events.push(Event::MarkChanged { market: *id, price: mark });
             }
         }
+    }
+}
+
+impl LedgerState {
+    /// Begin block: every market whose expiry time has come stops trading and settles at the
+    /// TWAP of its index over the settlement window before expiry (the mark if the index has no
+    /// history in the window).
+    pub(crate) fn expire_markets(&mut self, events: &mut Events) {
+        let due: Vec<(tokenbook_protocol::MarketId, Price)> = self
+            .markets
+            .values()
+            .filter(|m| {
+                matches!(
+                    m.status,
+                    MarketStatus::PreOpen | MarketStatus::Active | MarketStatus::Halted
+                ) && m.spec.expiry <= self.time
+            })
+            .map(|m| {
+                let from =
+                    Timestamp::new(m.spec.expiry.get().saturating_sub(m.spec.settlement_window_ms));
+                let twap = self
+                    .indexes
+                    .get(&m.spec.index)
+                    .and_then(|i| i.twap.average(from, m.spec.expiry))
+                    .and_then(|p| index_ticks(p, m.spec.tick_size))
+                    .map(|p| p.min(Price::new(crate::margin::MAX_TICKS)));
+                (m.id, twap.unwrap_or(m.mark))
+            })
+            .collect();
+        for (market, price) in due {
+            self.settle_market(market, price, events);
+        }
+    }
+
+    /// Cancels every order of the market and closes every position into cash at `price`
+    /// (`cash += qty × price × lot tick value − cost`: zero-sum, as Σ qty = Σ cost = 0).
+    pub(crate) fn settle_market(
+        &mut self,
+        market: tokenbook_protocol::MarketId,
+        price: Price,
+        events: &mut Events,
+    ) {
+        let orders: Vec<_> = self
+            .orders
+            .sorted()
+            .into_iter()
+            .filter(|(_, o)| o.market == market)
+            .map(|(id, _)| id)
+            .collect();
+        for id in orders {
+            self.remove_order(id, crate::receipt::CancelReason::MarketClosed, events);
+        }
+        let Some(m) = self.markets.get_mut(&market) else { return };
+        let lot_tick_value = m.lot_tick_value.get();
+        m.status = MarketStatus::Settled;
+        m.mark = price;
+        m.long_interest = tokenbook_protocol::Qty::ZERO;
+        m.short_interest = tokenbook_protocol::Qty::ZERO;
+        self.touched.markets.push(market);
+        let mut moved = 0i128;
+        for account in self.accounts.values_mut() {
+            let Some(p) = account.positions.remove(&market) else { continue };
+            let pnl =
+                i128::from(p.qty.get()) * i128::from(price.get()) * lot_tick_value - p.cost.get();
+            account.cash = Cash::new(account.cash.get() + pnl);
+            moved += pnl;
+            self.touched.accounts.push(account.id);
+        }
+        debug_assert_eq!(moved, 0, "final settlement must be zero-sum");
+        self.total_cash = Cash::new(self.total_cash.get() + moved);
+        events.push(Event::MarketSettled { market, price });
+        events.push(Event::MarketStatusChanged { market, status: MarketStatus::Settled });
     }
 }
 

@@ -214,6 +214,13 @@ pub enum Event {
         /// The mark used (ticks).
         price: Price,
     },
+    /// Final settlement: every position closed into cash at this price; the market is settled.
+    MarketSettled {
+        /// Market.
+        market: MarketId,
+        /// Final settlement price (ticks).
+        price: Price,
+    },
     /// A governance proposal opened.
     ProposalOpened {
         /// Id.

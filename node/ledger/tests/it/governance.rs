@@ -154,3 +154,28 @@ fn a_proposal_that_no_longer_applies_closes_without_effect() {
     assert_eq!(h.state.markets.len(), markets);
     assert!(h.state.proposals.is_empty());
 }
+
+#[test]
+fn delisting_settles_every_position_at_the_mark() {
+    let mut h = Harness::new();
+    let (long, short) = (h.trader(100_000_000_000), h.trader(100_000_000_000));
+    h.apply(long, place(limit(H100, Side::Buy, 250, 4))).unwrap();
+    h.apply(short, place(limit(H100, Side::Sell, 250, 4))).unwrap();
+    h.apply(short, place(limit(H100, Side::Sell, 260, 1))).unwrap();
+    let (long_cash, short_cash) = (h.cash(long), h.cash(short));
+    let delist = GovAction::SetMarketStatus { market: H100, change: MarketStatusChange::Delist };
+    let id = proposal_id(&propose(&mut h, 1, delist).unwrap());
+    h.apply(Harness::member(2), TxBody::Approve(Approve { proposal: id })).unwrap();
+    let events = h.apply(Harness::member(3), TxBody::Approve(Approve { proposal: id })).unwrap();
+    // The feed holds the H100 index at its listing price, 250 ticks: the mark the market settles at.
+    assert!(events.contains(&Event::MarketSettled { market: H100, price: Price::new(250) }));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::OrderCancelled { reason: CancelReason::MarketClosed, .. }))
+    );
+    // Bought and sold at the settlement price: no PnL moves, positions close.
+    assert_eq!((h.cash(long), h.cash(short)), (long_cash, short_cash));
+    assert_eq!((h.position(long, H100), h.position(short, H100)), (0, 0));
+    assert_eq!(h.state.markets[&H100].status, state::MarketStatus::Settled);
+}

@@ -116,3 +116,56 @@ fn variation_margin_moves_pnl_at_the_mark_into_cash_at_each_epoch() {
     let out = h.block(&[]);
     assert!(!out.end_events.iter().any(|e| matches!(e, Event::VariationMargin { .. })));
 }
+
+#[test]
+fn at_expiry_every_position_settles_at_the_index_twap() {
+    let mut h = Harness::new();
+    h.feed = false;
+    let (long, short) = (h.trader(100_000_000_000), h.trader(100_000_000_000));
+    for member in 1..=3 {
+        publish(&mut h, member, 10_000_000);
+    }
+    h.apply(long, place(limit(AIT, Side::Buy, 1_000, 10))).unwrap();
+    h.apply(short, place(limit(AIT, Side::Sell, 1_000, 10))).unwrap();
+    h.apply(short, place(limit(AIT, Side::Sell, 1_100, 1))).unwrap(); // rests until expiry
+    let expiry = h.state.markets[&AIT].spec.expiry.get();
+    // $12 from two hours before expiry, $14 from half an hour before; a block every minute.
+    h.time = expiry - 2 * 3_600_000;
+    for member in 1..=3 {
+        publish(&mut h, member, 12_000_000);
+    }
+    while h.time < expiry - 1_800_000 {
+        h.advance(59_000);
+        h.block_at_current_time(&[]);
+    }
+    for member in 1..=3 {
+        publish(&mut h, member, 14_000_000);
+    }
+    while h.time < expiry - 60_000 {
+        h.advance(59_000);
+        h.block_at_current_time(&[]);
+    }
+    let (long_cash, short_cash) = (h.cash(long), h.cash(short));
+    h.time = expiry;
+    let out = h.block_at_current_time(&[]);
+    let price = out
+        .begin_events
+        .iter()
+        .find_map(|e| match e {
+            Event::MarketSettled { market, price } if *market == AIT => {
+                Some(i128::from(price.get()))
+            }
+            _ => None,
+        })
+        .expect("the market settles at its expiry");
+    // Half the window at 1,200 ticks and half at 1,400, to within the checkpoint minute.
+    assert!((1_295..=1_305).contains(&price), "settlement price {price}");
+    assert_eq!(h.cash(long) - long_cash, (price - 1_000) * 10 * 1_000_000);
+    assert_eq!(h.cash(short) - short_cash, -(price - 1_000) * 10 * 1_000_000);
+    assert_eq!(h.position(long, AIT), 0);
+    assert!(h.state.accounts[&short].positions.get(&AIT).is_none());
+    assert!(h.state.markets[&AIT].book.is_empty());
+    assert_eq!(h.state.markets[&AIT].status, state::MarketStatus::Settled);
+    // A settled market takes no orders.
+    assert_eq!(h.code(long, place(limit(AIT, Side::Buy, 1_000, 1))), RejectCode::MarketNotActive);
+}
