@@ -22,10 +22,10 @@ use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{
     Account, AccountKind, Genesis, IndexState, KeyGrant, LedgerState, Market, MarketStatus,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tokenbook_protocol::{
-    AccountId, BlockHeader, BlockNonces, Cash, Hash, Height, IndexId, MarketId, NonceError, Tx,
-    TxBody, ValidatorSet,
+    AccountId, BlockHeader, BlockNonces, Hash, Height, IndexId, MarketId, NonceError, Tx, TxBody,
+    ValidatorSet,
 };
 
 /// Why a block cannot be applied at all (consensus never commits such a block; an auditor
@@ -382,22 +382,7 @@ impl LedgerState {
         self.check_new_key(&owner)?;
         let id = self.next_account;
         self.next_account = AccountId::new(id.get() + 1);
-        let account = Account {
-            id,
-            kind,
-            owner,
-            member: member.unwrap_or(id),
-            limits,
-            self_trade_group,
-            frozen: false,
-            cash: Cash::ZERO,
-            positions: crate::small::SortedMap::default(),
-            open_orders: crate::small::SortedSet::default(),
-            client_ids: crate::small::SortedMap::default(),
-            nonces: tokenbook_protocol::NonceWindow::default(),
-            deadman: None,
-            scoped_keys: BTreeSet::new(),
-        };
+        let account = Account::new(id, kind, owner, member.unwrap_or(id), limits, self_trade_group);
         self.accounts.push(account);
         self.keys.insert(owner, KeyGrant::Owner(id));
         self.touched.accounts.push(id);

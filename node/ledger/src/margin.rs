@@ -186,23 +186,16 @@ mod tests {
     }
 
     fn account_with(positions: &[(MarketId, i64)]) -> Account {
-        let mut account = Account {
-            id: tokenbook_protocol::AccountId::new(99),
-            kind: crate::state::AccountKind::Trader,
-            owner: tokenbook_protocol::PublicKey([9; 32]),
-            member: tokenbook_protocol::AccountId::new(1),
-            limits: crate::genesis::devnet("x", Timestamp::new(0), Vec::new(), Vec::new())
-                .member_limits,
-            self_trade_group: 0,
-            frozen: false,
-            cash: Cash::ZERO,
-            positions: crate::small::SortedMap::default(),
-            open_orders: crate::small::SortedSet::default(),
-            client_ids: crate::small::SortedMap::default(),
-            nonces: tokenbook_protocol::NonceWindow::default(),
-            deadman: None,
-            scoped_keys: std::collections::BTreeSet::new(),
-        };
+        let limits =
+            crate::genesis::devnet("x", Timestamp::new(0), Vec::new(), Vec::new()).member_limits;
+        let mut account = Account::new(
+            tokenbook_protocol::AccountId::new(99),
+            crate::state::AccountKind::Trader,
+            tokenbook_protocol::PublicKey([9; 32]),
+            tokenbook_protocol::AccountId::new(1),
+            limits,
+            0,
+        );
         for (market, qty) in positions {
             account.positions.entry_or_default(*market).qty = Qty::new(*qty);
         }

@@ -88,6 +88,36 @@ pub struct Account {
     pub scoped_keys: BTreeSet<PublicKey>,
 }
 
+impl Account {
+    /// A new account: no cash, positions, orders, nonces, dead-man's switch or scoped keys.
+    #[must_use]
+    pub fn new(
+        id: AccountId,
+        kind: AccountKind,
+        owner: PublicKey,
+        member: AccountId,
+        limits: AccountLimits,
+        self_trade_group: u64,
+    ) -> Self {
+        Self {
+            id,
+            kind,
+            owner,
+            member,
+            limits,
+            self_trade_group,
+            frozen: false,
+            cash: Cash::ZERO,
+            positions: crate::small::SortedMap::default(),
+            open_orders: crate::small::SortedSet::default(),
+            client_ids: crate::small::SortedMap::default(),
+            nonces: NonceWindow::default(),
+            deadman: None,
+            scoped_keys: BTreeSet::new(),
+        }
+    }
+}
+
 /// Accounts by id. Ids are dense from 1 (the ledger assigns them in sequence and never removes
 /// an account), so the id is the index: lookups are O(1) and iteration is in id order.
 #[derive(Clone, Debug, Default)]

@@ -84,8 +84,9 @@ fn oracle_state_survives_a_store_round_trip() {
     assert_eq!(reloaded.markets[&AIT].mark, h.state.markets[&AIT].mark);
 }
 
-#[test]
-fn variation_margin_moves_pnl_at_the_mark_into_cash_at_each_epoch() {
+/// Without the feed: the index at $10 (1,000 ticks), and two traders 10 lots long and short at
+/// 1,000.
+fn long_and_short_at_1000() -> (Harness, AccountId, AccountId) {
     let mut h = Harness::new();
     h.feed = false;
     let (long, short) = (h.trader(100_000_000_000), h.trader(100_000_000_000));
@@ -94,6 +95,12 @@ fn variation_margin_moves_pnl_at_the_mark_into_cash_at_each_epoch() {
     }
     h.apply(long, place(limit(AIT, Side::Buy, 1_000, 10))).unwrap();
     h.apply(short, place(limit(AIT, Side::Sell, 1_000, 10))).unwrap();
+    (h, long, short)
+}
+
+#[test]
+fn variation_margin_moves_pnl_at_the_mark_into_cash_at_each_epoch() {
+    let (mut h, long, short) = long_and_short_at_1000();
     // The index rises to $11 = 1,100 ticks; the book is empty, so the mark follows.
     for member in 1..=3 {
         publish(&mut h, member, 11_000_000);
@@ -119,14 +126,7 @@ fn variation_margin_moves_pnl_at_the_mark_into_cash_at_each_epoch() {
 
 #[test]
 fn at_expiry_every_position_settles_at_the_index_twap() {
-    let mut h = Harness::new();
-    h.feed = false;
-    let (long, short) = (h.trader(100_000_000_000), h.trader(100_000_000_000));
-    for member in 1..=3 {
-        publish(&mut h, member, 10_000_000);
-    }
-    h.apply(long, place(limit(AIT, Side::Buy, 1_000, 10))).unwrap();
-    h.apply(short, place(limit(AIT, Side::Sell, 1_000, 10))).unwrap();
+    let (mut h, long, short) = long_and_short_at_1000();
     h.apply(short, place(limit(AIT, Side::Sell, 1_100, 1))).unwrap(); // rests until expiry
     let expiry = h.state.markets[&AIT].spec.expiry.get();
     // $12 from two hours before expiry, $14 from half an hour before; a block every minute.
