@@ -142,7 +142,7 @@ pub fn equity(state: &LedgerState, account: &Account) -> i128 {
         .positions
         .iter()
         .filter_map(|(id, p)| {
-            state.markets.get(id).map(|m| notional(m, m.mark, p.qty) - p.cost.get())
+            state.markets.get(id).map(|m| p.pnl_at(m.mark, m.lot_tick_value.get()))
         })
         .sum();
     account.cash.get() + unrealised

@@ -38,16 +38,18 @@ pub fn lower_median(mut prices: Vec<Cash>) -> Option<Cash> {
     prices.get(middle).copied()
 }
 
-/// An index price in ticks of a market: `price / tick_size`, rounded half up; at least one tick.
-/// `None` for a non-positive tick size or a result beyond `i64`.
+/// An index price in ticks of a market: `price / tick_size`, rounded half up; at least one tick
+/// and at most [`crate::margin::MAX_TICKS`] (the bound margin arithmetic relies on). `None` for a
+/// non-positive tick size.
 #[must_use]
 pub fn index_ticks(price: Cash, tick_size: Cash) -> Option<Price> {
     let tick = tick_size.get();
     if tick <= 0 {
         return None;
     }
-    let ticks = price.get().checked_add(tick / 2)?.div_euclid(tick);
-    i64::try_from(ticks.max(1)).ok().map(Price::new)
+    let ticks = price.get().saturating_add(tick / 2).div_euclid(tick);
+    let capped = ticks.clamp(1, i128::from(crate::margin::MAX_TICKS));
+    i64::try_from(capped).ok().map(Price::new)
 }
 
 /// The mark: the index (in ticks) clamped to `band_bps` around the book's mid when the book has
@@ -131,12 +133,6 @@ impl Twap {
     pub fn price(&self) -> Option<Cash> {
         self.current.map(|(p, _)| p)
     }
-
-    /// Checkpoints held.
-    #[must_use]
-    pub fn checkpoints(&self) -> usize {
-        self.checkpoints.len()
-    }
 }
 
 impl LedgerState {
@@ -170,12 +166,11 @@ impl LedgerState {
             let mut changed = false;
             for (id, mark, lot_tick_value) in &marks {
                 let Some(p) = account.positions.get_mut(id) else { continue };
-                let value = i128::from(p.qty.get()) * i128::from(mark.get()) * lot_tick_value;
-                let pnl = value - p.cost.get();
+                let pnl = p.pnl_at(*mark, *lot_tick_value);
                 if pnl == 0 {
                     continue;
                 }
-                p.cost = Cash::new(value);
+                p.cost = Cash::new(p.cost.get() + pnl);
                 account.cash = Cash::new(account.cash.get() + pnl);
                 moved += pnl;
                 changed = true;
@@ -252,9 +247,9 @@ impl LedgerState {
             let Some(ticks) = index.and_then(|p| index_ticks(p, market.spec.tick_size)) else {
                 continue;
             };
+            // At most MAX_TICKS: the index is, and the clamp's lower end is the mid of two
+            // accepted prices.
             let mark = mark_price(ticks, market.book.best_bid(), market.book.best_ask(), band);
-            // Margin arithmetic is bounded for prices up to MAX_TICKS (crate::margin).
-            let mark = mark.min(Price::new(crate::margin::MAX_TICKS));
             if mark != market.mark {
                 market.mark = mark;
                 self.touched.markets.push(*id);
@@ -285,8 +280,7 @@ impl LedgerState {
                     .indexes
                     .get(&m.spec.index)
                     .and_then(|i| i.twap.average(from, m.spec.expiry))
-                    .and_then(|p| index_ticks(p, m.spec.tick_size))
-                    .map(|p| p.min(Price::new(crate::margin::MAX_TICKS)));
+                    .and_then(|p| index_ticks(p, m.spec.tick_size));
                 (m.id, twap.unwrap_or(m.mark))
             })
             .collect();
@@ -323,8 +317,7 @@ impl LedgerState {
         let mut moved = 0i128;
         for account in self.accounts.values_mut() {
             let Some(p) = account.positions.remove(&market) else { continue };
-            let pnl =
-                i128::from(p.qty.get()) * i128::from(price.get()) * lot_tick_value - p.cost.get();
+            let pnl = p.pnl_at(price, lot_tick_value);
             account.cash = Cash::new(account.cash.get() + pnl);
             moved += pnl;
             self.touched.accounts.push(account.id);
@@ -372,6 +365,8 @@ mod tests {
         assert_eq!(index_ticks(Cash::new(10_005_000), tick), Some(Price::new(1_001)));
         assert_eq!(index_ticks(Cash::new(1), tick), Some(Price::new(1)));
         assert_eq!(index_ticks(Cash::new(5), Cash::ZERO), None);
+        let max = Some(Price::new(crate::margin::MAX_TICKS));
+        assert_eq!(index_ticks(Cash::new(i128::MAX), tick), max);
     }
 
     #[test]
@@ -435,7 +430,7 @@ mod tests {
         for minute in 0..3_000u64 {
             twap.record(t(minute * 60_000), Cash::new(i128::from(minute % 7) + 1));
         }
-        assert!(twap.checkpoints() <= MAX_CHECKPOINTS);
+        assert!(twap.checkpoints.len() <= MAX_CHECKPOINTS);
         let end = t(2_999 * 60_000);
         assert!(twap.average(t(end.get() - HISTORY_MS), end).is_some());
     }

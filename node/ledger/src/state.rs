@@ -45,6 +45,12 @@ pub struct Position {
 }
 
 impl Position {
+    /// Profit or loss against the cost at `price` ticks: `qty × price × lot tick value − cost`.
+    #[must_use]
+    pub fn pnl_at(&self, price: Price, lot_tick_value: i128) -> i128 {
+        i128::from(self.qty.get()) * i128::from(price.get()) * lot_tick_value - self.cost.get()
+    }
+
     /// True when there is neither a position nor an open order.
     #[must_use]
     pub fn is_flat(&self) -> bool {
