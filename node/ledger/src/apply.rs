@@ -348,7 +348,6 @@ impl LedgerState {
         self.expire_orders(&mut events);
         self.expire_markets(&mut events);
         self.fire_deadmen(&mut events);
-        self.release_triggers(&mut events);
         events
     }
 

@@ -19,6 +19,10 @@ use tokenbook_protocol::{
 /// Most open proposals per member (so the per-block lapse scan stays bounded).
 pub const MAX_OPEN_PROPOSALS: usize = 16;
 
+/// Largest accepted `max_liquidations_per_block` (each liquidation may scan every account for
+/// deleveraging counterparties, so the cap bounds a block's work).
+pub const MAX_LIQUIDATIONS_PER_BLOCK: u32 = 1_000;
+
 impl LedgerState {
     pub(crate) fn propose(
         &mut self,
@@ -204,6 +208,15 @@ impl LedgerState {
                 }
                 Ok(())
             }
+            GovAction::FundInsurance { amount } => {
+                if !amount.is_positive() || *amount > self.fee_pool {
+                    return invalid(format!(
+                        "amount {amount} must be positive and at most the fee pool {}",
+                        self.fee_pool
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -285,6 +298,11 @@ impl LedgerState {
             GovAction::ListIndex(spec) => {
                 let index = self.list_index(spec.clone());
                 events.push(Event::IndexListed { index });
+            }
+            GovAction::FundInsurance { amount } => {
+                self.fee_pool = Cash::new(self.fee_pool.get() - amount.get());
+                self.insurance_fund = Cash::new(self.insurance_fund.get() + amount.get());
+                events.push(Event::InsuranceFunded { amount: *amount });
             }
         }
         Ok(())
@@ -381,7 +399,7 @@ fn check_params(p: &MarketParams) -> Result<(), Reject> {
 
 fn check_risk(r: &RiskParams) -> Result<(), Reject> {
     let ok = r.oracle_freshness_ms > 0
-        && r.max_liquidations_per_block > 0
+        && (1..=MAX_LIQUIDATIONS_PER_BLOCK).contains(&r.max_liquidations_per_block)
         && r.liquidation_fee_bps <= 10_000
         && r.calendar_spread_credit_bps <= 10_000
         && r.settlement_epoch_ms > 0

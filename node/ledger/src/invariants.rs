@@ -32,8 +32,11 @@ pub fn check(state: &LedgerState) -> Result<(), String> {
             "cash not conserved: cash + fee pool + insurance = {held}, deposits - withdrawals = {net}"
         ));
     }
-    if state.fee_pool.get() < 0 {
-        return Err(format!("fee pool is negative: {}", state.fee_pool));
+    if state.fee_pool.get() < 0 || state.insurance_fund.get() < 0 {
+        return Err(format!(
+            "fee pool {} or insurance fund {} is negative",
+            state.fee_pool, state.insurance_fund
+        ));
     }
     for id in &state.touched.markets {
         let Some(m) = state.markets.get(id) else {
@@ -71,7 +74,23 @@ pub fn check_full(state: &LedgerState) -> Result<(), String> {
         return Err(format!("Σ account cash {cash} != running total {}", state.total_cash));
     }
     check_positions(state)?;
-    check_orders(state)
+    check_orders(state)?;
+    check_liquidations(state)
+}
+
+/// Unless the last block hit its liquidation cap, no account needs liquidation: none holds a
+/// position with equity below maintenance margin, and none has negative equity the insurance
+/// fund could still pay.
+fn check_liquidations(state: &LedgerState) -> Result<(), String> {
+    if state.liquidation_backlog {
+        return Ok(());
+    }
+    match state.accounts.values().find_map(|a| state.liquidation_need(a.id).map(|n| (a.id, n))) {
+        Some((id, need)) => {
+            Err(format!("account {id} is {} below maintenance margin after the block", -need))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Positions sum to zero per market and match the market's interest totals; position costs sum

@@ -150,6 +150,7 @@ struct Globals {
     next_proposal: ProposalId,
     next_queue_seq: u64,
     vm_epoch: u64,
+    liquidation_backlog: bool,
 }
 
 fn globals(s: &LedgerState) -> Globals {
@@ -168,6 +169,7 @@ fn globals(s: &LedgerState) -> Globals {
         next_proposal: s.next_proposal,
         next_queue_seq: s.next_queue_seq,
         vm_epoch: s.vm_epoch,
+        liquidation_backlog: s.liquidation_backlog,
     }
 }
 
@@ -372,6 +374,7 @@ fn empty_state(g: Globals) -> LedgerState {
     state.next_proposal = g.next_proposal;
     state.next_queue_seq = g.next_queue_seq;
     state.vm_epoch = g.vm_epoch;
+    state.liquidation_backlog = g.liquidation_backlog;
     state
 }
 

@@ -19,6 +19,7 @@ pub mod genesis;
 pub mod governance;
 pub mod invariants;
 pub mod kv;
+pub mod liquidation;
 pub mod margin;
 pub mod members;
 pub mod oracle;

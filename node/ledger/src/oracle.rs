@@ -136,12 +136,15 @@ impl Twap {
 }
 
 impl LedgerState {
-    /// Housekeeping after the block's txs: index prices, then marks.
+    /// Housekeeping after the block's txs: index prices, marks, variation margin, the triggers
+    /// the new marks reach, then liquidation.
     pub(crate) fn end_block(&mut self) -> Events {
         let mut events = Events::new();
         self.aggregate_indexes(&mut events);
         self.update_marks(&mut events);
         self.variation_margin(&mut events);
+        self.release_triggers(&mut events);
+        self.liquidate(&mut events);
         events
     }
 

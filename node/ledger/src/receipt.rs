@@ -31,6 +31,8 @@ pub enum CancelReason {
     MarketClosed,
     /// A stop / take-profit triggered but the order it became was refused.
     TriggerRefused(RejectCode),
+    /// The account is being liquidated.
+    Liquidation,
 }
 
 /// Something that happened while applying a tx or the block.
@@ -220,6 +222,43 @@ pub enum Event {
         market: MarketId,
         /// Final settlement price (ticks).
         price: Price,
+    },
+    /// An account below maintenance margin is being liquidated (its orders are cancelled and
+    /// its positions closed; the events that follow show how).
+    Liquidated {
+        /// Account.
+        account: AccountId,
+        /// Equity at the marks when liquidation began.
+        equity: Cash,
+        /// Maintenance margin at that moment.
+        maintenance: Cash,
+    },
+    /// Auto-deleveraging: part of a liquidated position closed against an opposite one.
+    Deleveraged {
+        /// Market.
+        market: MarketId,
+        /// The liquidated account.
+        account: AccountId,
+        /// The account whose opposite position was reduced.
+        counterparty: AccountId,
+        /// Lots closed on both sides.
+        qty: Qty,
+        /// Price (ticks).
+        price: Price,
+    },
+    /// The insurance fund paid a liquidated account's negative equity.
+    InsurancePaid {
+        /// Account.
+        account: AccountId,
+        /// Paid from the fund into the account's cash.
+        amount: Cash,
+        /// What the fund could not pay (bad debt left on the account).
+        unpaid: Cash,
+    },
+    /// Governance moved cash from the fee pool to the insurance fund.
+    InsuranceFunded {
+        /// Amount moved.
+        amount: Cash,
     },
     /// A governance proposal opened.
     ProposalOpened {

@@ -436,6 +436,12 @@ pub struct LedgerState {
     /// Σ account cash, kept in step with every credit and debit (checked against a full
     /// recount by [`crate::invariants::check_full`]).
     pub total_cash: Cash,
+    /// The last block's liquidation pass stopped at `max_liquidations_per_block` with accounts
+    /// still below maintenance margin.
+    pub liquidation_backlog: bool,
+    /// The liquidation order being executed (its fills pay the liquidation fee to the
+    /// insurance fund instead of the taker fee); `None` outside a liquidation.
+    pub(crate) liquidation_order: Option<tokenbook_protocol::OrderId>,
     /// What the block being applied has changed so far.
     pub(crate) touched: crate::receipt::TouchLog,
     /// Orders created in the block being applied.
@@ -487,6 +493,8 @@ impl LedgerState {
             next_proposal: ProposalId::new(1),
             next_queue_seq: 1,
             vm_epoch: 0,
+            liquidation_backlog: false,
+            liquidation_order: None,
             total_cash: Cash::ZERO,
             touched: crate::receipt::TouchLog::default(),
             order_seq: 0,

@@ -145,7 +145,7 @@ impl LedgerState {
         Ok(market)
     }
 
-    fn next_order_id(&mut self) -> OrderId {
+    pub(crate) fn next_order_id(&mut self) -> OrderId {
         let id = OrderId::new(self.height.get() << crate::apply::ORDER_SEQ_BITS | self.order_seq);
         self.order_seq += 1;
         id
@@ -156,7 +156,7 @@ impl LedgerState {
     }
 
     /// Sends a checked order to the book and books the consequences.
-    fn execute(
+    pub(crate) fn execute(
         &mut self,
         account_id: AccountId,
         id: OrderId,
@@ -337,12 +337,26 @@ impl LedgerState {
         let market = &self.markets[&market_id];
         let value = margin::notional(market, price, qty);
         let params = market.spec.params;
-        let maker_fee = fee(value, params.maker_fee_bps);
-        let taker_fee = fee(value, params.taker_fee_bps);
+        let mut maker_fee = fee(value, params.maker_fee_bps);
+        let liquidation = self.liquidation_order == Some(taker_order);
+        let taker_fee = if liquidation {
+            let charge = margin::bps_ceil(value, i128::from(self.risk.liquidation_fee_bps));
+            // A maker rebate is paid out of the liquidation fee, at most all of it.
+            maker_fee = maker_fee.max(-charge);
+            charge
+        } else {
+            fee(value, params.taker_fee_bps)
+        };
         let signed = if taker_side == Side::Buy { qty.get() } else { -qty.get() };
         let long_delta = self.move_position(taker, market_id, signed, value, taker_fee)
             + self.move_position(maker, market_id, -signed, value, maker_fee);
-        self.fee_pool = Cash::new(self.fee_pool.get() + maker_fee + taker_fee);
+        if liquidation {
+            self.fee_pool = Cash::new(self.fee_pool.get() + maker_fee.max(0));
+            self.insurance_fund =
+                Cash::new(self.insurance_fund.get() + taker_fee + maker_fee.min(0));
+        } else {
+            self.fee_pool = Cash::new(self.fee_pool.get() + maker_fee + taker_fee);
+        }
         self.total_cash = Cash::new(self.total_cash.get() - maker_fee - taker_fee);
         if let Some(m) = self.markets.get_mut(&market_id) {
             m.long_interest = Qty::new(m.long_interest.get() + long_delta);
@@ -364,7 +378,7 @@ impl LedgerState {
 
     /// Changes one account's position by `lots` (signed) at cash `value`, charges `fee`;
     /// returns the change in the market's long interest this causes.
-    fn move_position(
+    pub(crate) fn move_position(
         &mut self,
         account: AccountId,
         market: MarketId,
@@ -655,7 +669,12 @@ impl LedgerState {
     /// Cancels an account's resting reduce-only orders in a market that can no longer reduce its
     /// position (flat, or now on their side). Ones that still reduce may rest larger than the
     /// position: when they trade, the book caps them at what is left of it.
-    fn enforce_reduce_only(&mut self, market: MarketId, account: AccountId, events: &mut Events) {
+    pub(crate) fn enforce_reduce_only(
+        &mut self,
+        market: MarketId,
+        account: AccountId,
+        events: &mut Events,
+    ) {
         let Some(acct) = self.accounts.get(&account) else {
             return;
         };

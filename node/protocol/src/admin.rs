@@ -219,6 +219,11 @@ pub enum GovAction {
     },
     /// Create an index members can publish.
     ListIndex(IndexSpec),
+    /// Move cash from the fee pool to the insurance fund.
+    FundInsurance {
+        /// Amount (smallest cash units, positive, at most the fee pool when enacted).
+        amount: Cash,
+    },
 }
 
 /// Propose a governance action (the proposer's approval is counted).

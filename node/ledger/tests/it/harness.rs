@@ -69,6 +69,8 @@ pub struct Harness {
     pub feed: bool,
     /// True when the last block carried the feed's publications.
     pub fed: bool,
+    /// Index prices the feed publishes instead of the listing prices.
+    feed_prices: BTreeMap<IndexId, i128>,
 }
 
 /// The feed publishes when its last publication is this old (fresh for 30 s in the devnet risk).
@@ -85,6 +87,7 @@ impl Clone for Harness {
             last_feed: self.last_feed,
             feed: self.feed,
             fed: self.fed,
+            feed_prices: self.feed_prices.clone(),
         }
     }
 }
@@ -102,6 +105,7 @@ impl Harness {
             last_feed: None,
             feed: true,
             fed: false,
+            feed_prices: BTreeMap::new(),
         }
     }
 
@@ -146,6 +150,14 @@ impl Harness {
         out
     }
 
+    /// From the next block on, the feed publishes the market's index at `ticks` of that market
+    /// (so its mark moves there, within the band around the book's mid).
+    pub fn set_index_ticks(&mut self, market: MarketId, ticks: i64) {
+        let spec = &self.state.markets[&market].spec;
+        self.feed_prices.insert(spec.index, i128::from(ticks) * spec.tick_size.get());
+        self.last_feed = None;
+    }
+
     fn oracle_feed(&mut self) -> Vec<Tx> {
         if !self.feed || self.last_feed.is_some_and(|t| self.time - t < FEED_EVERY_MS) {
             return Vec::new();
@@ -155,7 +167,8 @@ impl Harness {
             .iter()
             .map(|m| {
                 let spec = &self.state.markets[m].spec;
-                (spec.index, i128::from(spec.reference_price.get()) * spec.tick_size.get())
+                let listing = i128::from(spec.reference_price.get()) * spec.tick_size.get();
+                (spec.index, self.feed_prices.get(&spec.index).copied().unwrap_or(listing))
             })
             .collect();
         let mut feed = Vec::new();

@@ -264,7 +264,7 @@ fn too_many_open_orders() {
 fn stop_and_take_profit_orders_wait_for_the_mark() {
     let mut h = Harness::new();
     let (a, maker) = (h.trader(FUNDS), h.trader(FUNDS));
-    h.apply(maker, place(limit(AIT, Side::Sell, 1_020, 10))).unwrap();
+    h.apply(maker, place(limit(AIT, Side::Sell, 1_020, 2))).unwrap();
     h.apply(maker, place(limit(AIT, Side::Buy, 980, 10))).unwrap();
     let stop = |side, trigger: i64, price| NewOrder {
         trigger: Some(Trigger { kind: TriggerKind::Stop, price: Price::new(trigger) }),
@@ -280,43 +280,40 @@ fn stop_and_take_profit_orders_wait_for_the_mark() {
     assert!(h.state.markets[&AIT].book.get(buy_stop).is_none(), "a stop rests off the book");
     assert_eq!(h.state.accounts[&a].open_orders.len(), 3);
     // Mark 1,000 → 1,010: the buy stop fires and takes the 1,020 offer.
-    h.state.markets.get_mut(&AIT).unwrap().mark = Price::new(1_010);
+    h.set_index_ticks(AIT, 1_010);
     let out = h.block(&[]);
-    assert!(out.begin_events.contains(&Event::OrderTriggered {
+    assert!(out.end_events.contains(&Event::OrderTriggered {
         order: buy_stop,
         market: AIT,
         account: a
     }));
-    assert_eq!(fills(&out.begin_events), vec![(1_020, 2)]);
+    assert_eq!(fills(&out.end_events), vec![(1_020, 2)]);
     assert_eq!(h.position(a, AIT), 2);
     // Mark → 1,015: the take-profit sell fires and rests at 1,015.
-    h.state.markets.get_mut(&AIT).unwrap().mark = Price::new(1_015);
+    h.set_index_ticks(AIT, 1_015);
     let out = h.block(&[]);
-    assert!(out.begin_events.contains(&Event::OrderTriggered {
-        order: tp,
-        market: AIT,
-        account: a
-    }));
+    assert!(out.end_events.contains(&Event::OrderTriggered { order: tp, market: AIT, account: a }));
     assert_eq!(h.state.markets[&AIT].book.get(tp).map(|o| o.qty), Some(Qty::new(1)));
     // Mark → 990: the sell stop fires and hits the 980 bid.
-    h.state.markets.get_mut(&AIT).unwrap().mark = Price::new(990);
+    h.set_index_ticks(AIT, 990);
     let out = h.block(&[]);
-    assert!(out.begin_events.contains(&Event::OrderTriggered {
+    assert!(out.end_events.contains(&Event::OrderTriggered {
         order: sell_stop,
         market: AIT,
         account: a
     }));
-    assert_eq!(fills(&out.begin_events), vec![(980, 2)]);
+    assert_eq!(fills(&out.end_events), vec![(980, 2)]);
     // A stop whose order is refused when it fires is cancelled with the reason.
-    // (Placed at mark 990 with a limit of 800, inside the 20% band; fired at mark 1,010, outside.)
+    // (Placed at mark 990 with a limit of 800, inside the 20% band; fired at mark 1,006 — the
+    // index at 1,010 clamped around the 980/1,015 book — outside.)
     let far = NewOrder {
         trigger: Some(Trigger { kind: TriggerKind::Stop, price: Price::new(1_005) }),
         ..limit(AIT, Side::Buy, 800, 1)
     };
     let id = order_id(&h.apply(a, place(far)).unwrap());
-    h.state.markets.get_mut(&AIT).unwrap().mark = Price::new(1_010);
+    h.set_index_ticks(AIT, 1_010);
     let out = h.block(&[]);
-    assert!(out.begin_events.iter().any(|e| matches!(e, Event::OrderCancelled { order, reason: CancelReason::TriggerRefused(RejectCode::PriceOutsideBand), .. } if *order == id)));
+    assert!(out.end_events.iter().any(|e| matches!(e, Event::OrderCancelled { order, reason: CancelReason::TriggerRefused(RejectCode::PriceOutsideBand), .. } if *order == id)));
     invariants::check_full(&h.state).unwrap();
 }
 
