@@ -251,6 +251,21 @@ impl Harness {
         .unwrap();
     }
 
+    /// Member 1 proposes, members 2 and 3 approve (the quorum of four): the action takes effect.
+    /// Returns the events of the approval that enacted it.
+    pub fn govern(&mut self, action: GovAction) -> Events {
+        let expires_at = Timestamp::new(self.time + 60_000);
+        let opened =
+            self.apply(Self::member(1), TxBody::Propose(Propose { action, expires_at })).unwrap();
+        let Some(Event::ProposalOpened { proposal }) = opened.first().cloned() else {
+            panic!("{opened:?}")
+        };
+        self.apply(Self::member(2), TxBody::Approve(Approve { proposal })).unwrap();
+        let done = self.apply(Self::member(3), TxBody::Approve(Approve { proposal })).unwrap();
+        assert!(done.contains(&Event::ProposalExecuted { proposal }), "{done:?}");
+        done
+    }
+
     pub fn cash(&self, account: AccountId) -> i128 {
         self.state.accounts[&account].cash.get()
     }

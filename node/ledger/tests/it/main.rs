@@ -13,6 +13,7 @@
 mod accounts;
 mod governance;
 mod harness;
+mod liquidation;
 mod oracle;
 mod orders;
 mod props;
