@@ -3,12 +3,15 @@
 //! Steps, all deterministic and driven by the header's time only:
 //! 1. Check the header follows the state (chain id, next height, strictly later time).
 //! 2. Housekeeping at the block's time: pending validator sets take effect, proposals lapse,
-//!    good-til-time orders expire, dead-man's switches fire (in key order).
+//!    good-til-time orders expire, expired markets settle, dead-man's switches fire (in key
+//!    order).
 //! 3. Put the txs in the fair sequence ([`fair_sequence`], docs/adr/0003-fair-sequencing.md).
 //! 4. For each tx: authorise the signer for the account, apply the nonce rule, then the body.
 //!    A refused tx changes nothing but its nonce (once authorised, a nonce is spent either way,
 //!    so a refused tx cannot be replayed into success later).
-//! 5. Assert the invariants ([`crate::invariants`]); a violation is a bug and stops the process.
+//! 5. End of block: index prices, marks, variation margin at epoch boundaries, stop and
+//!    take-profit triggers, liquidation ([`crate::oracle`], [`crate::liquidation`]).
+//! 6. Assert the invariants ([`crate::invariants`]); a violation is a bug and stops the process.
 //!
 //! The outcome lists what the block touched; [`crate::kv::changes`] turns that into the store's
 //! writes (new values and deletions), so `apply_block` + `changes` is the

@@ -4,8 +4,8 @@
 //! Directions: a buy stop and a sell take-profit fire when the mark rises to their price or
 //! above; a sell stop and a buy take-profit when it falls to their price or below. Triggered
 //! orders pass every check of a new order at that moment; one that fails (margin, band, limits) is
-//! cancelled with the reason. Marks move with the oracle (issue #4); every block, after its
-//! housekeeping, releases what the current marks trigger.
+//! cancelled with the reason. Marks move with the oracle; at the end of every block, once the
+//! marks have moved (and before the liquidation scan), the triggers they reach are released.
 
 use crate::receipt::{CancelReason, Event, Events};
 use crate::state::{LedgerState, MarketStatus, OrderInfo};
