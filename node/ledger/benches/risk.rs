@@ -190,7 +190,7 @@ fn bench(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for i in 0..iters {
                 let time = chain.time + 1_000;
-                total += chain.publish(time, MID + (i % 2) as i64);
+                total += chain.publish(time, MID + i64::from(i % 2 == 1));
             }
             total
         })
@@ -202,7 +202,7 @@ fn bench(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for i in 0..iters {
                 let time = (chain.time / epoch + 1) * epoch;
-                total += chain.publish(time, MID + (i % 2) as i64);
+                total += chain.publish(time, MID + i64::from(i % 2 == 1));
             }
             total
         })
