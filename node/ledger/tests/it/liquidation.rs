@@ -222,3 +222,20 @@ fn funding_the_insurance_fund_is_bounded_by_the_fee_pool() {
     let code = h.code(Harness::member(1), TxBody::Propose(Propose { action, expires_at }));
     assert_eq!(code, RejectCode::InvalidProposal);
 }
+
+#[test]
+fn withdrawals_count_unrealised_losses_against_initial_margin() {
+    let mut h = Harness::new();
+    let a = long_ten(&mut h);
+    // At 960: cash 1,070,000,000, equity 670,000,000, IM 960,000,000 — above MM (480,000,000),
+    // so no liquidation, but not one unit of cash may leave.
+    h.set_index_ticks(AIT, 960);
+    h.block(&[]);
+    assert_eq!(h.cash(a), 1_070_000_000);
+    let withdraw = TxBody::Withdraw(CashTransfer {
+        account: a,
+        amount: Cash::new(1),
+        reference: Hash::digest(b"w"),
+    });
+    assert_eq!(h.code(Harness::member(1), withdraw), RejectCode::InsufficientMargin);
+}
