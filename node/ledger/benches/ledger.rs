@@ -18,104 +18,27 @@
     clippy::cast_possible_wrap
 )]
 
+mod chain;
 mod common;
 
+use chain::{Chain, header, seed};
 use common::Rng;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::BTreeMap;
-use tokenbook_ledger::state::{GenesisAdmin, GenesisMember};
 use tokenbook_ledger::*;
 use tokenbook_protocol::*;
 
-const CHAIN: &str = "tokenbook-bench";
-const GENESIS_MS: u64 = 1_795_478_400_000;
 const TRADERS: u64 = 1_000;
 const BLOCK_TXS: usize = 10_000;
 const BLOCKS: usize = 10;
 const MID: i64 = 1_000;
 
-fn seed(n: u64) -> Keypair {
-    let mut bytes = [0x33u8; 32];
-    bytes[..8].copy_from_slice(&n.to_le_bytes());
-    Keypair::from_seed(&bytes)
-}
-
 fn genesis() -> Genesis {
     let params = MarketParams {
-        maker_fee_bps: -1,
-        taker_fee_bps: 4,
-        initial_margin_bps: 1_000,
-        maintenance_margin_bps: 500,
-        price_band_bps: 2_000,
         position_limit: Qty::new(1_000_000),
+        ..tokenbook_ledger::genesis::devnet_params()
     };
-    Genesis {
-        chain_id: CHAIN.into(),
-        time: Timestamp::new(GENESIS_MS),
-        members: vec![GenesisMember {
-            name: "Member".into(),
-            key: seed(0).public_key(),
-            validator: Some(Validator {
-                consensus_key: seed(1).public_key(),
-                network_key: seed(2).public_key(),
-                power: 1,
-            }),
-        }],
-        admins: vec![GenesisAdmin { name: "Ops".into(), key: seed(3).public_key() }],
-        indexes: vec![IndexSpec { name: "frontier".into() }],
-        markets: vec![MarketSpec {
-            symbol: "AIT-FRONTIER-DEC26".into(),
-            index: IndexId::new(1),
-            tick_size: Cash::new(10_000),
-            lot_size: 1,
-            multiplier: 100,
-            expiry: Timestamp::new(1_798_675_200_000),
-            settlement_window_ms: 3_600_000,
-            reference_price: Price::new(MID),
-            params,
-        }],
-        risk: tokenbook_ledger::genesis::devnet_risk(),
-        member_limits: AccountLimits {
-            max_order_qty: Qty::new(1_000),
-            max_open_orders: 1_000,
-            max_position: Qty::new(1_000_000),
-        },
-    }
-}
-
-struct Chain {
-    state: LedgerState,
-    time: u64,
-    nonce: u64,
-}
-
-impl Chain {
-    fn apply(&mut self, txs: &[Tx]) -> BlockOutcome {
-        self.time += 100;
-        let header = header(&self.state, self.time, txs);
-        apply_block(&mut self.state, &header, txs).unwrap()
-    }
-
-    fn tx(&mut self, account: AccountId, key: &Keypair, body: TxBody) -> Tx {
-        self.nonce += 1;
-        TxPayload { account, signer: key.public_key(), nonce: GENESIS_MS + self.nonce, body }
-            .sign(key, CHAIN)
-    }
-}
-
-fn header(state: &LedgerState, time: u64, txs: &[Tx]) -> BlockHeader {
-    BlockHeader {
-        chain_id: CHAIN.into(),
-        height: state.height.next().unwrap(),
-        time: Timestamp::new(time),
-        proposer: seed(1).public_key(),
-        prev_block_hash: state.last_block_hash,
-        prev_certificate_hash: Hash::ZERO,
-        tx_root: tx_root(txs),
-        state_root: Hash::ZERO,
-        validator_set_hash: Hash::ZERO,
-        next_validator_set_hash: Hash::ZERO,
-    }
+    chain::genesis(MarketSpec { params, ..tokenbook_ledger::genesis::inference_contract() })
 }
 
 struct Trader {
@@ -142,22 +65,17 @@ fn order(side: Side, price: i64, qty: i64, tif: TimeInForce, cid: u64) -> TxBody
 /// Registers and funds the traders, rests ~10,000 orders, then generates the measured blocks by
 /// running them (so cancels name orders resting before each block).
 fn prepare() -> (LedgerState, u64, Vec<(BlockHeader, Vec<Tx>)>) {
-    let mut chain = Chain { state: genesis_state(&genesis()).unwrap(), time: GENESIS_MS, nonce: 0 };
+    let mut chain = Chain::new(&genesis());
     let member = seed(0);
     let mut traders: Vec<Trader> = Vec::new();
     let registrations: Vec<Tx> = (0..TRADERS)
         .map(|i| {
-            let limits = AccountLimits {
-                max_order_qty: Qty::new(1_000),
-                max_open_orders: 1_000,
-                max_position: Qty::new(1_000_000),
-            };
             chain.tx(
                 AccountId::new(1),
                 &member,
                 TxBody::RegisterAccount(RegisterAccount {
                     owner: seed(100 + i).public_key(),
-                    limits,
+                    limits: chain::limits(),
                     self_trade_group: 0,
                 }),
             )
