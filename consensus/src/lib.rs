@@ -1,12 +1,62 @@
-//! Sans-IO Tendermint consensus core (Buchman, Kwon, Milosevic, arXiv:1807.04938, Algorithm 1):
-//! `handle(Input) -> Vec<Output>`, no clock, IO or randomness; vote keeper, persist-before-send
-//! records and commit-certificate verification.
+//! Sans-IO Tendermint consensus core: Algorithm 1 of Buchman, Kwon, Milosevic, "The latest
+//! gossip on BFT consensus" (arXiv:1807.04938), for weighted validator sets.
 //!
-//! Status: crate created by the workspace issue (#2); the core is built by issue #5.
+//! **Shape.** [`Consensus::handle`] takes one [`Input`] (a proposal with the app's validity
+//! verdict, a vote, a fired timeout, the value to propose) and returns the [`Output`]s the driver
+//! carries out in order: persist a record, broadcast a proposal or vote, schedule a timeout,
+//! request a value, decide (with its commit certificate), report equivocation evidence. No clock,
+//! IO, threads or randomness: the node and the simulator (`tokenbook-tests`, binary `sim`) drive
+//! the same core. Signatures are checked through a [`Verifier`].
+//!
+//! **Promises.**
+//! - Safety as in the paper with Byzantine validators holding less than a third of the power:
+//!   quorums are "more than two thirds of the voting power", the round-skip threshold "more than
+//!   one third" ([`tally`]).
+//! - Double-sign protection: every proposal and vote this validator signs comes out as
+//!   [`Output::Persist`] *before* its broadcast; [`Consensus::start_height`] takes the height's
+//!   records back after a restart, so the core never signs a different value for a (height,
+//!   round, step) it signed before, and its lock (the latest non-nil precommit) survives.
+//! - Bounded memory: votes are kept for the current height, for rounds up to [`ROUNDS_AHEAD`]
+//!   beyond the current one, and by validators of the height only; next-height votes are kept
+//!   (bounded the same way) until the height starts; anything else is dropped.
+//! - Certificates: a decision carries the precommit signatures of more than two thirds of the
+//!   power; [`verify_certificate`] checks one against a validator set (nodes and auditors).
+//! - Proposers rotate by voting power, deterministically ([`proposer`]).
+//!
+//! **Deviations from the paper** (each keeps safety; the ones marked *liveness* only change
+//! when a validator moves on):
+//! 1. Heights are started by the driver ([`Consensus::start_height`]) after it has applied the
+//!    decided block, with the next height's validator set from the app, instead of L52–L54
+//!    running inside the core. The validator set of `h` is known at `h − 1` (changes decided at
+//!    `h` take effect at `h + 2`).
+//! 2. `valid(v)` is the driver's verdict handed in with the proposal ([`Validity`]): the driver
+//!    must hold the block to relay it anyway. Proposals for the next height are left to the
+//!    driver (it cannot judge them before applying the current block).
+//! 3. *Liveness:* L55 ("f + 1 messages of round `r > round_p`") is applied as "validators with
+//!    more than a third of the power have sent messages for rounds ≥ `r`; go to the highest such
+//!    `r`". Only each validator's highest round is remembered beyond the kept window, which bounds
+//!    memory; starting any higher round is safe in Tendermint.
+//! 4. Equivocation: a validator's first vote per (round, kind) counts; a different second one is
+//!    not counted and yields [`Output::Evidence`]. An equivocating proposer's second proposal for
+//!    a round is ignored (the first one received counts).
+//! 5. The decision waits for the proposal itself (the block), as L49 requires; a validator that
+//!    missed it catches up through its driver (block and certificate from a peer), not the core.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
+
+mod core;
+pub mod proposer;
+pub mod tally;
+pub mod types;
+pub mod verify;
+
+pub use crate::core::{Consensus, ROUNDS_AHEAD};
+pub use types::{
+    HeightStart, Input, Output, Record, Step, Timeout, TimeoutKind, TimeoutParams, Validity,
+};
+pub use verify::{CertificateError, Ed25519, Verifier, verify_certificate};
 
 /// The wire-protocol crate this crate builds on.
 pub use tokenbook_protocol as protocol;

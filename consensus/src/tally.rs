@@ -1,0 +1,215 @@
+//! The vote keeper: votes of one height counted by voting power per (round, kind, value).
+//!
+//! Promises:
+//! - Only votes by members of the height's validator set are kept; each validator counts once per
+//!   (round, kind) — its first vote. A second, different vote for the same (round, kind) is
+//!   equivocation: it is not counted, and [`Added::Equivocation`] carries the evidence (once per
+//!   validator, round and kind). Repeats of a counted vote change nothing.
+//! - Memory is bounded: rounds above `max_round` are refused (the core keeps it a fixed distance
+//!   ahead of its own round), so a validator holds at most two votes per admitted round.
+//! - For the round-skip rule (L55) the keeper remembers, per validator, the highest round it has
+//!   sent anything for, even beyond `max_round`.
+
+use std::collections::BTreeMap;
+use tokenbook_protocol::{
+    DuplicateVoteEvidence, Hash, PublicKey, Round, ValidatorSet, Vote, VoteKind,
+};
+
+/// True when `power` is more than two thirds of `total` (the paper's 2f + 1).
+#[must_use]
+pub fn is_quorum(power: u64, total: u64) -> bool {
+    3 * u128::from(power) > 2 * u128::from(total)
+}
+
+/// True when `power` is more than one third of `total` (the paper's f + 1).
+#[must_use]
+pub fn is_one_third(power: u64, total: u64) -> bool {
+    3 * u128::from(power) > u128::from(total)
+}
+
+/// Summed voting power of `keys` in `validators` (non-members count zero).
+pub fn power_of<'a>(validators: &ValidatorSet, keys: impl Iterator<Item = &'a PublicKey>) -> u64 {
+    keys.filter_map(|k| validators.get(k)).fold(0u64, |sum, v| sum.saturating_add(v.power))
+}
+
+/// The votes of one kind in one round.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    /// The counted vote of each validator.
+    votes: BTreeMap<PublicKey, Vote>,
+    /// Power per value (`None` = nil).
+    weights: BTreeMap<Option<Hash>, u64>,
+    /// Power of every counted vote.
+    total: u64,
+    /// Validators already reported for equivocating here.
+    reported: Vec<PublicKey>,
+}
+
+impl Tally {
+    /// Power that voted for `value`.
+    #[must_use]
+    pub fn weight(&self, value: Option<Hash>) -> u64 {
+        self.weights.get(&value).copied().unwrap_or(0)
+    }
+
+    /// Power that voted at all.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The counted votes for `value`, by validator key.
+    pub fn votes_for(&self, value: Option<Hash>) -> impl Iterator<Item = &Vote> {
+        self.votes.values().filter(move |v| v.payload.value == value)
+    }
+}
+
+/// What adding a vote did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Added {
+    /// Counted.
+    Counted,
+    /// Already counted, or already reported: nothing changed.
+    Repeat,
+    /// A second, different vote: not counted; here is the evidence.
+    Equivocation(Box<DuplicateVoteEvidence>),
+    /// Not a validator of the height, or a round beyond the bound: ignored.
+    Ignored,
+}
+
+/// The votes of one height.
+#[derive(Clone, Debug)]
+pub struct VoteKeeper {
+    validators: ValidatorSet,
+    total_power: u64,
+    rounds: BTreeMap<Round, [Tally; 2]>,
+    /// Highest round each validator has sent a message for (the L55 rule).
+    highest: BTreeMap<PublicKey, Round>,
+    max_round: Round,
+}
+
+fn slot(kind: VoteKind) -> usize {
+    match kind {
+        VoteKind::Prevote => 0,
+        VoteKind::Precommit => 1,
+    }
+}
+
+impl VoteKeeper {
+    /// An empty keeper for a height's validator set, admitting rounds up to `max_round`.
+    #[must_use]
+    pub fn new(validators: ValidatorSet, max_round: Round) -> Self {
+        let total_power = validators.total_power().unwrap_or(u64::MAX);
+        Self {
+            validators,
+            total_power,
+            rounds: BTreeMap::new(),
+            highest: BTreeMap::new(),
+            max_round,
+        }
+    }
+
+    /// The height's validator set.
+    #[must_use]
+    pub fn validators(&self) -> &ValidatorSet {
+        &self.validators
+    }
+
+    /// Total voting power of the set.
+    #[must_use]
+    pub fn total_power(&self) -> u64 {
+        self.total_power
+    }
+
+    /// Raises the highest admitted round (never lowers it).
+    pub fn admit_up_to(&mut self, round: Round) {
+        self.max_round = self.max_round.max(round);
+    }
+
+    /// Counts a vote whose signature was checked.
+    pub fn add(&mut self, vote: Vote) -> Added {
+        let p = vote.payload;
+        let Some(validator) = self.validators.get(&p.validator) else {
+            return Added::Ignored;
+        };
+        let power = validator.power;
+        self.saw(p.validator, p.round);
+        if p.round > self.max_round {
+            return Added::Ignored;
+        }
+        let tally = &mut self.rounds.entry(p.round).or_default()[slot(p.kind)];
+        match tally.votes.get(&p.validator) {
+            None => {
+                tally.votes.insert(p.validator, vote);
+                *tally.weights.entry(p.value).or_default() += power;
+                tally.total += power;
+                Added::Counted
+            }
+            Some(first) if first.payload == p || tally.reported.contains(&p.validator) => {
+                Added::Repeat
+            }
+            Some(first) => match DuplicateVoteEvidence::new(*first, vote) {
+                Some(evidence) => {
+                    tally.reported.push(p.validator);
+                    Added::Equivocation(Box::new(evidence))
+                }
+                None => Added::Repeat,
+            },
+        }
+    }
+
+    /// Notes that a validator sent something for `round` (a vote or a proposal).
+    pub fn saw(&mut self, validator: PublicKey, round: Round) {
+        if self.validators.get(&validator).is_none() {
+            return;
+        }
+        let highest = self.highest.entry(validator).or_insert(round);
+        *highest = (*highest).max(round);
+    }
+
+    /// The votes of one kind in one round (empty if none).
+    #[must_use]
+    pub fn tally(&self, round: Round, kind: VoteKind) -> Option<&Tally> {
+        self.rounds.get(&round).map(|t| &t[slot(kind)])
+    }
+
+    /// Power that voted `value` in (round, kind).
+    #[must_use]
+    pub fn weight(&self, round: Round, kind: VoteKind, value: Option<Hash>) -> u64 {
+        self.tally(round, kind).map_or(0, |t| t.weight(value))
+    }
+
+    /// More than two thirds voted `value` in (round, kind).
+    #[must_use]
+    pub fn quorum_for(&self, round: Round, kind: VoteKind, value: Option<Hash>) -> bool {
+        is_quorum(self.weight(round, kind, value), self.total_power)
+    }
+
+    /// More than two thirds voted anything in (round, kind).
+    #[must_use]
+    pub fn quorum_any(&self, round: Round, kind: VoteKind) -> bool {
+        is_quorum(self.tally(round, kind).map_or(0, Tally::total), self.total_power)
+    }
+
+    /// The highest round above `above` for which validators holding more than a third of the
+    /// power have sent messages for that round or a higher one (the L55 rule; see the crate docs
+    /// for why "or higher").
+    #[must_use]
+    pub fn skip_round(&self, above: Round) -> Option<Round> {
+        let mut ahead: Vec<(Round, u64)> = self
+            .highest
+            .iter()
+            .filter(|(_, r)| **r > above)
+            .filter_map(|(k, r)| self.validators.get(k).map(|v| (*r, v.power)))
+            .collect();
+        ahead.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
+        let mut power = 0u64;
+        for (round, p) in ahead {
+            power = power.saturating_add(p);
+            if is_one_third(power, self.total_power) {
+                return Some(round);
+            }
+        }
+        None
+    }
+}
