@@ -113,6 +113,21 @@ impl<V: Verifier> Consensus<V> {
         self.locked
     }
 
+    /// The valid value's round (`validRound`): the latest round in which this validator saw
+    /// more than two thirds prevote for the round's proposal.
+    #[must_use]
+    pub fn valid_round(&self) -> Option<Round> {
+        self.valid.map(|(round, _)| round)
+    }
+
+    /// The votes counted for (round, kind) at the current height, for a driver that relays them
+    /// (Tendermint's gossip: what one correct validator received, every correct validator
+    /// eventually receives).
+    #[must_use]
+    pub fn votes(&self, round: Round, kind: VoteKind) -> Vec<Vote> {
+        self.keeper.tally(round, kind).map(|t| t.votes().copied().collect()).unwrap_or_default()
+    }
+
     /// The proposer of `round` at the current height.
     #[must_use]
     pub fn proposer(&self, round: Round) -> PublicKey {
@@ -154,6 +169,13 @@ impl<V: Verifier> Consensus<V> {
     /// Puts one write-ahead record back; returns its round.
     fn restore(&mut self, record: Record) -> Round {
         match record {
+            // Another validator's prevote kept with a lock (its polka).
+            Record::Vote(vote)
+                if vote.payload.height == self.height && vote.payload.validator != self.me =>
+            {
+                let _ = self.keeper.add(vote);
+                Round::new(0)
+            }
             Record::Vote(vote) if vote.payload.height == self.height => {
                 let p = vote.payload;
                 self.signed_votes.insert((p.round, p.kind), vote);
@@ -198,8 +220,9 @@ impl<V: Verifier> Consensus<V> {
         self.round = round; // L12
         self.step = Step::Propose; // L13
         self.keeper.admit_up_to(Round::new(round.get().saturating_add(ROUNDS_AHEAD)));
+        // L21, for the proposer too (deviation 6 in the crate docs).
+        self.schedule_timeout(TimeoutKind::Propose, out);
         if self.proposer(round) != self.me {
-            self.schedule_timeout(TimeoutKind::Propose, out); // L21
             return;
         }
         if let Some(signed) = self.signed_proposals.get(&round) {
@@ -317,16 +340,18 @@ impl<V: Verifier> Consensus<V> {
         }
     }
 
+    /// Counts a vote (after the decision too, so late equivocation is still reported).
     fn on_verified_vote(&mut self, vote: Vote, out: &mut Vec<Output>) {
-        if self.step == Step::Commit {
-            return;
-        }
-        match self.keeper.add(vote) {
-            Added::Counted if vote.payload.kind == VoteKind::Precommit => {
-                self.try_decide(vote.payload.round, out);
+        let counted = match self.keeper.add(vote) {
+            Added::Counted => true,
+            Added::Equivocation(evidence) => {
+                out.push(Output::Evidence(*evidence));
+                true
             }
-            Added::Equivocation(evidence) => out.push(Output::Evidence(*evidence)),
-            Added::Counted | Added::Repeat | Added::Ignored => {}
+            Added::Repeat | Added::Ignored => false,
+        };
+        if counted && vote.payload.kind == VoteKind::Precommit {
+            self.try_decide(vote.payload.round, out);
         }
     }
 
@@ -392,6 +417,7 @@ impl<V: Verifier> Consensus<V> {
             if stepped && polka && self.fired.insert((round, Once::Lock)) {
                 // L36
                 if self.step == Step::Prevote {
+                    self.persist_polka(round, p.value, out);
                     self.locked = Some((round, p.value)); // L38–L39
                     self.vote(VoteKind::Precommit, Some(p.value), out); // L40
                     self.step = Step::Precommit; // L41
@@ -408,6 +434,16 @@ impl<V: Verifier> Consensus<V> {
             && self.fired.insert((round, Once::PrecommitTimeout))
         {
             self.schedule_timeout(TimeoutKind::Precommit, out); // L47–L48
+        }
+    }
+
+    /// Records the prevotes that justify a lock, so a restarted validator can still show its
+    /// polka (a proposal re-proposing the value needs it, L28).
+    fn persist_polka(&self, round: Round, value: Hash, out: &mut Vec<Output>) {
+        if let Some(tally) = self.keeper.tally(round, VoteKind::Prevote) {
+            let polka = tally.votes_for(Some(value));
+            let others = polka.into_iter().filter(|v| v.payload.validator != self.me);
+            out.extend(others.map(|v| Output::Persist(Record::Vote(v))));
         }
     }
 
@@ -449,6 +485,7 @@ impl<V: Verifier> Consensus<V> {
             .tally(round, VoteKind::Precommit)
             .map(|t| {
                 t.votes_for(Some(p.value))
+                    .iter()
                     .map(|v| CommitSignature {
                         validator: v.payload.validator,
                         signature: v.signature,

@@ -41,6 +41,14 @@
 //!    a round is ignored (the first one received counts).
 //! 5. The decision waits for the proposal itself (the block), as L49 requires; a validator that
 //!    missed it catches up through its driver (block and certificate from a peer), not the core.
+//! 6. *Liveness:* the proposer schedules `timeoutPropose` too (L21 is for non-proposers only).
+//!    After a restart a proposer may re-propose its locked value without holding the polka of
+//!    its round (the records hold its own votes, not the others'); without the timeout it could
+//!    wait in the propose step for ever. With it, it prevotes nil like everyone else.
+//! 7. Relaying: the paper assumes gossip delivers every message a correct validator received to
+//!    every correct validator. The core exposes what it counted ([`Consensus::votes`],
+//!    [`Consensus::valid_round`]) so the driver can relay the current round's votes and the
+//!    polka of its valid round when it stalls.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -1,10 +1,14 @@
 //! The vote keeper: votes of one height counted by voting power per (round, kind, value).
 //!
 //! Promises:
-//! - Only votes by members of the height's validator set are kept; each validator counts once per
-//!   (round, kind) — its first vote. A second, different vote for the same (round, kind) is
-//!   equivocation: it is not counted, and [`Added::Equivocation`] carries the evidence (once per
-//!   validator, round and kind). Repeats of a counted vote change nothing.
+//! - Only votes by members of the height's validator set are kept. A validator's first vote per
+//!   (round, kind) counts toward its value and toward the round's total. A second, different
+//!   vote is equivocation: [`Added::Equivocation`] carries the evidence, and the vote counts
+//!   toward *its* value too (never toward the total), since the validator may have shown it to
+//!   others: a correct validator that counted the other version must still be able to see the
+//!   quorum they saw (as CometBFT's peer-claimed majorities allow). Safety is unaffected — the
+//!   paper's quorum arguments are about which signed votes exist, not who saw them. A third
+//!   version is dropped (memory bound). Repeats change nothing.
 //! - Memory is bounded: rounds above `max_round` are refused (the core keeps it a fixed distance
 //!   ahead of its own round), so a validator holds at most two votes per admitted round.
 //! - For the round-skip rule (L55) the keeper remembers, per validator, the highest round it has
@@ -35,14 +39,14 @@ pub fn power_of<'a>(validators: &ValidatorSet, keys: impl Iterator<Item = &'a Pu
 /// The votes of one kind in one round.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
-    /// The counted vote of each validator.
+    /// The first vote of each validator.
     votes: BTreeMap<PublicKey, Vote>,
+    /// A second, conflicting vote of an equivocating validator.
+    extra: BTreeMap<PublicKey, Vote>,
     /// Power per value (`None` = nil).
     weights: BTreeMap<Option<Hash>, u64>,
-    /// Power of every counted vote.
+    /// Power of every validator that voted (each once).
     total: u64,
-    /// Validators already reported for equivocating here.
-    reported: Vec<PublicKey>,
 }
 
 impl Tally {
@@ -58,9 +62,18 @@ impl Tally {
         self.total
     }
 
-    /// The counted votes for `value`, by validator key.
-    pub fn votes_for(&self, value: Option<Hash>) -> impl Iterator<Item = &Vote> {
-        self.votes.values().filter(move |v| v.payload.value == value)
+    /// Every kept vote (first votes, then conflicting second ones).
+    pub fn votes(&self) -> impl Iterator<Item = &Vote> {
+        self.votes.values().chain(self.extra.values())
+    }
+
+    /// The kept votes for `value`, one per validator, sorted by validator key.
+    #[must_use]
+    pub fn votes_for(&self, value: Option<Hash>) -> Vec<Vote> {
+        let mut votes: Vec<Vote> =
+            self.votes().filter(|v| v.payload.value == value).copied().collect();
+        votes.sort_by_key(|v| v.payload.validator);
+        votes
     }
 }
 
@@ -71,7 +84,7 @@ pub enum Added {
     Counted,
     /// Already counted, or already reported: nothing changed.
     Repeat,
-    /// A second, different vote: not counted; here is the evidence.
+    /// A second, different vote: counted toward its value only; here is the evidence.
     Equivocation(Box<DuplicateVoteEvidence>),
     /// Not a validator of the height, or a round beyond the bound: ignored.
     Ignored,
@@ -145,12 +158,13 @@ impl VoteKeeper {
                 tally.total += power;
                 Added::Counted
             }
-            Some(first) if first.payload == p || tally.reported.contains(&p.validator) => {
+            Some(first) if first.payload == p || tally.extra.contains_key(&p.validator) => {
                 Added::Repeat
             }
             Some(first) => match DuplicateVoteEvidence::new(*first, vote) {
                 Some(evidence) => {
-                    tally.reported.push(p.validator);
+                    tally.extra.insert(p.validator, vote);
+                    *tally.weights.entry(p.value).or_default() += power;
                     Added::Equivocation(Box::new(evidence))
                 }
                 None => Added::Repeat,

@@ -78,9 +78,11 @@ impl TimeoutParams {
     }
 }
 
-/// A signed message this validator produced. The driver must make it durable (its write-ahead
-/// log) before sending the message that follows it in the same output list; on restart the core
-/// is rebuilt from the records of the height it is at ([`crate::Consensus::start_height`]).
+/// A signed message to keep. The driver must make it durable (its write-ahead log) before
+/// carrying out the outputs that follow it; on restart the core is rebuilt from the records of
+/// the height it is at ([`crate::Consensus::start_height`]). Records are this validator's own
+/// proposals and votes, and, when it locks, the other validators' prevotes that justify the lock
+/// (its polka).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Record {
     /// A proposal this validator signed.
