@@ -95,24 +95,15 @@ pub fn run(cfg: &Config) -> Report {
 fn describe(n: &Node) -> String {
     let role = n.byzantine.map_or("honest".to_owned(), |b| format!("{b:?}"));
     match &n.core {
-        Some(c) => {
-            format!(
-                "node {} ({role}): height {} round {} step {:?} locked {:?}",
-                n.index,
-                c.height(),
-                c.round(),
-                c.step(),
-                c.locked().map(|(r, v)| (r.get(), v.to_string()[..8].to_owned()))
-            ) + &format!(
-                " r0 prevotes {:?} valid_round {:?} proposer(r) {}",
-                c.votes(Round::new(0), VoteKind::Prevote)
-                    .iter()
-                    .map(|v| v.payload.value.map(|h| h.to_string()[..4].to_owned()))
-                    .collect::<Vec<_>>(),
-                c.valid_round(),
-                c.proposer(c.round()).to_string()[..6].to_owned()
-            )
-        }
+        Some(c) => format!(
+            "node {} ({role}): height {} round {} step {:?} locked {:?} valid round {:?}",
+            n.index,
+            c.height(),
+            c.round(),
+            c.step(),
+            c.locked().map(|(r, v)| (r.get(), v.to_string()[..8].to_owned())),
+            c.valid_round().map(Round::get),
+        ),
         None => format!("node {} ({role}): crashed at height {}", n.index, n.height()),
     }
 }
