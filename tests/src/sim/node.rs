@@ -20,16 +20,20 @@ pub enum Behaviour {
     Withhold,
     /// Behaves, and also sends validly signed votes for far rounds and far heights.
     FarRounds,
+    /// Ignores its locks: prevotes and precommits every proposal it receives, to a random part
+    /// of the network (the "amnesia" attack the paper's locks defend against).
+    Amnesia,
 }
 
 impl Behaviour {
     /// The behaviour for a seed and a Byzantine validator's index.
     pub fn pick(seed: u64, index: usize) -> Self {
-        match (seed.wrapping_add(index as u64)) % 4 {
+        match (seed.wrapping_add(index as u64)) % 5 {
             0 => Self::Equivocate,
             1 => Self::DoubleVote,
             2 => Self::Withhold,
-            _ => Self::FarRounds,
+            3 => Self::FarRounds,
+            _ => Self::Amnesia,
         }
     }
 }

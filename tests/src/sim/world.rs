@@ -352,7 +352,12 @@ impl World {
         let copies = if faulty && self.cfg.faults.duplicate && self.rng.chance(50) { 2 } else { 1 };
         for _ in 0..copies {
             let delay = if faulty && self.cfg.faults.reorder {
-                1 + self.rng.below(800)
+                // Mostly below the timeouts, sometimes well beyond them (rounds race).
+                if self.rng.chance(100) {
+                    1 + self.rng.below(6_000)
+                } else {
+                    1 + self.rng.below(800)
+                }
             } else {
                 5 + self.rng.below(35)
             };
@@ -393,16 +398,20 @@ impl World {
         match self.nodes[i].byzantine {
             Some(Behaviour::Withhold) => {}
             Some(Behaviour::DoubleVote) => {
-                self.broadcast(i, &msg);
+                // Each peer gets the real vote, the conflicting one, both, or nothing: peers see
+                // different quorums, and some see the equivocation itself.
                 let p = vote.payload;
                 let value = match p.value {
                     Some(_) => None,
                     None => Some(Hash::digest(&self.seq.to_le_bytes())),
                 };
                 let conflicting = VotePayload { value, ..p }.sign(&self.nodes[i].key, CHAIN);
-                let others = self.others(i);
-                for to in others {
-                    if self.rng.chance(500) {
+                for to in self.others(i) {
+                    let choice = self.rng.below(4);
+                    if choice & 1 == 0 {
+                        self.send(i, to, msg.clone());
+                    }
+                    if choice >= 2 {
                         self.send(i, to, Msg::Vote(conflicting));
                     }
                 }
@@ -519,9 +528,33 @@ impl World {
     }
 
     fn deliver_proposal(&mut self, to: usize, proposal: Proposal) {
+        if self.nodes[to].byzantine == Some(Behaviour::Amnesia) {
+            self.amnesia_votes(to, &proposal);
+        }
         let validity = self.validity(&proposal);
         self.nodes[to].proposals.entry(proposal.payload.round).or_insert(proposal);
         self.handle(to, Input::Proposal(proposal, validity));
+    }
+
+    /// An amnesiac validator prevotes and precommits whatever it is proposed, to a random part
+    /// of the network.
+    fn amnesia_votes(&mut self, i: usize, proposal: &Proposal) {
+        let p = proposal.payload;
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            let payload = VotePayload {
+                kind,
+                height: p.height,
+                round: p.round,
+                value: Some(p.value),
+                validator: self.nodes[i].key.public_key(),
+            };
+            let vote = payload.sign(&self.nodes[i].key, CHAIN);
+            for to in self.others(i) {
+                if self.rng.chance(600) {
+                    self.send(i, to, Msg::Vote(vote));
+                }
+            }
+        }
     }
 
     /// A message from a higher height: that peer can fill in what this node missed.
@@ -598,7 +631,7 @@ impl World {
         }
         self.heal_ms = FAULTS_FROM_MS + FAULT_WINDOW_MS;
         if f.drop {
-            self.drop_per_mille = 20 + self.rng.below(180);
+            self.drop_per_mille = 20 + self.rng.below(280);
         }
         let n = self.nodes.len();
         for _ in 0..if f.partition { 1 + self.rng.below(3) } else { 0 } {
