@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p tokenbook-tests --bin sim -- --seeds 1..1000 --validators 4
 //! --byzantine 1 --heights 200 [--faults all|none|drop,duplicate,reorder,partition,asymmetric,
-//! crash,set-changes] [--threads 2] [--twice]`
+//! crash,set-changes] [--threads 2] [--twice] [--ledger]`
 //!
 //! Prints one summary line; for every failing seed, its violations and the command that replays
 //! it exactly. Exits 1 on any violation (or, with `--twice`, on two runs of a seed that differ).
@@ -22,6 +22,7 @@ struct Args {
     faults: Faults,
     threads: usize,
     twice: bool,
+    ledger: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -33,6 +34,7 @@ fn parse() -> Result<Args, String> {
         faults: Faults::all(),
         threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         twice: false,
+        ledger: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +53,7 @@ fn parse() -> Result<Args, String> {
             "--faults" => args.faults = Faults::parse(&value()?)?,
             "--threads" => args.threads = value()?.parse().map_err(|e| format!("{e}"))?,
             "--twice" => args.twice = true,
+            "--ledger" => args.ledger = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -67,6 +70,7 @@ fn config(args: &Args, seed: u64) -> Config {
         byzantine: args.byzantine,
         heights: args.heights,
         faults: args.faults,
+        ledger: args.ledger,
     }
 }
 
@@ -125,17 +129,18 @@ fn main() -> ExitCode {
         }
         println!(
             "replay: cargo run --release -p tokenbook-tests --bin sim -- --seeds {}..{} \
-             --validators {} --byzantine {} --heights {} --faults {}",
+             --validators {} --byzantine {} --heights {} --faults {}{}",
             report.seed,
             report.seed + 1,
             args.validators,
             args.byzantine,
             args.heights,
-            args.faults.to_text()
+            args.faults.to_text(),
+            if args.ledger { " --ledger" } else { "" }
         );
     }
     println!(
-        "seeds={}..{} validators={} byzantine={} heights={} faults={} runs={runs} decided={decided} \
+        "seeds={}..{} validators={} byzantine={} heights={} faults={} ledger={} runs={runs} decided={decided} \
          evidence={evidence} violations={} elapsed={:.1}s",
         args.seeds.start,
         args.seeds.end,
@@ -143,6 +148,7 @@ fn main() -> ExitCode {
         args.byzantine,
         args.heights,
         args.faults.to_text(),
+        args.ledger,
         failures.len(),
         started.elapsed().as_secs_f64()
     );

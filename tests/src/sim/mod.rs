@@ -8,15 +8,20 @@
 //! set (decided at `h`, in force at `h + 2`). Nothing reads a clock or an unseeded generator, so
 //! a seed replays exactly: [`run`] returns a trace hash over every event it processed.
 //!
+//! With [`Config::ledger`] the app is the real ledger ([`app`]): blocks carry signed txs and
+//! every node applies every decided block to its own state.
+//!
 //! Checks, at every step: agreement (no two honest nodes decide different values at a height),
 //! validity (only blocks the app accepts are decided), every certificate verifies against the
-//! height's validator set, every equivocation an honest core was shown produced evidence, and
+//! height's validator set, identical state roots at every height (with the ledger), every
+//! equivocation an honest core was shown produced evidence, and
 //! liveness — once every fault has healed, each honest node keeps deciding (no gap longer than
 //! [`LIVENESS_BOUND_MS`] of simulated time) until it reaches the target height.
 
 // Simulation sizes (validators, heights, rounds) are small: casts between them cannot truncate.
-#![allow(clippy::cast_possible_truncation)]
+#![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 
+pub mod app;
 mod node;
 mod world;
 
@@ -130,6 +135,8 @@ pub struct Config {
     pub heights: u64,
     /// Faults to inject.
     pub faults: Faults,
+    /// Run the real ledger as the app (blocks of signed txs, state roots compared).
+    pub ledger: bool,
 }
 
 /// What a run did.
@@ -149,6 +156,8 @@ pub struct Report {
     pub time_ms: u64,
     /// Evidence reports by honest nodes.
     pub evidence: u64,
+    /// Fills in the decided blocks (with the ledger).
+    pub fills: u64,
     /// Where each node stood at the end (height, round, step, lock), for diagnosing a failure.
     pub nodes: Vec<String>,
 }

@@ -116,6 +116,8 @@ pub struct Node {
     pub reported: BTreeSet<(PublicKey, Round, VoteKind)>,
     /// Simulated time of the last decision.
     pub last_decision_ms: u64,
+    /// The node's ledger (with `Config::ledger`; survives crashes like a store).
+    pub ledger: Option<tokenbook_ledger::LedgerState>,
     /// (height, round, step) at the last gossip tick: unchanged means stalled.
     pub last_gossip: Option<(Height, Round, tokenbook_consensus::Step)>,
 }
@@ -145,6 +147,7 @@ impl Node {
             evidence_reports: 0,
             last_decision_ms: 0,
             last_gossip: None,
+            ledger: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The event loop: time, network, faults, the app, and the checks.
 
+use super::app::App;
 use super::node::{Behaviour, EARLY_KEPT, Msg, Node, SimVerifier};
 use super::{CHAIN, Config, LIVENESS_BOUND_MS, Report, Rng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -7,7 +8,7 @@ use tokenbook_consensus::{
     Consensus, HeightStart, Input, Output, Timeout, TimeoutParams, Validity, verify_certificate,
 };
 use tokenbook_protocol::{
-    CommitCertificate, Hash, Height, Keypair, Proposal, ProposalPayload, Round, Validator,
+    Block, CommitCertificate, Hash, Height, Keypair, Proposal, ProposalPayload, Round, Validator,
     ValidatorSet, Vote, VoteKind, VotePayload,
 };
 
@@ -56,6 +57,13 @@ struct World {
     /// Every block ever built: hash → (height, valid).
     blocks: BTreeMap<Hash, (Height, bool)>,
     verifier: SimVerifier,
+    /// The ledger app and every block body built (with `Config::ledger`).
+    app: Option<App>,
+    bodies: BTreeMap<Hash, Block>,
+    /// The state root the first honest node reached at each height.
+    roots: BTreeMap<Height, Hash>,
+    /// Fills in the decided blocks (counted once per height).
+    fills: u64,
     violations: Vec<String>,
     trace: u64,
     events: u64,
@@ -88,6 +96,7 @@ pub fn run(cfg: &Config) -> Report {
         events: world.events,
         time_ms: world.now,
         evidence: world.evidence,
+        fills: world.fills,
         nodes: world.nodes.iter().map(describe).collect(),
     }
 }
@@ -110,7 +119,7 @@ fn describe(n: &Node) -> String {
 
 impl World {
     fn new(cfg: Config) -> Self {
-        let nodes = (0..cfg.validators)
+        let nodes: Vec<Node> = (0..cfg.validators)
             .map(|i| {
                 let mut seed = [0x51u8; 32];
                 seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
@@ -121,6 +130,12 @@ impl World {
                 Node::new(i, Keypair::from_seed(&seed), byzantine)
             })
             .collect();
+        let keys: Vec<_> = nodes.iter().map(|n: &Node| n.key.public_key()).collect();
+        let app = cfg.ledger.then(|| App::new(&keys, cfg.seed));
+        let mut nodes = nodes;
+        for node in &mut nodes {
+            node.ledger = app.as_ref().map(App::ledger);
+        }
         Self {
             cfg,
             rng: Rng(cfg.seed),
@@ -133,6 +148,10 @@ impl World {
             decisions: BTreeMap::new(),
             blocks: BTreeMap::new(),
             verifier: SimVerifier::default(),
+            app,
+            bodies: BTreeMap::new(),
+            roots: BTreeMap::new(),
+            fills: 0,
             violations: Vec::new(),
             trace: 0xcbf2_9ce4_8422_2325,
             events: 0,
@@ -181,6 +200,17 @@ impl World {
 
     /// A new block for (height, round) by `node`; honest blocks are valid.
     fn build_block(&mut self, node: usize, height: Height, round: Round, valid: bool) -> Hash {
+        if let (Some(app), Some(ledger)) = (&self.app, &self.nodes[node].ledger) {
+            let proposer = self.nodes[node].key.public_key();
+            let mut block = app.build(ledger, proposer, self.now, &mut self.rng);
+            while self.bodies.contains_key(&block.hash()) {
+                block.header.time = tokenbook_protocol::Timestamp::new(block.header.time.get() + 1);
+            }
+            let value = block.hash();
+            self.blocks.insert(value, (height, valid));
+            self.bodies.insert(value, block);
+            return value;
+        }
         let mut bytes = Vec::new();
         for part in [self.cfg.seed, height.get(), u64::from(round.get()), node as u64, self.seq] {
             bytes.extend_from_slice(&part.to_le_bytes());
@@ -190,11 +220,18 @@ impl World {
         value
     }
 
-    fn validity(&self, proposal: &Proposal) -> Validity {
-        match self.blocks.get(&proposal.payload.value) {
-            Some((height, true)) if *height == proposal.payload.height => Validity::Valid,
-            _ => Validity::Invalid,
-        }
+    /// Node `i`'s verdict on a proposal: a block the app built valid for that height, and with
+    /// the ledger, one that extends the node's own state.
+    fn validity(&self, i: usize, proposal: &Proposal) -> Validity {
+        let value = proposal.payload.value;
+        let known =
+            matches!(self.blocks.get(&value), Some((h, true)) if *h == proposal.payload.height);
+        let extends = match (&self.nodes[i].ledger, self.bodies.get(&value)) {
+            (Some(ledger), Some(block)) => App::valid(ledger, block),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if known && extends { Validity::Valid } else { Validity::Invalid }
     }
 
     // ---- nodes --------------------------------------------------------------------------------
@@ -288,6 +325,7 @@ impl World {
         if self.nodes[i].byzantine.is_none() {
             self.check_decision(i, height, value, &certificate);
         }
+        self.apply_decided(i, height, value);
         self.nodes[i].chain.push((value, certificate));
         self.nodes[i].last_decision_ms = self.now;
         self.nodes[i].new_height();
@@ -303,13 +341,34 @@ impl World {
         // Proposals kept for the new height go in after the start's own outputs.
         let early = std::mem::take(&mut self.nodes[i].early);
         for proposal in early.into_iter().filter(|p| p.payload.height == next) {
-            let validity = self.validity(&proposal);
+            let validity = self.validity(i, &proposal);
             self.nodes[i].proposals.insert(proposal.payload.round, proposal);
             if let Some(core) = self.nodes[i].core.as_mut() {
                 all.extend(core.handle(Input::Proposal(proposal, validity)));
             }
         }
         all
+    }
+
+    /// With the ledger: applies the decided block and compares the state root with the other
+    /// honest nodes'.
+    fn apply_decided(&mut self, i: usize, height: Height, value: Hash) {
+        let Some(block) = self.bodies.get(&value) else { return };
+        let Some(ledger) = self.nodes[i].ledger.as_mut() else { return };
+        match App::apply(ledger, block) {
+            Err(e) => self.violations.push(format!("ledger: node {i} cannot apply height {height}: {e}")),
+            Ok((root, fills)) if self.nodes[i].byzantine.is_none() => match self.roots.get(&height) {
+                Some(first) if *first != root => self.violations.push(format!(
+                    "state root: node {i} has {root} after height {height}, another honest node {first}"
+                )),
+                Some(_) => {}
+                None => {
+                    self.roots.insert(height, root);
+                    self.fills += fills;
+                }
+            },
+            Ok(_) => {}
+        }
     }
 
     fn check_decision(&mut self, i: usize, height: Height, value: Hash, cert: &CommitCertificate) {
@@ -531,7 +590,7 @@ impl World {
         if self.nodes[to].byzantine == Some(Behaviour::Amnesia) {
             self.amnesia_votes(to, &proposal);
         }
-        let validity = self.validity(&proposal);
+        let validity = self.validity(to, &proposal);
         self.nodes[to].proposals.entry(proposal.payload.round).or_insert(proposal);
         self.handle(to, Input::Proposal(proposal, validity));
     }

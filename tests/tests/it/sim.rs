@@ -4,14 +4,14 @@
 use tokenbook_tests::sim::{Config, Faults, Report, run};
 
 fn config(seed: u64, validators: usize, byzantine: usize, heights: u64) -> Config {
-    Config { seed, validators, byzantine, heights, faults: Faults::all() }
+    Config { seed, validators, byzantine, heights, faults: Faults::all(), ledger: false }
 }
 
 fn assert_clean(report: &Report, cfg: &Config) {
     assert!(
         report.violations.is_empty(),
         "seed {} failed: {:?}\nnodes: {:#?}\nreplay: cargo run --release -p tokenbook-tests --bin sim -- \
-         --seeds {}..{} --validators {} --byzantine {} --heights {} --faults {}",
+         --seeds {}..{} --validators {} --byzantine {} --heights {} --faults {}{}",
         cfg.seed,
         report.violations,
         report.nodes,
@@ -20,7 +20,8 @@ fn assert_clean(report: &Report, cfg: &Config) {
         cfg.validators,
         cfg.byzantine,
         cfg.heights,
-        cfg.faults.to_text()
+        cfg.faults.to_text(),
+        if cfg.ledger { " --ledger" } else { "" }
     );
     assert_eq!(report.decided, cfg.heights, "seed {}", cfg.seed);
 }
@@ -47,6 +48,18 @@ fn seven_validators_two_byzantine_every_fault() {
         let cfg = config(seed, 7, 2, 40);
         assert_clean(&run(&cfg), &cfg);
     }
+}
+
+#[test]
+fn with_the_real_ledger_every_node_reaches_the_same_state_roots() {
+    let mut fills = 0;
+    for seed in seeds(12) {
+        let cfg = Config { ledger: true, ..config(seed, 4, 1, 25) };
+        let report = run(&cfg);
+        assert_clean(&report, &cfg);
+        fills += report.fills;
+    }
+    assert!(fills > 0, "the blocks traded nothing");
 }
 
 #[test]
