@@ -127,17 +127,7 @@ fn main() -> ExitCode {
                 report.seed, report.trace
             );
         }
-        println!(
-            "replay: cargo run --release -p tokenbook-tests --bin sim -- --seeds {}..{} \
-             --validators {} --byzantine {} --heights {} --faults {}{}",
-            report.seed,
-            report.seed + 1,
-            args.validators,
-            args.byzantine,
-            args.heights,
-            args.faults.to_text(),
-            if args.ledger { " --ledger" } else { "" }
-        );
+        println!("replay: {}", config(&args, report.seed).replay_command());
     }
     println!(
         "seeds={}..{} validators={} byzantine={} heights={} faults={} ledger={} runs={runs} decided={decided} \

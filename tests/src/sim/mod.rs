@@ -139,6 +139,24 @@ pub struct Config {
     pub ledger: bool,
 }
 
+impl Config {
+    /// The command that replays this run exactly.
+    #[must_use]
+    pub fn replay_command(&self) -> String {
+        format!(
+            "cargo run --release -p tokenbook-tests --bin sim -- --seeds {}..{} --validators {} \
+             --byzantine {} --heights {} --faults {}{}",
+            self.seed,
+            self.seed + 1,
+            self.validators,
+            self.byzantine,
+            self.heights,
+            self.faults.to_text(),
+            if self.ledger { " --ledger" } else { "" }
+        )
+    }
+}
+
 /// What a run did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {

@@ -10,18 +10,11 @@ fn config(seed: u64, validators: usize, byzantine: usize, heights: u64) -> Confi
 fn assert_clean(report: &Report, cfg: &Config) {
     assert!(
         report.violations.is_empty(),
-        "seed {} failed: {:?}\nnodes: {:#?}\nreplay: cargo run --release -p tokenbook-tests --bin sim -- \
-         --seeds {}..{} --validators {} --byzantine {} --heights {} --faults {}{}",
+        "seed {} failed: {:?}\nnodes: {:#?}\nreplay: {}",
         cfg.seed,
         report.violations,
         report.nodes,
-        cfg.seed,
-        cfg.seed + 1,
-        cfg.validators,
-        cfg.byzantine,
-        cfg.heights,
-        cfg.faults.to_text(),
-        if cfg.ledger { " --ledger" } else { "" }
+        cfg.replay_command()
     );
     assert_eq!(report.decided, cfg.heights, "seed {}", cfg.seed);
 }
