@@ -324,6 +324,7 @@ impl World {
         }
         if self.nodes[i].byzantine.is_none() {
             self.check_decision(i, height, value, &certificate);
+            self.maybe_isolate(i);
         }
         self.apply_decided(i, height, value);
         self.nodes[i].chain.push((value, certificate));
@@ -714,6 +715,21 @@ impl World {
             }
             self.now = 0;
         }
+    }
+
+    /// The adversary's favourite partition: cut off a node the moment it decides, so the others
+    /// cannot learn the decision and must go on to later rounds without it (what locks are for).
+    fn maybe_isolate(&mut self, i: usize) {
+        let window = self.now >= FAULTS_FROM_MS && self.now < self.heal_ms.saturating_sub(6_000);
+        if !(window && self.cfg.faults.partition && self.rng.chance(100)) {
+            return;
+        }
+        let n = self.nodes.len();
+        let links: BTreeSet<(usize, usize)> =
+            (0..n).filter(|j| *j != i).flat_map(|j| [(i, j), (j, i)]).collect();
+        let until = 1_000 + self.rng.below(5_000);
+        self.at(0, Event::Cut(links.clone()));
+        self.at(until, Event::Mend(links));
     }
 
     /// A random cut: the links between a random group and the rest (one way if `one_way`).
