@@ -151,9 +151,12 @@ impl<V: Verifier> Consensus<V> {
         self.fired.clear();
         self.signed_votes.clear();
         self.signed_proposals.clear();
-        let mut resume = Round::new(0);
+        // Resume in the highest round signed in; admit its window before restoring the votes.
+        let resume = start.records.iter().filter_map(|r| self.own_round(r)).max();
+        let resume = resume.unwrap_or(Round::new(0));
+        self.keeper.admit_up_to(Round::new(resume.get().saturating_add(ROUNDS_AHEAD)));
         for record in start.records {
-            resume = resume.max(self.restore(record));
+            self.restore(record);
         }
         let buffered = std::mem::take(&mut self.next.votes);
         let mut out = Vec::new();
@@ -166,15 +169,23 @@ impl<V: Verifier> Consensus<V> {
         out
     }
 
-    /// Puts one write-ahead record back; returns its round.
-    fn restore(&mut self, record: Record) -> Round {
+    /// The round of a record of this validator's own message at the current height.
+    fn own_round(&self, record: &Record) -> Option<Round> {
+        let (height, round, signer) = match record {
+            Record::Vote(v) => (v.payload.height, v.payload.round, v.payload.validator),
+            Record::Proposal(p) => (p.payload.height, p.payload.round, p.payload.proposer),
+        };
+        (height == self.height && signer == self.me).then_some(round)
+    }
+
+    /// Puts one write-ahead record back.
+    fn restore(&mut self, record: Record) {
         match record {
             // Another validator's prevote kept with a lock (its polka).
             Record::Vote(vote)
                 if vote.payload.height == self.height && vote.payload.validator != self.me =>
             {
                 let _ = self.keeper.add(vote);
-                Round::new(0)
             }
             Record::Vote(vote) if vote.payload.height == self.height => {
                 let p = vote.payload;
@@ -187,15 +198,13 @@ impl<V: Verifier> Consensus<V> {
                     }
                 }
                 let _ = self.keeper.add(vote);
-                p.round
             }
             Record::Proposal(proposal) if proposal.payload.height == self.height => {
                 let p = proposal.payload;
                 self.signed_proposals.insert(p.round, proposal);
                 self.proposals.insert(p.round, (p, Validity::Valid));
-                p.round
             }
-            _ => Round::new(0),
+            Record::Vote(_) | Record::Proposal(_) => {}
         }
     }
 

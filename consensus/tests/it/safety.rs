@@ -163,3 +163,22 @@ fn far_rounds_are_not_stored_but_count_for_the_skip() {
     // Two validators are beyond round 1,000,000: skip to the highest round both reached.
     assert_eq!(keeper.skip_round(r(0)), Some(r(1_000_000)));
 }
+
+#[test]
+fn a_restart_resumes_in_the_highest_round_signed_with_its_votes_counted() {
+    let net = net(&[1, 1, 1, 1]);
+    let me = net.not_proposing(0);
+    let (mut core, _) = net.core(me);
+    let others = net.others(me);
+    // Two validators at round 12: skip there (beyond the window of kept rounds at the start).
+    feed(&mut core, others.iter().take(2).map(|i| net.precommit(*i, 12, None)));
+    assert_eq!(core.round(), r(12));
+    let out = core.handle(Input::Timeout(Timeout {
+        height: h(1),
+        round: r(12),
+        kind: TimeoutKind::Propose,
+    }));
+    let (restarted, _) = net.restarted(me, records(&out));
+    assert_eq!(restarted.round(), r(12));
+    assert_eq!(restarted.votes(r(12), VoteKind::Prevote).len(), 1);
+}
