@@ -100,8 +100,6 @@ pub struct Node {
     pub wal: Vec<Record>,
     /// Decided (block hash, certificate) per height, from height 1 (survives crashes).
     pub chain: Vec<(Hash, CommitCertificate)>,
-    /// Own messages at the current height, re-sent by gossip (bounded).
-    pub own: Vec<Msg>,
     /// Proposals received at the current height, by round (re-sent by gossip).
     pub proposals: BTreeMap<Round, Proposal>,
     /// Proposals for the next height, kept until it starts (bounded).
@@ -122,8 +120,6 @@ pub struct Node {
     pub last_gossip: Option<(Height, Round, tokenbook_consensus::Step)>,
 }
 
-/// Most own messages kept for gossip.
-pub const OWN_KEPT: usize = 8;
 /// Most next-height proposals kept.
 pub const EARLY_KEPT: usize = 16;
 
@@ -138,7 +134,6 @@ impl Node {
             epoch: 0,
             wal: Vec::new(),
             chain: Vec::new(),
-            own: Vec::new(),
             proposals: BTreeMap::new(),
             early: Vec::new(),
             ahead: None,
@@ -170,7 +165,6 @@ impl Node {
 
     /// Forgets per-height driver state when a new height starts.
     pub fn new_height(&mut self) {
-        self.own.clear();
         self.proposals.clear();
         self.handed.clear();
         self.reported.clear();
@@ -182,12 +176,20 @@ impl Node {
         });
     }
 
-    /// Remembers an own message for gossip.
-    pub fn keep_own(&mut self, msg: Msg) {
-        if self.own.len() == OWN_KEPT {
-            self.own.remove(0);
-        }
-        self.own.push(msg);
+    /// This node's own signed messages of the current height from rounds `from` on, from its
+    /// write-ahead log (so they survive a restart), for gossip.
+    pub fn own_messages(&self, from: Round) -> Vec<Msg> {
+        let me = self.key.public_key();
+        self.records_of(self.height())
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Vote(v) if v.payload.validator == me && v.payload.round >= from => {
+                    Some(Msg::Vote(v))
+                }
+                Record::Proposal(p) if p.payload.round >= from => Some(Msg::Proposal(p)),
+                Record::Vote(_) | Record::Proposal(_) => None,
+            })
+            .collect()
     }
 
     /// Whether handing `vote` to the core must produce evidence; remembers it either way.

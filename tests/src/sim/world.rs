@@ -447,7 +447,6 @@ impl World {
                 }
             }
             _ => {
-                self.nodes[i].keep_own(msg.clone());
                 self.broadcast(i, &msg);
             }
         }
@@ -489,7 +488,6 @@ impl World {
                 self.broadcast(i, &Msg::Vote(ahead));
             }
             _ => {
-                self.nodes[i].keep_own(msg.clone());
                 self.broadcast(i, &msg);
             }
         }
@@ -643,11 +641,14 @@ impl World {
         if self.nodes[i].byzantine == Some(Behaviour::Withhold) {
             return;
         }
-        let own = self.nodes[i].own.clone();
-        for msg in &own {
-            self.broadcast(i, msg);
-        }
         let round = self.nodes[i].core.as_ref().map(tokenbook_consensus::Consensus::round);
+        // Own messages of this round and the one before, from the log: a peer still in the
+        // previous round needs this node's votes of it to move on (L47, L65), also after this
+        // node restarted.
+        let from = Round::new(round.map_or(0, |r| r.get().saturating_sub(1)));
+        for msg in self.nodes[i].own_messages(from) {
+            self.broadcast(i, &msg);
+        }
         // Stalled since the last tick: relay what this validator has seen, as Tendermint's gossip
         // does (a correct validator's view eventually reaches every correct validator): the
         // current round's votes, and the prevotes of its valid round — the polka a proposal
