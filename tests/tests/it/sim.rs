@@ -16,7 +16,15 @@ fn assert_clean(report: &Report, cfg: &Config) {
         report.nodes,
         cfg.replay_command()
     );
-    assert_eq!(report.decided, cfg.heights, "seed {}", cfg.seed);
+    // The run stops once every honest node has the target height; a node may have decided one
+    // more in the same step.
+    assert!(
+        report.decided >= cfg.heights,
+        "seed {}: {} of {} heights",
+        cfg.seed,
+        report.decided,
+        cfg.heights
+    );
 }
 
 /// The seeds of a test run: a fixed range shifted by `TOKENBOOK_SIM_OFFSET` (CI sets it from
