@@ -50,30 +50,49 @@ pub type KvMap = BTreeMap<Vec<u8>, Vec<u8>>;
 /// A block's writes: new value, or `None` to delete.
 pub type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// What a store must offer the ledger.
+/// What a store must offer the ledger. Stores that touch a disk fail, so both calls return a
+/// `Result`; after an `apply_changes` error the store's contents are those before the call.
 pub trait StateStore {
+    /// Why a call failed.
+    type Error: core::fmt::Display;
     /// Every key and value, in key order (used to load the ledger at start).
-    fn load_all(&self) -> KvMap;
-    /// Applies one block's changes atomically.
-    fn apply_changes(&mut self, changes: &Changes);
+    ///
+    /// # Errors
+    /// The store could not be read.
+    fn load_all(&self) -> Result<KvMap, Self::Error>;
+    /// Applies one block's changes atomically: all of them or none.
+    ///
+    /// # Errors
+    /// The store could not be written; nothing was applied.
+    fn apply_changes(&mut self, changes: &Changes) -> Result<(), Self::Error>;
 }
 
 /// The in-memory store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemStore(pub KvMap);
 
-impl StateStore for MemStore {
-    fn load_all(&self) -> KvMap {
-        self.0.clone()
-    }
-
-    fn apply_changes(&mut self, changes: &Changes) {
+impl MemStore {
+    /// Applies changes to a map (the one definition of "apply" every store agrees with).
+    pub fn apply_to(map: &mut KvMap, changes: &Changes) {
         for (key, value) in changes {
             match value {
-                Some(v) => self.0.insert(key.clone(), v.clone()),
-                None => self.0.remove(key),
+                Some(v) => map.insert(key.clone(), v.clone()),
+                None => map.remove(key),
             };
         }
+    }
+}
+
+impl StateStore for MemStore {
+    type Error = core::convert::Infallible;
+
+    fn load_all(&self) -> Result<KvMap, Self::Error> {
+        Ok(self.0.clone())
+    }
+
+    fn apply_changes(&mut self, changes: &Changes) -> Result<(), Self::Error> {
+        Self::apply_to(&mut self.0, changes);
+        Ok(())
     }
 }
 

@@ -32,7 +32,9 @@ pub mod triggers;
 pub mod units;
 
 pub use apply::{BlockError, apply_block, apply_block_with_hashes, fair_sequence, genesis_state};
-pub use receipt::{BlockOutcome, CancelReason, Event, Events, Receipt, Touched};
+pub use receipt::{
+    BlockOutcome, BlockReceipts, CancelReason, Event, Events, Receipt, ReceiptRecord, Touched,
+};
 pub use reject::{Reject, RejectCode};
 pub use state::{Genesis, LedgerState};
 

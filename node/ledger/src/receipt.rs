@@ -3,13 +3,14 @@
 
 use crate::reject::{Reject, RejectCode};
 use crate::state::MarketStatus;
+use bincode::{Decode, Encode};
 use tokenbook_protocol::{
     AccountId, Cash, Hash, Height, IndexId, MarketId, OrderId, Price, ProposalId, PublicKey, Qty,
     Side, Timestamp,
 };
 
 /// Why an order left the book without filling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum CancelReason {
     /// The trader cancelled it.
     Requested,
@@ -36,7 +37,7 @@ pub enum CancelReason {
 }
 
 /// Something that happened while applying a tx or the block.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Event {
     /// A new order was accepted (it may have filled, rested, or both).
     OrderAccepted {
@@ -411,4 +412,97 @@ pub struct BlockOutcome {
     pub end_events: Events,
     /// What changed.
     pub touched: Touched,
+}
+
+/// One tx's receipt in its stored, canonical form (the store keeps these per height; the API
+/// and the auditor read them back).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ReceiptRecord {
+    /// The tx's hash.
+    pub tx_hash: Hash,
+    /// Its position in the block as proposed.
+    pub tx_index: u32,
+    /// Events if accepted, the refusal otherwise.
+    pub result: Result<Vec<Event>, Reject>,
+}
+
+/// A block's receipts and housekeeping events in their stored, canonical form.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct BlockReceipts {
+    /// Housekeeping before the txs.
+    pub begin_events: Vec<Event>,
+    /// One per tx, in the order applied.
+    pub receipts: Vec<ReceiptRecord>,
+    /// Housekeeping after the txs.
+    pub end_events: Vec<Event>,
+}
+
+impl From<&BlockOutcome> for BlockReceipts {
+    fn from(outcome: &BlockOutcome) -> Self {
+        BlockReceipts {
+            begin_events: outcome.begin_events.to_vec(),
+            receipts: outcome
+                .receipts
+                .iter()
+                .map(|r| ReceiptRecord {
+                    tx_hash: r.tx_hash,
+                    tx_index: r.tx_index,
+                    result: r.result.as_ref().map(|events| events.to_vec()).map_err(Clone::clone),
+                })
+                .collect(),
+            end_events: outcome.end_events.to_vec(),
+        }
+    }
+}
+
+impl Event {
+    /// The accounts this event concerns (for per-account receipt indexes and streams).
+    #[must_use]
+    pub fn accounts(&self) -> Vec<AccountId> {
+        match self {
+            Event::Fill { maker, taker, .. } => vec![*maker, *taker],
+            Event::Deleveraged { account, counterparty, .. } => vec![*account, *counterparty],
+            Event::OrderAccepted { account, .. }
+            | Event::TriggerAccepted { account, .. }
+            | Event::OrderTriggered { account, .. }
+            | Event::OrderCancelled { account, .. }
+            | Event::AccountRegistered { account, .. }
+            | Event::Deposited { account, .. }
+            | Event::Withdrawn { account, .. }
+            | Event::LimitsSet { account }
+            | Event::FrozenSet { account, .. }
+            | Event::KeyAuthorised { account, .. }
+            | Event::KeyRevoked { account, .. }
+            | Event::DeadmanSet { account, .. }
+            | Event::DeadmanFired { account }
+            | Event::Liquidated { account, .. }
+            | Event::InsurancePaid { account, .. }
+            | Event::MemberAdded { account }
+            | Event::MemberRemoved { account } => vec![*account],
+            Event::IndexPublished { member, .. } | Event::ProposalApproved { member, .. } => {
+                vec![*member]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The market this event concerns, if any.
+    #[must_use]
+    pub fn market(&self) -> Option<MarketId> {
+        match self {
+            Event::OrderAccepted { market, .. }
+            | Event::TriggerAccepted { market, .. }
+            | Event::OrderTriggered { market, .. }
+            | Event::Fill { market, .. }
+            | Event::OrderCancelled { market, .. }
+            | Event::MarkChanged { market, .. }
+            | Event::VariationMargin { market, .. }
+            | Event::MarketSettled { market, .. }
+            | Event::Deleveraged { market, .. }
+            | Event::MarketListed { market, .. }
+            | Event::MarketStatusChanged { market, .. }
+            | Event::MarketParamsSet { market } => Some(*market),
+            _ => None,
+        }
+    }
 }

@@ -3,10 +3,11 @@
 //! Codes are part of the API (receipts, HTTP errors, CLI messages): never renumber or rename one;
 //! add new ones at the end.
 
+use bincode::{Decode, Encode};
 use core::fmt;
 
 /// A refusal reason with a stable machine-readable code ([`RejectCode::code`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub enum RejectCode {
     /// The tx names an account that does not exist.
     AccountUnknown,
@@ -152,7 +153,7 @@ impl RejectCode {
 }
 
 /// A refusal: its code and a human-readable message with the particulars.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Reject {
     /// Stable reason.
     pub code: RejectCode,

@@ -1,10 +1,33 @@
-//! RocksDB state: blocks, certificates, authenticated state root with proofs, snapshots.
+//! The node's durable store: RocksDB holding blocks, commit certificates, receipts (indexed by
+//! tx hash, account and market), consensus records, and the ledger state under a Jellyfish
+//! Merkle root with inclusion and non-inclusion proofs, pruning and snapshots.
 //!
-//! Status: crate created by the workspace issue (#2); the store is built by issue #6.
+//! What it promises (details in each module and docs/adr/0007):
+//! - [`Store::commit`]: one synced RocksDB write batch per height; after a crash the store
+//!   reopens at the last complete height, never a half-written one.
+//! - The state root depends only on the state: [`MemTree`] and [`Store`] agree for the same
+//!   blocks, and [`StateProof::verify`] needs nothing but the root.
+//! - [`Store::open`] refuses foreign, other-chain and inconsistent databases with a clear
+//!   [`StoreError`]; a failed write stops the store instead of continuing on a read-only DB.
+//! - Snapshots ([`Store::export_snapshot`], [`SnapshotImport`]) verify every chunk against the
+//!   certified root before the new store is moved into place.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
+
+pub mod db;
+pub mod error;
+mod prune;
+pub mod schema;
+pub mod snapshot;
+pub mod store;
+pub mod tree;
+
+pub use error::StoreError;
+pub use snapshot::{SnapshotChunk, SnapshotImport, SnapshotManifest};
+pub use store::{BlockData, Store, StoreConfig};
+pub use tree::{MemTree, ProofError, StateProof};
 
 /// The wire-protocol crate this crate builds on.
 pub use tokenbook_protocol as protocol;

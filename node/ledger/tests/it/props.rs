@@ -312,13 +312,14 @@ proptest! {
         for b in &blocks {
             let txs = txs_of(&mut h, &traders, b);
             let outcome = h.block(&txs);
-            kv::StateStore::apply_changes(&mut store, &kv::changes(&h.state, &outcome.touched));
+            kv::StateStore::apply_changes(&mut store, &kv::changes(&h.state, &outcome.touched))
+                .unwrap();
             prop_assert!(store.0 == kv::export(&h.state), "store diverged from the ledger");
         }
         // Signed before the clone, so both harnesses sign the same oracle feed after them.
         let txs = txs_of(&mut h, &traders, &last);
         let mut reloaded = h.clone();
-        reloaded.state = kv::import(&kv::StateStore::load_all(&store)).unwrap();
+        reloaded.state = kv::import(&kv::StateStore::load_all(&store).unwrap()).unwrap();
         prop_assert!(kv::export(&reloaded.state) == store.0, "reload does not round-trip");
         let a = h.block(&txs);
         let b = reloaded.block(&txs);

@@ -1,0 +1,258 @@
+//! The RocksDB handle and the tree's view of it.
+//!
+//! [`Db`] opens the database with every column family of [`crate::schema`] and refuses
+//! directories that are not a tokenbook store. [`DbTree`] is the `jmt` reader/writer over the
+//! committed tree (reads never see a batch that is still being built).
+
+use crate::error::StoreError;
+use crate::schema::{self, COLUMN_FAMILIES};
+use crate::tree::{decode_value, encode_value};
+use borsh::BorshDeserialize;
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeWriter};
+use jmt::{KeyHash, OwnedValue, Version};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    WriteBatch, WriteOptions,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A key and its value.
+pub type Row = (Vec<u8>, Vec<u8>);
+
+/// The database: RocksDB with the store's column families.
+pub struct Db {
+    inner: rocksdb::DB,
+}
+
+impl Db {
+    /// Opens (creating if missing) the database in `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Foreign`] for a directory holding something else, the classified RocksDB
+    /// error otherwise.
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        refuse_foreign_directory(path)?;
+        std::fs::create_dir_all(path).map_err(|e| io_error(path, &e))?;
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_paranoid_checks(true);
+        let existing = rocksdb::DB::list_cf(&options, path).unwrap_or_default();
+        if let Some(unknown) = existing.iter().find(|cf| !COLUMN_FAMILIES.contains(&cf.as_str())) {
+            return Err(StoreError::Foreign {
+                expected: "a tokenbook store".into(),
+                found: format!("a RocksDB database with column family {unknown:?}"),
+            });
+        }
+        let cache = Cache::new_lru_cache(256 << 20);
+        let descriptors = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(&cache)));
+        let inner = rocksdb::DB::open_cf_descriptors(&options, path, descriptors)?;
+        Ok(Db { inner })
+    }
+
+    /// The raw RocksDB handle.
+    #[must_use]
+    pub fn raw(&self) -> &rocksdb::DB {
+        &self.inner
+    }
+
+    /// A column family handle.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the family is missing (it is created at open).
+    pub fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.inner
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Corrupt(format!("column family {name} is missing")))
+    }
+
+    /// Reads one key.
+    ///
+    /// # Errors
+    /// The classified RocksDB error.
+    pub fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.get_cf(self.cf(cf)?, key)?)
+    }
+
+    /// Writes a batch; `sync` waits until it is on disk.
+    ///
+    /// # Errors
+    /// The classified RocksDB error.
+    pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
+        let mut options = WriteOptions::default();
+        options.set_sync(sync);
+        Ok(self.inner.write_opt(batch, &options)?)
+    }
+
+    /// Every (key, value) of a column family whose key starts with `prefix`, in key order.
+    ///
+    /// # Errors
+    /// The classified RocksDB error.
+    pub fn scan_prefix(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut it = self.inner.raw_iterator_cf(self.cf(cf)?);
+        it.seek(prefix);
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match (it.key(), it.value()) {
+                (Some(k), Some(v)) if k.starts_with(prefix) => out.push((k.to_vec(), v.to_vec())),
+                _ => break,
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// For each key hash, the version of its newest versioned value at or below `max`, with
+    /// one iterator for all of them (a block looks up every key it changes).
+    ///
+    /// # Errors
+    /// The classified RocksDB error.
+    pub fn latest_versions<'a>(
+        &self,
+        key_hashes: impl Iterator<Item = &'a [u8; 32]>,
+        max: Version,
+    ) -> Result<Vec<Option<Version>>, StoreError> {
+        let mut it = self.inner.raw_iterator_cf(self.cf(schema::TREE_VALUES)?);
+        let mut out = Vec::new();
+        for key_hash in key_hashes {
+            it.seek_for_prev(schema::value_key(key_hash, max));
+            out.push(match it.key() {
+                Some(k) if k.len() == 40 && k[..32] == key_hash[..] => schema::be_u64(&k[32..]),
+                _ => None,
+            });
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// The newest versioned value of a key with version ≤ `max`: `(version, value)`.
+    ///
+    /// # Errors
+    /// The classified RocksDB error, or a malformed entry.
+    pub fn versioned_value(
+        &self,
+        key_hash: &[u8; 32],
+        max: Version,
+    ) -> Result<Option<(Version, Option<OwnedValue>)>, StoreError> {
+        let mut it = self.inner.raw_iterator_cf(self.cf(schema::TREE_VALUES)?);
+        it.seek_for_prev(schema::value_key(key_hash, max));
+        let found = match (it.key(), it.value()) {
+            (Some(k), Some(v)) if k.len() == 40 && k[..32] == key_hash[..] => {
+                let version = schema::be_u64(&k[32..]).unwrap_or_default();
+                Some((version, decode_value(v)?))
+            }
+            _ => None,
+        };
+        it.status()?;
+        Ok(found)
+    }
+}
+
+fn cf_options(cache: &Cache) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    let mut options = Options::default();
+    options.set_block_based_table_factory(&table);
+    options.set_compression_type(DBCompressionType::Lz4);
+    options
+}
+
+/// A directory with files but no RocksDB `CURRENT` file is someone else's.
+fn refuse_foreign_directory(path: &Path) -> Result<(), StoreError> {
+    let Ok(mut entries) = std::fs::read_dir(path) else { return Ok(()) };
+    let has_files = entries.next().is_some();
+    if has_files && !path.join("CURRENT").exists() {
+        return Err(StoreError::Foreign {
+            expected: "a tokenbook store".into(),
+            found: format!("{} holds other files", path.display()),
+        });
+    }
+    Ok(())
+}
+
+/// Classifies a file-system error at `path`.
+pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> StoreError {
+    let text = format!("{}: {e}", path.display());
+    match e.raw_os_error() {
+        Some(28) => StoreError::DiskFull(text),
+        Some(13 | 30) => StoreError::ReadOnly(text),
+        _ => StoreError::Io(text),
+    }
+}
+
+/// The `jmt` reader and writer over the database.
+#[derive(Clone)]
+pub struct DbTree(pub Arc<Db>);
+
+impl TreeReader for DbTree {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let db = &self.0;
+        let raw = db.inner.get_pinned_cf(db.cf(schema::TREE_NODES)?, borsh::to_vec(node_key)?);
+        match raw.map_err(StoreError::from)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(Node::try_from_slice(&bytes).map_err(|e| {
+                StoreError::Corrupt(format!("tree node {node_key:?} does not decode: {e}"))
+            })?)),
+        }
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self.0.versioned_value(&key_hash.0, max_version)?.and_then(|(_, v)| v))
+    }
+
+    /// Restores always start in a fresh directory, so there is never a partial restore to resume.
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
+    }
+}
+
+impl TreeWriter for DbTree {
+    /// Used by snapshot restore only (block commits write their nodes in the block's batch).
+    fn write_node_batch(&self, node_batch: &NodeBatch) -> anyhow::Result<()> {
+        let mut batch = WriteBatch::default();
+        put_nodes(&self.0, &mut batch, node_batch)?;
+        self.0.write(batch, false)?;
+        Ok(())
+    }
+}
+
+/// Adds a `jmt` node batch (nodes and versioned values) to a write batch.
+pub(crate) fn put_nodes(
+    db: &Db,
+    batch: &mut WriteBatch,
+    node_batch: &NodeBatch,
+) -> Result<(), StoreError> {
+    let nodes = db.cf(schema::TREE_NODES)?;
+    let values = db.cf(schema::TREE_VALUES)?;
+    for (key, node) in node_batch.nodes() {
+        batch.put_cf(nodes, borsh_bytes(key)?, borsh_bytes(node)?);
+    }
+    for ((version, key_hash), value) in node_batch.values() {
+        batch.put_cf(
+            values,
+            schema::value_key(&key_hash.0, *version),
+            encode_value(value.as_deref()),
+        );
+    }
+    Ok(())
+}
+
+/// Borsh bytes of a tree type.
+pub(crate) fn borsh_bytes<T: borsh::BorshSerialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    borsh::to_vec(value).map_err(|e| StoreError::Corrupt(format!("tree encoding: {e}")))
+}

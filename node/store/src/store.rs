@@ -1,0 +1,685 @@
+//! [`Store`]: the node's durable state — blocks, certificates, receipts and the authenticated
+//! ledger state — in one RocksDB database.
+//!
+//! Promises:
+//! - **One batch per height.** [`Store::commit`] writes a height's state changes, tree nodes,
+//!   versioned values, stale-node indexes, block, certificate, receipts, receipt indexes and the
+//!   new height/root in a single RocksDB write batch, synced to disk before it returns. A crash
+//!   at any moment leaves the store at the last height whose `commit` returned (or the one being
+//!   written, complete) — never between.
+//! - **Refuses what is not its own.** [`Store::open`] refuses another program's directory,
+//!   another chain's store, an unknown schema version, and a store whose metadata disagrees
+//!   with its tree (corruption), each with a clear [`StoreError`].
+//! - **Stops after a failed write.** RocksDB is read-only after a write error until reopened;
+//!   every later write returns [`StoreError::Stopped`].
+//! - **Prunes only what no retained root reaches.** With a retention window of `w` heights the
+//!   tree keeps versions `[latest − w + 1, latest]`; blocks, certificates and receipts are kept
+//!   forever.
+
+use crate::db::{Db, DbTree, borsh_bytes, put_nodes};
+use crate::error::StoreError;
+use crate::schema::{self, meta};
+use crate::tree::{self, MemTree, StateProof, Tree, key_hash, to_hash, value_set};
+use rocksdb::WriteBatch;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokenbook_ledger::kv::{Changes, KvMap, StateStore};
+use tokenbook_ledger::{BlockReceipts, Event, ReceiptRecord};
+use tokenbook_protocol::codec::{decode_record, encode};
+use tokenbook_protocol::{AccountId, Block, CommitCertificate, Hash, Height, MarketId};
+
+/// How a store is opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The chain this store holds; opening another chain's store fails.
+    pub chain_id: String,
+    /// Tree versions kept (heights with proofs); `None` keeps every version (an archive node).
+    pub retain_versions: Option<u64>,
+}
+
+impl StoreConfig {
+    /// Default retention: the last 10,000 heights have proofs.
+    pub const DEFAULT_RETAIN: u64 = 10_000;
+
+    /// A config with the default retention.
+    #[must_use]
+    pub fn new(chain_id: impl Into<String>) -> Self {
+        StoreConfig { chain_id: chain_id.into(), retain_versions: Some(Self::DEFAULT_RETAIN) }
+    }
+}
+
+/// What a height brings besides its state changes.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockData<'a> {
+    /// The decided block.
+    pub block: &'a Block,
+    /// Its commit certificate.
+    pub certificate: &'a CommitCertificate,
+    /// The receipts applying it produced.
+    pub receipts: &'a BlockReceipts,
+}
+
+/// The durable store.
+pub struct Store {
+    db: Arc<Db>,
+    path: PathBuf,
+    config: StoreConfig,
+    /// Last complete height and the root after it; `None` before genesis.
+    head: Option<(Height, Hash)>,
+    /// Lowest tree version still kept.
+    pruned_to: u64,
+    stopped: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).field("head", &self.head).finish()
+    }
+}
+
+impl Store {
+    /// Opens the store in `path`, creating it if the directory is empty or missing.
+    ///
+    /// # Errors
+    /// [`StoreError::Foreign`] (another program's or chain's data), [`StoreError::Corrupt`]
+    /// (metadata and tree disagree), or the classified I/O error.
+    pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
+        let db = Arc::new(Db::open(path)?);
+        let mut store = Store {
+            db,
+            path: path.to_path_buf(),
+            config,
+            head: None,
+            pruned_to: 0,
+            stopped: false,
+        };
+        store.check_identity()?;
+        store.head = store.read_head()?;
+        store.pruned_to = store.meta_u64(meta::PRUNED_TO)?.unwrap_or(0);
+        store.check_head()?;
+        Ok(store)
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The chain id.
+    #[must_use]
+    pub fn chain_id(&self) -> &str {
+        &self.config.chain_id
+    }
+
+    /// The last complete height, `None` before genesis.
+    #[must_use]
+    pub fn height(&self) -> Option<Height> {
+        self.head.map(|(h, _)| h)
+    }
+
+    /// The state root after the last complete height.
+    #[must_use]
+    pub fn root(&self) -> Option<Hash> {
+        self.head.map(|(_, r)| r)
+    }
+
+    /// The lowest height whose tree (proofs, snapshots) is kept.
+    #[must_use]
+    pub fn retained_from(&self) -> Height {
+        Height::new(self.pruned_to)
+    }
+
+    /// Writes the genesis state as height 0. On a store that already has it, checks it is the
+    /// same genesis (same root) and returns the root.
+    ///
+    /// # Errors
+    /// [`StoreError::Foreign`] for a store with another genesis; write errors.
+    pub fn init_genesis(&mut self, state: &KvMap) -> Result<Hash, StoreError> {
+        let changes: Changes = state.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+        if self.head.is_some() {
+            let expected = MemTree::new().apply(&changes)?;
+            let stored = self.genesis_root()?;
+            if stored != expected {
+                return Err(StoreError::Foreign {
+                    expected: format!("genesis root {expected}"),
+                    found: format!("genesis root {stored}"),
+                });
+            }
+            return Ok(stored);
+        }
+        self.commit_version(Height::new(0), &changes, None)
+    }
+
+    /// Commits one height: its state changes and, for a block, the block, certificate and
+    /// receipts. Returns the new state root once everything is synced to disk.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongHeight`] unless `height` is the next one; [`StoreError::Stopped`] after
+    /// an earlier failed write; the classified write error (then the store is stopped).
+    pub fn commit(
+        &mut self,
+        height: Height,
+        changes: &Changes,
+        block: Option<BlockData<'_>>,
+    ) -> Result<Hash, StoreError> {
+        let current = self.height().ok_or(StoreError::Empty)?;
+        if current.next() != Some(height) {
+            return Err(StoreError::WrongHeight { current, found: height });
+        }
+        if let Some(data) = block
+            && data.block.header.height != height
+        {
+            return Err(StoreError::WrongHeight { current, found: data.block.header.height });
+        }
+        let root = self.commit_version(height, changes, block)?;
+        self.prune_to_window()?;
+        Ok(root)
+    }
+
+    fn commit_version(
+        &mut self,
+        height: Height,
+        changes: &Changes,
+        block: Option<BlockData<'_>>,
+    ) -> Result<Hash, StoreError> {
+        if self.stopped {
+            return Err(StoreError::Stopped);
+        }
+        let version = height.get();
+        let reader = DbTree(Arc::clone(&self.db));
+        let (root, update) = Tree::new(&reader)
+            .put_value_set(value_set(changes), version)
+            .map_err(|e| StoreError::from_tree(&e))?;
+        let root = to_hash(root);
+        let mut batch = WriteBatch::default();
+        self.put_state(&mut batch, version, changes)?;
+        put_nodes(&self.db, &mut batch, &update.node_batch)?;
+        let stale = self.db.cf(schema::TREE_STALE)?;
+        for index in &update.stale_node_index_batch {
+            let mut key = index.stale_since_version.to_be_bytes().to_vec();
+            key.extend_from_slice(&borsh_bytes(&index.node_key)?);
+            batch.put_cf(stale, key, []);
+        }
+        if let Some(data) = block {
+            self.put_block(&mut batch, data)?;
+        }
+        let meta_cf = self.db.cf(schema::META)?;
+        batch.put_cf(meta_cf, meta::HEIGHT, version.to_be_bytes());
+        batch.put_cf(meta_cf, meta::ROOT, root.0);
+        if version == 0 {
+            batch.put_cf(meta_cf, meta::GENESIS_ROOT, root.0);
+        }
+        if let Err(e) = self.db.write(batch, true) {
+            self.stopped = true;
+            return Err(e);
+        }
+        self.head = Some((height, root));
+        Ok(root)
+    }
+
+    /// State rows, preimages and the stale-value index for one version's changes.
+    fn put_state(
+        &self,
+        batch: &mut WriteBatch,
+        version: u64,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        let state = self.db.cf(schema::STATE)?;
+        let preimages = self.db.cf(schema::PREIMAGES)?;
+        let value_stale = self.db.cf(schema::VALUE_STALE)?;
+        let hashes: Vec<[u8; 32]> = changes.keys().map(|k| key_hash(k).0).collect();
+        let previous = match version {
+            0 => vec![None; hashes.len()],
+            _ => self.db.latest_versions(hashes.iter(), version - 1)?,
+        };
+        for (((key, value), hash), old) in changes.iter().zip(&hashes).zip(previous) {
+            match value {
+                Some(v) => {
+                    batch.put_cf(state, key, v);
+                    // A key with a versioned value already has its preimage.
+                    if old.is_none() {
+                        batch.put_cf(preimages, hash, key);
+                    }
+                }
+                None => {
+                    batch.delete_cf(state, key);
+                    batch.put_cf(value_stale, schema::value_stale_key(version, hash, version), []);
+                }
+            }
+            if let Some(old) = old {
+                batch.put_cf(value_stale, schema::value_stale_key(version, hash, old), []);
+            }
+        }
+        Ok(())
+    }
+
+    /// Block, certificate, receipts and the receipt indexes.
+    fn put_block(&self, batch: &mut WriteBatch, data: BlockData<'_>) -> Result<(), StoreError> {
+        let height = data.block.header.height;
+        let key = schema::height_key(height);
+        batch.put_cf(self.db.cf(schema::BLOCKS)?, key, encode(data.block));
+        batch.put_cf(self.db.cf(schema::CERTS)?, key, encode(data.certificate));
+        batch.put_cf(self.db.cf(schema::RECEIPTS)?, key, encode(data.receipts));
+        let tx_index = self.db.cf(schema::TX_INDEX)?;
+        let indexes = Indexes {
+            accounts: self.db.cf(schema::ACCOUNT_INDEX)?,
+            markets: self.db.cf(schema::MARKET_INDEX)?,
+            height,
+        };
+        indexes.add(batch, schema::BEGIN_EVENTS, None, &data.receipts.begin_events);
+        indexes.add(batch, schema::END_EVENTS, None, &data.receipts.end_events);
+        for (position, receipt) in (0u32..).zip(&data.receipts.receipts) {
+            let signer = data.block.txs.get(receipt.tx_index as usize).map(|tx| tx.payload.account);
+            indexes.add(batch, position, signer, receipt.result.as_deref().unwrap_or_default());
+            let mut location = key.to_vec();
+            location.extend_from_slice(&position.to_be_bytes());
+            batch.put_cf(tx_index, receipt.tx_hash.0, location);
+        }
+        Ok(())
+    }
+
+    /// The root after a retained height.
+    ///
+    /// # Errors
+    /// [`StoreError::NotRetained`] for a pruned or future height.
+    pub fn root_at(&self, height: Height) -> Result<Hash, StoreError> {
+        self.check_retained(height)?;
+        match Tree::new(&DbTree(Arc::clone(&self.db))).get_root_hash_option(height.get()) {
+            Ok(Some(root)) => Ok(to_hash(root)),
+            Ok(None) => Err(StoreError::NotRetained(height)),
+            Err(e) => Err(StoreError::from_tree(&e)),
+        }
+    }
+
+    /// A proof of a ledger key's value, or its absence, after a retained height.
+    ///
+    /// # Errors
+    /// [`StoreError::NotRetained`] for a pruned or future height.
+    pub fn prove(&self, key: &[u8], height: Height) -> Result<StateProof, StoreError> {
+        self.root_at(height)?;
+        tree::prove(&DbTree(Arc::clone(&self.db)), key, height.get())
+    }
+
+    /// A ledger key's current value.
+    ///
+    /// # Errors
+    /// Read errors.
+    pub fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get(schema::STATE, key)
+    }
+
+    /// The whole current state (to load the ledger at start).
+    ///
+    /// # Errors
+    /// Read errors.
+    pub fn load_state(&self) -> Result<KvMap, StoreError> {
+        let mut out = KvMap::new();
+        for item in
+            self.db.raw().iterator_cf(self.db.cf(schema::STATE)?, rocksdb::IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            out.insert(k.to_vec(), v.to_vec());
+        }
+        Ok(out)
+    }
+
+    /// The block at a height.
+    ///
+    /// # Errors
+    /// Read errors; a stored block that does not decode is corruption.
+    pub fn block(&self, height: Height) -> Result<Option<Block>, StoreError> {
+        self.record(schema::BLOCKS, height)
+    }
+
+    /// The block's canonical bytes at a height.
+    ///
+    /// # Errors
+    /// Read errors.
+    pub fn block_bytes(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get(schema::BLOCKS, &schema::height_key(height))
+    }
+
+    /// The commit certificate of a height.
+    ///
+    /// # Errors
+    /// Read errors; corruption.
+    pub fn certificate(&self, height: Height) -> Result<Option<CommitCertificate>, StoreError> {
+        self.record(schema::CERTS, height)
+    }
+
+    /// The receipts of a height.
+    ///
+    /// # Errors
+    /// Read errors; corruption.
+    pub fn receipts(&self, height: Height) -> Result<Option<BlockReceipts>, StoreError> {
+        self.record(schema::RECEIPTS, height)
+    }
+
+    /// Where a committed tx is: its height and receipt.
+    ///
+    /// # Errors
+    /// Read errors; corruption.
+    pub fn tx_receipt(
+        &self,
+        tx_hash: &Hash,
+    ) -> Result<Option<(Height, ReceiptRecord)>, StoreError> {
+        let Some(location) = self.db.get(schema::TX_INDEX, &tx_hash.0)? else { return Ok(None) };
+        let (height, position) = split_location(&location)?;
+        let receipts = self.receipts(height)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("tx index names height {height} without receipts"))
+        })?;
+        let receipt = receipts.receipts.get(position as usize).cloned().ok_or_else(|| {
+            StoreError::Corrupt(format!("tx index names receipt {position} of height {height}"))
+        })?;
+        Ok(Some((height, receipt)))
+    }
+
+    /// An account's receipt positions `(height, position)`, oldest first, from `from` on.
+    /// Positions [`schema::BEGIN_EVENTS`]/[`schema::END_EVENTS`] are block housekeeping.
+    ///
+    /// # Errors
+    /// Read errors.
+    pub fn account_history(
+        &self,
+        account: u64,
+        from: Height,
+        limit: usize,
+    ) -> Result<Vec<(Height, u32)>, StoreError> {
+        self.history(schema::ACCOUNT_INDEX, &account.to_be_bytes(), from, limit)
+    }
+
+    /// A market's receipt positions, as [`Store::account_history`].
+    ///
+    /// # Errors
+    /// Read errors.
+    pub fn market_history(
+        &self,
+        market: u32,
+        from: Height,
+        limit: usize,
+    ) -> Result<Vec<(Height, u32)>, StoreError> {
+        self.history(schema::MARKET_INDEX, &market.to_be_bytes(), from, limit)
+    }
+
+    fn history(
+        &self,
+        cf: &str,
+        id: &[u8],
+        from: Height,
+        limit: usize,
+    ) -> Result<Vec<(Height, u32)>, StoreError> {
+        let mut it = self.db.raw().raw_iterator_cf(self.db.cf(cf)?);
+        it.seek(schema::index_key(id, from, 0));
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match it.key() {
+                Some(k) if k.len() == id.len() + 12 && k.starts_with(id) => {
+                    out.push(split_location(&k[id.len()..])?);
+                }
+                _ => break,
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Appends a consensus record (persist-before-send), synced before it returns.
+    ///
+    /// # Errors
+    /// Write errors (the store stops).
+    pub fn append_consensus_record(
+        &mut self,
+        height: Height,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        if self.stopped {
+            return Err(StoreError::Stopped);
+        }
+        let prefix = schema::height_key(height);
+        let next = self.db.scan_prefix(schema::CONSENSUS_WAL, &prefix, usize::MAX)?.len();
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(&(next as u64).to_be_bytes());
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.db.cf(schema::CONSENSUS_WAL)?, key, record);
+        self.db.write(batch, true).inspect_err(|_| self.stopped = true)
+    }
+
+    /// The consensus records of a height, in the order appended.
+    ///
+    /// # Errors
+    /// Read errors.
+    pub fn consensus_records(&self, height: Height) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows =
+            self.db.scan_prefix(schema::CONSENSUS_WAL, &schema::height_key(height), usize::MAX)?;
+        Ok(rows.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// Deletes the consensus records of heights below `height`.
+    ///
+    /// # Errors
+    /// Write errors.
+    pub fn prune_consensus_records(&mut self, height: Height) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(
+            self.db.cf(schema::CONSENSUS_WAL)?,
+            [0u8; 8],
+            schema::height_key(height),
+        );
+        self.db.write(batch, false)
+    }
+
+    /// Deletes tree nodes and versioned values that no root at or above `keep_from` reaches.
+    /// Idempotent; a crash part-way leaves a store that still serves every kept version.
+    ///
+    /// # Errors
+    /// [`StoreError::NotRetained`] if `keep_from` is above the last height; read/write errors.
+    pub fn prune(&mut self, keep_from: Height) -> Result<(), StoreError> {
+        let latest = self.height().ok_or(StoreError::Empty)?;
+        if keep_from > latest {
+            return Err(StoreError::NotRetained(keep_from));
+        }
+        let keep_from = keep_from.get();
+        if keep_from <= self.pruned_to {
+            return Ok(());
+        }
+        crate::prune::prune(&self.db, keep_from)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.db.cf(schema::META)?, meta::PRUNED_TO, keep_from.to_be_bytes());
+        self.db.write(batch, true).inspect_err(|_| self.stopped = true)?;
+        self.pruned_to = keep_from;
+        Ok(())
+    }
+
+    fn prune_to_window(&mut self) -> Result<(), StoreError> {
+        let (Some(window), Some(latest)) = (self.config.retain_versions, self.height()) else {
+            return Ok(());
+        };
+        let keep_from = latest.get().saturating_sub(window.saturating_sub(1));
+        // Prune in steps of at least 1% of the window, so the scan cost is amortised.
+        if keep_from >= self.pruned_to + (window / 100).max(1) {
+            self.prune(Height::new(keep_from))?;
+        }
+        Ok(())
+    }
+
+    /// The shared database handle (snapshot export reads through it).
+    pub(crate) fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
+    fn check_retained(&self, height: Height) -> Result<(), StoreError> {
+        match self.height() {
+            Some(latest) if height <= latest && height.get() >= self.pruned_to => Ok(()),
+            _ => Err(StoreError::NotRetained(height)),
+        }
+    }
+
+    fn record<T: bincode::Decode<()>>(
+        &self,
+        cf: &str,
+        height: Height,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(bytes) = self.db.get(cf, &schema::height_key(height))? else { return Ok(None) };
+        decode_record(&bytes).map(Some).map_err(|e| {
+            StoreError::Corrupt(format!("{cf} at height {height} does not decode: {e}"))
+        })
+    }
+
+    fn meta_u64(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        match self.db.get(schema::META, key)? {
+            None => Ok(None),
+            Some(bytes) => schema::be_u64(&bytes).map(Some).ok_or_else(|| {
+                StoreError::Corrupt(format!("meta {} is not a u64", String::from_utf8_lossy(key)))
+            }),
+        }
+    }
+
+    fn genesis_root(&self) -> Result<Hash, StoreError> {
+        let bytes = self.db.get(schema::META, meta::GENESIS_ROOT)?.ok_or_else(|| {
+            StoreError::Corrupt("the store has a height but no genesis root".into())
+        })?;
+        bytes
+            .try_into()
+            .map(Hash)
+            .map_err(|_| StoreError::Corrupt("genesis root is not 32 bytes".into()))
+    }
+
+    /// Program, schema and chain id: written on first open, checked on every later one.
+    fn check_identity(&self) -> Result<(), StoreError> {
+        let chain = self.config.chain_id.as_bytes();
+        let program = self.db.get(schema::META, meta::PROGRAM)?;
+        let Some(program) = program else {
+            if !self.is_empty(schema::STATE)? || !self.is_empty("default")? {
+                return Err(StoreError::Foreign {
+                    expected: "a tokenbook store".into(),
+                    found: "a database with data but no tokenbook metadata".into(),
+                });
+            }
+            let mut batch = WriteBatch::default();
+            let cf = self.db.cf(schema::META)?;
+            batch.put_cf(cf, meta::PROGRAM, schema::PROGRAM);
+            batch.put_cf(cf, meta::SCHEMA, schema::SCHEMA_VERSION.to_be_bytes());
+            batch.put_cf(cf, meta::CHAIN_ID, chain);
+            return self.db.write(batch, true);
+        };
+        if program != schema::PROGRAM {
+            return Err(StoreError::Foreign {
+                expected: "a tokenbook store".into(),
+                found: format!("a database written by {:?}", String::from_utf8_lossy(&program)),
+            });
+        }
+        let version = self.db.get(schema::META, meta::SCHEMA)?;
+        if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_be_bytes()[..]) {
+            return Err(StoreError::Foreign {
+                expected: format!("store schema {}", schema::SCHEMA_VERSION),
+                found: format!("schema {version:?}"),
+            });
+        }
+        let found = self.db.get(schema::META, meta::CHAIN_ID)?.unwrap_or_default();
+        if found != chain {
+            return Err(StoreError::Foreign {
+                expected: format!("chain {}", self.config.chain_id),
+                found: format!("chain {}", String::from_utf8_lossy(&found)),
+            });
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self, cf: &str) -> Result<bool, StoreError> {
+        let mut it = self.db.raw().raw_iterator_cf(self.db.cf(cf)?);
+        it.seek_to_first();
+        it.status()?;
+        Ok(!it.valid())
+    }
+
+    fn read_head(&self) -> Result<Option<(Height, Hash)>, StoreError> {
+        let Some(height) = self.meta_u64(meta::HEIGHT)? else { return Ok(None) };
+        let root = self
+            .db
+            .get(schema::META, meta::ROOT)?
+            .ok_or_else(|| StoreError::Corrupt("the store has a height but no root".into()))?;
+        let root = root
+            .try_into()
+            .map(Hash)
+            .map_err(|_| StoreError::Corrupt("root is not 32 bytes".into()))?;
+        Ok(Some((Height::new(height), root)))
+    }
+
+    /// The metadata's root is the tree's root at that height, and the block and certificate of
+    /// that height are present.
+    fn check_head(&self) -> Result<(), StoreError> {
+        let Some((height, root)) = self.head else { return Ok(()) };
+        let tree_root = self.root_at(height).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "height {height} is recorded but its tree is not readable: {e}"
+            ))
+        })?;
+        if tree_root != root {
+            return Err(StoreError::Corrupt(format!(
+                "height {height}: recorded root {root} but the tree's root is {tree_root}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn split_location(bytes: &[u8]) -> Result<(Height, u32), StoreError> {
+    if bytes.len() != 12 {
+        return Err(StoreError::Corrupt("a receipt location is not 12 bytes".into()));
+    }
+    let (h, p) = bytes.split_at(8);
+    let height = schema::be_u64(h).unwrap_or_default();
+    let position = u32::from_be_bytes(p.try_into().unwrap_or_default());
+    Ok((Height::new(height), position))
+}
+
+impl StateStore for Store {
+    type Error = StoreError;
+
+    fn load_all(&self) -> Result<KvMap, StoreError> {
+        self.load_state()
+    }
+
+    /// Commits the changes as the next height, without a block (replays and tools).
+    fn apply_changes(&mut self, changes: &Changes) -> Result<(), StoreError> {
+        let next = self.height().ok_or(StoreError::Empty)?.next().ok_or(StoreError::Empty)?;
+        self.commit(next, changes, None).map(|_| ())
+    }
+}
+
+/// The per-account and per-market receipt indexes of one height.
+struct Indexes<'a> {
+    accounts: &'a rocksdb::ColumnFamily,
+    markets: &'a rocksdb::ColumnFamily,
+    height: Height,
+}
+
+impl Indexes<'_> {
+    /// Indexes one receipt (or the block's housekeeping events) under every account and market
+    /// its events name, and under the tx's signing account.
+    fn add(
+        &self,
+        batch: &mut WriteBatch,
+        position: u32,
+        signer: Option<AccountId>,
+        events: &[Event],
+    ) {
+        let mut accounts: Vec<AccountId> = events.iter().flat_map(Event::accounts).collect();
+        accounts.extend(signer);
+        accounts.sort_unstable();
+        accounts.dedup();
+        for id in accounts {
+            let key = schema::index_key(&id.get().to_be_bytes(), self.height, position);
+            batch.put_cf(self.accounts, key, []);
+        }
+        let mut markets: Vec<MarketId> = events.iter().filter_map(Event::market).collect();
+        markets.sort_unstable();
+        markets.dedup();
+        for id in markets {
+            let key = schema::index_key(&id.get().to_be_bytes(), self.height, position);
+            batch.put_cf(self.markets, key, []);
+        }
+    }
+}
