@@ -168,17 +168,29 @@ fn cf_options(cache: &Cache) -> Options {
     options
 }
 
-/// A directory with files but no RocksDB `CURRENT` file is someone else's.
+/// A directory holding any file RocksDB would not have written is someone else's. (Checking
+/// names, not just `CURRENT`, keeps a store whose very first open was interrupted openable.)
 fn refuse_foreign_directory(path: &Path) -> Result<(), StoreError> {
-    let Ok(mut entries) = std::fs::read_dir(path) else { return Ok(()) };
-    let has_files = entries.next().is_some();
-    if has_files && !path.join("CURRENT").exists() {
-        return Err(StoreError::Foreign {
-            expected: "a tokenbook store".into(),
-            found: format!("{} holds other files", path.display()),
-        });
+    let Ok(entries) = std::fs::read_dir(path) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_rocksdb_file(&name) {
+            return Err(StoreError::Foreign {
+                expected: "a tokenbook store".into(),
+                found: format!("{} holds {name:?}, which is not a database file", path.display()),
+            });
+        }
     }
     Ok(())
+}
+
+fn is_rocksdb_file(name: &str) -> bool {
+    const EXACT: [&str; 4] = ["CURRENT", "IDENTITY", "LOCK", "LOG"];
+    const PREFIXES: [&str; 4] = ["MANIFEST-", "OPTIONS-", "LOG.old.", "000"];
+    const SUFFIXES: [&str; 4] = [".sst", ".log", ".blob", ".dbtmp"];
+    EXACT.contains(&name)
+        || PREFIXES.iter().any(|p| name.starts_with(p))
+        || SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
 /// Classifies a file-system error at `path`.

@@ -3,7 +3,7 @@
 //! RocksDB reports disk-full, read-only and permission failures as `IOError` with text only,
 //! so [`StoreError::from_rocksdb`] classifies by kind and message. A write that failed leaves
 //! RocksDB read-only until it is reopened: the store refuses every later write
-//! ([`StoreError::Stopped`]) and the node must stop.
+//! ([`StoreError::Stopped`], naming the first failure) and the node must stop.
 
 use tokenbook_protocol::Height;
 
@@ -30,9 +30,10 @@ pub enum StoreError {
         /// What the database says it is.
         found: String,
     },
-    /// An earlier write failed; the database refuses writes until it is reopened.
-    #[error("an earlier write failed; the store must be reopened (restart the node)")]
-    Stopped,
+    /// An earlier write failed (the cause is kept); the database refuses writes until it is
+    /// reopened.
+    #[error("the store stopped after a failed write ({0}); restart the node")]
+    Stopped(String),
     /// A block arrived out of order.
     #[error("cannot commit height {found}: the store is at {current}")]
     WrongHeight {
@@ -65,7 +66,7 @@ impl StoreError {
             StoreError::Locked(_) => "store_locked",
             StoreError::Corrupt(_) => "store_corrupt",
             StoreError::Foreign { .. } => "store_foreign",
-            StoreError::Stopped => "store_stopped",
+            StoreError::Stopped(_) => "store_stopped",
             StoreError::WrongHeight { .. } => "store_wrong_height",
             StoreError::NotRetained(_) => "store_not_retained",
             StoreError::Empty => "store_empty",

@@ -11,7 +11,7 @@
 //!   another chain's store, an unknown schema version, and a store whose metadata disagrees
 //!   with its tree (corruption), each with a clear [`StoreError`].
 //! - **Stops after a failed write.** RocksDB is read-only after a write error until reopened;
-//!   every later write returns [`StoreError::Stopped`].
+//!   every later write returns [`StoreError::Stopped`] naming the first failure.
 //! - **Prunes only what no retained root reaches.** With a retention window of `w` heights the
 //!   tree keeps versions `[latest − w + 1, latest]`; blocks, certificates and receipts are kept
 //!   forever.
@@ -68,7 +68,8 @@ pub struct Store {
     head: Option<(Height, Hash)>,
     /// Lowest tree version still kept.
     pruned_to: u64,
-    stopped: bool,
+    /// The first failed write: no write is attempted after it.
+    failure: Option<StoreError>,
 }
 
 impl std::fmt::Debug for Store {
@@ -85,14 +86,8 @@ impl Store {
     /// (metadata and tree disagree), or the classified I/O error.
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
         let db = Arc::new(Db::open(path)?);
-        let mut store = Store {
-            db,
-            path: path.to_path_buf(),
-            config,
-            head: None,
-            pruned_to: 0,
-            stopped: false,
-        };
+        let mut store =
+            Store { db, path: path.to_path_buf(), config, head: None, pruned_to: 0, failure: None };
         store.check_identity()?;
         store.head = store.read_head()?;
         store.pruned_to = store.meta_u64(meta::PRUNED_TO)?.unwrap_or(0);
@@ -173,8 +168,20 @@ impl Store {
             return Err(StoreError::WrongHeight { current, found: data.block.header.height });
         }
         let root = self.commit_version(height, changes, block)?;
-        self.prune_to_window()?;
+        // The height is durable whatever pruning does; a pruning failure stops the store, so the
+        // next commit reports it.
+        if let Err(e) = self.prune_to_window() {
+            self.failure.get_or_insert(e);
+        }
         Ok(root)
+    }
+
+    /// Writes a batch unless an earlier write failed; a failure stops the store.
+    fn write(&mut self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
+        if let Some(e) = &self.failure {
+            return Err(StoreError::Stopped(e.to_string()));
+        }
+        self.db.write(batch, sync).inspect_err(|e| self.failure = Some(e.clone()))
     }
 
     fn commit_version(
@@ -183,8 +190,8 @@ impl Store {
         changes: &Changes,
         block: Option<BlockData<'_>>,
     ) -> Result<Hash, StoreError> {
-        if self.stopped {
-            return Err(StoreError::Stopped);
+        if let Some(e) = &self.failure {
+            return Err(StoreError::Stopped(e.to_string()));
         }
         let version = height.get();
         let reader = DbTree(Arc::clone(&self.db));
@@ -210,10 +217,7 @@ impl Store {
         if version == 0 {
             batch.put_cf(meta_cf, meta::GENESIS_ROOT, root.0);
         }
-        if let Err(e) = self.db.write(batch, true) {
-            self.stopped = true;
-            return Err(e);
-        }
+        self.write(batch, true)?;
         self.head = Some((height, root));
         Ok(root)
     }
@@ -434,16 +438,13 @@ impl Store {
         height: Height,
         record: &[u8],
     ) -> Result<(), StoreError> {
-        if self.stopped {
-            return Err(StoreError::Stopped);
-        }
         let prefix = schema::height_key(height);
         let next = self.db.scan_prefix(schema::CONSENSUS_WAL, &prefix, usize::MAX)?.len();
         let mut key = prefix.to_vec();
         key.extend_from_slice(&(next as u64).to_be_bytes());
         let mut batch = WriteBatch::default();
         batch.put_cf(self.db.cf(schema::CONSENSUS_WAL)?, key, record);
-        self.db.write(batch, true).inspect_err(|_| self.stopped = true)
+        self.write(batch, true)
     }
 
     /// The consensus records of a height, in the order appended.
@@ -484,10 +485,13 @@ impl Store {
         if keep_from <= self.pruned_to {
             return Ok(());
         }
-        crate::prune::prune(&self.db, keep_from)?;
+        if let Some(e) = &self.failure {
+            return Err(StoreError::Stopped(e.to_string()));
+        }
+        crate::prune::prune(&self.db, keep_from).inspect_err(|e| self.failure = Some(e.clone()))?;
         let mut batch = WriteBatch::default();
         batch.put_cf(self.db.cf(schema::META)?, meta::PRUNED_TO, keep_from.to_be_bytes());
-        self.db.write(batch, true).inspect_err(|_| self.stopped = true)?;
+        self.write(batch, true)?;
         self.pruned_to = keep_from;
         Ok(())
     }

@@ -14,6 +14,12 @@ fn another_programs_directory_is_refused() {
     std::fs::write(dir.path().join("notes.txt"), b"not a database").unwrap();
     let err = Store::open(dir.path(), config()).unwrap_err();
     assert_eq!(err.code(), "store_foreign", "{err}");
+    assert!(err.to_string().contains("notes.txt"), "{err}");
+    // A first open interrupted before RocksDB wrote CURRENT is still a store to open.
+    let interrupted = tempfile::tempdir().unwrap();
+    std::fs::write(interrupted.path().join("LOCK"), b"").unwrap();
+    std::fs::write(interrupted.path().join("LOG"), b"").unwrap();
+    Store::open(interrupted.path(), config()).unwrap();
     // A RocksDB database written by someone else.
     let other = tempfile::tempdir().unwrap();
     {
@@ -161,10 +167,12 @@ fn a_full_disk_stops_the_store_and_loses_no_committed_height() {
     assert!(err.to_string().contains("disk is full"), "{err}");
     // Nothing more is written until the store is reopened.
     let next = &chain.heights[committed.get() as usize];
-    assert_eq!(
-        store.commit(next.height(), &next.changes, Some(next.data())),
-        Err(StoreError::Stopped)
+    let stopped = store.commit(next.height(), &next.changes, Some(next.data())).unwrap_err();
+    assert!(
+        matches!(&stopped, StoreError::Stopped(cause) if cause.contains("disk is full")),
+        "{stopped}"
     );
+    assert!(store.append_consensus_record(next.height(), b"vote").is_err());
     drop(store);
     fs.remount("size=512m");
     let store = Store::open(&dir, config()).unwrap();

@@ -145,3 +145,80 @@ proptest! {
         prop_assert!(store.retained_from().get() + window > latest);
     }
 }
+
+fn count(dir: &std::path::Path, cf: &str) -> usize {
+    let names = tokenbook_store::schema::COLUMN_FAMILIES;
+    let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), dir, names, false)
+        .unwrap();
+    db.iterator_cf(db.cf_handle(cf).unwrap(), rocksdb::IteratorMode::Start).count()
+}
+
+#[test]
+fn pruning_keeps_the_window_and_deletes_the_rest() {
+    use tokenbook_store::schema::{PREIMAGES, TREE_NODES, TREE_VALUES};
+    let chain = fixture::chain(7, 8, 300);
+    let roots = fixture::mem_roots(&chain);
+    let (archive_dir, pruned_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut archive = fixture::fresh_store(archive_dir.path(), &chain);
+    let pruned_config = StoreConfig { retain_versions: Some(3), ..config() };
+    let mut pruned = Store::open(pruned_dir.path(), pruned_config.clone()).unwrap();
+    pruned.init_genesis(&chain.genesis).unwrap();
+    for h in &chain.heights {
+        archive.commit(h.height(), &h.changes, Some(h.data())).unwrap();
+        pruned.commit(h.height(), &h.changes, Some(h.data())).unwrap();
+    }
+    let latest = pruned.height().unwrap().get();
+    assert_eq!(pruned.retained_from(), Height::new(latest - 2));
+    let key = [kv::table::GLOBALS];
+    for h in 0..=latest {
+        let height = Height::new(h);
+        archive.prove(&key, height).unwrap().verify(&roots[h as usize]).unwrap();
+        match pruned.prove(&key, height) {
+            Ok(proof) => {
+                assert!(h >= latest - 2, "height {h} should be pruned");
+                proof.verify(&roots[h as usize]).unwrap();
+            }
+            Err(e) => {
+                assert!(h < latest - 2, "height {h} should be kept");
+                assert_eq!(e, StoreError::NotRetained(height));
+            }
+        }
+    }
+    // Blocks stay; the state is whole.
+    assert!(pruned.block(Height::new(1)).unwrap().is_some());
+    assert_eq!(pruned.load_state().unwrap(), archive.load_state().unwrap());
+    // A snapshot of the oldest kept height still exports: every preimage it needs is there.
+    let files = tempfile::tempdir().unwrap();
+    pruned.export_snapshot(pruned.retained_from(), files.path(), 1_000).unwrap();
+    drop((archive, pruned));
+    for cf in [TREE_NODES, TREE_VALUES] {
+        let (a, p) = (count(archive_dir.path(), cf), count(pruned_dir.path(), cf));
+        assert!(p * 10 < a * 8, "{cf}: pruned store keeps {p} of {a} entries");
+    }
+    assert!(count(pruned_dir.path(), PREIMAGES) < count(archive_dir.path(), PREIMAGES));
+    // Reopened, it remembers what it pruned.
+    let reopened = Store::open(pruned_dir.path(), pruned_config).unwrap();
+    assert_eq!(reopened.retained_from(), Height::new(latest - 2));
+}
+
+#[test]
+fn consensus_records_read_back_in_order_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), config()).unwrap();
+    for (h, n) in [(5u64, 3u8), (6, 2), (7, 1)] {
+        for i in 0..n {
+            store.append_consensus_record(Height::new(h), &[h as u8, i]).unwrap();
+        }
+    }
+    drop(store);
+    let mut store = Store::open(dir.path(), config()).unwrap();
+    assert_eq!(
+        store.consensus_records(Height::new(5)).unwrap(),
+        vec![vec![5, 0], vec![5, 1], vec![5, 2]]
+    );
+    assert_eq!(store.consensus_records(Height::new(6)).unwrap(), vec![vec![6, 0], vec![6, 1]]);
+    store.prune_consensus_records(Height::new(7)).unwrap();
+    assert!(store.consensus_records(Height::new(5)).unwrap().is_empty());
+    assert!(store.consensus_records(Height::new(6)).unwrap().is_empty());
+    assert_eq!(store.consensus_records(Height::new(7)).unwrap(), vec![vec![7, 0]]);
+}
