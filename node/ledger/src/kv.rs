@@ -35,7 +35,8 @@ pub mod table {
     pub const KEY: u8 = 0x02;
     /// Markets by id (terms, status, mark, interest; the book is its orders).
     pub const MARKET: u8 = 0x03;
-    /// Open orders by id, with their resting quantity.
+    /// Open orders with their resting quantity, in pages of [`super::ORDER_PAGE`] consecutive
+    /// ids (key: page number = id / `ORDER_PAGE`).
     pub const ORDER: u8 = 0x05;
     /// Indexes by id.
     pub const INDEX: u8 = 0x06;
@@ -44,6 +45,12 @@ pub mod table {
     /// Used deposit/withdrawal references by (member, reference).
     pub const REFERENCE: u8 = 0x08;
 }
+
+/// Open orders per stored page. Order ids are `height << 20 | sequence`, so a block's new orders
+/// share a few pages and a block rewrites hundreds of pages rather than thousands of orders —
+/// the authenticated tree's cost grows with the number of keys a block changes. A page proof
+/// proves each of its (at most 64) orders.
+pub const ORDER_PAGE: u64 = 64;
 
 /// Ordered key → value bytes.
 pub type KvMap = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -115,8 +122,10 @@ fn market_key(id: MarketId) -> Vec<u8> {
     key(table::MARKET, &id.get().to_be_bytes())
 }
 
-fn order_key(id: OrderId) -> Vec<u8> {
-    key(table::ORDER, &id.get().to_be_bytes())
+/// The key of the page holding an order.
+#[must_use]
+pub fn order_page_key(id: OrderId) -> Vec<u8> {
+    key(table::ORDER, &(id.get() / ORDER_PAGE).to_be_bytes())
 }
 
 fn index_key(id: IndexId) -> Vec<u8> {
@@ -203,13 +212,23 @@ fn market_value(m: &Market) -> Vec<u8> {
     })
 }
 
-fn order_value(state: &LedgerState, id: OrderId, info: &OrderInfo) -> Vec<u8> {
+fn order_record(state: &LedgerState, id: OrderId, info: &OrderInfo) -> OrderRecord {
     let resting = state.markets.get(&info.market).and_then(|m| m.book.get(id));
-    encode(&OrderRecord {
+    OrderRecord {
         info: info.clone(),
         resting: resting.map_or(Qty::ZERO, |o| o.qty),
         group: resting.map_or(0, |o| o.group),
-    })
+    }
+}
+
+/// The page holding `id`: its open orders in id order, `None` when it has none.
+fn order_page(state: &LedgerState, id: OrderId) -> Option<Vec<u8>> {
+    let first = id.get() / ORDER_PAGE * ORDER_PAGE;
+    let page: Vec<(OrderId, OrderRecord)> = (first..first + ORDER_PAGE)
+        .map(OrderId::new)
+        .filter_map(|id| state.orders.get(&id).map(|info| (id, order_record(state, id, info))))
+        .collect();
+    (!page.is_empty()).then(|| encode(&page))
 }
 
 /// Every key and value of the state, in key order.
@@ -226,8 +245,16 @@ pub fn export(state: &LedgerState) -> KvMap {
     for (id, market) in &state.markets {
         out.insert(market_key(*id), market_value(market));
     }
+    let mut pages: Vec<(OrderId, OrderRecord)> = Vec::new();
     for (id, info) in state.orders.sorted() {
-        out.insert(order_key(id), order_value(state, id, info));
+        if pages.last().is_some_and(|(last, _)| last.get() / ORDER_PAGE != id.get() / ORDER_PAGE) {
+            out.insert(order_page_key(pages[0].0), encode(&pages));
+            pages.clear();
+        }
+        pages.push((id, order_record(state, id, info)));
+    }
+    if let Some((first, _)) = pages.first() {
+        out.insert(order_page_key(*first), encode(&pages));
     }
     for (id, index) in &state.indexes {
         out.insert(index_key(*id), encode(index));
@@ -258,7 +285,10 @@ pub fn changes(state: &LedgerState, touched: &Touched) -> Changes {
         out.insert(market_key(*id), state.markets.get(id).map(market_value));
     }
     for id in &touched.orders {
-        out.insert(order_key(*id), state.orders.get(id).map(|info| order_value(state, *id, info)));
+        let key = order_page_key(*id);
+        if !out.contains_key(&key) {
+            out.insert(key, order_page(state, *id));
+        }
     }
     for id in &touched.indexes {
         out.insert(index_key(*id), state.indexes.get(id).map(encode));
@@ -349,8 +379,17 @@ pub fn import(map: &KvMap) -> Result<LedgerState, String> {
                 state.markets.insert(id, market);
             }
             table::ORDER => {
-                let id = OrderId::new(u64::from_be_bytes(id_bytes("order", rest)?));
-                orders.push((id, decode_value("order", v)?));
+                let page = u64::from_be_bytes(id_bytes("order page", rest)?);
+                let records: Vec<(OrderId, OrderRecord)> = decode_value("order page", v)?;
+                if records.is_empty() || records.windows(2).any(|w| w[0].0 >= w[1].0) {
+                    return Err(format!("order page {page} is empty or out of order"));
+                }
+                for (id, record) in records {
+                    if id.get() / ORDER_PAGE != page {
+                        return Err(format!("order {id} stored in page {page}"));
+                    }
+                    orders.push((id, record));
+                }
             }
             table::INDEX => {
                 let id = IndexId::new(u32::from_be_bytes(id_bytes("index", rest)?));

@@ -88,11 +88,46 @@ fn size_report(blocks: usize) {
     let (mut store, mut state) = ready(dir.path(), &stream);
     let before = dir_size(dir.path());
     let start = std::time::Instant::now();
+    let mut stats = Vec::new();
     for (header, txs) in &stream.blocks {
         let hashes: Vec<Hash> = txs.iter().map(Tx::hash).collect();
+        let t = std::time::Instant::now();
         apply_and_commit(&mut store, &mut state, header, txs, &hashes);
+        stats.push((t.elapsed(), store.last_commit()));
     }
     let elapsed = start.elapsed();
+    if let Some((header, txs)) = stream.blocks.last() {
+        let mut replay = tokenbook_ledger::genesis_state(&stream.genesis).unwrap();
+        for (h, t) in stream.setup.iter().chain(&stream.blocks[..stream.blocks.len() - 1]) {
+            tokenbook_ledger::apply_block(&mut replay, h, t).unwrap();
+        }
+        let outcome = tokenbook_ledger::apply_block(&mut replay, header, txs).unwrap();
+        let changes = kv::changes(&replay, &outcome.touched);
+        let mut by_table = std::collections::BTreeMap::<u8, (usize, usize)>::new();
+        for (k, v) in &changes {
+            let e = by_table.entry(k[0]).or_default();
+            e.0 += 1;
+            e.1 += v.as_ref().map_or(0, Vec::len);
+        }
+        let block = Block { header: header.clone(), txs: txs.clone() };
+        eprintln!(
+            "last block: changes by table (count, value bytes) {by_table:?}; block {} bytes; receipts {} bytes",
+            tokenbook_protocol::codec::encode(&block).len(),
+            tokenbook_protocol::codec::encode(&BlockReceipts::from(&outcome)).len()
+        );
+    }
+    stats.sort_by_key(|(t, _)| *t);
+    let (total, median) = stats[stats.len() / 2];
+    eprintln!(
+        "median block: {total:?} = ledger and batch inputs {:?} + tree {:?} + batch {:?} + write {:?}; {} keys, {} tree nodes, {} batch bytes",
+        total - median.tree - median.batch - median.write,
+        median.tree,
+        median.batch,
+        median.write,
+        median.keys,
+        median.tree_nodes,
+        median.batch_bytes
+    );
     drop(store);
     let after = dir_size(dir.path());
     let orders = (blocks * BLOCK_TXS) as f64;

@@ -111,29 +111,6 @@ impl Db {
         Ok(out)
     }
 
-    /// For each key hash, the version of its newest versioned value at or below `max`, with
-    /// one iterator for all of them (a block looks up every key it changes).
-    ///
-    /// # Errors
-    /// The classified RocksDB error.
-    pub fn latest_versions<'a>(
-        &self,
-        key_hashes: impl Iterator<Item = &'a [u8; 32]>,
-        max: Version,
-    ) -> Result<Vec<Option<Version>>, StoreError> {
-        let mut it = self.inner.raw_iterator_cf(self.cf(schema::TREE_VALUES)?);
-        let mut out = Vec::new();
-        for key_hash in key_hashes {
-            it.seek_for_prev(schema::value_key(key_hash, max));
-            out.push(match it.key() {
-                Some(k) if k.len() == 40 && k[..32] == key_hash[..] => schema::be_u64(&k[32..]),
-                _ => None,
-            });
-        }
-        it.status()?;
-        Ok(out)
-    }
-
     /// The newest versioned value of a key with version ≤ `max`: `(version, value)`.
     ///
     /// # Errors

@@ -26,7 +26,7 @@ pub mod tree;
 
 pub use error::StoreError;
 pub use snapshot::{SnapshotChunk, SnapshotImport, SnapshotManifest};
-pub use store::{BlockData, Store, StoreConfig};
+pub use store::{BlockData, CommitStats, Store, StoreConfig};
 pub use tree::{MemTree, ProofError, StateProof};
 
 /// The wire-protocol crate this crate builds on.

@@ -1,86 +1,86 @@
 //! Pruning old tree versions.
 //!
-//! A tree node recorded stale since version `s` is unreachable from every root at `s` or later;
-//! a versioned value recorded stale since `s` was superseded (or deleted) at `s`. Pruning to
-//! `keep_from` deletes both kinds with `s ≤ keep_from`, in bounded unsynced batches (pruning is
-//! idempotent: a crash part-way leaves entries the next prune deletes). A deleted key's preimage
-//! goes with its last versioned value.
+//! Each version's [`PruneLog`] names the tree nodes it made stale (unreachable from that
+//! version on) and the keys it changed (whose older versioned values it superseded). Pruning to
+//! `keep_from` replays the logs of versions `≤ keep_from`: deletes those nodes, each changed
+//! key's values older than the logged version, and the logged version's own value if it is a
+//! deletion (with the key's preimage, unless the key came back later). One batch per version,
+//! unsynced: pruning is idempotent, and a crash part-way leaves logs the next prune replays.
 
 use crate::db::Db;
 use crate::error::StoreError;
-use crate::schema;
+use crate::schema::{self, PruneLog};
 use rocksdb::WriteBatch;
-
-/// Entries deleted per write batch.
-const BATCH_ENTRIES: usize = 10_000;
+use tokenbook_protocol::codec::decode_record;
 
 /// Deletes everything no version at or above `keep_from` needs.
 pub(crate) fn prune(db: &Db, keep_from: u64) -> Result<(), StoreError> {
-    prune_nodes(db, keep_from)?;
-    prune_values(db, keep_from)
-}
-
-fn prune_nodes(db: &Db, keep_from: u64) -> Result<(), StoreError> {
-    let stale = db.cf(schema::TREE_STALE)?;
-    let nodes = db.cf(schema::TREE_NODES)?;
+    let logs = db.cf(schema::PRUNE_LOG)?;
     loop {
-        let rows = stale_rows(db, schema::TREE_STALE, keep_from)?;
-        if rows.is_empty() {
-            return Ok(());
-        }
+        let mut it = db.raw().raw_iterator_cf(logs);
+        it.seek_to_first();
+        let (version, log) = match (it.key(), it.value()) {
+            (Some(k), Some(v)) => match schema::be_u64(k) {
+                Some(version) if version <= keep_from => (version, decode_log(v)?),
+                _ => return Ok(()),
+            },
+            _ => {
+                it.status()?;
+                return Ok(());
+            }
+        };
+        drop(it);
         let mut batch = WriteBatch::default();
-        for key in &rows {
-            batch.delete_cf(nodes, &key[8..]);
-            batch.delete_cf(stale, key);
-        }
+        prune_version(db, &mut batch, version, &log)?;
+        batch.delete_cf(logs, version.to_be_bytes());
         db.write(batch, false)?;
     }
 }
 
-fn prune_values(db: &Db, keep_from: u64) -> Result<(), StoreError> {
-    let stale = db.cf(schema::VALUE_STALE)?;
+fn decode_log(bytes: &[u8]) -> Result<PruneLog, StoreError> {
+    decode_record(bytes).map_err(|e| StoreError::Corrupt(format!("prune log: {e}")))
+}
+
+fn prune_version(
+    db: &Db,
+    batch: &mut WriteBatch,
+    version: u64,
+    log: &PruneLog,
+) -> Result<(), StoreError> {
+    let nodes = db.cf(schema::TREE_NODES)?;
+    for node in &log.stale_nodes {
+        batch.delete_cf(nodes, node);
+    }
     let values = db.cf(schema::TREE_VALUES)?;
     let preimages = db.cf(schema::PREIMAGES)?;
-    loop {
-        let rows = stale_rows(db, schema::VALUE_STALE, keep_from)?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut batch = WriteBatch::default();
-        for key in &rows {
-            let since = schema::be_u64(&key[..8]).unwrap_or_default();
-            let hash: [u8; 32] = key[8..40].try_into().unwrap_or_default();
-            let old = schema::be_u64(&key[40..]).unwrap_or_default();
-            batch.delete_cf(values, schema::value_key(&hash, old));
-            batch.delete_cf(stale, key);
-            // A deletion's own tombstone: the key is gone unless it came back later.
-            if since == old && !has_newer_value(db, &hash, since)? {
-                batch.delete_cf(preimages, hash);
+    let mut it = db.raw().raw_iterator_cf(values);
+    for hash in &log.changed {
+        it.seek(schema::value_key(hash, 0));
+        while let Some(k) = it.key() {
+            let Some(v) = entry_version(k, hash) else { break };
+            if v > version {
+                break;
             }
-        }
-        db.write(batch, false)?;
-    }
-}
-
-/// Up to [`BATCH_ENTRIES`] stale-index keys with stale-since ≤ `keep_from`.
-fn stale_rows(db: &Db, cf: &str, keep_from: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-    let mut it = db.raw().raw_iterator_cf(db.cf(cf)?);
-    it.seek_to_first();
-    let mut rows = Vec::new();
-    while rows.len() < BATCH_ENTRIES {
-        match it.key() {
-            Some(k) if k.len() >= 8 && schema::be_u64(&k[..8]).is_some_and(|s| s <= keep_from) => {
-                rows.push(k.to_vec());
+            let deleted = it.value() == Some(&[0][..]);
+            if v < version || deleted {
+                batch.delete_cf(values, k);
             }
-            _ => break,
+            if v == version && deleted {
+                it.next();
+                let comes_back = it.key().is_some_and(|k| entry_version(k, hash).is_some());
+                if !comes_back {
+                    batch.delete_cf(preimages, hash);
+                }
+                break;
+            }
+            it.next();
         }
-        it.next();
     }
     it.status()?;
-    Ok(rows)
+    Ok(())
 }
 
-/// Whether the key has a versioned value after `version`.
-fn has_newer_value(db: &Db, hash: &[u8; 32], version: u64) -> Result<bool, StoreError> {
-    Ok(db.versioned_value(hash, u64::MAX)?.is_some_and(|(v, _)| v > version))
+/// The version of a tree-value key of `hash`, or `None` for another key.
+fn entry_version(key: &[u8], hash: &[u8; 32]) -> Option<u64> {
+    if key.len() == 40 && key[..32] == hash[..] { schema::be_u64(&key[32..]) } else { None }
 }

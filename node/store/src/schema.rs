@@ -20,10 +20,8 @@ pub const PREIMAGES: &str = "preimages";
 pub const TREE_NODES: &str = "tree_nodes";
 /// Versioned values: key hash ‖ version → `0x00` (deleted) or `0x01 ‖ value`.
 pub const TREE_VALUES: &str = "tree_values";
-/// Stale tree nodes: stale-since version ‖ `borsh(NodeKey)` → empty.
-pub const TREE_STALE: &str = "tree_stale";
-/// Stale values: stale-since version ‖ key hash ‖ old version → empty.
-pub const VALUE_STALE: &str = "value_stale";
+/// What pruning a version removes: version → [`PruneLog`] (one entry per height).
+pub const PRUNE_LOG: &str = "prune_log";
 /// Blocks by height (canonical encoding).
 pub const BLOCKS: &str = "blocks";
 /// Commit certificates by height (canonical encoding).
@@ -32,22 +30,21 @@ pub const CERTS: &str = "certs";
 pub const RECEIPTS: &str = "receipts";
 /// Tx hash → height ‖ receipt position.
 pub const TX_INDEX: &str = "tx_index";
-/// Account ‖ height ‖ receipt position → empty.
+/// Account ‖ height → the positions (u32 BE each) of the height's receipts naming it.
 pub const ACCOUNT_INDEX: &str = "account_index";
-/// Market ‖ height ‖ receipt position → empty.
+/// Market ‖ height → the positions of the height's receipts naming it.
 pub const MARKET_INDEX: &str = "market_index";
 /// Consensus persist-before-send records: height ‖ sequence → record bytes.
 pub const CONSENSUS_WAL: &str = "consensus_wal";
 
 /// Every column family, in creation order.
-pub const COLUMN_FAMILIES: [&str; 15] = [
+pub const COLUMN_FAMILIES: [&str; 14] = [
     META,
     STATE,
     PREIMAGES,
     TREE_NODES,
     TREE_VALUES,
-    TREE_STALE,
-    VALUE_STALE,
+    PRUNE_LOG,
     BLOCKS,
     CERTS,
     RECEIPTS,
@@ -76,6 +73,17 @@ pub mod meta {
     pub const PRUNED_TO: &[u8] = b"pruned_to";
 }
 
+/// What one version made prunable, written in the version's own batch: the tree nodes it made
+/// stale (borsh `NodeKey`s) and the keys it changed (their older versioned values become stale).
+/// One entry per height instead of one per stale item keeps the block's batch small.
+#[derive(Clone, Debug, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct PruneLog {
+    /// Tree nodes unreachable from this version on.
+    pub stale_nodes: Vec<Vec<u8>>,
+    /// Key hashes written (or deleted) at this version.
+    pub changed: Vec<[u8; 32]>,
+}
+
 /// Block receipts that are not a tx's: the block's housekeeping before and after the txs.
 pub const BEGIN_EVENTS: u32 = u32::MAX - 1;
 /// See [`BEGIN_EVENTS`].
@@ -96,23 +104,12 @@ pub fn value_key(key_hash: &[u8; 32], version: u64) -> [u8; 40] {
     k
 }
 
-/// A stale-value key: stale-since ‖ key hash ‖ old version.
+/// An index key: id ‖ height.
 #[must_use]
-pub fn value_stale_key(since: u64, key_hash: &[u8; 32], old: u64) -> [u8; 48] {
-    let mut k = [0; 48];
-    k[..8].copy_from_slice(&since.to_be_bytes());
-    k[8..40].copy_from_slice(key_hash);
-    k[40..].copy_from_slice(&old.to_be_bytes());
-    k
-}
-
-/// An index key: id ‖ height ‖ receipt position.
-#[must_use]
-pub fn index_key(id: &[u8], height: Height, position: u32) -> Vec<u8> {
-    let mut k = Vec::with_capacity(id.len() + 12);
+pub fn index_key(id: &[u8], height: Height) -> Vec<u8> {
+    let mut k = Vec::with_capacity(id.len() + 8);
     k.extend_from_slice(id);
     k.extend_from_slice(&height.get().to_be_bytes());
-    k.extend_from_slice(&position.to_be_bytes());
     k
 }
 

@@ -18,11 +18,13 @@
 
 use crate::db::{Db, DbTree, borsh_bytes, put_nodes};
 use crate::error::StoreError;
-use crate::schema::{self, meta};
+use crate::schema::{self, PruneLog, meta};
 use crate::tree::{self, MemTree, StateProof, Tree, key_hash, to_hash, value_set};
 use rocksdb::WriteBatch;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokenbook_ledger::kv::{Changes, KvMap, StateStore};
 use tokenbook_ledger::{BlockReceipts, Event, ReceiptRecord};
 use tokenbook_protocol::codec::{decode_record, encode};
@@ -70,6 +72,24 @@ pub struct Store {
     pruned_to: u64,
     /// The first failed write: no write is attempted after it.
     failure: Option<StoreError>,
+    last_commit: CommitStats,
+}
+
+/// Measurements of one commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// State keys changed.
+    pub keys: usize,
+    /// Tree nodes written.
+    pub tree_nodes: usize,
+    /// Size of the write batch.
+    pub batch_bytes: usize,
+    /// Time computing the new tree and root.
+    pub tree: Duration,
+    /// Time assembling the write batch (state rows, stale indexes, block, receipts, indexes).
+    pub batch: Duration,
+    /// Time writing and syncing the batch.
+    pub write: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -86,8 +106,15 @@ impl Store {
     /// (metadata and tree disagree), or the classified I/O error.
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
         let db = Arc::new(Db::open(path)?);
-        let mut store =
-            Store { db, path: path.to_path_buf(), config, head: None, pruned_to: 0, failure: None };
+        let mut store = Store {
+            db,
+            path: path.to_path_buf(),
+            config,
+            head: None,
+            pruned_to: 0,
+            failure: None,
+            last_commit: CommitStats::default(),
+        };
         store.check_identity()?;
         store.head = store.read_head()?;
         store.pruned_to = store.meta_u64(meta::PRUNED_TO)?.unwrap_or(0);
@@ -194,20 +221,25 @@ impl Store {
             return Err(StoreError::Stopped(e.to_string()));
         }
         let version = height.get();
+        let started = Instant::now();
         let reader = DbTree(Arc::clone(&self.db));
         let (root, update) = Tree::new(&reader)
             .put_value_set(value_set(changes), version)
             .map_err(|e| StoreError::from_tree(&e))?;
         let root = to_hash(root);
+        let tree_done = Instant::now();
         let mut batch = WriteBatch::default();
-        self.put_state(&mut batch, version, changes)?;
+        self.put_state(&mut batch, changes)?;
         put_nodes(&self.db, &mut batch, &update.node_batch)?;
-        let stale = self.db.cf(schema::TREE_STALE)?;
-        for index in &update.stale_node_index_batch {
-            let mut key = index.stale_since_version.to_be_bytes().to_vec();
-            key.extend_from_slice(&borsh_bytes(&index.node_key)?);
-            batch.put_cf(stale, key, []);
-        }
+        let log = PruneLog {
+            stale_nodes: update
+                .stale_node_index_batch
+                .iter()
+                .map(|index| borsh_bytes(&index.node_key))
+                .collect::<Result<_, _>>()?,
+            changed: changes.keys().map(|k| key_hash(k).0).collect(),
+        };
+        batch.put_cf(self.db.cf(schema::PRUNE_LOG)?, version.to_be_bytes(), encode(&log));
         if let Some(data) = block {
             self.put_block(&mut batch, data)?;
         }
@@ -217,42 +249,38 @@ impl Store {
         if version == 0 {
             batch.put_cf(meta_cf, meta::GENESIS_ROOT, root.0);
         }
+        let batch_done = Instant::now();
+        let bytes = batch.size_in_bytes();
         self.write(batch, true)?;
         self.head = Some((height, root));
+        self.last_commit = CommitStats {
+            keys: changes.len(),
+            tree_nodes: update.node_batch.nodes().len(),
+            batch_bytes: bytes,
+            tree: tree_done - started,
+            batch: batch_done - tree_done,
+            write: batch_done.elapsed(),
+        };
         Ok(root)
     }
 
-    /// State rows, preimages and the stale-value index for one version's changes.
-    fn put_state(
-        &self,
-        batch: &mut WriteBatch,
-        version: u64,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
+    /// What the last commit did and where its time went (for metrics and benchmarks).
+    #[must_use]
+    pub fn last_commit(&self) -> CommitStats {
+        self.last_commit
+    }
+
+    /// State rows and key preimages for one version's changes.
+    fn put_state(&self, batch: &mut WriteBatch, changes: &Changes) -> Result<(), StoreError> {
         let state = self.db.cf(schema::STATE)?;
         let preimages = self.db.cf(schema::PREIMAGES)?;
-        let value_stale = self.db.cf(schema::VALUE_STALE)?;
-        let hashes: Vec<[u8; 32]> = changes.keys().map(|k| key_hash(k).0).collect();
-        let previous = match version {
-            0 => vec![None; hashes.len()],
-            _ => self.db.latest_versions(hashes.iter(), version - 1)?,
-        };
-        for (((key, value), hash), old) in changes.iter().zip(&hashes).zip(previous) {
+        for (key, value) in changes {
             match value {
                 Some(v) => {
                     batch.put_cf(state, key, v);
-                    // A key with a versioned value already has its preimage.
-                    if old.is_none() {
-                        batch.put_cf(preimages, hash, key);
-                    }
+                    batch.put_cf(preimages, key_hash(key).0, key);
                 }
-                None => {
-                    batch.delete_cf(state, key);
-                    batch.put_cf(value_stale, schema::value_stale_key(version, hash, version), []);
-                }
-            }
-            if let Some(old) = old {
-                batch.put_cf(value_stale, schema::value_stale_key(version, hash, old), []);
+                None => batch.delete_cf(state, key),
             }
         }
         Ok(())
@@ -266,19 +294,31 @@ impl Store {
         batch.put_cf(self.db.cf(schema::CERTS)?, key, encode(data.certificate));
         batch.put_cf(self.db.cf(schema::RECEIPTS)?, key, encode(data.receipts));
         let tx_index = self.db.cf(schema::TX_INDEX)?;
-        let indexes = Indexes {
-            accounts: self.db.cf(schema::ACCOUNT_INDEX)?,
-            markets: self.db.cf(schema::MARKET_INDEX)?,
-            height,
-        };
-        indexes.add(batch, schema::BEGIN_EVENTS, None, &data.receipts.begin_events);
-        indexes.add(batch, schema::END_EVENTS, None, &data.receipts.end_events);
+        let mut indexes = Indexes::default();
+        indexes.add(schema::BEGIN_EVENTS, None, &data.receipts.begin_events);
+        indexes.add(schema::END_EVENTS, None, &data.receipts.end_events);
         for (position, receipt) in (0u32..).zip(&data.receipts.receipts) {
             let signer = data.block.txs.get(receipt.tx_index as usize).map(|tx| tx.payload.account);
-            indexes.add(batch, position, signer, receipt.result.as_deref().unwrap_or_default());
+            indexes.add(position, signer, receipt.result.as_deref().unwrap_or_default());
             let mut location = key.to_vec();
             location.extend_from_slice(&position.to_be_bytes());
             batch.put_cf(tx_index, receipt.tx_hash.0, location);
+        }
+        let accounts = self.db.cf(schema::ACCOUNT_INDEX)?;
+        for (id, positions) in indexes.accounts {
+            batch.put_cf(
+                accounts,
+                schema::index_key(&id.get().to_be_bytes(), height),
+                encode_positions(&positions),
+            );
+        }
+        let markets = self.db.cf(schema::MARKET_INDEX)?;
+        for (id, positions) in indexes.markets {
+            batch.put_cf(
+                markets,
+                schema::index_key(&id.get().to_be_bytes(), height),
+                encode_positions(&positions),
+            );
         }
         Ok(())
     }
@@ -414,14 +454,16 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(Height, u32)>, StoreError> {
         let mut it = self.db.raw().raw_iterator_cf(self.db.cf(cf)?);
-        it.seek(schema::index_key(id, from, 0));
+        it.seek(schema::index_key(id, from));
         let mut out = Vec::new();
         while out.len() < limit {
-            match it.key() {
-                Some(k) if k.len() == id.len() + 12 && k.starts_with(id) => {
-                    out.push(split_location(&k[id.len()..])?);
-                }
-                _ => break,
+            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+            if k.len() != id.len() + 8 || !k.starts_with(id) {
+                break;
+            }
+            let height = Height::new(schema::be_u64(&k[id.len()..]).unwrap_or_default());
+            for p in v.chunks_exact(4).take(limit - out.len()) {
+                out.push((height, u32::from_be_bytes([p[0], p[1], p[2], p[3]])));
             }
             it.next();
         }
@@ -653,37 +695,37 @@ impl StateStore for Store {
     }
 }
 
-/// The per-account and per-market receipt indexes of one height.
-struct Indexes<'a> {
-    accounts: &'a rocksdb::ColumnFamily,
-    markets: &'a rocksdb::ColumnFamily,
-    height: Height,
+/// The per-account and per-market receipt indexes of one height: one entry per account or
+/// market per height (not per receipt) keeps the block's batch small.
+#[derive(Default)]
+struct Indexes {
+    accounts: BTreeMap<AccountId, Vec<u32>>,
+    markets: BTreeMap<MarketId, Vec<u32>>,
 }
 
-impl Indexes<'_> {
+impl Indexes {
     /// Indexes one receipt (or the block's housekeeping events) under every account and market
     /// its events name, and under the tx's signing account.
-    fn add(
-        &self,
-        batch: &mut WriteBatch,
-        position: u32,
-        signer: Option<AccountId>,
-        events: &[Event],
-    ) {
-        let mut accounts: Vec<AccountId> = events.iter().flat_map(Event::accounts).collect();
-        accounts.extend(signer);
-        accounts.sort_unstable();
-        accounts.dedup();
+    fn add(&mut self, position: u32, signer: Option<AccountId>, events: &[Event]) {
+        let accounts = events.iter().flat_map(Event::accounts).chain(signer);
         for id in accounts {
-            let key = schema::index_key(&id.get().to_be_bytes(), self.height, position);
-            batch.put_cf(self.accounts, key, []);
+            let list = self.accounts.entry(id).or_default();
+            if list.last() != Some(&position) {
+                list.push(position);
+            }
         }
-        let mut markets: Vec<MarketId> = events.iter().filter_map(Event::market).collect();
-        markets.sort_unstable();
-        markets.dedup();
-        for id in markets {
-            let key = schema::index_key(&id.get().to_be_bytes(), self.height, position);
-            batch.put_cf(self.markets, key, []);
+        for id in events.iter().filter_map(Event::market) {
+            let list = self.markets.entry(id).or_default();
+            if list.last() != Some(&position) {
+                list.push(position);
+            }
         }
     }
+}
+
+fn encode_positions(positions: &[u32]) -> Vec<u8> {
+    let mut sorted = positions.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted.iter().flat_map(|p| p.to_be_bytes()).collect()
 }

