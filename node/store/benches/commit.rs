@@ -32,17 +32,17 @@ use workload::BLOCK_TXS;
 
 const BLOCKS: usize = 10;
 
-/// Applies one block through the ledger and commits it: what a node does per decided block.
+/// Applies one block through the ledger and commits it: what a node does per decided block
+/// (the block arrives decoded, its tx hashes known from the mempool).
 fn apply_and_commit(
     store: &mut Store,
     state: &mut LedgerState,
-    header: &BlockHeader,
-    txs: &[Tx],
+    block: &Block,
     hashes: &[Hash],
 ) -> Hash {
-    let outcome = apply_block_with_hashes(state, header, txs, hashes).unwrap();
+    let header = &block.header;
+    let outcome = apply_block_with_hashes(state, header, &block.txs, hashes).unwrap();
     let changes = kv::changes(state, &outcome.touched);
-    let block = Block { header: header.clone(), txs: txs.to_vec() };
     let certificate = CommitCertificate {
         height: header.height,
         round: tokenbook_protocol::Round::new(0),
@@ -50,13 +50,17 @@ fn apply_and_commit(
         signatures: Vec::new(),
     };
     let receipts = BlockReceipts::from(&outcome);
-    store
-        .commit(
-            header.height,
-            &changes,
-            Some(BlockData { block: &block, certificate: &certificate, receipts: &receipts }),
-        )
-        .unwrap()
+    let data = BlockData { block, certificate: &certificate, receipts: &receipts };
+    store.commit(header.height, &changes, Some(data)).unwrap()
+}
+
+/// Blocks with their tx hashes.
+fn with_hashes(list: &[(BlockHeader, Vec<Tx>)]) -> Vec<(Block, Vec<Hash>)> {
+    list.iter()
+        .map(|(header, txs)| {
+            (Block { header: header.clone(), txs: txs.clone() }, txs.iter().map(Tx::hash).collect())
+        })
+        .collect()
 }
 
 /// A store and ledger at the start of the measured blocks.
@@ -64,9 +68,8 @@ fn ready(dir: &Path, stream: &workload::Stream) -> (Store, LedgerState) {
     let mut store = Store::open(dir, StoreConfig::new(chain::CHAIN)).unwrap();
     let mut state = tokenbook_ledger::genesis_state(&stream.genesis).unwrap();
     store.init_genesis(&kv::export(&state)).unwrap();
-    for (header, txs) in &stream.setup {
-        let hashes: Vec<Hash> = txs.iter().map(Tx::hash).collect();
-        apply_and_commit(&mut store, &mut state, header, txs, &hashes);
+    for (block, hashes) in with_hashes(&stream.setup) {
+        apply_and_commit(&mut store, &mut state, &block, &hashes);
     }
     (store, state)
 }
@@ -87,12 +90,12 @@ fn size_report(blocks: usize) {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, mut state) = ready(dir.path(), &stream);
     let before = dir_size(dir.path());
+    let measured = with_hashes(&stream.blocks);
     let start = std::time::Instant::now();
     let mut stats = Vec::new();
-    for (header, txs) in &stream.blocks {
-        let hashes: Vec<Hash> = txs.iter().map(Tx::hash).collect();
+    for (block, hashes) in &measured {
         let t = std::time::Instant::now();
-        apply_and_commit(&mut store, &mut state, header, txs, &hashes);
+        apply_and_commit(&mut store, &mut state, block, hashes);
         stats.push((t.elapsed(), store.last_commit()));
     }
     let elapsed = start.elapsed();
@@ -149,8 +152,7 @@ fn bench(c: &mut Criterion) {
         std::process::exit(0);
     }
     let stream = workload::prepare(7, BLOCKS, BLOCK_TXS);
-    let hashes: Vec<Vec<Hash>> =
-        stream.blocks.iter().map(|(_, txs)| txs.iter().map(Tx::hash).collect()).collect();
+    let measured = with_hashes(&stream.blocks);
     let ops = (BLOCKS * BLOCK_TXS) as u64;
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(ops));
@@ -163,8 +165,8 @@ fn bench(c: &mut Criterion) {
                 (dir, store, state)
             },
             |(dir, mut store, mut state)| {
-                for ((header, txs), hashes) in stream.blocks.iter().zip(&hashes) {
-                    apply_and_commit(&mut store, &mut state, header, txs, hashes);
+                for (block, hashes) in &measured {
+                    apply_and_commit(&mut store, &mut state, block, hashes);
                 }
                 (dir, store)
             },
@@ -176,8 +178,8 @@ fn bench(c: &mut Criterion) {
     // Proofs: an account at the latest height of a store holding the whole stream.
     let dir = tempfile::tempdir().unwrap();
     let (mut store, mut state) = ready(dir.path(), &stream);
-    for ((header, txs), hashes) in stream.blocks.iter().zip(&hashes) {
-        apply_and_commit(&mut store, &mut state, header, txs, hashes);
+    for (block, hashes) in &measured {
+        apply_and_commit(&mut store, &mut state, block, hashes);
     }
     let height = store.height().unwrap();
     let root = store.root().unwrap();

@@ -11,11 +11,12 @@ use borsh::BorshDeserialize;
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeWriter};
 use jmt::{KeyHash, OwnedValue, Version};
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
-    WriteBatch, WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    IteratorMode, Options, WriteBatch, WriteOptions,
 };
 use std::path::Path;
 use std::sync::Arc;
+use tokenbook_ledger::kv::KvMap;
 
 /// A key and its value.
 pub type Row = (Vec<u8>, Vec<u8>);
@@ -108,6 +109,32 @@ impl Db {
             it.next();
         }
         it.status()?;
+        Ok(out)
+    }
+
+    /// Every key with a value at version `version` (the newest versioned value of each
+    /// preimage's key hash at or below it), in key order.
+    ///
+    /// # Errors
+    /// The classified RocksDB error, or a malformed entry.
+    pub fn state_at(&self, version: Version) -> Result<KvMap, StoreError> {
+        let mut values = self.inner.raw_iterator_cf(self.cf(schema::TREE_VALUES)?);
+        let mut out = KvMap::new();
+        for item in self.inner.iterator_cf(self.cf(schema::PREIMAGES)?, IteratorMode::Start) {
+            let (hash, key) = item?;
+            values.seek_for_prev(schema::value_key(
+                &hash.as_ref().try_into().unwrap_or([0; 32]),
+                version,
+            ));
+            if let (Some(k), Some(v)) = (values.key(), values.value())
+                && k.len() == 40
+                && k[..32] == hash[..]
+                && let Some(value) = decode_value(v)?
+            {
+                out.insert(key.to_vec(), value);
+            }
+        }
+        values.status()?;
         Ok(out)
     }
 

@@ -12,9 +12,8 @@ pub const PROGRAM: &[u8] = b"tokenbook-store";
 
 /// Metadata: program, schema, chain id, height, root, pruning low-water mark.
 pub const META: &str = "meta";
-/// Current state: ledger key → ledger value.
-pub const STATE: &str = "state";
-/// Key hash (32 bytes) → ledger key.
+/// Key hash (32 bytes) → ledger key. With `tree_values` this is the whole state: the current
+/// value of a key is its newest versioned value (no second copy of every value is written).
 pub const PREIMAGES: &str = "preimages";
 /// Tree nodes: `borsh(NodeKey)` → `borsh(Node)`.
 pub const TREE_NODES: &str = "tree_nodes";
@@ -38,9 +37,8 @@ pub const MARKET_INDEX: &str = "market_index";
 pub const CONSENSUS_WAL: &str = "consensus_wal";
 
 /// Every column family, in creation order.
-pub const COLUMN_FAMILIES: [&str; 14] = [
+pub const COLUMN_FAMILIES: [&str; 13] = [
     META,
-    STATE,
     PREIMAGES,
     TREE_NODES,
     TREE_VALUES,

@@ -283,12 +283,10 @@ impl SnapshotImport {
         let proof = SparseMerkleRangeProof::<Hasher>::try_from_slice(&chunk.proof)
             .map_err(|e| StoreError::Snapshot(format!("chunk {index} proof: {e}")))?;
         let mut batch = WriteBatch::default();
-        let state = self.db.cf(schema::STATE)?;
         let preimages = self.db.cf(schema::PREIMAGES)?;
         let mut leaves = Vec::with_capacity(chunk.entries.len());
         for (key, value) in chunk.entries {
             let hash = key_hash(&key);
-            batch.put_cf(state, &key, &value);
             batch.put_cf(preimages, hash.0, &key);
             leaves.push((hash, value));
         }
@@ -334,13 +332,7 @@ impl SnapshotImport {
     }
 
     fn check_ledger_loads(&self) -> Result<(), StoreError> {
-        let mut state = tokenbook_ledger::kv::KvMap::new();
-        for item in
-            self.db.raw().iterator_cf(self.db.cf(schema::STATE)?, rocksdb::IteratorMode::Start)
-        {
-            let (k, v) = item?;
-            state.insert(k.to_vec(), v.to_vec());
-        }
+        let state = self.db.state_at(self.manifest.height.get())?;
         let ledger = tokenbook_ledger::kv::import(&state)
             .map_err(|e| StoreError::Snapshot(format!("the state does not load: {e}")))?;
         if ledger.height != self.manifest.height || ledger.chain_id != self.config.chain_id {

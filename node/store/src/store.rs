@@ -229,7 +229,7 @@ impl Store {
         let root = to_hash(root);
         let tree_done = Instant::now();
         let mut batch = WriteBatch::default();
-        self.put_state(&mut batch, changes)?;
+        self.put_preimages(&mut batch, changes)?;
         put_nodes(&self.db, &mut batch, &update.node_batch)?;
         let log = PruneLog {
             stale_nodes: update
@@ -270,17 +270,12 @@ impl Store {
         self.last_commit
     }
 
-    /// State rows and key preimages for one version's changes.
-    fn put_state(&self, batch: &mut WriteBatch, changes: &Changes) -> Result<(), StoreError> {
-        let state = self.db.cf(schema::STATE)?;
+    /// Key preimages for one version's writes (values live in the tree's versioned values).
+    fn put_preimages(&self, batch: &mut WriteBatch, changes: &Changes) -> Result<(), StoreError> {
         let preimages = self.db.cf(schema::PREIMAGES)?;
         for (key, value) in changes {
-            match value {
-                Some(v) => {
-                    batch.put_cf(state, key, v);
-                    batch.put_cf(preimages, key_hash(key).0, key);
-                }
-                None => batch.delete_cf(state, key),
+            if value.is_some() {
+                batch.put_cf(preimages, key_hash(key).0, key);
             }
         }
         Ok(())
@@ -350,7 +345,8 @@ impl Store {
     /// # Errors
     /// Read errors.
     pub fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db.get(schema::STATE, key)
+        let Some(height) = self.height() else { return Ok(None) };
+        Ok(self.db.versioned_value(&key_hash(key).0, height.get())?.and_then(|(_, v)| v))
     }
 
     /// The whole current state (to load the ledger at start).
@@ -358,14 +354,10 @@ impl Store {
     /// # Errors
     /// Read errors.
     pub fn load_state(&self) -> Result<KvMap, StoreError> {
-        let mut out = KvMap::new();
-        for item in
-            self.db.raw().iterator_cf(self.db.cf(schema::STATE)?, rocksdb::IteratorMode::Start)
-        {
-            let (k, v) = item?;
-            out.insert(k.to_vec(), v.to_vec());
+        match self.height() {
+            Some(height) => self.db.state_at(height.get()),
+            None => Ok(KvMap::new()),
         }
-        Ok(out)
     }
 
     /// The block at a height.
@@ -597,7 +589,7 @@ impl Store {
         let chain = self.config.chain_id.as_bytes();
         let program = self.db.get(schema::META, meta::PROGRAM)?;
         let Some(program) = program else {
-            if !self.is_empty(schema::STATE)? || !self.is_empty("default")? {
+            if !self.is_empty(schema::TREE_VALUES)? || !self.is_empty("default")? {
                 return Err(StoreError::Foreign {
                     expected: "a tokenbook store".into(),
                     found: "a database with data but no tokenbook metadata".into(),
