@@ -99,6 +99,8 @@ fn size_report(blocks: usize) {
         stats.push((t.elapsed(), store.last_commit()));
     }
     let elapsed = start.elapsed();
+    let raw = dir_size(dir.path());
+    store.compact().unwrap();
     if let Some((header, txs)) = stream.blocks.last() {
         let mut replay = tokenbook_ledger::genesis_state(&stream.genesis).unwrap();
         for (h, t) in stream.setup.iter().chain(&stream.blocks[..stream.blocks.len() - 1]) {
@@ -135,10 +137,11 @@ fn size_report(blocks: usize) {
     let after = dir_size(dir.path());
     let orders = (blocks * BLOCK_TXS) as f64;
     eprintln!(
-        "{orders} txs in {blocks} blocks: {:.0} txs/s; store {:.1} MB before, {:.1} MB after ({:.1} MB per million txs); {} resting orders",
+        "{orders} txs in {blocks} blocks: {:.0} txs/s; store {:.1} MB before, {:.1} MB after ({:.1} MB before compaction; {:.1} MB per million txs); {} resting orders",
         orders / elapsed.as_secs_f64(),
         before as f64 / 1e6,
         after as f64 / 1e6,
+        raw as f64 / 1e6,
         (after - before) as f64 / 1e6 / (orders / 1e6),
         state.orders.len()
     );

@@ -8,14 +8,17 @@ use crate::error::StoreError;
 use crate::schema::{self, COLUMN_FAMILIES};
 use crate::tree::{decode_value, encode_value};
 use borsh::BorshDeserialize;
-use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeWriter};
+use jmt::storage::{
+    LeafNode, Node, NodeBatch, NodeKey, StaleNodeIndexBatch, TreeReader, TreeWriter,
+};
 use jmt::{KeyHash, OwnedValue, Version};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
     IteratorMode, Options, WriteBatch, WriteOptions,
 };
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokenbook_ledger::kv::KvMap;
 
 /// A key and its value.
@@ -68,6 +71,19 @@ impl Db {
         self.inner
             .cf_handle(name)
             .ok_or_else(|| StoreError::Corrupt(format!("column family {name} is missing")))
+    }
+
+    /// Flushes every memtable and compacts every column family (operators; size reports).
+    ///
+    /// # Errors
+    /// The classified RocksDB error.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        for name in COLUMN_FAMILIES {
+            let cf = self.cf(name)?;
+            self.inner.flush_cf(cf)?;
+            self.inner.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
     }
 
     /// Reads one key.
@@ -207,20 +223,89 @@ pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> StoreError {
     }
 }
 
-/// The `jmt` reader and writer over the database.
+/// Decoded tree nodes kept in memory: every node written or read, minus those a later version
+/// made stale. The latest tree is small (one leaf per account and per page of orders), so this
+/// keeps block commits off the disk; it is cleared when it outgrows its cap. It affects speed
+/// only — a miss reads the same node from the database.
+#[derive(Debug, Default)]
+pub struct NodeCache {
+    nodes: Mutex<HashMap<NodeKey, Node>>,
+}
+
+impl NodeCache {
+    /// Nodes kept before the cache is cleared.
+    pub const CAP: usize = 1 << 20;
+
+    fn get(&self, key: &NodeKey) -> Option<Node> {
+        self.nodes.lock().ok()?.get(key).cloned()
+    }
+
+    fn insert(&self, key: &NodeKey, node: &Node) {
+        if let Ok(mut nodes) = self.nodes.lock() {
+            if nodes.len() >= Self::CAP {
+                nodes.clear();
+            }
+            nodes.insert(key.clone(), node.clone());
+        }
+    }
+
+    /// Applies a committed version: its new nodes in, its stale nodes out.
+    pub(crate) fn commit(&self, batch: &NodeBatch, stale: &StaleNodeIndexBatch) {
+        if let Ok(mut nodes) = self.nodes.lock() {
+            for index in stale {
+                nodes.remove(&index.node_key);
+            }
+            if nodes.len() + batch.nodes().len() > Self::CAP {
+                nodes.clear();
+            }
+            nodes.extend(batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())));
+        }
+    }
+}
+
+/// The `jmt` reader and writer over the database, optionally through a [`NodeCache`].
 #[derive(Clone)]
-pub struct DbTree(pub Arc<Db>);
+pub struct DbTree {
+    db: Arc<Db>,
+    cache: Option<Arc<NodeCache>>,
+}
+
+impl DbTree {
+    /// Reads straight from the database.
+    #[must_use]
+    pub fn new(db: Arc<Db>) -> Self {
+        DbTree { db, cache: None }
+    }
+
+    /// Reads through a cache.
+    #[must_use]
+    pub fn cached(db: Arc<Db>, cache: Arc<NodeCache>) -> Self {
+        DbTree { db, cache: Some(cache) }
+    }
+
+    fn read_node(&self, node_key: &NodeKey) -> Result<Option<Node>, StoreError> {
+        let db = &self.db;
+        let raw = db.inner.get_pinned_cf(db.cf(schema::TREE_NODES)?, borsh_bytes(node_key)?)?;
+        match raw {
+            None => Ok(None),
+            Some(bytes) => Node::try_from_slice(&bytes).map(Some).map_err(|e| {
+                StoreError::Corrupt(format!("tree node {node_key:?} does not decode: {e}"))
+            }),
+        }
+    }
+}
 
 impl TreeReader for DbTree {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let db = &self.0;
-        let raw = db.inner.get_pinned_cf(db.cf(schema::TREE_NODES)?, borsh::to_vec(node_key)?);
-        match raw.map_err(StoreError::from)? {
-            None => Ok(None),
-            Some(bytes) => Ok(Some(Node::try_from_slice(&bytes).map_err(|e| {
-                StoreError::Corrupt(format!("tree node {node_key:?} does not decode: {e}"))
-            })?)),
+        let Some(cache) = &self.cache else { return Ok(self.read_node(node_key)?) };
+        if let Some(node) = cache.get(node_key) {
+            return Ok(Some(node));
         }
+        let node = self.read_node(node_key)?;
+        if let Some(node) = &node {
+            cache.insert(node_key, node);
+        }
+        Ok(node)
     }
 
     fn get_value_option(
@@ -228,7 +313,7 @@ impl TreeReader for DbTree {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self.0.versioned_value(&key_hash.0, max_version)?.and_then(|(_, v)| v))
+        Ok(self.db.versioned_value(&key_hash.0, max_version)?.and_then(|(_, v)| v))
     }
 
     /// Restores always start in a fresh directory, so there is never a partial restore to resume.
@@ -241,8 +326,8 @@ impl TreeWriter for DbTree {
     /// Used by snapshot restore only (block commits write their nodes in the block's batch).
     fn write_node_batch(&self, node_batch: &NodeBatch) -> anyhow::Result<()> {
         let mut batch = WriteBatch::default();
-        put_nodes(&self.0, &mut batch, node_batch)?;
-        self.0.write(batch, false)?;
+        put_nodes(&self.db, &mut batch, node_batch)?;
+        self.db.write(batch, false)?;
         Ok(())
     }
 }

@@ -82,7 +82,7 @@ impl Store {
     ) -> Result<SnapshotManifest, StoreError> {
         let root = self.root_at(height)?;
         std::fs::create_dir_all(dir).map_err(|e| crate::db::io_error(dir, &e))?;
-        let reader = Arc::new(DbTree(Arc::clone(self.db())));
+        let reader = Arc::new(self.tree());
         let leaves =
             JellyfishMerkleIterator::new(Arc::clone(&reader), height.get(), KeyHash([0; 32]))
                 .map_err(|e| StoreError::from_tree(&e))?;
@@ -221,7 +221,7 @@ impl SnapshotImport {
         }
         let db = Arc::new(Db::open(&staging)?);
         let restore = JellyfishMerkleRestore::new(
-            Arc::new(DbTree(Arc::clone(&db))),
+            Arc::new(DbTree::new(Arc::clone(&db))),
             manifest.height.get(),
             RootHash(trusted_root.0),
         )
@@ -314,7 +314,7 @@ impl SnapshotImport {
         let restore = self.restore.take().ok_or(StoreError::Snapshot("import finished".into()))?;
         restore.finish().map_err(|e| StoreError::Snapshot(format!("restore: {e:#}")))?;
         let height = self.manifest.height;
-        let root = Tree::new(&DbTree(Arc::clone(&self.db)))
+        let root = Tree::new(&DbTree::new(Arc::clone(&self.db)))
             .get_root_hash(height.get())
             .map_err(|e| StoreError::from_tree(&e))?;
         if root.0 != self.manifest.root.0 {

@@ -16,7 +16,7 @@
 //!   tree keeps versions `[latest − w + 1, latest]`; blocks, certificates and receipts are kept
 //!   forever.
 
-use crate::db::{Db, DbTree, borsh_bytes, put_nodes};
+use crate::db::{Db, DbTree, NodeCache, borsh_bytes, put_nodes};
 use crate::error::StoreError;
 use crate::schema::{self, PruneLog, meta};
 use crate::tree::{self, MemTree, StateProof, Tree, key_hash, to_hash, value_set};
@@ -73,6 +73,7 @@ pub struct Store {
     /// The first failed write: no write is attempted after it.
     failure: Option<StoreError>,
     last_commit: CommitStats,
+    cache: Arc<NodeCache>,
 }
 
 /// Measurements of one commit.
@@ -114,6 +115,7 @@ impl Store {
             pruned_to: 0,
             failure: None,
             last_commit: CommitStats::default(),
+            cache: Arc::default(),
         };
         store.check_identity()?;
         store.head = store.read_head()?;
@@ -222,7 +224,7 @@ impl Store {
         }
         let version = height.get();
         let started = Instant::now();
-        let reader = DbTree(Arc::clone(&self.db));
+        let reader = self.tree();
         let (root, update) = Tree::new(&reader)
             .put_value_set(value_set(changes), version)
             .map_err(|e| StoreError::from_tree(&e))?;
@@ -252,6 +254,7 @@ impl Store {
         let batch_done = Instant::now();
         let bytes = batch.size_in_bytes();
         self.write(batch, true)?;
+        self.cache.commit(&update.node_batch, &update.stale_node_index_batch);
         self.head = Some((height, root));
         self.last_commit = CommitStats {
             keys: changes.len(),
@@ -324,7 +327,7 @@ impl Store {
     /// [`StoreError::NotRetained`] for a pruned or future height.
     pub fn root_at(&self, height: Height) -> Result<Hash, StoreError> {
         self.check_retained(height)?;
-        match Tree::new(&DbTree(Arc::clone(&self.db))).get_root_hash_option(height.get()) {
+        match Tree::new(&self.tree()).get_root_hash_option(height.get()) {
             Ok(Some(root)) => Ok(to_hash(root)),
             Ok(None) => Err(StoreError::NotRetained(height)),
             Err(e) => Err(StoreError::from_tree(&e)),
@@ -337,7 +340,7 @@ impl Store {
     /// [`StoreError::NotRetained`] for a pruned or future height.
     pub fn prove(&self, key: &[u8], height: Height) -> Result<StateProof, StoreError> {
         self.root_at(height)?;
-        tree::prove(&DbTree(Arc::clone(&self.db)), key, height.get())
+        tree::prove(&self.tree(), key, height.get())
     }
 
     /// A ledger key's current value.
@@ -545,6 +548,20 @@ impl Store {
     /// The shared database handle (snapshot export reads through it).
     pub(crate) fn db(&self) -> &Arc<Db> {
         &self.db
+    }
+
+    /// Flushes and compacts the database (frees the space of pruned and overwritten entries now
+    /// rather than in the background).
+    ///
+    /// # Errors
+    /// The classified RocksDB error.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        self.db.compact()
+    }
+
+    /// The tree's reader, through the node cache.
+    pub(crate) fn tree(&self) -> DbTree {
+        DbTree::cached(Arc::clone(&self.db), Arc::clone(&self.cache))
     }
 
     fn check_retained(&self, height: Height) -> Result<(), StoreError> {
