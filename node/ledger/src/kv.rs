@@ -21,8 +21,8 @@ use bincode::{Decode, Encode};
 use std::collections::BTreeMap;
 use tokenbook_protocol::codec::{decode_record, encode};
 use tokenbook_protocol::{
-    AccountId, Cash, Hash, Height, IndexId, MarketId, MarketSpec, OrderId, Price, ProposalId,
-    PublicKey, Qty, RiskParams, SelfTradePrevention, Timestamp, ValidatorSet,
+    AccountId, Cash, ClientOrderId, Hash, Height, IndexId, MarketId, MarketSpec, OrderId, Price,
+    ProposalId, PublicKey, Qty, RiskParams, SelfTradePrevention, Timestamp, ValidatorSet,
 };
 
 /// Table tags (the first key byte).
@@ -201,6 +201,16 @@ fn globals(s: &LedgerState) -> Globals {
     }
 }
 
+/// An account as stored: without its open-order and client-id indexes, which [`import`]
+/// rebuilds from the orders (stored, they would make every account write grow with the
+/// account's open orders).
+fn account_value(account: &Account) -> Vec<u8> {
+    let mut stored = account.clone();
+    stored.open_orders = Default::default();
+    stored.client_ids = Default::default();
+    encode(&stored)
+}
+
 fn market_value(m: &Market) -> Vec<u8> {
     encode(&MarketRecord {
         spec: m.spec.clone(),
@@ -237,7 +247,7 @@ pub fn export(state: &LedgerState) -> KvMap {
     let mut out = KvMap::new();
     out.insert(key(table::GLOBALS, &[]), encode(&globals(state)));
     for (id, account) in &state.accounts {
-        out.insert(account_key(*id), encode(account));
+        out.insert(account_key(*id), account_value(account));
     }
     for (public_key, grant) in &state.keys {
         out.insert(key_key(public_key), encode(grant));
@@ -276,7 +286,7 @@ pub fn changes(state: &LedgerState, touched: &Touched) -> Changes {
         out.insert(key(table::GLOBALS, &[]), Some(encode(&globals(state))));
     }
     for id in &touched.accounts {
-        out.insert(account_key(*id), state.accounts.get(id).map(encode));
+        out.insert(account_key(*id), state.accounts.get(id).map(account_value));
     }
     for public_key in &touched.keys {
         out.insert(key_key(public_key), state.keys.get(public_key).map(encode));
@@ -350,6 +360,9 @@ pub fn import(map: &KvMap) -> Result<LedgerState, String> {
                 let id = AccountId::new(u64::from_be_bytes(id_bytes("account", rest)?));
                 let account: Account = decode_value("account", v)?;
                 let expected = AccountId::new(state.accounts.len() as u64 + 1);
+                if !account.open_orders.is_empty() || !account.client_ids.is_empty() {
+                    return Err(format!("account {id} stores its order indexes"));
+                }
                 if account.id != id || id != expected {
                     return Err(format!(
                         "account record {} under key {id}; expected {expected}",
@@ -472,6 +485,20 @@ fn restore_orders(
 
 /// Recomputes the indexes that follow from the records.
 fn restore_indexes(state: &mut LedgerState) {
+    let owned: Vec<(OrderId, AccountId, Option<ClientOrderId>)> = state
+        .orders
+        .sorted()
+        .into_iter()
+        .map(|(id, info)| (id, info.account, info.client_order_id))
+        .collect();
+    for (id, account, client_id) in owned {
+        if let Some(account) = state.accounts.get_mut(&account) {
+            account.open_orders.insert(id);
+            if let Some(cid) = client_id {
+                account.client_ids.insert(cid, id);
+            }
+        }
+    }
     for (id, info) in state.orders.sorted() {
         if let Some(expiry) = info.expires_at {
             state.expiries.insert((expiry, id));

@@ -52,7 +52,7 @@ impl Db {
         let cache = Cache::new_lru_cache(256 << 20);
         let descriptors = COLUMN_FAMILIES
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(&cache)));
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &cache)));
         let inner = rocksdb::DB::open_cf_descriptors(&options, path, descriptors)?;
         Ok(Db { inner })
     }
@@ -177,14 +177,28 @@ impl Db {
     }
 }
 
-fn cf_options(cache: &Cache) -> Options {
+/// Per-family tuning: hashes do not compress, so tree nodes and hash-keyed indexes are stored
+/// raw; blocks and receipts (megabytes per height, written once, read rarely) go to blob files so
+/// compaction moves their keys, not their bytes.
+fn cf_options(name: &str, cache: &Cache) -> Options {
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
     table.set_bloom_filter(10.0, false);
     table.set_cache_index_and_filter_blocks(true);
     let mut options = Options::default();
     options.set_block_based_table_factory(&table);
-    options.set_compression_type(DBCompressionType::Lz4);
+    match name {
+        schema::TREE_NODES | schema::PREIMAGES | schema::TX_INDEX | schema::PRUNE_LOG => {
+            options.set_compression_type(DBCompressionType::None);
+        }
+        schema::BLOCKS | schema::RECEIPTS => {
+            options.set_compression_type(DBCompressionType::Lz4);
+            options.set_enable_blob_files(true);
+            options.set_min_blob_size(4096);
+            options.set_blob_compression_type(DBCompressionType::Lz4);
+        }
+        _ => options.set_compression_type(DBCompressionType::Lz4),
+    }
     options
 }
 
