@@ -6,11 +6,13 @@
 //!   new export exactly (property-tested).
 //! - [`import`]: rebuilds a ledger from the bytes (books re-queued in time priority from each
 //!   order's queue sequence; derived indexes recomputed), so a node restarts from its store.
-//! - [`StateStore`]: the trait a store implements; [`MemStore`] is the in-memory one; RocksDB
-//!   implements it in node/store (issue #6).
+//! - [`StateStore`]: the trait a store implements; [`MemStore`] is the in-memory one; the RocksDB
+//!   store in node/store implements it too.
 //!
-//! Keys are a one-byte table tag followed by big-endian ids, so key order is id order. Values are
-//! the canonical encoding ([`tokenbook_protocol::codec`]).
+//! Keys are a one-byte table tag followed by big-endian ids, so key order is id order (orders are
+//! stored per page of [`ORDER_PAGE`] ids, accounts without their derived order indexes: the
+//! authenticated tree's cost follows the number and size of the values a block rewrites). Values
+//! are the canonical encoding ([`tokenbook_protocol::codec`]).
 
 use crate::book::{Book, Incoming, Style, Unlimited};
 use crate::receipt::Touched;
@@ -295,10 +297,7 @@ pub fn changes(state: &LedgerState, touched: &Touched) -> Changes {
         out.insert(market_key(*id), state.markets.get(id).map(market_value));
     }
     for id in &touched.orders {
-        let key = order_page_key(*id);
-        if !out.contains_key(&key) {
-            out.insert(key, order_page(state, *id));
-        }
+        out.entry(order_page_key(*id)).or_insert_with(|| order_page(state, *id));
     }
     for id in &touched.indexes {
         out.insert(index_key(*id), state.indexes.get(id).map(encode));
@@ -314,7 +313,8 @@ pub fn changes(state: &LedgerState, touched: &Touched) -> Changes {
 }
 
 /// SHA-256 over every key and value, length-prefixed, in key order. Two ledgers that applied the
-/// same blocks have the same digest. (The store's authenticated root arrives with issue #6.)
+/// same blocks have the same digest. A quick equality check (the simulation uses it); the
+/// authenticated state root with proofs is the store's Jellyfish Merkle root (`tokenbook-store`).
 #[must_use]
 pub fn digest(state: &LedgerState) -> Hash {
     digest_of(&export(state))
