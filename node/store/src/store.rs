@@ -302,21 +302,18 @@ impl Store {
             location.extend_from_slice(&position.to_be_bytes());
             batch.put_cf(tx_index, receipt.tx_hash.0, location);
         }
-        let accounts = self.db.cf(schema::ACCOUNT_INDEX)?;
-        for (id, positions) in indexes.accounts {
-            batch.put_cf(
-                accounts,
-                schema::index_key(&id.get().to_be_bytes(), height),
-                encode_positions(&positions),
-            );
-        }
-        let markets = self.db.cf(schema::MARKET_INDEX)?;
-        for (id, positions) in indexes.markets {
-            batch.put_cf(
-                markets,
-                schema::index_key(&id.get().to_be_bytes(), height),
-                encode_positions(&positions),
-            );
+        let accounts =
+            indexes.accounts.into_iter().map(|(id, p)| (id.get().to_be_bytes().to_vec(), p));
+        let markets =
+            indexes.markets.into_iter().map(|(id, p)| (id.get().to_be_bytes().to_vec(), p));
+        for (cf, rows) in [
+            (schema::ACCOUNT_INDEX, accounts.collect::<Vec<_>>()),
+            (schema::MARKET_INDEX, markets.collect()),
+        ] {
+            let cf = self.db.cf(cf)?;
+            for (id, positions) in rows {
+                batch.put_cf(cf, schema::index_key(&id, height), encode_positions(&positions));
+            }
         }
         Ok(())
     }

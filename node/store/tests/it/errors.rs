@@ -60,9 +60,7 @@ fn a_corrupted_store_refuses_to_start() {
     let chain = fixture::chain(32, 2, 100);
     let dir = tempfile::tempdir().unwrap();
     let mut store = fixture::fresh_store(dir.path(), &chain);
-    for h in &chain.heights {
-        store.commit(h.height(), &h.changes, Some(h.data())).unwrap();
-    }
+    fixture::commit_all(&mut store, &chain.heights);
     drop(store);
     // Metadata that disagrees with the tree.
     let copy = tempfile::tempdir().unwrap();

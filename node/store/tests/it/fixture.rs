@@ -110,6 +110,13 @@ pub fn fresh_store(dir: &std::path::Path, chain: &Chain) -> Store {
     store
 }
 
+/// Commits the heights with their block data.
+pub fn commit_all(store: &mut Store, heights: &[Height1]) {
+    for h in heights {
+        store.commit(h.height(), &h.changes, Some(h.data())).unwrap();
+    }
+}
+
 /// The roots of the chain computed in memory: genesis, then one per height.
 pub fn mem_roots(chain: &Chain) -> Vec<Hash> {
     let mut tree = MemTree::new();

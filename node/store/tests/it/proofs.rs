@@ -14,9 +14,7 @@ fn account_key(id: u64) -> Vec<u8> {
 fn committed_store(dir: &std::path::Path) -> (Store, fixture::Chain) {
     let chain = fixture::chain(11, 3, 300);
     let mut store = fixture::fresh_store(dir, &chain);
-    for h in &chain.heights {
-        store.commit(h.height(), &h.changes, Some(h.data())).unwrap();
-    }
+    fixture::commit_all(&mut store, &chain.heights);
     (store, chain)
 }
 

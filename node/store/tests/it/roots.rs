@@ -32,9 +32,7 @@ fn reopening_keeps_height_root_and_state() {
     let chain = fixture::chain(4, 3, 200);
     let dir = tempfile::tempdir().unwrap();
     let mut store = fixture::fresh_store(dir.path(), &chain);
-    for h in &chain.heights {
-        store.commit(h.height(), &h.changes, Some(h.data())).unwrap();
-    }
+    fixture::commit_all(&mut store, &chain.heights);
     let (height, root) = (store.height(), store.root());
     drop(store);
     let mut store = Store::open(dir.path(), config()).unwrap();
@@ -53,9 +51,7 @@ fn receipts_are_indexed_by_tx_account_and_market() {
     let chain = fixture::chain(5, 2, 300);
     let dir = tempfile::tempdir().unwrap();
     let mut store = fixture::fresh_store(dir.path(), &chain);
-    for h in &chain.heights {
-        store.commit(h.height(), &h.changes, Some(h.data())).unwrap();
-    }
+    fixture::commit_all(&mut store, &chain.heights);
     let last = chain.heights.last().unwrap();
     for (position, receipt) in last.receipts.receipts.iter().enumerate().step_by(37) {
         let (height, found) = store.tx_receipt(&receipt.tx_hash).unwrap().unwrap();

@@ -21,9 +21,7 @@ fn exported() -> Exported {
     let source = tempfile::tempdir().unwrap();
     let mut store = fixture::fresh_store(source.path(), &chain);
     let stop = chain.heights.len() - 2;
-    for h in &chain.heights[..stop] {
-        store.commit(h.height(), &h.changes, Some(h.data())).unwrap();
-    }
+    fixture::commit_all(&mut store, &chain.heights[..stop]);
     let height = store.height().unwrap();
     let files = tempfile::tempdir().unwrap();
     let manifest = store.export_snapshot(height, files.path(), 700).unwrap();
