@@ -247,6 +247,45 @@ fn sequence_of(prev_block_hash: &Hash, txs: &[Tx], hashes: &[Hash]) -> Vec<usize
 }
 
 impl LedgerState {
+    /// What a mempool checks before admitting a tx, without changing anything: the account
+    /// exists, the signer may act for it (a scoped key only trades), the nonce passes the rule
+    /// against the account's window at this state's time, and an order names a known market.
+    /// A tx that passes may still be refused in its block (the state moves on); one that fails
+    /// would be refused there too, unless a block in between changes the account.
+    ///
+    /// # Errors
+    /// The refusal `apply_block` would give.
+    pub fn precheck_tx(&self, tx: &Tx) -> Result<(), Reject> {
+        let payload = &tx.payload;
+        let Some(account) = self.accounts.get(&payload.account) else {
+            return reject(
+                RejectCode::AccountUnknown,
+                format!("account {} does not exist", payload.account),
+            );
+        };
+        let scoped = self.authorise(account, &payload.signer)?;
+        if scoped && !payload.body.is_trading() {
+            return reject(
+                RejectCode::KeyScope,
+                "a scoped trading key may only place, cancel and replace orders",
+            );
+        }
+        let floor = account.nonces.floor();
+        account.nonces.check(payload.nonce, self.time, floor).map_err(nonce_reject)?;
+        let market = match &payload.body {
+            TxBody::PlaceOrder(order) => Some(order.market),
+            TxBody::CancelOrder(cancel) => Some(cancel.market),
+            TxBody::ReplaceOrder(replace) => Some(replace.market),
+            _ => None,
+        };
+        match market {
+            Some(id) if !self.markets.contains_key(&id) => {
+                reject(RejectCode::MarketUnknown, format!("market {id} does not exist"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Authorises, spends the nonce, and applies one tx.
     fn apply_tx(&mut self, tx: &Tx, events: &mut Events) -> Result<(), Reject> {
         let payload = &tx.payload;

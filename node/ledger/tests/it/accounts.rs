@@ -233,3 +233,34 @@ fn index_observations_from_members_only_and_fresh() {
     });
     assert_eq!(h.code(Harness::member(1), bad_index), RejectCode::IndexUnknown);
 }
+
+#[test]
+fn precheck_agrees_with_the_block_and_changes_nothing() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let good = h.tx(a, place(limit(AIT, Side::Buy, 990, 1)));
+    let before = kv::export(&h.state);
+    assert_eq!(h.state.precheck_tx(&good), Ok(()));
+    assert!(kv::export(&h.state) == before, "precheck changed the state");
+    // Unknown account, a stranger's key, an unknown market: the codes the block would give.
+    let stranger = key(777);
+    let cases = [
+        (
+            h.tx_signed(AccountId::new(999), &stranger, place(limit(AIT, Side::Buy, 990, 1))),
+            RejectCode::AccountUnknown,
+        ),
+        (
+            h.tx_signed(a, &stranger, place(limit(AIT, Side::Buy, 990, 1))),
+            RejectCode::UnauthorisedSigner,
+        ),
+        (h.tx(a, place(limit(MarketId::new(99), Side::Buy, 990, 1))), RejectCode::MarketUnknown),
+    ];
+    for (tx, code) in cases {
+        assert_eq!(h.state.precheck_tx(&tx).unwrap_err().code, code);
+        let out = h.block(&[tx]);
+        assert_eq!(out.receipts[0].result.as_ref().unwrap_err().code, code);
+    }
+    // Once the block spends the nonce, the same tx fails the precheck as a replay.
+    h.block(&[good.clone()]);
+    assert_eq!(h.state.precheck_tx(&good).unwrap_err().code, RejectCode::NonceReplayed);
+}

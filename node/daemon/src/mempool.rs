@@ -1,0 +1,330 @@
+//! The mempool: signed txs waiting for a block.
+//!
+//! Promises:
+//! - **Bounded.** At most `max_txs` txs and `max_bytes` encoded bytes, and at most
+//!   `max_per_account` from one account, so one trader cannot fill it. A full pool refuses new
+//!   txs (it never evicts admitted ones: their senders were told "accepted").
+//! - **Checked on entry.** Size, duplicate (by tx hash, and by account and nonce), signature
+//!   (batch verification, with each bad signature named), and the ledger's read-only
+//!   [`LedgerState::precheck_tx`] (account, signer, nonce window, market). Every refusal has a
+//!   stable code ([`AdmitError::code`]); a refused tx leaves no trace.
+//! - **Re-checked after each block.** [`Mempool::on_block`] drops the txs the block included
+//!   and any that the new state refuses (nonce now used or too old, key revoked, ...).
+//! - **Fair order.** [`Mempool::batch`] proposes txs in arrival order, bounded by count and bytes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use tokenbook_ledger::{LedgerState, Reject};
+use tokenbook_protocol::codec::encode;
+use tokenbook_protocol::crypto::{BatchItem, Domain, signing_preimage, verify_batch};
+use tokenbook_protocol::{AccountId, Hash, PublicKey, SigError, Tx, VerifiedKey};
+
+/// Limits of a mempool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MempoolConfig {
+    /// The chain id every signature covers.
+    pub chain_id: String,
+    /// Most txs held.
+    pub max_txs: usize,
+    /// Most encoded bytes held.
+    pub max_bytes: usize,
+    /// Most txs held from one account.
+    pub max_per_account: usize,
+}
+
+impl MempoolConfig {
+    /// Defaults for a validator: 100,000 txs, 64 MiB, 1,000 per account.
+    #[must_use]
+    pub fn new(chain_id: impl Into<String>) -> Self {
+        MempoolConfig {
+            chain_id: chain_id.into(),
+            max_txs: 100_000,
+            max_bytes: 64 << 20,
+            max_per_account: 1_000,
+        }
+    }
+}
+
+/// Why a tx was not admitted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// The same tx is already waiting.
+    #[error("the tx is already in the mempool")]
+    Duplicate,
+    /// Another waiting tx of the account uses the same nonce.
+    #[error("account {account} already has a pending tx with nonce {nonce}")]
+    NoncePending {
+        /// The account.
+        account: AccountId,
+        /// The nonce.
+        nonce: u64,
+    },
+    /// The pool is at its count or byte limit.
+    #[error("the mempool is full; retry later")]
+    Full,
+    /// The account has its maximum number of pending txs.
+    #[error("account {0} has too many pending txs; wait for a block")]
+    AccountFull(AccountId),
+    /// The signature does not verify.
+    #[error("bad signature: {0}")]
+    Signature(SigError),
+    /// The ledger would refuse it.
+    #[error("{}: {}", .0.code.code(), .0.message)]
+    Rejected(Reject),
+}
+
+impl AdmitError {
+    /// Stable machine-readable code (the API's error code).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdmitError::Duplicate => "mempool_duplicate",
+            AdmitError::NoncePending { .. } => "mempool_nonce_pending",
+            AdmitError::Full => "mempool_full",
+            AdmitError::AccountFull(_) => "mempool_account_full",
+            AdmitError::Signature(e) => e.code(),
+            AdmitError::Rejected(r) => r.code.code(),
+        }
+    }
+}
+
+struct Entry {
+    tx: Tx,
+    bytes: usize,
+    seq: u64,
+}
+
+/// A signature's encoded length (fixed-size arrays carry no length prefix).
+const SIGNATURE_BYTES: usize = 64;
+
+/// Checked keys kept before the cache is cleared.
+const KEY_CACHE: usize = 100_000;
+
+/// The pool.
+pub struct Mempool {
+    config: MempoolConfig,
+    entries: HashMap<Hash, Entry>,
+    /// Arrival order.
+    queue: BTreeMap<u64, Hash>,
+    per_account: HashMap<AccountId, usize>,
+    nonces: HashSet<(AccountId, u64)>,
+    bytes: usize,
+    next_seq: u64,
+    /// Signers' keys already checked (decompression is most of a key check).
+    keys: HashMap<PublicKey, VerifiedKey>,
+}
+
+impl std::fmt::Debug for Mempool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mempool").field("txs", &self.entries.len()).field("bytes", &self.bytes).finish()
+    }
+}
+
+impl Mempool {
+    /// An empty pool.
+    #[must_use]
+    pub fn new(config: MempoolConfig) -> Self {
+        Mempool {
+            config,
+            entries: HashMap::new(),
+            queue: BTreeMap::new(),
+            per_account: HashMap::new(),
+            nonces: HashSet::new(),
+            bytes: 0,
+            next_seq: 0,
+            keys: HashMap::new(),
+        }
+    }
+
+    /// Txs waiting.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing waits.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Encoded bytes waiting.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether a tx waits.
+    #[must_use]
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.entries.contains_key(hash)
+    }
+
+    /// Admits one tx against the last committed state.
+    ///
+    /// # Errors
+    /// [`AdmitError`] naming the first check it failed.
+    pub fn admit(&mut self, tx: Tx, state: &LedgerState) -> Result<Hash, AdmitError> {
+        self.admit_batch(vec![tx], state).pop().unwrap_or(Err(AdmitError::Full))
+    }
+
+    /// Admits many txs (one signature batch); one verdict per tx, in order.
+    pub fn admit_batch(&mut self, txs: Vec<Tx>, state: &LedgerState) -> Vec<Result<Hash, AdmitError>> {
+        let prepared: Vec<Result<Prepared, AdmitError>> =
+            txs.into_iter().map(|tx| self.prepare(tx)).collect();
+        let signatures = self.verify_signatures(&prepared);
+        prepared
+            .into_iter()
+            .zip(signatures)
+            .map(|(prepared, signature)| {
+                let prepared = prepared?;
+                signature.map_err(AdmitError::Signature)?;
+                state.precheck_tx(&prepared.tx).map_err(AdmitError::Rejected)?;
+                self.insert(prepared)
+            })
+            .collect()
+    }
+
+    /// Up to `max_txs` txs and `max_bytes` bytes, oldest first (they stay until a block
+    /// includes them).
+    #[must_use]
+    pub fn batch(&self, max_txs: usize, max_bytes: usize) -> Vec<Tx> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for hash in self.queue.values() {
+            let Some(entry) = self.entries.get(hash) else { continue };
+            if out.len() == max_txs || bytes + entry.bytes > max_bytes {
+                break;
+            }
+            bytes += entry.bytes;
+            out.push(entry.tx.clone());
+        }
+        out
+    }
+
+    /// After a block: drops the txs it included, then re-checks the rest against the new state.
+    /// Returns the hashes dropped by the re-check (their senders' txs will never be included).
+    pub fn on_block(&mut self, included: &[Hash], state: &LedgerState) -> Vec<Hash> {
+        for hash in included {
+            self.remove(hash);
+        }
+        let refused: Vec<Hash> = self
+            .queue
+            .values()
+            .filter(|hash| self.entries.get(*hash).is_some_and(|e| state.precheck_tx(&e.tx).is_err()))
+            .copied()
+            .collect();
+        for hash in &refused {
+            self.remove(hash);
+        }
+        refused
+    }
+
+    /// Cheap checks before the signature: duplicates and room.
+    fn prepare(&mut self, tx: Tx) -> Result<Prepared, AdmitError> {
+        // One encoding serves the hash, the size and the signing preimage: a tx encodes as its
+        // payload followed by the 64 signature bytes.
+        let encoded = encode(&tx);
+        let hash = Hash::digest(&encoded);
+        debug_assert_eq!(hash, tx.hash());
+        if self.entries.contains_key(&hash) {
+            return Err(AdmitError::Duplicate);
+        }
+        let account = tx.payload.account;
+        let nonce = tx.payload.nonce;
+        if self.nonces.contains(&(account, nonce)) {
+            return Err(AdmitError::NoncePending { account, nonce });
+        }
+        let bytes = encoded.len();
+        if self.entries.len() >= self.config.max_txs || self.bytes + bytes > self.config.max_bytes {
+            return Err(AdmitError::Full);
+        }
+        if self.per_account.get(&account).copied().unwrap_or(0) >= self.config.max_per_account {
+            return Err(AdmitError::AccountFull(account));
+        }
+        let key = self.checked_key(&tx.payload.signer);
+        let payload = &encoded[..bytes.saturating_sub(SIGNATURE_BYTES)];
+        let preimage = signing_preimage(Domain::Tx, &self.config.chain_id, payload);
+        debug_assert_eq!(preimage, tx.payload.signing_preimage(&self.config.chain_id));
+        Ok(Prepared { tx, hash, bytes, key, preimage })
+    }
+
+    fn checked_key(&mut self, key: &PublicKey) -> Result<VerifiedKey, SigError> {
+        if let Some(checked) = self.keys.get(key) {
+            return Ok(*checked);
+        }
+        let checked = VerifiedKey::new(key)?;
+        if self.keys.len() >= KEY_CACHE {
+            self.keys.clear();
+        }
+        self.keys.insert(*key, checked);
+        Ok(checked)
+    }
+
+    fn verify_signatures(&self, prepared: &[Result<Prepared, AdmitError>]) -> Vec<Result<(), SigError>> {
+        let mut verdicts: Vec<Result<(), SigError>> = vec![Ok(()); prepared.len()];
+        let mut items = Vec::new();
+        let mut positions = Vec::new();
+        for (i, p) in prepared.iter().enumerate() {
+            let Ok(p) = p else { continue };
+            match &p.key {
+                Ok(key) => {
+                    items.push(BatchItem { key, preimage: &p.preimage, signature: &p.tx.signature });
+                    positions.push(i);
+                }
+                Err(e) => verdicts[i] = Err(*e),
+            }
+        }
+        for (i, verdict) in positions.into_iter().zip(verify_batch(&items)) {
+            verdicts[i] = verdict;
+        }
+        verdicts
+    }
+
+    fn insert(&mut self, p: Prepared) -> Result<Hash, AdmitError> {
+        // Checked again: an earlier tx of the same batch may have taken the room or the nonce.
+        let account = p.tx.payload.account;
+        let nonce = p.tx.payload.nonce;
+        if self.entries.contains_key(&p.hash) {
+            return Err(AdmitError::Duplicate);
+        }
+        if !self.nonces.insert((account, nonce)) {
+            return Err(AdmitError::NoncePending { account, nonce });
+        }
+        let count = self.per_account.entry(account).or_default();
+        let full = self.entries.len() >= self.config.max_txs
+            || self.bytes + p.bytes > self.config.max_bytes;
+        if *count >= self.config.max_per_account || full {
+            self.nonces.remove(&(account, nonce));
+            return Err(if full { AdmitError::Full } else { AdmitError::AccountFull(account) });
+        }
+        *count += 1;
+        self.bytes += p.bytes;
+        self.queue.insert(self.next_seq, p.hash);
+        self.entries.insert(p.hash, Entry { tx: p.tx, bytes: p.bytes, seq: self.next_seq });
+        self.next_seq += 1;
+        Ok(p.hash)
+    }
+
+    fn remove(&mut self, hash: &Hash) {
+        let Some(entry) = self.entries.remove(hash) else { return };
+        let account = entry.tx.payload.account;
+        self.queue.remove(&entry.seq);
+        self.nonces.remove(&(account, entry.tx.payload.nonce));
+        self.bytes -= entry.bytes;
+        if let Some(count) = self.per_account.get_mut(&account) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_account.remove(&account);
+            }
+        }
+    }
+}
+
+/// A tx past the cheap checks, with what its signature check needs.
+struct Prepared {
+    tx: Tx,
+    hash: Hash,
+    bytes: usize,
+    key: Result<VerifiedKey, SigError>,
+    preimage: Vec<u8>,
+}
