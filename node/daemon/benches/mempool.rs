@@ -4,7 +4,12 @@
 //!
 //! `cargo bench -p tokenbook-node --bench mempool`
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap
+)]
 
 #[path = "../../ledger/benches/chain/mod.rs"]
 #[allow(dead_code)]

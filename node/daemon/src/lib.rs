@@ -1,10 +1,12 @@
 //! The validator node's library: the pieces `tokenbook-node` is made of, each testable alone.
 //!
-//! Status: issue #7 is being built. Done: [`mempool`]. Next: config and keys, the network
+//! Status: issue #7 is being built. Done: [`mempool`], [`executor`] (with [`sigs`]). Next: config and keys, the network
 //! (node/net), the consensus driver and executor, catch-up, the HTTP/WebSocket API.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
+pub mod executor;
 pub mod mempool;
+pub mod sigs;

@@ -12,11 +12,12 @@
 //!   and any that the new state refuses (nonce now used or too old, key revoked, ...).
 //! - **Fair order.** [`Mempool::batch`] proposes txs in arrival order, bounded by count and bytes.
 
+use crate::sigs::{SigChecker, SigItem};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tokenbook_ledger::{LedgerState, Reject};
 use tokenbook_protocol::codec::encode;
-use tokenbook_protocol::crypto::{BatchItem, Domain, signing_preimage, verify_batch};
-use tokenbook_protocol::{AccountId, Hash, PublicKey, SigError, Tx, VerifiedKey};
+use tokenbook_protocol::crypto::{Domain, signing_preimage};
+use tokenbook_protocol::{AccountId, Hash, SigError, Tx};
 
 /// Limits of a mempool.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,9 +97,6 @@ struct Entry {
 /// A signature's encoded length (fixed-size arrays carry no length prefix).
 const SIGNATURE_BYTES: usize = 64;
 
-/// Checked keys kept before the cache is cleared.
-const KEY_CACHE: usize = 100_000;
-
 /// The pool.
 pub struct Mempool {
     config: MempoolConfig,
@@ -109,13 +107,15 @@ pub struct Mempool {
     nonces: HashSet<(AccountId, u64)>,
     bytes: usize,
     next_seq: u64,
-    /// Signers' keys already checked (decompression is most of a key check).
-    keys: HashMap<PublicKey, VerifiedKey>,
+    signatures: SigChecker,
 }
 
 impl std::fmt::Debug for Mempool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mempool").field("txs", &self.entries.len()).field("bytes", &self.bytes).finish()
+        f.debug_struct("Mempool")
+            .field("txs", &self.entries.len())
+            .field("bytes", &self.bytes)
+            .finish()
     }
 }
 
@@ -131,7 +131,7 @@ impl Mempool {
             nonces: HashSet::new(),
             bytes: 0,
             next_seq: 0,
-            keys: HashMap::new(),
+            signatures: SigChecker::new(),
         }
     }
 
@@ -168,7 +168,11 @@ impl Mempool {
     }
 
     /// Admits many txs (one signature batch); one verdict per tx, in order.
-    pub fn admit_batch(&mut self, txs: Vec<Tx>, state: &LedgerState) -> Vec<Result<Hash, AdmitError>> {
+    pub fn admit_batch(
+        &mut self,
+        txs: Vec<Tx>,
+        state: &LedgerState,
+    ) -> Vec<Result<Hash, AdmitError>> {
         let prepared: Vec<Result<Prepared, AdmitError>> =
             txs.into_iter().map(|tx| self.prepare(tx)).collect();
         let signatures = self.verify_signatures(&prepared);
@@ -210,7 +214,9 @@ impl Mempool {
         let refused: Vec<Hash> = self
             .queue
             .values()
-            .filter(|hash| self.entries.get(*hash).is_some_and(|e| state.precheck_tx(&e.tx).is_err()))
+            .filter(|hash| {
+                self.entries.get(*hash).is_some_and(|e| state.precheck_tx(&e.tx).is_err())
+            })
             .copied()
             .collect();
         for hash in &refused {
@@ -241,41 +247,29 @@ impl Mempool {
         if self.per_account.get(&account).copied().unwrap_or(0) >= self.config.max_per_account {
             return Err(AdmitError::AccountFull(account));
         }
-        let key = self.checked_key(&tx.payload.signer);
         let payload = &encoded[..bytes.saturating_sub(SIGNATURE_BYTES)];
         let preimage = signing_preimage(Domain::Tx, &self.config.chain_id, payload);
         debug_assert_eq!(preimage, tx.payload.signing_preimage(&self.config.chain_id));
-        Ok(Prepared { tx, hash, bytes, key, preimage })
+        Ok(Prepared { tx, hash, bytes, preimage })
     }
 
-    fn checked_key(&mut self, key: &PublicKey) -> Result<VerifiedKey, SigError> {
-        if let Some(checked) = self.keys.get(key) {
-            return Ok(*checked);
-        }
-        let checked = VerifiedKey::new(key)?;
-        if self.keys.len() >= KEY_CACHE {
-            self.keys.clear();
-        }
-        self.keys.insert(*key, checked);
-        Ok(checked)
-    }
-
-    fn verify_signatures(&self, prepared: &[Result<Prepared, AdmitError>]) -> Vec<Result<(), SigError>> {
+    fn verify_signatures(
+        &mut self,
+        prepared: &[Result<Prepared, AdmitError>],
+    ) -> Vec<Result<(), SigError>> {
+        let ready: Vec<(usize, &Prepared)> =
+            prepared.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref().ok()?))).collect();
+        let items: Vec<SigItem<'_>> = ready
+            .iter()
+            .map(|(_, p)| SigItem {
+                signer: &p.tx.payload.signer,
+                preimage: &p.preimage,
+                signature: &p.tx.signature,
+            })
+            .collect();
         let mut verdicts: Vec<Result<(), SigError>> = vec![Ok(()); prepared.len()];
-        let mut items = Vec::new();
-        let mut positions = Vec::new();
-        for (i, p) in prepared.iter().enumerate() {
-            let Ok(p) = p else { continue };
-            match &p.key {
-                Ok(key) => {
-                    items.push(BatchItem { key, preimage: &p.preimage, signature: &p.tx.signature });
-                    positions.push(i);
-                }
-                Err(e) => verdicts[i] = Err(*e),
-            }
-        }
-        for (i, verdict) in positions.into_iter().zip(verify_batch(&items)) {
-            verdicts[i] = verdict;
+        for ((i, _), verdict) in ready.iter().zip(self.signatures.verify(&items)) {
+            verdicts[*i] = verdict;
         }
         verdicts
     }
@@ -325,6 +319,5 @@ struct Prepared {
     tx: Tx,
     hash: Hash,
     bytes: usize,
-    key: Result<VerifiedKey, SigError>,
     preimage: Vec<u8>,
 }

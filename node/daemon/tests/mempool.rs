@@ -97,15 +97,22 @@ fn ledger_refusals_keep_their_codes_and_leave_no_trace() {
     let (mut chain, keys) = setup(1);
     let mut pool = Mempool::new(config(100, 10));
     let stranger = seed(9_999);
-    let unknown = chain.tx(AccountId::new(77), &stranger, TxBody::CancelAll(CancelAll { market: None }));
+    let unknown =
+        chain.tx(AccountId::new(77), &stranger, TxBody::CancelAll(CancelAll { market: None }));
     let err = pool.admit(unknown, &chain.state).unwrap_err();
     assert_eq!(err.code(), "account_unknown");
     let wrong_key = chain.tx(keys[0].0, &stranger, TxBody::CancelAll(CancelAll { market: None }));
-    assert!(matches!(pool.admit(wrong_key, &chain.state), Err(AdmitError::Rejected(Reject { .. }))));
+    assert!(matches!(
+        pool.admit(wrong_key, &chain.state),
+        Err(AdmitError::Rejected(Reject { .. }))
+    ));
     let bad_market = chain.tx(
         keys[0].0,
         &keys[0].1,
-        TxBody::CancelOrder(CancelOrder { market: MarketId::new(42), order: OrderRef::Client(ClientOrderId::new(1)) }),
+        TxBody::CancelOrder(CancelOrder {
+            market: MarketId::new(42),
+            order: OrderRef::Client(ClientOrderId::new(1)),
+        }),
     );
     assert_eq!(pool.admit(bad_market, &chain.state).unwrap_err().code(), "market_unknown");
     assert!(pool.is_empty());

@@ -520,6 +520,17 @@ impl LedgerState {
         self.symbols.get(symbol).and_then(|id| self.markets.get(id))
     }
 
+    /// The validator set that certifies `height` (meaningful for the next two heights: changes
+    /// are scheduled two heights ahead): the newest scheduled set at or below it, else the
+    /// current set.
+    #[must_use]
+    pub fn validator_set_for(&self, height: Height) -> &ValidatorSet {
+        self.pending_validators
+            .range(..=height)
+            .next_back()
+            .map_or(&self.validators, |(_, set)| set)
+    }
+
     /// The account a key acts for.
     #[must_use]
     pub fn account_of_key(&self, key: &PublicKey) -> Option<AccountId> {

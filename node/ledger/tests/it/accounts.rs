@@ -261,6 +261,6 @@ fn precheck_agrees_with_the_block_and_changes_nothing() {
         assert_eq!(out.receipts[0].result.as_ref().unwrap_err().code, code);
     }
     // Once the block spends the nonce, the same tx fails the precheck as a replay.
-    h.block(&[good.clone()]);
+    h.block(std::slice::from_ref(&good));
     assert_eq!(h.state.precheck_tx(&good).unwrap_err().code, RejectCode::NonceReplayed);
 }

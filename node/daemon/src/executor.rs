@@ -1,0 +1,257 @@
+//! The executor: the ledger in memory over the durable store, one height at a time.
+//!
+//! Promises:
+//! - [`Executor::open`] starts from the store's last complete height (or writes the genesis),
+//!   and refuses a store whose state does not load into a consistent ledger.
+//! - [`Executor::propose`] builds the next block's header from the committed state: height,
+//!   time (strictly later), parent and certificate hashes, tx root, the state root after the
+//!   current height, and the validator-set hashes of the next two heights.
+//! - [`Executor::validate`] is consensus's `valid(v)`: a block is valid exactly when its header
+//!   is the one this node would build (bar the proposer, time and txs) and every tx signature
+//!   verifies. A decided block whose state root is not ours is a divergence
+//!   ([`ExecError::Divergence`]): the node must stop, not vote or serve further.
+//! - [`Executor::commit`] applies a decided block through the ledger and commits it with its
+//!   certificate and receipts in one synced store write; the ledger and store never disagree on
+//!   the height.
+
+use crate::sigs::{SigChecker, SigItem};
+use std::path::Path;
+use tokenbook_ledger::kv;
+use tokenbook_ledger::{BlockReceipts, Genesis, LedgerState};
+use tokenbook_protocol::{
+    Block, BlockHeader, CommitCertificate, Hash, Height, PublicKey, Timestamp, Tx, tx_root,
+};
+use tokenbook_store::{BlockData, Store, StoreConfig, StoreError};
+
+/// Why the executor refused or stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    /// The store failed (the node must stop on a write error).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The block does not extend the committed state the way this node would build it.
+    #[error("invalid block at height {height}: {reason}")]
+    Invalid {
+        /// The block's height.
+        height: Height,
+        /// What differs.
+        reason: String,
+    },
+    /// The certified state root after `height` is not this node's.
+    #[error("state diverged after height {height}: ours {ours}, certified {certified}")]
+    Divergence {
+        /// The height whose resulting state differs.
+        height: Height,
+        /// This node's root.
+        ours: Hash,
+        /// The root the certified next header carries.
+        certified: Hash,
+    },
+    /// The store's contents do not load into a ledger.
+    #[error("the store's state does not load: {0}")]
+    Load(String),
+}
+
+impl ExecError {
+    /// Stable machine-readable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExecError::Store(e) => e.code(),
+            ExecError::Invalid { .. } => "block_invalid",
+            ExecError::Divergence { .. } => "state_divergence",
+            ExecError::Load(_) => "state_load",
+        }
+    }
+}
+
+/// The ledger state after the store's last height, and the store.
+#[derive(Debug)]
+pub struct Executor {
+    ledger: LedgerState,
+    store: Store,
+    /// Hash of the last committed height's certificate (zero at genesis).
+    last_certificate: Hash,
+    signatures: SigChecker,
+}
+
+impl Executor {
+    /// Opens the store in `dir` and loads the ledger, writing the genesis into an empty store.
+    ///
+    /// # Errors
+    /// Store errors, a genesis that does not build, or a stored state that does not load.
+    pub fn open(dir: &Path, config: StoreConfig, genesis: &Genesis) -> Result<Executor, ExecError> {
+        let mut store = Store::open(dir, config)?;
+        let ledger = match store.height() {
+            None => {
+                let ledger = tokenbook_ledger::genesis_state(genesis).map_err(ExecError::Load)?;
+                store.init_genesis(&kv::export(&ledger))?;
+                ledger
+            }
+            Some(height) => {
+                let ledger = kv::import(&store.load_state()?).map_err(ExecError::Load)?;
+                if ledger.height != height {
+                    return Err(ExecError::Load(format!(
+                        "the stored state is at height {}, the store at {height}",
+                        ledger.height
+                    )));
+                }
+                ledger
+            }
+        };
+        let last_certificate = match store.certificate(ledger.height)? {
+            Some(certificate) => certificate.hash(),
+            None => Hash::ZERO,
+        };
+        Ok(Executor { ledger, store, last_certificate, signatures: SigChecker::new() })
+    }
+
+    /// The committed ledger state.
+    #[must_use]
+    pub fn ledger(&self) -> &LedgerState {
+        &self.ledger
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The last committed height.
+    #[must_use]
+    pub fn height(&self) -> Height {
+        self.ledger.height
+    }
+
+    /// The state root after the last committed height.
+    #[must_use]
+    pub fn root(&self) -> Hash {
+        self.store.root().unwrap_or(Hash::ZERO)
+    }
+
+    /// The header the next block must carry, for `proposer` at `now_ms` with `txs`.
+    #[must_use]
+    pub fn next_header(&self, proposer: PublicKey, now_ms: u64, txs: &[Tx]) -> BlockHeader {
+        let height = Height::new(self.ledger.height.get() + 1);
+        BlockHeader {
+            chain_id: self.ledger.chain_id.clone(),
+            height,
+            time: Timestamp::new(now_ms.max(self.ledger.time.get() + 1)),
+            proposer,
+            prev_block_hash: self.ledger.last_block_hash,
+            prev_certificate_hash: self.last_certificate,
+            tx_root: tx_root(txs),
+            state_root: self.root(),
+            validator_set_hash: self.ledger.validator_set_for(height).hash(),
+            next_validator_set_hash: self
+                .ledger
+                .validator_set_for(Height::new(height.get() + 1))
+                .hash(),
+        }
+    }
+
+    /// The next block with these txs.
+    #[must_use]
+    pub fn propose(&self, proposer: PublicKey, now_ms: u64, txs: Vec<Tx>) -> Block {
+        Block { header: self.next_header(proposer, now_ms, &txs), txs }
+    }
+
+    /// Consensus's `valid(v)`.
+    ///
+    /// # Errors
+    /// [`ExecError::Invalid`] naming the first difference; [`ExecError::Divergence`] when only
+    /// the state root differs (for a decided block that means this node's state is wrong).
+    pub fn validate(&mut self, block: &Block) -> Result<(), ExecError> {
+        let header = &block.header;
+        let invalid = |reason: String| ExecError::Invalid { height: header.height, reason };
+        block.check_shape().map_err(invalid)?;
+        let expected = self.next_header(header.proposer, header.time.get(), &block.txs);
+        if header.time <= self.ledger.time {
+            return Err(invalid(format!("time {} is not after {}", header.time, self.ledger.time)));
+        }
+        let same_but_root = BlockHeader { state_root: header.state_root, ..expected.clone() };
+        if *header != same_but_root {
+            return Err(invalid(first_difference(header, &expected)));
+        }
+        if header.state_root != expected.state_root {
+            return Err(ExecError::Divergence {
+                height: self.ledger.height,
+                ours: expected.state_root,
+                certified: header.state_root,
+            });
+        }
+        self.check_signatures(block)
+    }
+
+    fn check_signatures(&mut self, block: &Block) -> Result<(), ExecError> {
+        let chain = &self.ledger.chain_id;
+        let preimages: Vec<Vec<u8>> =
+            block.txs.iter().map(|tx| tx.payload.signing_preimage(chain)).collect();
+        let items: Vec<SigItem<'_>> = block
+            .txs
+            .iter()
+            .zip(&preimages)
+            .map(|(tx, preimage)| SigItem {
+                signer: &tx.payload.signer,
+                preimage,
+                signature: &tx.signature,
+            })
+            .collect();
+        let verdicts = self.signatures.verify(&items);
+        match verdicts.iter().position(Result::is_err) {
+            None => Ok(()),
+            Some(i) => Err(ExecError::Invalid {
+                height: block.header.height,
+                reason: format!("tx {i} has a bad signature"),
+            }),
+        }
+    }
+
+    /// Applies a decided block and commits it with its certificate; returns the new root and
+    /// the receipts.
+    ///
+    /// # Errors
+    /// [`ExecError::Invalid`] if the ledger refuses the header (never for a validated block);
+    /// store errors (then the node must stop).
+    pub fn commit(
+        &mut self,
+        block: &Block,
+        certificate: &CommitCertificate,
+    ) -> Result<(Hash, BlockReceipts), ExecError> {
+        let mut next = self.ledger.clone();
+        let outcome =
+            tokenbook_ledger::apply_block(&mut next, &block.header, &block.txs).map_err(|e| {
+                ExecError::Invalid { height: block.header.height, reason: e.to_string() }
+            })?;
+        let changes = kv::changes(&next, &outcome.touched);
+        let receipts = BlockReceipts::from(&outcome);
+        let data = BlockData { block, certificate, receipts: &receipts };
+        let root = self.store.commit(block.header.height, &changes, Some(data))?;
+        self.ledger = next;
+        self.last_certificate = certificate.hash();
+        Ok((root, receipts))
+    }
+}
+
+/// The first header field that differs, for the refusal message.
+fn first_difference(found: &BlockHeader, expected: &BlockHeader) -> String {
+    let fields: [(&str, bool); 8] = [
+        ("chain id", found.chain_id == expected.chain_id),
+        ("height", found.height == expected.height),
+        ("previous block hash", found.prev_block_hash == expected.prev_block_hash),
+        (
+            "previous certificate hash",
+            found.prev_certificate_hash == expected.prev_certificate_hash,
+        ),
+        ("tx root", found.tx_root == expected.tx_root),
+        ("validator set hash", found.validator_set_hash == expected.validator_set_hash),
+        (
+            "next validator set hash",
+            found.next_validator_set_hash == expected.next_validator_set_hash,
+        ),
+        ("time", found.time == expected.time),
+    ];
+    let name = fields.iter().find(|(_, same)| !same).map_or("header", |(name, _)| name);
+    format!("its {name} is not this chain's next")
+}
