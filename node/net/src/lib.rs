@@ -1,11 +1,109 @@
-//! Validator networking: libp2p (TCP, Noise, Yamux, gossipsub, request-response) behind a small
-//! trait, permissioned to the validators in genesis.
+//! Validator networking: the messages validators exchange, with one bounded canonical codec, and
+//! (next) libp2p behind a small trait, permissioned to the validators in genesis.
 //!
-//! Status: crate created by the workspace issue (#2); the network is built by issue #7.
+//! Status: issue #7 is being built. Done: [`Message`] and its codec. Next: the libp2p transport.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
+use bincode::{Decode, Encode};
+use tokenbook_protocol::codec::{self, CodecError, Wire};
+use tokenbook_protocol::{
+    Block, CommitCertificate, Height, MAX_BLOCK_BYTES, MAX_CERTIFICATE_BYTES, Proposal, Tx, Vote,
+};
+
 /// The wire-protocol crate this crate builds on.
 pub use tokenbook_protocol as protocol;
+
+/// Most txs in one gossiped batch.
+pub const MAX_TX_BATCH: usize = 4_096;
+
+/// Largest encoded message: a block with its certificate, plus framing.
+pub const MAX_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + MAX_CERTIFICATE_BYTES + 1_024;
+
+/// What validators send each other.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Message {
+    /// A signed proposal and the block it proposes (its hash is the proposal's value).
+    Proposal {
+        /// The signed proposal.
+        proposal: Proposal,
+        /// The proposed block.
+        block: Block,
+    },
+    /// A signed prevote or precommit.
+    Vote(Vote),
+    /// Txs for the mempools.
+    Txs(Vec<Tx>),
+    /// "Send me decided blocks from this height on."
+    SyncRequest {
+        /// First height wanted.
+        from: Height,
+    },
+    /// A decided block with the certificate that decided it.
+    SyncReply {
+        /// The block.
+        block: Block,
+        /// Its commit certificate.
+        certificate: CommitCertificate,
+    },
+}
+
+impl Wire for Message {
+    const KIND: &'static str = "message";
+    const MAX_BYTES: usize = MAX_MESSAGE_BYTES;
+
+    fn decode_prefix(bytes: &[u8]) -> Result<(Self, usize), bincode::error::DecodeError> {
+        const LIMIT: usize = MAX_MESSAGE_BYTES * codec::ALLOC_FACTOR;
+        let config = bincode::config::standard().with_fixed_int_encoding().with_limit::<LIMIT>();
+        bincode::decode_from_slice(bytes, config)
+    }
+
+    fn check_shape(&self) -> Result<(), String> {
+        match self {
+            Message::Proposal { proposal, block } => {
+                block.check_shape()?;
+                if proposal.payload.value != block.hash() {
+                    return Err("the proposal's value is not the block's hash".into());
+                }
+                if proposal.payload.height != block.header.height {
+                    return Err("the proposal's height is not the block's".into());
+                }
+                Ok(())
+            }
+            Message::Vote(_) | Message::SyncRequest { .. } => Ok(()),
+            Message::Txs(txs) => {
+                if txs.len() > MAX_TX_BATCH {
+                    return Err(format!("{} txs; at most {MAX_TX_BATCH} per batch", txs.len()));
+                }
+                txs.iter().try_for_each(Tx::check_shape)
+            }
+            Message::SyncReply { block, certificate } => {
+                block.check_shape()?;
+                if certificate.block_hash != block.hash()
+                    || certificate.height != block.header.height
+                {
+                    return Err("the certificate is not the block's".into());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Message {
+    /// The canonical bytes.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a message from a peer: size limit, no trailing bytes, shape rules.
+    ///
+    /// # Errors
+    /// [`CodecError`] with a stable code; the peer sent something no honest node sends.
+    pub fn decode(bytes: &[u8]) -> Result<Message, CodecError> {
+        codec::decode(bytes)
+    }
+}
