@@ -8,7 +8,8 @@
 //!   current height, and the validator-set hashes of the next two heights.
 //! - [`Executor::validate`] is consensus's `valid(v)`: a block is valid exactly when its header
 //!   is the one this node would build (bar the proposer, time and txs) and every tx signature
-//!   verifies. A decided block whose state root is not ours is a divergence
+//!   verifies (a header naming another valid certificate of the previous height is fine). A
+//!   decided block whose state root is not ours is a divergence
 //!   ([`ExecError::Divergence`]): the node must stop, not vote or serve further.
 //! - [`Executor::commit`] applies a decided block through the ledger and commits it with its
 //!   certificate and receipts in one synced store write; the ledger and store never disagree on
@@ -16,6 +17,7 @@
 
 use crate::sigs::{SigChecker, SigItem};
 use std::path::Path;
+use tokenbook_consensus::{Ed25519, verify_certificate};
 use tokenbook_ledger::kv;
 use tokenbook_ledger::{BlockReceipts, Genesis, LedgerState};
 use tokenbook_protocol::{
@@ -130,6 +132,22 @@ impl Executor {
         self.store.root().unwrap_or(Hash::ZERO)
     }
 
+    /// Appends a consensus record for `height` (persist-before-send; synced).
+    ///
+    /// # Errors
+    /// Store errors (the node must stop).
+    pub fn append_record(&mut self, height: Height, record: &[u8]) -> Result<(), ExecError> {
+        Ok(self.store.append_consensus_record(height, record)?)
+    }
+
+    /// Drops the consensus records of heights up to `height` (decided; never needed again).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn prune_records(&mut self, height: Height) -> Result<(), ExecError> {
+        Ok(self.store.prune_consensus_records(Height::new(height.get() + 1))?)
+    }
+
     /// The header the next block must carry, for `proposer` at `now_ms` with `txs`.
     #[must_use]
     pub fn next_header(&self, proposer: PublicKey, now_ms: u64, txs: &[Tx]) -> BlockHeader {
@@ -157,16 +175,28 @@ impl Executor {
         Block { header: self.next_header(proposer, now_ms, &txs), txs }
     }
 
-    /// Consensus's `valid(v)`.
+    /// Consensus's `valid(v)`. Validators may hold different certificates for the previous
+    /// height (any set of signatures over two thirds is one), so a header may name another
+    /// certificate than ours: the proposal then carries it, and it must verify.
     ///
     /// # Errors
     /// [`ExecError::Invalid`] naming the first difference; [`ExecError::Divergence`] when only
     /// the state root differs (for a decided block that means this node's state is wrong).
-    pub fn validate(&mut self, block: &Block) -> Result<(), ExecError> {
+    pub fn validate(
+        &mut self,
+        block: &Block,
+        prev_certificate: Option<&CommitCertificate>,
+    ) -> Result<(), ExecError> {
         let header = &block.header;
         let invalid = |reason: String| ExecError::Invalid { height: header.height, reason };
         block.check_shape().map_err(invalid)?;
-        let expected = self.next_header(header.proposer, header.time.get(), &block.txs);
+        let mut expected = self.next_header(header.proposer, header.time.get(), &block.txs);
+        if header.prev_certificate_hash != expected.prev_certificate_hash
+            && let Some(certificate) = prev_certificate
+            && self.certifies_last(certificate)
+        {
+            expected.prev_certificate_hash = certificate.hash();
+        }
         if header.time <= self.ledger.time {
             return Err(invalid(format!("time {} is not after {}", header.time, self.ledger.time)));
         }
@@ -182,6 +212,28 @@ impl Executor {
             });
         }
         self.check_signatures(block)
+    }
+
+    /// Whether `certificate` is a valid certificate of the last committed block.
+    fn certifies_last(&self, certificate: &CommitCertificate) -> bool {
+        let ledger = &self.ledger;
+        certificate.height == ledger.height
+            && certificate.block_hash == ledger.last_block_hash
+            && verify_certificate(
+                certificate,
+                ledger.validator_set_for(ledger.height),
+                &ledger.chain_id,
+                &Ed25519,
+            )
+            .is_ok()
+    }
+
+    /// This node's certificate of the last committed height (`None` at genesis).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn last_certificate(&self) -> Result<Option<CommitCertificate>, ExecError> {
+        Ok(self.store.certificate(self.ledger.height)?)
     }
 
     fn check_signatures(&mut self, block: &Block) -> Result<(), ExecError> {

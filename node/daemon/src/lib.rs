@@ -1,12 +1,13 @@
 //! The validator node's library: the pieces `tokenbook-node` is made of, each testable alone.
 //!
-//! Status: issue #7 is being built. Done: [`mempool`], [`executor`] (with [`sigs`]). Next: config and keys, the network
+//! Status: issue #7 is being built. Done: [`mempool`], [`executor`] (with [`sigs`]), [`driver`] (sans-IO). Next: config and keys, the network
 //! (node/net), the consensus driver and executor, catch-up, the HTTP/WebSocket API.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
+pub mod driver;
 pub mod executor;
 pub mod mempool;
 pub mod sigs;

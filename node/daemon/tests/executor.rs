@@ -63,7 +63,7 @@ fn proposes_validates_commits_and_reopens() {
             *roots.last().unwrap(),
             "header carries the previous root"
         );
-        exec.validate(&block).unwrap();
+        exec.validate(&block, None).unwrap();
         let cert = certificate(&block);
         let (root, receipts) = exec.commit(&block, &cert).unwrap();
         assert_eq!(receipts.receipts.len(), 5);
@@ -81,7 +81,7 @@ fn proposes_validates_commits_and_reopens() {
     assert!(kv::export(exec.ledger()) == state);
     // The reopened node builds the same next block as before.
     let block = exec.propose(proposer, GENESIS_MS + 9_000, registrations(90, 1));
-    exec.validate(&block).unwrap();
+    exec.validate(&block, None).unwrap();
     assert_eq!(
         block.header.prev_certificate_hash,
         exec.store().certificate(Height::new(3)).unwrap().unwrap().hash()
@@ -94,7 +94,7 @@ fn validation_names_what_is_wrong() {
     let mut exec = open(dir.path());
     let proposer = seed(1).public_key();
     let good = exec.propose(proposer, GENESIS_MS + 1_000, registrations(1, 3));
-    exec.validate(&good).unwrap();
+    exec.validate(&good, None).unwrap();
     let mutate = |f: &dyn Fn(&mut Block)| {
         let mut b = good.clone();
         f(&mut b);
@@ -110,7 +110,7 @@ fn validation_names_what_is_wrong() {
         (mutate(&|b| b.header.time = Timestamp::new(GENESIS_MS)), "time"),
     ];
     for (block, what) in cases {
-        let err = exec.validate(&block).unwrap_err();
+        let err = exec.validate(&block, None).unwrap_err();
         assert_eq!(err.code(), "block_invalid", "{what}: {err}");
         assert!(err.to_string().contains(what), "{what}: {err}");
     }
@@ -118,12 +118,12 @@ fn validation_names_what_is_wrong() {
     let mut forged = good.clone();
     forged.txs[1].signature.0[0] ^= 1;
     forged.header.tx_root = forged.compute_tx_root();
-    let err = exec.validate(&forged).unwrap_err();
+    let err = exec.validate(&forged, None).unwrap_err();
     assert!(err.to_string().contains("tx 1 has a bad signature"), "{err}");
     // Only the state root differs: a divergence, not a mere invalid proposal.
     let mut other_root = good.clone();
     other_root.header.state_root = Hash([3; 32]);
-    assert!(matches!(exec.validate(&other_root), Err(ExecError::Divergence { .. })));
+    assert!(matches!(exec.validate(&other_root, None), Err(ExecError::Divergence { .. })));
     // Nothing was committed by any of this.
     assert_eq!(exec.height(), Height::new(0));
 }

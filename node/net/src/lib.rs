@@ -25,12 +25,16 @@ pub const MAX_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + MAX_CERTIFICATE_BYTES + 1
 /// What validators send each other.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Message {
-    /// A signed proposal and the block it proposes (its hash is the proposal's value).
+    /// A signed proposal and the block it proposes (its hash is the proposal's value), with the
+    /// certificate of the previous height the block's header names (validators may hold
+    /// different ones).
     Proposal {
         /// The signed proposal.
         proposal: Proposal,
         /// The proposed block.
         block: Block,
+        /// The previous height's certificate (`None` at height 1).
+        prev_certificate: Option<CommitCertificate>,
     },
     /// A signed prevote or precommit.
     Vote(Vote),
@@ -62,8 +66,14 @@ impl Wire for Message {
 
     fn check_shape(&self) -> Result<(), String> {
         match self {
-            Message::Proposal { proposal, block } => {
+            Message::Proposal { proposal, block, prev_certificate } => {
                 block.check_shape()?;
+                if prev_certificate
+                    .as_ref()
+                    .is_some_and(|c| c.hash() != block.header.prev_certificate_hash)
+                {
+                    return Err("the certificate is not the one the header names".into());
+                }
                 if proposal.payload.value != block.hash() {
                     return Err("the proposal's value is not the block's hash".into());
                 }

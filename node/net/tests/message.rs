@@ -66,7 +66,7 @@ fn samples() -> Vec<Message> {
         signatures: Vec::new(),
     };
     vec![
-        Message::Proposal { proposal: proposal(&b), block: b.clone() },
+        Message::Proposal { proposal: proposal(&b), block: b.clone(), prev_certificate: None },
         Message::Vote(vote),
         Message::Txs(b.txs.clone()),
         Message::SyncRequest { from: Height::new(9) },
@@ -90,7 +90,8 @@ fn every_message_round_trips_and_refuses_trailing_bytes() {
 fn inconsistent_or_oversized_messages_are_refused() {
     let b = block(3);
     let other = block(4);
-    let mismatched = Message::Proposal { proposal: proposal(&other), block: b.clone() };
+    let mismatched =
+        Message::Proposal { proposal: proposal(&other), block: b.clone(), prev_certificate: None };
     let err = Message::decode(&mismatched.encode()).unwrap_err();
     assert!(err.to_string().contains("value is not the block's hash"), "{err}");
     let wrong_cert = Message::SyncReply {

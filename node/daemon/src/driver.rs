@@ -1,0 +1,423 @@
+//! The driver: the consensus core, the executor and the mempool joined, without I/O.
+//!
+//! It reacts to messages, timeouts and submitted txs and answers with [`Action`]s for the
+//! runtime to carry out (send, broadcast, schedule a timer, report a commit). No clock, socket or
+//! thread is touched here, so the same code runs under tokio with libp2p and in deterministic
+//! in-process tests.
+//!
+//! Promises:
+//! - **Persist before send**: every record the core asks to persist is appended to the store
+//!   (synced) before any action that follows it is returned; a restarted node resumes its height
+//!   from those records and never signs a conflicting message.
+//! - A proposal is judged with [`Executor::validate`]; a decided block is committed through the
+//!   executor (one synced write), the mempool is re-checked, and the next height starts with the
+//!   validator sets the ledger schedules.
+//! - A node behind catches up from [`Message::SyncReply`]: the certificate is verified against
+//!   the ledger's validator set for that height before the block is applied.
+//! - A state-root divergence or a store failure stops the driver ([`DriverError`]); it is never
+//!   voted through.
+
+use crate::executor::{ExecError, Executor};
+use crate::mempool::{AdmitError, Mempool};
+use std::collections::{BTreeMap, VecDeque};
+use tokenbook_consensus::{
+    Consensus, Ed25519, HeightStart, Input, Output, Record, Timeout, TimeoutParams, Validity,
+    verify_certificate,
+};
+use tokenbook_ledger::BlockReceipts;
+use tokenbook_net::Message;
+use tokenbook_protocol::codec::{decode, encode};
+use tokenbook_protocol::{Block, CommitCertificate, Hash, Height, Keypair, Proposal, Tx, Vote};
+
+/// Who a message came from or goes to (the runtime's peer handle).
+pub type Peer = u64;
+
+/// Most decided blocks sent in answer to one sync request.
+pub const SYNC_BATCH: u64 = 64;
+/// Most proposals kept for the next height while this one is still being decided.
+const EARLY_PROPOSALS: usize = 64;
+
+/// What the runtime must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send to every validator.
+    Broadcast(Message),
+    /// Send to one peer.
+    Send(Peer, Message),
+    /// Call [`Driver::on_timeout`] after `after_ms`.
+    Schedule {
+        /// The timeout.
+        timeout: Timeout,
+        /// Delay.
+        after_ms: u64,
+    },
+    /// A height was committed (for the API and metrics).
+    Committed {
+        /// The height.
+        height: Height,
+        /// The state root after it.
+        root: Hash,
+        /// Its receipts.
+        receipts: Box<BlockReceipts>,
+    },
+    /// A validator signed two conflicting votes (for logs and, later, penalties).
+    Evidence(Box<tokenbook_protocol::DuplicateVoteEvidence>),
+}
+
+/// Why the driver stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// Executing, validating or storing failed in a way the node must not continue past.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// A stored consensus record does not decode.
+    #[error("consensus record does not decode: {0}")]
+    Record(String),
+}
+
+impl From<tokenbook_store::StoreError> for DriverError {
+    fn from(e: tokenbook_store::StoreError) -> Self {
+        DriverError::Exec(ExecError::Store(e))
+    }
+}
+
+/// Block limits for proposing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLimits {
+    /// Most txs in a proposed block.
+    pub max_txs: usize,
+    /// Most tx bytes in a proposed block.
+    pub max_bytes: usize,
+}
+
+/// One validator's consensus, execution and mempool.
+pub struct Driver {
+    core: Consensus<Ed25519>,
+    executor: Executor,
+    mempool: Mempool,
+    me: tokenbook_protocol::PublicKey,
+    limits: BlockLimits,
+    /// Blocks of this height's proposals (and our own), by hash.
+    blocks: BTreeMap<Hash, Block>,
+    /// Proposals for the next height, with their blocks and previous certificates.
+    early: Vec<(Proposal, Block, Option<CommitCertificate>)>,
+    now_ms: u64,
+    /// The height a sync request was last sent for (one per height).
+    sync_requested: Option<Height>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").field("height", &self.core.height()).finish()
+    }
+}
+
+impl Driver {
+    /// Starts at the height after the executor's, resuming from its stored records.
+    ///
+    /// # Errors
+    /// A stored record that does not decode; store errors.
+    pub fn start(
+        executor: Executor,
+        mempool: Mempool,
+        key: Keypair,
+        timeouts: TimeoutParams,
+        limits: BlockLimits,
+        now_ms: u64,
+    ) -> Result<(Driver, Vec<Action>), DriverError> {
+        let start = height_start(&executor)?;
+        let me = key.public_key();
+        let chain = executor.ledger().chain_id.clone();
+        let (core, out) = Consensus::new(&chain, key, timeouts, Ed25519, start);
+        let mut driver = Driver {
+            core,
+            executor,
+            mempool,
+            me,
+            limits,
+            blocks: BTreeMap::new(),
+            early: Vec::new(),
+            now_ms,
+            sync_requested: None,
+        };
+        let actions = driver.carry_out(out)?;
+        Ok((driver, actions))
+    }
+
+    /// The height being decided.
+    #[must_use]
+    pub fn height(&self) -> Height {
+        self.core.height()
+    }
+
+    /// The executor (committed state and store).
+    #[must_use]
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// The mempool.
+    #[must_use]
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// Txs from a client: one verdict per tx; the admitted ones are gossiped.
+    pub fn submit(&mut self, txs: Vec<Tx>) -> (Vec<Result<Hash, AdmitError>>, Vec<Action>) {
+        let verdicts = self.mempool.admit_batch(txs.clone(), self.executor.ledger());
+        let admitted: Vec<Tx> =
+            txs.into_iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(tx, _)| tx).collect();
+        let actions = if admitted.is_empty() {
+            Vec::new()
+        } else {
+            vec![Action::Broadcast(Message::Txs(admitted))]
+        };
+        (verdicts, actions)
+    }
+
+    /// A timer set by [`Action::Schedule`] fired.
+    ///
+    /// # Errors
+    /// [`DriverError`]: the node must stop.
+    pub fn on_timeout(
+        &mut self,
+        timeout: Timeout,
+        now_ms: u64,
+    ) -> Result<Vec<Action>, DriverError> {
+        self.now_ms = now_ms;
+        let out = self.core.handle(Input::Timeout(timeout));
+        self.carry_out(out)
+    }
+
+    /// A message from a peer (already decoded and size-checked by [`Message::decode`]).
+    ///
+    /// # Errors
+    /// [`DriverError`]: the node must stop (divergence, store failure).
+    pub fn on_message(
+        &mut self,
+        from: Peer,
+        message: Message,
+        now_ms: u64,
+    ) -> Result<Vec<Action>, DriverError> {
+        self.now_ms = now_ms;
+        let mut actions = match &message {
+            Message::Proposal { proposal, .. } => self.maybe_sync(from, proposal.payload.height),
+            Message::Vote(vote) => self.maybe_sync(from, vote.payload.height),
+            _ => Vec::new(),
+        };
+        actions.extend(self.dispatch(from, message)?);
+        Ok(actions)
+    }
+
+    fn dispatch(&mut self, from: Peer, message: Message) -> Result<Vec<Action>, DriverError> {
+        match message {
+            Message::Proposal { proposal, block, prev_certificate } => {
+                self.on_proposal(proposal, block, prev_certificate)
+            }
+            Message::Vote(vote) => self.on_vote(vote),
+            Message::Txs(txs) => {
+                let _ = self.mempool.admit_batch(txs, self.executor.ledger());
+                Ok(Vec::new())
+            }
+            Message::SyncRequest { from: first } => self.on_sync_request(from, first),
+            Message::SyncReply { block, certificate } => self.on_sync_reply(block, certificate),
+        }
+    }
+
+    /// A peer is at a later height: ask it for the decided blocks this node lacks (once per
+    /// height).
+    fn maybe_sync(&mut self, peer: Peer, theirs: Height) -> Vec<Action> {
+        let ours = self.core.height();
+        if theirs <= ours || self.sync_requested == Some(ours) {
+            return Vec::new();
+        }
+        self.sync_requested = Some(ours);
+        vec![Action::Send(peer, Message::SyncRequest { from: ours })]
+    }
+
+    fn on_vote(&mut self, vote: Vote) -> Result<Vec<Action>, DriverError> {
+        let out = self.core.handle(Input::Vote(vote));
+        self.carry_out(out)
+    }
+
+    fn on_proposal(
+        &mut self,
+        proposal: Proposal,
+        block: Block,
+        prev_certificate: Option<CommitCertificate>,
+    ) -> Result<Vec<Action>, DriverError> {
+        let height = self.core.height();
+        if proposal.payload.height == height.next().unwrap_or(height)
+            && proposal.payload.height != height
+        {
+            if self.early.len() < EARLY_PROPOSALS {
+                self.early.push((proposal, block, prev_certificate));
+            }
+            return Ok(Vec::new());
+        }
+        if proposal.payload.height != height {
+            return Ok(Vec::new());
+        }
+        let validity = match self.executor.validate(&block, prev_certificate.as_ref()) {
+            Ok(()) => Validity::Valid,
+            Err(ExecError::Invalid { .. }) => Validity::Invalid,
+            Err(e) => return Err(e.into()),
+        };
+        self.blocks.insert(block.hash(), block);
+        let out = self.core.handle(Input::Proposal(proposal, validity));
+        self.carry_out(out)
+    }
+
+    fn on_sync_request(&mut self, peer: Peer, first: Height) -> Result<Vec<Action>, DriverError> {
+        let last = self.executor.height().get().min(first.get().saturating_add(SYNC_BATCH - 1));
+        let mut actions = Vec::new();
+        for h in first.get().max(1)..=last {
+            let store = self.executor.store();
+            let height = Height::new(h);
+            if let (Some(block), Some(certificate)) =
+                (store.block(height)?, store.certificate(height)?)
+            {
+                actions.push(Action::Send(peer, Message::SyncReply { block, certificate }));
+            }
+        }
+        Ok(actions)
+    }
+
+    /// A decided block from a peer: verified by its certificate, then committed as if decided.
+    fn on_sync_reply(
+        &mut self,
+        block: Block,
+        certificate: CommitCertificate,
+    ) -> Result<Vec<Action>, DriverError> {
+        let height = self.core.height();
+        if block.header.height != height {
+            return Ok(Vec::new());
+        }
+        let ledger = self.executor.ledger();
+        let validators = ledger.validator_set_for(height);
+        if verify_certificate(&certificate, validators, &ledger.chain_id, &Ed25519).is_err() {
+            return Ok(Vec::new());
+        }
+        match self.executor.validate(&block, None) {
+            Ok(()) => {}
+            Err(ExecError::Invalid { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        }
+        let value = block.hash();
+        self.blocks.insert(value, block);
+        self.decide(height, value, certificate)
+    }
+
+    /// Carries out the core's outputs in order (each may lead to more).
+    fn carry_out(&mut self, out: Vec<Output>) -> Result<Vec<Action>, DriverError> {
+        let mut work: VecDeque<Output> = out.into();
+        let mut actions = Vec::new();
+        while let Some(output) = work.pop_front() {
+            match output {
+                Output::Persist(record) => {
+                    let height = self.core.height();
+                    self.executor_store_append(height, &record)?;
+                }
+                Output::BroadcastProposal(proposal) => {
+                    if let Some(block) = self.blocks.get(&proposal.payload.value) {
+                        let block = block.clone();
+                        let prev_certificate = self.executor.last_certificate()?;
+                        let message = Message::Proposal { proposal, block, prev_certificate };
+                        actions.push(Action::Broadcast(message));
+                    }
+                }
+                Output::BroadcastVote(vote) => actions.push(Action::Broadcast(Message::Vote(vote))),
+                Output::ScheduleTimeout { timeout, after_ms } => {
+                    actions.push(Action::Schedule { timeout, after_ms });
+                }
+                Output::RequestValue { height, round } => {
+                    let txs = self.mempool.batch(self.limits.max_txs, self.limits.max_bytes);
+                    let block = self.executor.propose(self.me, self.now_ms, txs);
+                    let value = block.hash();
+                    self.blocks.insert(value, block);
+                    work.extend(self.core.handle(Input::Value { height, round, value }));
+                }
+                Output::Decide { height, value, certificate } => {
+                    actions.extend(self.decide(height, value, certificate)?);
+                }
+                Output::Evidence(evidence) => actions.push(Action::Evidence(Box::new(evidence))),
+            }
+        }
+        Ok(actions)
+    }
+
+    fn executor_store_append(
+        &mut self,
+        height: Height,
+        record: &Record,
+    ) -> Result<(), DriverError> {
+        self.executor.append_record(height, &encode_record(record))?;
+        Ok(())
+    }
+
+    /// Commits a decided block and starts the next height.
+    fn decide(
+        &mut self,
+        height: Height,
+        value: Hash,
+        certificate: CommitCertificate,
+    ) -> Result<Vec<Action>, DriverError> {
+        let Some(block) = self.blocks.remove(&value) else {
+            return Err(DriverError::Exec(ExecError::Invalid {
+                height,
+                reason: "decided a block this node never received".into(),
+            }));
+        };
+        let (root, receipts) = self.executor.commit(&block, &certificate)?;
+        let included: Vec<Hash> = block.txs.iter().map(Tx::hash).collect();
+        self.mempool.on_block(&included, self.executor.ledger());
+        self.executor.prune_records(height)?;
+        self.blocks.clear();
+        let mut actions = vec![Action::Committed { height, root, receipts: Box::new(receipts) }];
+        let out = self.core.start_height(height_start(&self.executor)?);
+        actions.extend(self.carry_out(out)?);
+        for (proposal, block, prev_certificate) in std::mem::take(&mut self.early) {
+            actions.extend(self.on_proposal(proposal, block, prev_certificate)?);
+        }
+        Ok(actions)
+    }
+}
+
+/// The start of the height after the executor's, with the records stored for it.
+fn height_start(executor: &Executor) -> Result<HeightStart, DriverError> {
+    let height = Height::new(executor.height().get() + 1);
+    let ledger = executor.ledger();
+    let records = executor
+        .store()
+        .consensus_records(height)?
+        .iter()
+        .map(|bytes| decode_record(bytes))
+        .collect::<Result<_, _>>()?;
+    Ok(HeightStart {
+        height,
+        validators: ledger.validator_set_for(height).clone(),
+        next_validators: ledger.validator_set_for(Height::new(height.get() + 1)).clone(),
+        records,
+    })
+}
+
+fn encode_record(record: &Record) -> Vec<u8> {
+    let (tag, body) = match record {
+        Record::Proposal(p) => (0u8, encode(p)),
+        Record::Vote(v) => (1u8, encode(v)),
+    };
+    let mut out = vec![tag];
+    out.extend_from_slice(&body);
+    out
+}
+
+fn decode_record(bytes: &[u8]) -> Result<Record, DriverError> {
+    let bad = |e: String| DriverError::Record(e);
+    match bytes.split_first() {
+        Some((0, body)) => {
+            decode::<Proposal>(body).map(Record::Proposal).map_err(|e| bad(e.to_string()))
+        }
+        Some((1, body)) => decode::<Vote>(body).map(Record::Vote).map_err(|e| bad(e.to_string())),
+        _ => Err(bad("unknown record tag".into())),
+    }
+}
