@@ -51,6 +51,12 @@ pub enum Action {
         /// Delay.
         after_ms: u64,
     },
+    /// Call [`Driver::start_next_height`] after `after_ms` (the pause after a commit, which also
+    /// keeps a lone validator from deciding heights in a tight loop).
+    NextHeight {
+        /// Delay.
+        after_ms: u64,
+    },
     /// A height was committed (for the API and metrics).
     Committed {
         /// The height.
@@ -81,13 +87,16 @@ impl From<tokenbook_store::StoreError> for DriverError {
     }
 }
 
-/// Block limits for proposing.
+/// Block limits for proposing, and the pace of heights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockLimits {
     /// Most txs in a proposed block.
     pub max_txs: usize,
     /// Most tx bytes in a proposed block.
     pub max_bytes: usize,
+    /// Pause between committing a height and starting the next (Tendermint's commit timeout):
+    /// txs gather meanwhile.
+    pub interval_ms: u64,
 }
 
 /// One validator's consensus, execution and mempool.
@@ -227,7 +236,7 @@ impl Driver {
     /// A peer is at a later height: ask it for the decided blocks this node lacks (once per
     /// height).
     fn maybe_sync(&mut self, peer: Peer, theirs: Height) -> Vec<Action> {
-        let ours = self.core.height();
+        let ours = Height::new(self.executor.height().get() + 1);
         if theirs <= ours || self.sync_requested == Some(ours) {
             return Vec::new();
         }
@@ -289,23 +298,26 @@ impl Driver {
         block: Block,
         certificate: CommitCertificate,
     ) -> Result<Vec<Action>, DriverError> {
+        // Catching up: no pause between heights.
+        let mut actions = self.start_next_height(self.now_ms)?;
         let height = self.core.height();
         if block.header.height != height {
-            return Ok(Vec::new());
+            return Ok(actions);
         }
         let ledger = self.executor.ledger();
         let validators = ledger.validator_set_for(height);
         if verify_certificate(&certificate, validators, &ledger.chain_id, &Ed25519).is_err() {
-            return Ok(Vec::new());
+            return Ok(actions);
         }
         match self.executor.validate(&block, None) {
             Ok(()) => {}
-            Err(ExecError::Invalid { .. }) => return Ok(Vec::new()),
+            Err(ExecError::Invalid { .. }) => return Ok(actions),
             Err(e) => return Err(e.into()),
         }
         let value = block.hash();
         self.blocks.insert(value, block);
-        self.decide(height, value, certificate)
+        actions.extend(self.decide(height, value, certificate)?);
+        Ok(actions)
     }
 
     /// Carries out the core's outputs in order (each may lead to more).
@@ -373,9 +385,25 @@ impl Driver {
         self.mempool.on_block(&included, self.executor.ledger());
         self.executor.prune_records(height)?;
         self.blocks.clear();
-        let mut actions = vec![Action::Committed { height, root, receipts: Box::new(receipts) }];
+        Ok(vec![
+            Action::Committed { height, root, receipts: Box::new(receipts) },
+            Action::NextHeight { after_ms: self.limits.interval_ms },
+        ])
+    }
+
+    /// Starts the height after the last committed one (after [`Action::NextHeight`]); does
+    /// nothing if it has already started.
+    ///
+    /// # Errors
+    /// [`DriverError`]: the node must stop.
+    pub fn start_next_height(&mut self, now_ms: u64) -> Result<Vec<Action>, DriverError> {
+        self.now_ms = now_ms;
+        let next = Height::new(self.executor.height().get() + 1);
+        if self.core.height() >= next {
+            return Ok(Vec::new());
+        }
         let out = self.core.start_height(height_start(&self.executor)?);
-        actions.extend(self.carry_out(out)?);
+        let mut actions = self.carry_out(out)?;
         for (proposal, block, prev_certificate) in std::mem::take(&mut self.early) {
             actions.extend(self.on_proposal(proposal, block, prev_certificate)?);
         }

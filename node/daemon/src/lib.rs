@@ -1,6 +1,8 @@
 //! The validator node's library: the pieces `tokenbook-node` is made of, each testable alone.
 //!
-//! Status: issue #7 is being built. Done: [`mempool`], [`executor`] (with [`sigs`]), [`driver`] (sans-IO). Next: config and keys, the network
+//! Status: issue #7 is being built. Done: [`mempool`], [`executor`] (with [`sigs`]), [`driver`] (sans-IO), [`runtime`]
+//! (tokio, over a [`runtime::Network`]), [`home`] (config, genesis, keys). Next: the libp2p
+//! transport, the HTTP/WebSocket API, metrics. Next: config and keys, the network
 //! (node/net), the consensus driver and executor, catch-up, the HTTP/WebSocket API.
 
 #![forbid(unsafe_code)]
@@ -9,5 +11,7 @@
 
 pub mod driver;
 pub mod executor;
+pub mod home;
 pub mod mempool;
+pub mod runtime;
 pub mod sigs;

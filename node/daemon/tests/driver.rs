@@ -10,10 +10,11 @@
     clippy::cast_possible_truncation
 )]
 
+mod common;
+
+use common::*;
 use std::collections::{BTreeMap, VecDeque};
 use tokenbook_consensus::{Timeout, TimeoutParams};
-use tokenbook_ledger::Genesis;
-use tokenbook_ledger::state::{GenesisAdmin, GenesisMember};
 use tokenbook_net::Message;
 use tokenbook_node::driver::{Action, BlockLimits, Driver};
 use tokenbook_node::executor::Executor;
@@ -21,48 +22,10 @@ use tokenbook_node::mempool::{Mempool, MempoolConfig};
 use tokenbook_protocol::*;
 use tokenbook_store::StoreConfig;
 
-const CHAIN: &str = "driver-test";
-const GENESIS_MS: u64 = 1_795_478_400_000;
-const NODES: usize = 4;
-
-fn key(n: u64) -> Keypair {
-    let mut seed = [0x44u8; 32];
-    seed[..8].copy_from_slice(&n.to_le_bytes());
-    Keypair::from_seed(&seed)
-}
-
-/// Member `i` owns key `i`; its validator signs with key `100 + i`.
-fn genesis() -> Genesis {
-    Genesis {
-        chain_id: CHAIN.into(),
-        time: Timestamp::new(GENESIS_MS),
-        members: (0..NODES as u64)
-            .map(|i| GenesisMember {
-                name: format!("member-{i}"),
-                key: key(i).public_key(),
-                validator: Some(Validator {
-                    consensus_key: key(100 + i).public_key(),
-                    network_key: key(200 + i).public_key(),
-                    power: 1,
-                }),
-            })
-            .collect(),
-        admins: vec![GenesisAdmin { name: "ops".into(), key: key(50).public_key() }],
-        indexes: vec![IndexSpec { name: "frontier".into() }],
-        markets: vec![tokenbook_ledger::genesis::inference_contract()],
-        risk: tokenbook_ledger::genesis::devnet_risk(),
-        member_limits: AccountLimits {
-            max_order_qty: Qty::new(1_000),
-            max_open_orders: 1_000,
-            max_position: Qty::new(1_000_000),
-        },
-    }
-}
-
 fn start(dir: &std::path::Path, i: usize, now: u64) -> (Driver, Vec<Action>) {
     let executor = Executor::open(dir, StoreConfig::new(CHAIN), &genesis()).unwrap();
     let mempool = Mempool::new(MempoolConfig::new(CHAIN));
-    let limits = BlockLimits { max_txs: 1_000, max_bytes: 1 << 20 };
+    let limits = BlockLimits { max_txs: 1_000, max_bytes: 1 << 20, interval_ms: 20 };
     Driver::start(executor, mempool, key(100 + i as u64), TimeoutParams::default(), limits, now)
         .unwrap()
 }
@@ -71,7 +34,7 @@ struct Cluster {
     dirs: Vec<tempfile::TempDir>,
     drivers: Vec<Option<Driver>>,
     queue: VecDeque<(usize, usize, Vec<u8>)>,
-    timers: BTreeMap<(u64, u64), (usize, Timeout)>,
+    timers: BTreeMap<(u64, u64), (usize, Option<Timeout>)>,
     now: u64,
     seq: u64,
     roots: Vec<BTreeMap<Height, Hash>>,
@@ -110,7 +73,11 @@ impl Cluster {
                 Action::Send(to, m) => self.queue.push_back((to as usize, from, m.encode())),
                 Action::Schedule { timeout, after_ms } => {
                     self.seq += 1;
-                    self.timers.insert((self.now + after_ms, self.seq), (from, timeout));
+                    self.timers.insert((self.now + after_ms, self.seq), (from, Some(timeout)));
+                }
+                Action::NextHeight { after_ms } => {
+                    self.seq += 1;
+                    self.timers.insert((self.now + after_ms, self.seq), (from, None));
                 }
                 Action::Committed { height, root, receipts } => {
                     assert!(
@@ -142,7 +109,10 @@ impl Cluster {
         self.now = self.now.max(at);
         let now = self.now;
         if let Some(driver) = self.drivers[node].as_mut() {
-            let actions = driver.on_timeout(timeout, now).unwrap();
+            let actions = match timeout {
+                Some(timeout) => driver.on_timeout(timeout, now).unwrap(),
+                None => driver.start_next_height(now).unwrap(),
+            };
             self.carry_out(node, actions);
         }
         true
@@ -179,29 +149,6 @@ impl Cluster {
             }
         }
     }
-}
-
-fn registrations(first: u64, n: u64) -> Vec<Tx> {
-    let member = key(0);
-    (first..first + n)
-        .map(|i| {
-            TxPayload {
-                account: AccountId::new(1),
-                signer: member.public_key(),
-                nonce: GENESIS_MS + 10 + i,
-                body: TxBody::RegisterAccount(RegisterAccount {
-                    owner: key(1_000 + i).public_key(),
-                    limits: AccountLimits {
-                        max_order_qty: Qty::new(10),
-                        max_open_orders: 10,
-                        max_position: Qty::new(10),
-                    },
-                    self_trade_group: 0,
-                }),
-            }
-            .sign(&member, CHAIN)
-        })
-        .collect()
 }
 
 #[test]

@@ -1,0 +1,297 @@
+//! A node's home directory: `config.toml`, `genesis.json`, `keys/` and `data/`.
+//!
+//! Promises: the config refuses unknown fields and fills every missing one with its default;
+//! key files hold a hex seed, are created with mode 0600, and a key file readable by group or
+//! others is refused; every failure names the file and what is wrong with it.
+
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use tokenbook_consensus::TimeoutParams;
+use tokenbook_ledger::Genesis;
+use tokenbook_protocol::Keypair;
+
+/// The node's settings (`config.toml`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The chain this node validates (must match the genesis).
+    pub chain_id: String,
+    /// Peer-to-peer settings.
+    pub p2p: P2p,
+    /// HTTP API settings.
+    pub api: Api,
+    /// Consensus timeouts.
+    pub consensus: Consensus,
+    /// Mempool limits.
+    pub mempool: MempoolLimits,
+    /// Limits of the blocks this node proposes.
+    pub block: BlockSize,
+    /// Store retention.
+    pub store: StoreSection,
+}
+
+/// Peer-to-peer settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2p {
+    /// Listen addresses (multiaddrs).
+    pub listen: Vec<String>,
+    /// Peers to dial (multiaddrs ending in `/p2p/<peer id>`).
+    pub peers: Vec<String>,
+}
+
+/// HTTP API settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    /// Listen address.
+    pub listen: String,
+}
+
+/// Consensus timeouts (milliseconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Consensus {
+    /// Propose timeout in round 0.
+    pub propose_base_ms: u64,
+    /// Added per round.
+    pub propose_per_round_ms: u64,
+    /// Prevote/precommit timeout in round 0.
+    pub vote_base_ms: u64,
+    /// Added per round.
+    pub vote_per_round_ms: u64,
+}
+
+/// Mempool limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolLimits {
+    /// Most txs.
+    pub max_txs: usize,
+    /// Most bytes.
+    pub max_bytes: usize,
+    /// Most txs per account.
+    pub per_account: usize,
+}
+
+/// Limits of proposed blocks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockSize {
+    /// Most txs.
+    pub max_txs: usize,
+    /// Most tx bytes.
+    pub max_bytes: usize,
+    /// Pause after a commit before the next height starts (ms).
+    pub interval_ms: u64,
+}
+
+/// Store settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// Heights whose state tree is kept for proofs (0 keeps all).
+    pub retain_versions: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            chain_id: "tokenbook-local".into(),
+            p2p: P2p::default(),
+            api: Api::default(),
+            consensus: Consensus::default(),
+            mempool: MempoolLimits::default(),
+            block: BlockSize::default(),
+            store: StoreSection::default(),
+        }
+    }
+}
+
+impl Default for P2p {
+    fn default() -> Self {
+        P2p { listen: vec!["/ip4/0.0.0.0/tcp/26656".into()], peers: Vec::new() }
+    }
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+impl Default for Consensus {
+    fn default() -> Self {
+        let t = TimeoutParams::default();
+        Consensus {
+            propose_base_ms: t.propose_base_ms,
+            propose_per_round_ms: t.propose_per_round_ms,
+            vote_base_ms: t.vote_base_ms,
+            vote_per_round_ms: t.vote_per_round_ms,
+        }
+    }
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        MempoolLimits { max_txs: 100_000, max_bytes: 64 << 20, per_account: 1_000 }
+    }
+}
+
+impl Default for BlockSize {
+    fn default() -> Self {
+        BlockSize { max_txs: 10_000, max_bytes: 4 << 20, interval_ms: 50 }
+    }
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection { retain_versions: tokenbook_store::StoreConfig::DEFAULT_RETAIN }
+    }
+}
+
+impl Consensus {
+    /// As the core's parameters.
+    #[must_use]
+    pub fn timeouts(&self) -> TimeoutParams {
+        TimeoutParams {
+            propose_base_ms: self.propose_base_ms,
+            propose_per_round_ms: self.propose_per_round_ms,
+            vote_base_ms: self.vote_base_ms,
+            vote_per_round_ms: self.vote_per_round_ms,
+        }
+    }
+}
+
+/// The files of a home directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Home(pub PathBuf);
+
+impl Home {
+    /// `config.toml`.
+    #[must_use]
+    pub fn config(&self) -> PathBuf {
+        self.0.join("config.toml")
+    }
+
+    /// `genesis.json`.
+    #[must_use]
+    pub fn genesis(&self) -> PathBuf {
+        self.0.join("genesis.json")
+    }
+
+    /// The consensus (validator) key.
+    #[must_use]
+    pub fn consensus_key(&self) -> PathBuf {
+        self.0.join("keys").join("consensus.key")
+    }
+
+    /// The network (peer identity) key.
+    #[must_use]
+    pub fn network_key(&self) -> PathBuf {
+        self.0.join("keys").join("network.key")
+    }
+
+    /// The store directory.
+    #[must_use]
+    pub fn store(&self) -> PathBuf {
+        self.0.join("data").join("store")
+    }
+
+    /// Creates the directory with fresh keys and a default config for `chain_id`; refuses a
+    /// home that already has keys.
+    ///
+    /// # Errors
+    /// What could not be written, or that the home is already initialised.
+    pub fn init(&self, chain_id: &str) -> Result<(), String> {
+        if self.consensus_key().exists() || self.network_key().exists() {
+            return Err(format!(
+                "{} already has keys; refusing to overwrite them",
+                self.0.display()
+            ));
+        }
+        std::fs::create_dir_all(self.0.join("keys")).map_err(|e| io(&self.0, &e))?;
+        std::fs::create_dir_all(self.0.join("data")).map_err(|e| io(&self.0, &e))?;
+        write_key(&self.consensus_key(), &random_seed()?)?;
+        write_key(&self.network_key(), &random_seed()?)?;
+        let config = Config { chain_id: chain_id.into(), ..Config::default() };
+        let text = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
+        std::fs::write(self.config(), text).map_err(|e| io(&self.config(), &e))
+    }
+
+    /// Reads `config.toml`.
+    ///
+    /// # Errors
+    /// The file is missing or not a valid config (unknown fields included).
+    pub fn load_config(&self) -> Result<Config, String> {
+        let path = self.config();
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&path, &e))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Reads `genesis.json`.
+    ///
+    /// # Errors
+    /// The file is missing or not a genesis document.
+    pub fn load_genesis(&self) -> Result<Genesis, String> {
+        let path = self.genesis();
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&path, &e))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Reads a key file.
+    ///
+    /// # Errors
+    /// Missing, readable by others, or not a 32-byte hex seed.
+    pub fn load_key(path: &Path) -> Result<Keypair, String> {
+        check_private(path)?;
+        let text = std::fs::read_to_string(path).map_err(|e| io(path, &e))?;
+        let bytes = hex::decode(text.trim()).map_err(|e| format!("{}: {e}", path.display()))?;
+        let seed: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| format!("{}: a key file holds a 32-byte hex seed", path.display()))?;
+        Ok(Keypair::from_seed(&seed))
+    }
+}
+
+fn io(path: &Path, e: &std::io::Error) -> String {
+    format!("{}: {e}", path.display())
+}
+
+fn random_seed() -> Result<[u8; 32], String> {
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    Ok(seed)
+}
+
+/// Writes a key file readable by its owner only.
+///
+/// # Errors
+/// The file could not be written.
+pub fn write_key(path: &Path, seed: &[u8; 32]) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io(path, &e))?;
+    file.write_all(hex::encode(seed).as_bytes()).map_err(|e| io(path, &e))
+}
+
+fn check_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map_err(|e| io(path, &e))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} is readable by others (mode {:o}); run chmod 600 on it",
+            path.display(),
+            mode & 0o777
+        ));
+    }
+    Ok(())
+}

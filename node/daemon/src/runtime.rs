@@ -1,0 +1,271 @@
+//! The runtime: the [`Driver`] on tokio, with real timers, a [`Network`] and a command channel
+//! for the API.
+//!
+//! Promises: one task owns the driver, so its actions are carried out in order (a persisted
+//! record before the message that follows it); timers fire at or after their deadline; a message
+//! that does not decode is dropped and counted, never handed to the driver; a driver error stops
+//! the loop and is returned (the node exits rather than run on a diverged or unwritable state).
+
+use crate::driver::{Action, Driver, DriverError, Peer};
+use crate::mempool::AdmitError;
+use std::collections::BTreeMap;
+use std::future::Future;
+use tokenbook_consensus::Timeout;
+use tokenbook_ledger::BlockReceipts;
+use tokenbook_net::Message;
+use tokenbook_protocol::{Hash, Height, Tx};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+/// How the runtime reaches the other validators (libp2p in production, channels in tests).
+pub trait Network: Send {
+    /// Sends to one peer (best effort).
+    fn send(&mut self, to: Peer, bytes: Vec<u8>);
+    /// Sends to every peer (best effort).
+    fn broadcast(&mut self, bytes: Vec<u8>);
+    /// The next message from a peer; `None` once the network has shut down.
+    fn recv(&mut self) -> impl Future<Output = Option<(Peer, Vec<u8>)>> + Send;
+}
+
+/// What the API asks of the node.
+#[derive(Debug)]
+pub enum Command {
+    /// Admit txs; the verdicts come back on `reply`.
+    Submit {
+        /// The txs.
+        txs: Vec<Tx>,
+        /// One verdict per tx.
+        reply: oneshot::Sender<Vec<Result<Hash, AdmitError>>>,
+    },
+}
+
+/// A committed height, as published to subscribers.
+#[derive(Clone, Debug)]
+pub struct Commit {
+    /// The height.
+    pub height: Height,
+    /// The state root after it.
+    pub root: Hash,
+    /// Its receipts.
+    pub receipts: std::sync::Arc<BlockReceipts>,
+}
+
+/// The node's latest state, for status queries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Last committed height.
+    pub height: Height,
+    /// State root after it.
+    pub root: Hash,
+    /// Txs waiting in the mempool.
+    pub mempool: usize,
+    /// Messages from peers that did not decode.
+    pub bad_messages: u64,
+}
+
+/// Handles to a running node.
+#[derive(Debug)]
+pub struct Handles {
+    /// Send commands here.
+    pub commands: mpsc::Sender<Command>,
+    /// Every commit.
+    pub commits: broadcast::Sender<Commit>,
+    /// The latest status.
+    pub status: watch::Receiver<Status>,
+}
+
+/// Milliseconds since the Unix epoch (the proposer's block time; state never reads it).
+#[must_use]
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What a timer does when it fires.
+#[derive(Clone, Copy, Debug)]
+enum Timer {
+    Consensus(Timeout),
+    NextHeight,
+}
+
+/// The loop's state besides the driver.
+struct Loop<N> {
+    net: N,
+    timers: BTreeMap<(Instant, u64), Timer>,
+    seq: u64,
+    commits: broadcast::Sender<Commit>,
+    status: watch::Sender<Status>,
+    bad_messages: u64,
+}
+
+/// Starts the node's loop; returns its handles and the task's result future.
+pub fn spawn<N: Network + 'static>(
+    driver: Driver,
+    initial: Vec<Action>,
+    net: N,
+    shutdown: watch::Receiver<bool>,
+) -> (Handles, tokio::task::JoinHandle<Result<(), DriverError>>) {
+    let (commands_tx, commands_rx) = mpsc::channel(1_024);
+    let (commits, _) = broadcast::channel(1_024);
+    let (status_tx, status_rx) = watch::channel(Status::default());
+    let state = Loop {
+        net,
+        timers: BTreeMap::new(),
+        seq: 0,
+        commits: commits.clone(),
+        status: status_tx,
+        bad_messages: 0,
+    };
+    let task = tokio::spawn(run(driver, initial, state, commands_rx, shutdown));
+    (Handles { commands: commands_tx, commits, status: status_rx }, task)
+}
+
+async fn run<N: Network>(
+    mut driver: Driver,
+    initial: Vec<Action>,
+    mut state: Loop<N>,
+    mut commands: mpsc::Receiver<Command>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), DriverError> {
+    state.carry_out(&driver, initial);
+    loop {
+        let deadline = state.timers.keys().next().map(|(at, _)| *at);
+        tokio::select! {
+            received = state.net.recv() => {
+                let Some((peer, bytes)) = received else { return Ok(()) };
+                match Message::decode(&bytes) {
+                    Ok(message) => {
+                        let actions = driver.on_message(peer, message, now_ms())?;
+                        state.carry_out(&driver, actions);
+                    }
+                    Err(e) => {
+                        state.bad_messages += 1;
+                        tracing::warn!(peer, code = e.code(), "dropped a message that does not decode");
+                    }
+                }
+            }
+            () = sleep_until(deadline) => {
+                let due: Vec<(Instant, u64)> =
+                    state.timers.keys().take_while(|(at, _)| *at <= Instant::now()).copied().collect();
+                for key in due {
+                    let actions = match state.timers.remove(&key) {
+                        Some(Timer::Consensus(timeout)) => driver.on_timeout(timeout, now_ms())?,
+                        Some(Timer::NextHeight) => driver.start_next_height(now_ms())?,
+                        None => Vec::new(),
+                    };
+                    state.carry_out(&driver, actions);
+                }
+            }
+            command = commands.recv() => {
+                let Some(Command::Submit { txs, reply }) = command else { return Ok(()) };
+                let (verdicts, actions) = driver.submit(txs);
+                let _ = reply.send(verdicts);
+                state.carry_out(&driver, actions);
+            }
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl<N: Network> Loop<N> {
+    fn schedule(&mut self, timer: Timer, after_ms: u64) {
+        self.seq += 1;
+        let at = Instant::now() + std::time::Duration::from_millis(after_ms);
+        self.timers.insert((at, self.seq), timer);
+    }
+
+    fn carry_out(&mut self, driver: &Driver, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Broadcast(message) => self.net.broadcast(message.encode()),
+                Action::Send(peer, message) => self.net.send(peer, message.encode()),
+                Action::Schedule { timeout, after_ms } => {
+                    self.schedule(Timer::Consensus(timeout), after_ms);
+                }
+                Action::NextHeight { after_ms } => self.schedule(Timer::NextHeight, after_ms),
+                Action::Committed { height, root, receipts } => {
+                    tracing::info!(height = height.get(), txs = receipts.receipts.len(), %root, "committed");
+                    let _ = self.commits.send(Commit {
+                        height,
+                        root,
+                        receipts: std::sync::Arc::from(receipts),
+                    });
+                }
+                Action::Evidence(evidence) => {
+                    tracing::warn!(validator = %evidence.first.payload.validator, "equivocation");
+                }
+            }
+        }
+        let executor = driver.executor();
+        self.status.send_replace(Status {
+            height: executor.height(),
+            root: executor.root(),
+            mempool: driver.mempool().len(),
+            bad_messages: self.bad_messages,
+        });
+    }
+}
+
+/// An in-memory network: every node reaches every other through unbounded channels.
+#[derive(Debug)]
+pub struct MemNet {
+    me: Peer,
+    peers: Vec<mpsc::UnboundedSender<(Peer, Vec<u8>)>>,
+    inbox: mpsc::UnboundedReceiver<(Peer, Vec<u8>)>,
+}
+
+impl MemNet {
+    /// `n` connected endpoints; endpoint `i` is peer `i`.
+    #[must_use]
+    pub fn mesh(n: usize) -> Vec<MemNet> {
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..n).map(|_| mpsc::unbounded_channel()).unzip();
+        receivers
+            .into_iter()
+            .enumerate()
+            .map(|(i, inbox)| MemNet { me: i as Peer, peers: senders.clone(), inbox })
+            .collect()
+    }
+}
+
+impl Network for MemNet {
+    fn send(&mut self, to: Peer, bytes: Vec<u8>) {
+        if let Some(peer) = usize::try_from(to).ok().and_then(|i| self.peers.get(i)) {
+            let _ = peer.send((self.me, bytes));
+        }
+    }
+
+    fn broadcast(&mut self, bytes: Vec<u8>) {
+        for (i, peer) in self.peers.iter().enumerate() {
+            if i as Peer != self.me {
+                let _ = peer.send((self.me, bytes.clone()));
+            }
+        }
+    }
+
+    fn recv(&mut self) -> impl Future<Output = Option<(Peer, Vec<u8>)>> + Send {
+        self.inbox.recv()
+    }
+}
+
+/// No peers at all: a single-validator chain.
+#[derive(Debug, Default)]
+pub struct NoPeers;
+
+impl Network for NoPeers {
+    fn send(&mut self, _to: Peer, _bytes: Vec<u8>) {}
+
+    fn broadcast(&mut self, _bytes: Vec<u8>) {}
+
+    fn recv(&mut self) -> impl Future<Output = Option<(Peer, Vec<u8>)>> + Send {
+        std::future::pending()
+    }
+}
