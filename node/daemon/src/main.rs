@@ -9,6 +9,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tokenbook_node::api;
 use tokenbook_node::driver::{BlockLimits, Driver};
 use tokenbook_node::executor::Executor;
 use tokenbook_node::home::Home;
@@ -127,11 +128,29 @@ fn start(home: &Home) -> Result<(), String> {
             Driver::start(executor, mempool, key, config.consensus.timeouts(), limits, now)
                 .map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let (_handles, task) = runtime::spawn(driver, initial, NoPeers, stop_rx);
-        tracing::info!(chain = %config.chain_id, "node started");
+        let (handles, task) = runtime::spawn(driver, initial, NoPeers, stop_rx.clone());
+        let api = api::router(api::ApiState {
+            commands: handles.commands.clone(),
+            status: handles.status.clone(),
+            chain_id: config.chain_id.clone(),
+        });
+        let listener = tokio::net::TcpListener::bind(&config.api.listen)
+            .await
+            .map_err(|e| format!("api listen {}: {e}", config.api.listen))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let mut api_stop = stop_rx;
+        let server = tokio::spawn(async move {
+            axum::serve(listener, api)
+                .with_graceful_shutdown(async move {
+                    let _ = api_stop.changed().await;
+                })
+                .await
+        });
+        tracing::info!(chain = %config.chain_id, api = %address, "node started");
         wait_for_signal().await?;
         tracing::info!("stopping");
         let _ = stop_tx.send(true);
+        let _ = server.await;
         task.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
     })
 }

@@ -28,7 +28,6 @@ pub trait Network: Send {
 }
 
 /// What the API asks of the node.
-#[derive(Debug)]
 pub enum Command {
     /// Admit txs; the verdicts come back on `reply`.
     Submit {
@@ -37,6 +36,17 @@ pub enum Command {
         /// One verdict per tx.
         reply: oneshot::Sender<Vec<Result<Hash, AdmitError>>>,
     },
+    /// Run a read on the node's task (it sees one consistent height).
+    Read(Box<dyn FnOnce(&Driver) + Send>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Submit { txs, .. } => write!(f, "Submit({} txs)", txs.len()),
+            Command::Read(_) => write!(f, "Read"),
+        }
+    }
 }
 
 /// A committed height, as published to subscribers.
@@ -157,12 +167,15 @@ async fn run<N: Network>(
                     state.carry_out(&driver, actions);
                 }
             }
-            command = commands.recv() => {
-                let Some(Command::Submit { txs, reply }) = command else { return Ok(()) };
-                let (verdicts, actions) = driver.submit(txs);
-                let _ = reply.send(verdicts);
-                state.carry_out(&driver, actions);
-            }
+            command = commands.recv() => match command {
+                None => return Ok(()),
+                Some(Command::Submit { txs, reply }) => {
+                    let (verdicts, actions) = driver.submit(txs);
+                    let _ = reply.send(verdicts);
+                    state.carry_out(&driver, actions);
+                }
+                Some(Command::Read(read)) => read(&driver),
+            },
             _ = shutdown.changed() => return Ok(()),
         }
     }

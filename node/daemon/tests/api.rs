@@ -1,0 +1,124 @@
+//! The HTTP API against a running single-validator node: submit, status, tx status, blocks
+//! (JSON and raw), state roots, accounts with proofs, and clear errors for bad input.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+use tokenbook_consensus::TimeoutParams;
+use tokenbook_node::api::{self, ApiState};
+use tokenbook_node::driver::{BlockLimits, Driver};
+use tokenbook_node::executor::Executor;
+use tokenbook_node::mempool::{Mempool, MempoolConfig};
+use tokenbook_node::runtime::{self, NoPeers};
+use tokenbook_protocol::codec::{decode, encode};
+use tokenbook_protocol::*;
+use tokenbook_store::{StateProof, StoreConfig};
+
+async fn node(
+    dir: &std::path::Path,
+) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
+    let mut genesis = genesis_of(1);
+    genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
+    let executor = Executor::open(dir, StoreConfig::new(CHAIN), &genesis).unwrap();
+    let mempool = Mempool::new(MempoolConfig::new(CHAIN));
+    let limits = BlockLimits { max_txs: 1_000, max_bytes: 1 << 20, interval_ms: 50 };
+    let (driver, initial) = Driver::start(
+        executor,
+        mempool,
+        key(100),
+        TimeoutParams::default(),
+        limits,
+        runtime::now_ms(),
+    )
+    .unwrap();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (handles, _task) = runtime::spawn(driver, initial, NoPeers, stop_rx);
+    let app = api::router(ApiState {
+        commands: handles.commands.clone(),
+        status: handles.status.clone(),
+        chain_id: CHAIN.into(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, stop, handles)
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(url: &str, body: Vec<u8>) -> (u16, Value) {
+    let r = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_serves_a_running_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    // Bad input: garbage, trailing bytes, oversized body.
+    let (code, body) = post(&format!("{url}/v1/tx"), vec![1, 2, 3]).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["code"].as_str().unwrap().starts_with("decode"), "{body}");
+    let tx = registrations_at(runtime::now_ms(), 0, 1).remove(0);
+    let mut trailing = encode(&tx);
+    trailing.push(0);
+    assert_eq!(post(&format!("{url}/v1/tx"), trailing).await.0, 400);
+    assert_eq!(post(&format!("{url}/v1/tx"), vec![0; MAX_TX_BYTES + 100]).await.0, 413);
+    // A good tx is accepted, then committed.
+    let (code, body) = post(&format!("{url}/v1/tx"), encode(&tx)).await;
+    assert_eq!(code, 202, "{body}");
+    let hash = body["hash"].as_str().unwrap().to_string();
+    assert_eq!(hash, tx.hash().to_hex());
+    let mut committed = Value::Null;
+    for _ in 0..100 {
+        let (code, body) = get(&format!("{url}/v1/tx/{hash}")).await;
+        assert_eq!(code, 200, "{body}");
+        if body["status"] == "committed" {
+            committed = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(committed["accepted"], true, "{committed}");
+    let height = committed["height"].as_u64().unwrap();
+    // Replayed: refused with the ledger's code, nothing enters the mempool.
+    let (code, body) = post(&format!("{url}/v1/tx"), encode(&tx)).await;
+    assert_eq!((code, body["code"].as_str()), (400, Some("nonce_replayed")), "{body}");
+    assert_eq!(get(&format!("{url}/v1/tx/{}", "00".repeat(32))).await.0, 404);
+    assert_eq!(get(&format!("{url}/v1/tx/zz")).await.1["code"], "bad_hash");
+    // Status, block (JSON and canonical bytes), state root.
+    let (_, status) = get(&format!("{url}/v1/status")).await;
+    assert_eq!(status["chain_id"], CHAIN);
+    assert!(status["height"].as_u64().unwrap() >= height);
+    let (code, block) = get(&format!("{url}/v1/blocks/{height}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(block["certificate"]["height"].as_u64(), Some(height));
+    let raw = reqwest::get(format!("{url}/v1/blocks/{height}?format=raw"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let decoded: Block = decode(&raw).unwrap();
+    assert_eq!(decoded.txs, vec![tx]);
+    assert_eq!(get(&format!("{url}/v1/blocks/999999")).await.1["code"], "block_unknown");
+    // The account the tx registered, proved against the state root of the latest height.
+    let (code, account) = get(&format!("{url}/v1/accounts/1?prove=true")).await;
+    assert_eq!(code, 200, "{account}");
+    let proof_bytes = hex::decode(account["proof"]["bytes"].as_str().unwrap()).unwrap();
+    let proof: StateProof = tokenbook_protocol::codec::decode_record(&proof_bytes).unwrap();
+    let root_hex = account["proof"]["state_root"].as_str().unwrap();
+    let proof_height = account["proof"]["height"].as_u64().unwrap();
+    let (_, root) = get(&format!("{url}/v1/state-root/{proof_height}")).await;
+    assert_eq!(root["state_root"].as_str(), Some(root_hex));
+    let root = Hash(hex::decode(root_hex).unwrap().try_into().unwrap());
+    proof.verify(&root).unwrap();
+    assert_eq!(get(&format!("{url}/v1/accounts/424242")).await.1["code"], "account_unknown");
+}
