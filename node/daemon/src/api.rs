@@ -30,6 +30,8 @@ pub struct ApiState {
     pub status: watch::Receiver<Status>,
     /// The chain id.
     pub chain_id: String,
+    /// Every commit (for `?wait=commit` and the stream).
+    pub commits: tokio::sync::broadcast::Sender<crate::runtime::Commit>,
 }
 
 /// A JSON error with a stable code.
@@ -68,6 +70,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/state-root/{height}", get(state_root))
         .route("/v1/accounts/{id}", get(account))
+        .route("/v1/markets", get(markets))
+        .route("/v1/markets/{symbol}/book", get(book))
+        .route("/v1/markets/{symbol}/trades", get(trades))
+        .route("/v1/stream", get(stream))
         .with_state(state)
 }
 
@@ -84,14 +90,30 @@ async fn read<T: Send + 'static>(
     answer.await.map_err(|_| ApiError::unavailable())
 }
 
-async fn submit_tx(State(state): State<ApiState>, body: Bytes) -> ApiResult {
+#[derive(Deserialize)]
+struct SubmitQuery {
+    wait: Option<String>,
+}
+
+/// How long `?wait=commit` waits.
+const WAIT_COMMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn submit_tx(
+    State(state): State<ApiState>,
+    Query(query): Query<SubmitQuery>,
+    body: Bytes,
+) -> ApiResult {
     let tx: Tx = decode(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+    let wait = query.wait.as_deref() == Some("commit");
+    // Subscribed before submitting, so the commit cannot slip past.
+    let mut commits = state.commits.subscribe();
     let (reply, answer) = oneshot::channel();
     let submit = Command::Submit { txs: vec![tx], reply };
     state.commands.send(submit).await.map_err(|_| ApiError::unavailable())?;
     let verdict = answer.await.map_err(|_| ApiError::unavailable())?.pop();
     match verdict {
+        Some(Ok(hash)) if wait => wait_for_commit(&mut commits, hash).await,
         Some(Ok(hash)) => {
             Ok((StatusCode::ACCEPTED, axum::Json(json!({ "hash": hash }))).into_response())
         }
@@ -104,6 +126,49 @@ async fn submit_tx(State(state): State<ApiState>, body: Bytes) -> ApiResult {
             Err(ApiError::new(status, e.code(), e.to_string()))
         }
         None => Err(ApiError::unavailable()),
+    }
+}
+
+async fn wait_for_commit(
+    commits: &mut tokio::sync::broadcast::Receiver<crate::runtime::Commit>,
+    hash: Hash,
+) -> ApiResult {
+    let found = tokio::time::timeout(WAIT_COMMIT, async {
+        loop {
+            match commits.recv().await {
+                Ok(commit) => {
+                    if let Some(r) = commit.receipts.receipts.iter().find(|r| r.tx_hash == hash) {
+                        return Some(receipt_json(hash, commit.height, &r.result));
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .await;
+    match found {
+        Ok(Some(body)) => Ok(axum::Json(body).into_response()),
+        Ok(None) => Err(ApiError::unavailable()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "commit_timeout",
+            format!("{hash} was admitted but not committed within {} s", WAIT_COMMIT.as_secs()),
+        )),
+    }
+}
+
+fn receipt_json(
+    hash: Hash,
+    height: Height,
+    result: &Result<Vec<tokenbook_ledger::Event>, tokenbook_ledger::Reject>,
+) -> Value {
+    match result {
+        Ok(events) => json!({ "hash": hash, "status": "committed", "height": height,
+                              "accepted": true, "events": events.len() }),
+        Err(reject) => json!({ "hash": hash, "status": "committed", "height": height,
+                               "accepted": false, "code": reject.code.code(),
+                               "message": reject.message }),
     }
 }
 
@@ -122,13 +187,7 @@ async fn tx_status(State(state): State<ApiState>, Path(hash): Path<String>) -> A
         let receipt = driver.executor().store().tx_receipt(&hash).map_err(|e| e.to_string())?;
         Ok(match receipt {
             None => Value::Null,
-            Some((height, r)) => match r.result {
-                Ok(events) => json!({ "hash": hash, "status": "committed", "height": height,
-                                      "accepted": true, "events": events.len() }),
-                Err(reject) => json!({ "hash": hash, "status": "committed", "height": height,
-                                       "accepted": false, "code": reject.code.code(),
-                                       "message": reject.message }),
-            },
+            Some((height, r)) => receipt_json(hash, height, &r.result),
         })
     })
     .await?
@@ -242,6 +301,194 @@ async fn account(
         Some(body) => Ok(axum::Json(body).into_response()),
         None => {
             Err(ApiError::new(StatusCode::NOT_FOUND, "account_unknown", format!("no account {id}")))
+        }
+    }
+}
+
+async fn markets(State(state): State<ApiState>) -> ApiResult {
+    let list = read(&state, |driver| {
+        let ledger = driver.executor().ledger();
+        ledger
+            .markets
+            .values()
+            .map(|m| {
+                json!({ "id": m.id, "symbol": m.spec.symbol, "status": m.status,
+                             "mark": m.mark, "resting_orders": m.book.len() })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    Ok(axum::Json(list).into_response())
+}
+
+#[derive(Deserialize)]
+struct DepthQuery {
+    depth: Option<usize>,
+}
+
+/// Most price levels per side in a book answer.
+const MAX_DEPTH: usize = 1_000;
+
+fn unknown_market(symbol: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "market_unknown", format!("no market {symbol:?}"))
+}
+
+async fn book(
+    State(state): State<ApiState>,
+    Path(symbol): Path<String>,
+    Query(query): Query<DepthQuery>,
+) -> ApiResult {
+    let depth = query.depth.unwrap_or(20).min(MAX_DEPTH);
+    let wanted = symbol.clone();
+    let body = read(&state, move |driver| {
+        let ledger = driver.executor().ledger();
+        let market = ledger.markets.get(ledger.symbols.get(&wanted)?)?;
+        let side = |s| {
+            market
+                .book
+                .depth(s, depth)
+                .into_iter()
+                .map(|(price, qty, orders)| {
+                    json!({
+                "price": price, "qty": qty, "orders": orders })
+                })
+                .collect::<Vec<_>>()
+        };
+        Some(json!({ "symbol": wanted, "height": ledger.height,
+                     "bids": side(tokenbook_protocol::Side::Buy),
+                     "asks": side(tokenbook_protocol::Side::Sell) }))
+    })
+    .await?
+    .ok_or_else(|| unknown_market(&symbol))?;
+    Ok(axum::Json(body).into_response())
+}
+
+/// Heights a trades answer looks back over.
+const TRADE_HEIGHTS: u64 = 1_000;
+
+async fn trades(State(state): State<ApiState>, Path(symbol): Path<String>) -> ApiResult {
+    let wanted = symbol.clone();
+    let body = read(&state, move |driver| -> Option<Result<Vec<Value>, String>> {
+        let ledger = driver.executor().ledger();
+        let id = *ledger.symbols.get(&wanted)?;
+        let store = driver.executor().store();
+        let from = Height::new(ledger.height.get().saturating_sub(TRADE_HEIGHTS));
+        Some((|| {
+            let mut out = Vec::new();
+            let mut cached: Option<(Height, tokenbook_ledger::BlockReceipts)> = None;
+            for (height, position) in
+                store.market_history(id.get(), from, 10_000).map_err(|e| e.to_string())?
+            {
+                if cached.as_ref().is_none_or(|(h, _)| *h != height) {
+                    let receipts =
+                        store.receipts(height).map_err(|e| e.to_string())?.unwrap_or_default();
+                    cached = Some((height, receipts));
+                }
+                let Some((_, receipts)) = &cached else { continue };
+                let events = match position {
+                    p if p == tokenbook_store::schema::BEGIN_EVENTS => {
+                        receipts.begin_events.as_slice()
+                    }
+                    p if p == tokenbook_store::schema::END_EVENTS => receipts.end_events.as_slice(),
+                    p => receipts
+                        .receipts
+                        .get(p as usize)
+                        .and_then(|r| r.result.as_deref().ok())
+                        .unwrap_or_default(),
+                };
+                out.extend(
+                    events
+                        .iter()
+                        .filter_map(|e| fill_json(e, height))
+                        .filter(|f| f["market"] == json!(id)),
+                );
+            }
+            Ok(out)
+        })())
+    })
+    .await?
+    .ok_or_else(|| unknown_market(&symbol))?
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e))?;
+    Ok(axum::Json(json!({ "symbol": symbol, "trades": body })).into_response())
+}
+
+/// A fill as JSON (`None` for other events).
+fn fill_json(event: &tokenbook_ledger::Event, height: Height) -> Option<Value> {
+    match event {
+        tokenbook_ledger::Event::Fill {
+            market,
+            maker_order,
+            taker_order,
+            maker,
+            taker,
+            taker_side,
+            price,
+            qty,
+            ..
+        } => Some(json!({ "height": height, "market": market, "price": price, "qty": qty,
+                         "taker_side": taker_side, "maker": maker, "taker": taker,
+                         "maker_order": maker_order, "taker_order": taker_order })),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    /// Only this account's fills (and blocks).
+    account: Option<u64>,
+}
+
+/// `/v1/stream`: a WebSocket of JSON messages — `{"type": "block", ...}` for every commit and
+/// `{"type": "trade", ...}` for every fill (only the account's with `?account=ID`).
+async fn stream(
+    State(state): State<ApiState>,
+    Query(query): Query<StreamQuery>,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let commits = state.commits.subscribe();
+    upgrade.on_upgrade(move |socket| push_commits(socket, commits, query.account))
+}
+
+async fn push_commits(
+    mut socket: axum::extract::ws::WebSocket,
+    mut commits: tokio::sync::broadcast::Receiver<crate::runtime::Commit>,
+    account: Option<u64>,
+) {
+    use axum::extract::ws::Message;
+    loop {
+        let commit = match commits.recv().await {
+            Ok(commit) => commit,
+            // A client too slow to keep up is told so and dropped rather than buffered without end.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                let note = json!({ "type": "lagged", "missed": n }).to_string();
+                let _ = socket.send(Message::Text(note.into())).await;
+                return;
+            }
+            Err(_) => return,
+        };
+        let mut messages = vec![json!({ "type": "block", "height": commit.height,
+                                        "state_root": commit.root,
+                                        "txs": commit.receipts.receipts.len() })];
+        let events = commit
+            .receipts
+            .receipts
+            .iter()
+            .filter_map(|r| r.result.as_ref().ok())
+            .flatten()
+            .chain(&commit.receipts.end_events);
+        for fill in events.filter_map(|e| fill_json(e, commit.height)) {
+            let mine =
+                account.is_none_or(|a| fill["maker"] == json!(a) || fill["taker"] == json!(a));
+            if mine {
+                let mut trade = fill;
+                trade["type"] = json!("trade");
+                messages.push(trade);
+            }
+        }
+        for m in messages {
+            if socket.send(Message::Text(m.to_string().into())).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -133,6 +133,7 @@ fn start(home: &Home) -> Result<(), String> {
             commands: handles.commands.clone(),
             status: handles.status.clone(),
             chain_id: config.chain_id.clone(),
+            commits: handles.commits.clone(),
         });
         let listener = tokio::net::TcpListener::bind(&config.api.listen)
             .await

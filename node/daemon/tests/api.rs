@@ -41,6 +41,7 @@ async fn node(
         commands: handles.commands.clone(),
         status: handles.status.clone(),
         chain_id: CHAIN.into(),
+        commits: handles.commits.clone(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -121,4 +122,110 @@ async fn the_api_serves_a_running_node() {
     let root = Hash(hex::decode(root_hex).unwrap().try_into().unwrap());
     proof.verify(&root).unwrap();
     assert_eq!(get(&format!("{url}/v1/accounts/424242")).await.1["code"], "account_unknown");
+    // Markets and an (empty) book; trades of an unknown market are a clear 404.
+    let (_, markets) = get(&format!("{url}/v1/markets")).await;
+    let symbol = markets[0]["symbol"].as_str().unwrap().to_string();
+    let (code, book) = get(&format!("{url}/v1/markets/{symbol}/book?depth=5")).await;
+    assert_eq!(code, 200, "{book}");
+    assert!(book["bids"].as_array().unwrap().is_empty());
+    let (code, trades) = get(&format!("{url}/v1/markets/{symbol}/trades")).await;
+    assert_eq!(code, 200, "{trades}");
+    assert_eq!(get(&format!("{url}/v1/markets/NOPE/book")).await.1["code"], "market_unknown");
+    // ?wait=commit answers with the receipt once the tx is final.
+    let second = registrations_at(runtime::now_ms(), 1, 1).remove(0);
+    let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&second)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (body["status"].as_str(), body["accepted"].as_bool()),
+        (Some("committed"), Some(true))
+    );
+}
+
+fn signed(key: &Keypair, account: AccountId, nonce: u64, body: TxBody) -> Tx {
+    TxPayload { account, signer: key.public_key(), nonce, body }.sign(key, CHAIN)
+}
+
+fn order(side: Side, tif: TimeInForce) -> TxBody {
+    TxBody::PlaceOrder(NewOrder {
+        market: MarketId::new(1),
+        side,
+        kind: OrderKind::Limit,
+        price: Price::new(1_000),
+        qty: Qty::new(2),
+        time_in_force: tif,
+        reduce_only: false,
+        client_order_id: None,
+        self_trade: SelfTradePrevention::ExpireMaker,
+        trigger: None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trades_reach_the_trades_route_and_the_account_stream() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    let submit = |tx: Tx| {
+        let url = url.clone();
+        async move {
+            let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
+            assert_eq!((code, body["accepted"].as_bool()), (200, Some(true)), "{body}");
+        }
+    };
+    // Two traders, funded; the member publishes the index so the market takes risk.
+    let now = runtime::now_ms();
+    for tx in registrations_at(now, 0, 2) {
+        submit(tx).await;
+    }
+    let (_, first) = get(&format!("{url}/v1/accounts/3")).await;
+    let (seller, buyer) = (AccountId::new(3), AccountId::new(4));
+    assert_eq!(first["owner"], json_key(&key(1_000)));
+    let member = key(0);
+    for (i, account) in [seller, buyer].into_iter().enumerate() {
+        let body = TxBody::Deposit(CashTransfer {
+            account,
+            amount: Cash::new(1_000_000_000_000),
+            reference: Hash::digest(&account.get().to_le_bytes()),
+        });
+        submit(signed(&member, AccountId::new(1), now + 100 + i as u64, body)).await;
+    }
+    let publish = TxBody::PublishIndex(IndexObservation {
+        index: IndexId::new(1),
+        price: Cash::new(10_000_000),
+        observed_at: Timestamp::new(runtime::now_ms()),
+    });
+    submit(signed(&member, AccountId::new(1), now + 200, publish)).await;
+    // The seller's account stream, opened before the trade.
+    let ws_url = format!("{}/v1/stream?account=3", url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    submit(signed(&key(1_000), seller, now + 300, order(Side::Sell, TimeInForce::Gtc))).await;
+    submit(signed(&key(1_001), buyer, now + 301, order(Side::Buy, TimeInForce::Ioc))).await;
+    let (_, trades) = get(&format!("{url}/v1/markets/{}/trades", market_symbol(&url).await)).await;
+    let list = trades["trades"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{trades}");
+    assert_eq!(list[0]["qty"], serde_json::to_value(Qty::new(2)).unwrap(), "{trades}");
+    assert_eq!(list[0]["maker"].as_u64(), Some(3), "{trades}");
+    let mut saw_trade = false;
+    for _ in 0..20 {
+        let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+        else {
+            break;
+        };
+        let text = message.into_text().unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        if value["type"] == "trade" {
+            assert_eq!(value["maker"].as_u64(), Some(3));
+            saw_trade = true;
+            break;
+        }
+    }
+    assert!(saw_trade, "the account stream never carried the fill");
+}
+
+fn json_key(key: &Keypair) -> Value {
+    serde_json::to_value(key.public_key()).unwrap()
+}
+
+async fn market_symbol(url: &str) -> String {
+    get(&format!("{url}/v1/markets")).await.1[0]["symbol"].as_str().unwrap().to_string()
 }
