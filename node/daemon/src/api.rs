@@ -61,8 +61,83 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-/// The routes.
-pub fn router(state: ApiState) -> Router {
+/// Per-connection request limits: a token bucket of `burst` requests refilled at `per_second`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained requests per second per connection.
+    pub per_second: u64,
+    /// Requests a connection may make at once.
+    pub burst: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    /// Thousandths of a request.
+    milli_tokens: u64,
+    last: tokio::time::Instant,
+}
+
+/// The buckets of all connections (keyed by the client's address and port: one TCP connection).
+#[derive(Clone, Debug)]
+struct Limiter {
+    limit: RateLimit,
+    buckets:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, Bucket>>>,
+}
+
+/// Buckets kept before idle ones are swept.
+const MAX_BUCKETS: usize = 10_000;
+
+impl Limiter {
+    fn allow(&self, peer: std::net::SocketAddr) -> bool {
+        let now = tokio::time::Instant::now();
+        let full = self.limit.burst.saturating_mul(1_000);
+        let Ok(mut buckets) = self.buckets.lock() else { return false };
+        if buckets.len() >= MAX_BUCKETS {
+            buckets.retain(|_, b| now.duration_since(b.last).as_secs() < 60);
+        }
+        let bucket = buckets.entry(peer).or_insert(Bucket { milli_tokens: full, last: now });
+        let elapsed_ms =
+            u64::try_from(now.duration_since(bucket.last).as_millis()).unwrap_or(u64::MAX);
+        bucket.milli_tokens = bucket
+            .milli_tokens
+            .saturating_add(elapsed_ms.saturating_mul(self.limit.per_second))
+            .min(full);
+        bucket.last = now;
+        if bucket.milli_tokens < 1_000 {
+            return false;
+        }
+        bucket.milli_tokens -= 1_000;
+        true
+    }
+}
+
+async fn rate_limit(
+    State(limiter): State<Limiter>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if limiter.allow(peer) {
+        next.run(request).await
+    } else {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests on this connection; slow down",
+        )
+        .into_response()
+    }
+}
+
+/// The routes, rate-limited per connection. Serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (the limiter keys on the address).
+pub fn router(state: ApiState, limit: RateLimit) -> Router {
+    let limiter = Limiter { limit, buckets: std::sync::Arc::default() };
+    routes(state).layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
+}
+
+fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/v1/tx", post(submit_tx).layer(DefaultBodyLimit::max(MAX_TX_BYTES + 1)))
         .route("/v1/tx/{hash}", get(tx_status))

@@ -47,6 +47,10 @@ pub struct P2p {
 pub struct Api {
     /// Listen address.
     pub listen: String,
+    /// Sustained requests per second per connection.
+    pub rate_per_second: u64,
+    /// Requests a connection may make at once.
+    pub burst: u64,
 }
 
 /// Consensus timeouts (milliseconds).
@@ -117,7 +121,7 @@ impl Default for P2p {
 
 impl Default for Api {
     fn default() -> Self {
-        Api { listen: "127.0.0.1:8080".into() }
+        Api { listen: "127.0.0.1:8080".into(), rate_per_second: 200, burst: 400 }
     }
 }
 

@@ -129,19 +129,22 @@ fn start(home: &Home) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let (handles, task) = runtime::spawn(driver, initial, NoPeers, stop_rx.clone());
-        let api = api::router(api::ApiState {
-            commands: handles.commands.clone(),
-            status: handles.status.clone(),
-            chain_id: config.chain_id.clone(),
-            commits: handles.commits.clone(),
-        });
+        let api = api::router(
+            api::ApiState {
+                commands: handles.commands.clone(),
+                status: handles.status.clone(),
+                chain_id: config.chain_id.clone(),
+                commits: handles.commits.clone(),
+            },
+            api::RateLimit { per_second: config.api.rate_per_second, burst: config.api.burst },
+        );
         let listener = tokio::net::TcpListener::bind(&config.api.listen)
             .await
             .map_err(|e| format!("api listen {}: {e}", config.api.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let mut api_stop = stop_rx;
         let server = tokio::spawn(async move {
-            axum::serve(listener, api)
+            axum::serve(listener, api.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = api_stop.changed().await;
                 })

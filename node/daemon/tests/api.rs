@@ -21,6 +21,13 @@ use tokenbook_store::{StateProof, StoreConfig};
 async fn node(
     dir: &std::path::Path,
 ) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
+    node_with(dir, api::RateLimit { per_second: 1_000, burst: 1_000 }).await
+}
+
+async fn node_with(
+    dir: &std::path::Path,
+    limit: api::RateLimit,
+) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
     let mut genesis = genesis_of(1);
     genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
     let executor = Executor::open(dir, StoreConfig::new(CHAIN), &genesis).unwrap();
@@ -37,12 +44,14 @@ async fn node(
     .unwrap();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let (handles, _task) = runtime::spawn(driver, initial, NoPeers, stop_rx);
-    let app = api::router(ApiState {
+    let state = ApiState {
         commands: handles.commands.clone(),
         status: handles.status.clone(),
         chain_id: CHAIN.into(),
         commits: handles.commits.clone(),
-    });
+    };
+    let app =
+        api::router(state, limit).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -228,4 +237,26 @@ fn json_key(key: &Keypair) -> Value {
 
 async fn market_symbol(url: &str) -> String {
     get(&format!("{url}/v1/markets")).await.1[0]["symbol"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_connection_is_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) =
+        node_with(dir.path(), api::RateLimit { per_second: 5, burst: 10 }).await;
+    // One client keeps one connection (reqwest pools it).
+    let client = reqwest::Client::new();
+    let mut limited = 0;
+    for _ in 0..40 {
+        let r = client.get(format!("{url}/v1/status")).send().await.unwrap();
+        if r.status().as_u16() == 429 {
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["code"], "rate_limited");
+            limited += 1;
+        }
+    }
+    assert!((25..=30).contains(&limited), "{limited} of 40 limited with a burst of 10");
+    // Another connection is not held back by the first.
+    let other = reqwest::Client::new();
+    assert_eq!(other.get(format!("{url}/v1/status")).send().await.unwrap().status().as_u16(), 200);
 }
