@@ -243,7 +243,7 @@ async fn market_symbol(url: &str) -> String {
 async fn a_flooding_connection_is_rate_limited() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _stop, _handles) =
-        node_with(dir.path(), api::RateLimit { per_second: 5, burst: 10 }).await;
+        node_with(dir.path(), api::RateLimit { per_second: 1, burst: 10 }).await;
     // One client keeps one connection (reqwest pools it).
     let client = reqwest::Client::new();
     let mut limited = 0;
@@ -255,7 +255,9 @@ async fn a_flooding_connection_is_rate_limited() {
             limited += 1;
         }
     }
-    assert!((25..=30).contains(&limited), "{limited} of 40 limited with a burst of 10");
+    // 40 requests against a burst of 10 refilled at one per second: about 30 refused (fewer if
+    // the machine is slow enough for refills, or if the client opened a second connection).
+    assert!((15..=30).contains(&limited), "{limited} of 40 limited with a burst of 10");
     // Another connection is not held back by the first.
     let other = reqwest::Client::new();
     assert_eq!(other.get(format!("{url}/v1/status")).send().await.unwrap().status().as_u16(), 200);
