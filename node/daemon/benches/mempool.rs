@@ -25,19 +25,7 @@ const PER_ACCOUNT: u64 = 20;
 
 fn setup() -> (Chain, Vec<Tx>) {
     let genesis = chain::genesis(tokenbook_ledger::genesis::inference_contract());
-    let mut chain = Chain::new(&genesis);
-    let member = seed(0);
-    let registrations: Vec<Tx> = (0..ACCOUNTS)
-        .map(|i| {
-            let body = TxBody::RegisterAccount(RegisterAccount {
-                owner: seed(100 + i).public_key(),
-                limits: chain::limits(),
-                self_trade_group: 0,
-            });
-            chain.tx(AccountId::new(1), &member, body)
-        })
-        .collect();
-    chain.apply(&registrations);
+    let (mut chain, _) = chain::with_traders(&genesis, ACCOUNTS);
     let mut txs = Vec::new();
     for round in 0..PER_ACCOUNT {
         for i in 0..ACCOUNTS {

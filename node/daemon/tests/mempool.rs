@@ -11,26 +11,9 @@ use tokenbook_ledger::Reject;
 use tokenbook_node::mempool::{AdmitError, Mempool, MempoolConfig};
 use tokenbook_protocol::*;
 
-/// A chain with `traders` registered accounts (ids 2..) and their keys.
+/// A chain with `traders` registered accounts and their keys.
 fn setup(traders: u64) -> (Chain, Vec<(AccountId, Keypair)>) {
-    let genesis = chain::genesis(tokenbook_ledger::genesis::inference_contract());
-    let mut chain = Chain::new(&genesis);
-    let member = seed(0);
-    let txs: Vec<Tx> = (0..traders)
-        .map(|i| {
-            let body = TxBody::RegisterAccount(RegisterAccount {
-                owner: seed(100 + i).public_key(),
-                limits: chain::limits(),
-                self_trade_group: 0,
-            });
-            chain.tx(AccountId::new(1), &member, body)
-        })
-        .collect();
-    chain.apply(&txs);
-    let keys = (0..traders)
-        .map(|i| (chain.state.account_of_key(&seed(100 + i).public_key()).unwrap(), seed(100 + i)))
-        .collect();
-    (chain, keys)
+    chain::with_traders(&chain::genesis(tokenbook_ledger::genesis::inference_contract()), traders)
 }
 
 fn cancel_all(chain: &mut Chain, account: AccountId, key: &Keypair) -> Tx {

@@ -93,3 +93,26 @@ pub fn header(state: &LedgerState, time: u64, txs: &[Tx]) -> BlockHeader {
         next_validator_set_hash: Hash::ZERO,
     }
 }
+
+/// A chain on `genesis` with `traders` accounts registered by the member in one block (owners
+/// `seed(100 + i)`), and each trader's account id and key. (Used by the node's tests and benches.)
+#[allow(dead_code)]
+pub fn with_traders(genesis: &Genesis, traders: u64) -> (Chain, Vec<(AccountId, Keypair)>) {
+    let mut chain = Chain::new(genesis);
+    let member = seed(0);
+    let txs: Vec<Tx> = (0..traders)
+        .map(|i| {
+            let body = TxBody::RegisterAccount(RegisterAccount {
+                owner: seed(100 + i).public_key(),
+                limits: limits(),
+                self_trade_group: 0,
+            });
+            chain.tx(AccountId::new(1), &member, body)
+        })
+        .collect();
+    chain.apply(&txs);
+    let keys = (0..traders)
+        .map(|i| (chain.state.account_of_key(&seed(100 + i).public_key()).unwrap(), seed(100 + i)))
+        .collect();
+    (chain, keys)
+}
