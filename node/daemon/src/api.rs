@@ -32,6 +32,8 @@ pub struct ApiState {
     pub chain_id: String,
     /// Every commit (for `?wait=commit` and the stream).
     pub commits: tokio::sync::broadcast::Sender<crate::runtime::Commit>,
+    /// Prometheus metrics.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// A JSON error with a stable code.
@@ -149,6 +151,7 @@ fn routes(state: ApiState) -> Router {
         .route("/v1/markets/{symbol}/book", get(book))
         .route("/v1/markets/{symbol}/trades", get(trades))
         .route("/v1/stream", get(stream))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -566,4 +569,10 @@ async fn push_commits(
             }
         }
     }
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let body = state.metrics.render();
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+        .into_response()
 }

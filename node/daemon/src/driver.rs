@@ -159,6 +159,12 @@ impl Driver {
         self.core.height()
     }
 
+    /// The round being decided.
+    #[must_use]
+    pub fn round(&self) -> tokenbook_protocol::Round {
+        self.core.round()
+    }
+
     /// The executor (committed state and store).
     #[must_use]
     pub fn executor(&self) -> &Executor {

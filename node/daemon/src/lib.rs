@@ -2,7 +2,7 @@
 //!
 //! Status: issue #7 is being built. Done: [`mempool`], [`executor`] (with [`sigs`]), [`driver`] (sans-IO), [`runtime`]
 //! (tokio, over a [`runtime::Network`]), [`home`] (config, genesis, keys), [`api`] (first routes).
-//! Next: the libp2p transport, the rest of the API, WebSocket streams, metrics. Next: config and keys, the network
+//! [`metrics`]. Next: the libp2p transport, snapshot state sync, multi-validator processes. Next: config and keys, the network
 //! (node/net), the consensus driver and executor, catch-up, the HTTP/WebSocket API.
 
 #![forbid(unsafe_code)]
@@ -14,5 +14,6 @@ pub mod driver;
 pub mod executor;
 pub mod home;
 pub mod mempool;
+pub mod metrics;
 pub mod runtime;
 pub mod sigs;

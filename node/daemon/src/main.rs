@@ -135,6 +135,7 @@ fn start(home: &Home) -> Result<(), String> {
                 status: handles.status.clone(),
                 chain_id: config.chain_id.clone(),
                 commits: handles.commits.clone(),
+                metrics: handles.metrics.clone(),
             },
             api::RateLimit { per_second: config.api.rate_per_second, burst: config.api.burst },
         );

@@ -82,6 +82,8 @@ pub struct Handles {
     pub commits: broadcast::Sender<Commit>,
     /// The latest status.
     pub status: watch::Receiver<Status>,
+    /// Prometheus metrics.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// Milliseconds since the Unix epoch (the proposer's block time; state never reads it).
@@ -107,6 +109,8 @@ struct Loop<N> {
     commits: broadcast::Sender<Commit>,
     status: watch::Sender<Status>,
     bad_messages: u64,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    last_commit: Option<Instant>,
 }
 
 /// Starts the node's loop; returns its handles and the task's result future.
@@ -119,6 +123,7 @@ pub fn spawn<N: Network + 'static>(
     let (commands_tx, commands_rx) = mpsc::channel(1_024);
     let (commits, _) = broadcast::channel(1_024);
     let (status_tx, status_rx) = watch::channel(Status::default());
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
     let state = Loop {
         net,
         timers: BTreeMap::new(),
@@ -126,9 +131,11 @@ pub fn spawn<N: Network + 'static>(
         commits: commits.clone(),
         status: status_tx,
         bad_messages: 0,
+        metrics: std::sync::Arc::clone(&metrics),
+        last_commit: None,
     };
     let task = tokio::spawn(run(driver, initial, state, commands_rx, shutdown));
-    (Handles { commands: commands_tx, commits, status: status_rx }, task)
+    (Handles { commands: commands_tx, commits, status: status_rx, metrics }, task)
 }
 
 async fn run<N: Network>(
@@ -151,6 +158,7 @@ async fn run<N: Network>(
                     }
                     Err(e) => {
                         state.bad_messages += 1;
+                        state.metrics.bad_messages.inc();
                         tracing::warn!(peer, code = e.code(), "dropped a message that does not decode");
                     }
                 }
@@ -160,7 +168,11 @@ async fn run<N: Network>(
                     state.timers.keys().take_while(|(at, _)| *at <= Instant::now()).copied().collect();
                 for key in due {
                     let actions = match state.timers.remove(&key) {
-                        Some(Timer::Consensus(timeout)) => driver.on_timeout(timeout, now_ms())?,
+                        Some(Timer::Consensus(timeout)) => {
+                            tracing::debug!(height = timeout.height.get(), round = timeout.round.get(),
+                                            kind = ?timeout.kind, "timeout fired");
+                            driver.on_timeout(timeout, now_ms())?
+                        }
                         Some(Timer::NextHeight) => driver.start_next_height(now_ms())?,
                         None => Vec::new(),
                     };
@@ -189,6 +201,17 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl<N: Network> Loop<N> {
+    fn observe_commit(&mut self, driver: &Driver, txs: usize) {
+        let now = Instant::now();
+        if let Some(last) = self.last_commit.replace(now) {
+            self.metrics.block_interval.observe(now.duration_since(last).as_secs_f64());
+        }
+        self.metrics.txs_committed.inc_by(txs as u64);
+        self.metrics.block_txs.observe(txs as f64);
+        let stats = driver.executor().store().last_commit();
+        self.metrics.commit_seconds.observe((stats.tree + stats.batch + stats.write).as_secs_f64());
+    }
+
     fn schedule(&mut self, timer: Timer, after_ms: u64) {
         self.seq += 1;
         let at = Instant::now() + std::time::Duration::from_millis(after_ms);
@@ -196,7 +219,15 @@ impl<N: Network> Loop<N> {
     }
 
     fn carry_out(&mut self, driver: &Driver, actions: Vec<Action>) {
+        // Every consensus line carries the height and round being decided.
+        let span = tracing::info_span!(
+            "consensus",
+            height = driver.height().get(),
+            round = driver.round().get()
+        );
+        let _entered = span.enter();
         for action in actions {
+            log_action(&action);
             match action {
                 Action::Broadcast(message) => self.net.broadcast(message.encode()),
                 Action::Send(peer, message) => self.net.send(peer, message.encode()),
@@ -205,6 +236,7 @@ impl<N: Network> Loop<N> {
                 }
                 Action::NextHeight { after_ms } => self.schedule(Timer::NextHeight, after_ms),
                 Action::Committed { height, root, receipts } => {
+                    self.observe_commit(driver, receipts.receipts.len());
                     tracing::info!(height = height.get(), txs = receipts.receipts.len(), %root, "committed");
                     let _ = self.commits.send(Commit {
                         height,
@@ -218,12 +250,33 @@ impl<N: Network> Loop<N> {
             }
         }
         let executor = driver.executor();
+        self.metrics.height.set(i64::try_from(executor.height().get()).unwrap_or(i64::MAX));
+        self.metrics.round.set(i64::from(driver.round().get()));
+        self.metrics.mempool_txs.set(i64::try_from(driver.mempool().len()).unwrap_or(i64::MAX));
         self.status.send_replace(Status {
             height: executor.height(),
             root: executor.root(),
             mempool: driver.mempool().len(),
             bad_messages: self.bad_messages,
         });
+    }
+}
+
+fn log_action(action: &Action) {
+    match action {
+        Action::Broadcast(Message::Proposal { proposal, .. }) => {
+            tracing::debug!(value = %proposal.payload.value, "proposing");
+        }
+        Action::Broadcast(Message::Vote(vote)) => {
+            tracing::debug!(kind = ?vote.payload.kind, value = ?vote.payload.value, "voting");
+        }
+        Action::Send(peer, Message::SyncRequest { from }) => {
+            tracing::info!(peer, from = from.get(), "behind; asking for blocks");
+        }
+        Action::Schedule { timeout, after_ms } => {
+            tracing::trace!(kind = ?timeout.kind, after_ms, "timeout scheduled");
+        }
+        _ => {}
     }
 }
 

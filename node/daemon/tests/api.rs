@@ -49,6 +49,7 @@ async fn node_with(
         status: handles.status.clone(),
         chain_id: CHAIN.into(),
         commits: handles.commits.clone(),
+        metrics: handles.metrics.clone(),
     };
     let app =
         api::router(state, limit).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -140,6 +141,16 @@ async fn the_api_serves_a_running_node() {
     let (code, trades) = get(&format!("{url}/v1/markets/{symbol}/trades")).await;
     assert_eq!(code, 200, "{trades}");
     assert_eq!(get(&format!("{url}/v1/markets/NOPE/book")).await.1["code"], "market_unknown");
+    // Prometheus metrics.
+    let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    for name in [
+        "tokenbook_height",
+        "tokenbook_txs_committed_total",
+        "tokenbook_block_interval_seconds_bucket",
+        "tokenbook_mempool_txs",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
     // ?wait=commit answers with the receipt once the tx is final.
     let second = registrations_at(runtime::now_ms(), 1, 1).remove(0);
     let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&second)).await;
