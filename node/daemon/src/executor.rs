@@ -12,8 +12,9 @@
 //!   decided block whose state root is not ours is a divergence
 //!   ([`ExecError::Divergence`]): the node must stop, not vote or serve further.
 //! - [`Executor::commit`] applies a decided block through the ledger and commits it with its
-//!   certificate and receipts in one synced store write; the ledger and store never disagree on
-//!   the height.
+//!   certificate and receipts in one synced store write. If the write fails the executor refuses
+//!   every later commit (its ledger is ahead of the store): the node stops and restarts from the
+//!   store.
 
 use crate::sigs::{SigChecker, SigItem};
 use std::path::Path;
@@ -75,6 +76,9 @@ pub struct Executor {
     /// Hash of the last committed height's certificate (zero at genesis).
     last_certificate: Hash,
     signatures: SigChecker,
+    /// Set when a commit failed after the ledger applied the block: the ledger is then ahead of
+    /// the store and nothing more may be committed (the node stops and restarts from the store).
+    failed: Option<String>,
 }
 
 impl Executor {
@@ -105,7 +109,13 @@ impl Executor {
             Some(certificate) => certificate.hash(),
             None => Hash::ZERO,
         };
-        Ok(Executor { ledger, store, last_certificate, signatures: SigChecker::new() })
+        Ok(Executor {
+            ledger,
+            store,
+            last_certificate,
+            signatures: SigChecker::new(),
+            failed: None,
+        })
     }
 
     /// The committed ledger state.
@@ -271,16 +281,22 @@ impl Executor {
         block: &Block,
         certificate: &CommitCertificate,
     ) -> Result<(Hash, BlockReceipts), ExecError> {
-        let mut next = self.ledger.clone();
+        if let Some(failed) = &self.failed {
+            return Err(ExecError::Store(StoreError::Stopped(failed.clone())));
+        }
+        // In place, not on a copy of the whole state: `apply_block` leaves the state unchanged
+        // when it refuses the header, and a store failure after it stops the node for good.
         let outcome =
-            tokenbook_ledger::apply_block(&mut next, &block.header, &block.txs).map_err(|e| {
-                ExecError::Invalid { height: block.header.height, reason: e.to_string() }
-            })?;
-        let changes = kv::changes(&next, &outcome.touched);
+            tokenbook_ledger::apply_block(&mut self.ledger, &block.header, &block.txs).map_err(
+                |e| ExecError::Invalid { height: block.header.height, reason: e.to_string() },
+            )?;
+        let changes = kv::changes(&self.ledger, &outcome.touched);
         let receipts = BlockReceipts::from(&outcome);
         let data = BlockData { block, certificate, receipts: &receipts };
-        let root = self.store.commit(block.header.height, &changes, Some(data))?;
-        self.ledger = next;
+        let root = self
+            .store
+            .commit(block.header.height, &changes, Some(data))
+            .inspect_err(|e| self.failed = Some(e.to_string()))?;
         self.last_certificate = certificate.hash();
         Ok((root, receipts))
     }
