@@ -61,6 +61,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<tokenbook_store::StoreError> for ApiError {
+    fn from(e: tokenbook_store::StoreError) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.code(), e.to_string())
+    }
+}
+
 type ApiResult = Result<Response, ApiError>;
 
 /// Per-connection request limits: a token bucket of `burst` requests refilled at `per_second`.
@@ -258,18 +264,17 @@ fn parse_hash(text: &str) -> Result<Hash, ApiError> {
 
 async fn tx_status(State(state): State<ApiState>, Path(hash): Path<String>) -> ApiResult {
     let hash = parse_hash(&hash)?;
-    let found = read(&state, move |driver| -> Result<Value, String> {
+    let found = read(&state, move |driver| -> Result<Value, tokenbook_store::StoreError> {
         if driver.mempool().contains(&hash) {
             return Ok(json!({ "hash": hash, "status": "pending" }));
         }
-        let receipt = driver.executor().store().tx_receipt(&hash).map_err(|e| e.to_string())?;
+        let receipt = driver.executor().store().tx_receipt(&hash)?;
         Ok(match receipt {
             None => Value::Null,
             Some((height, r)) => receipt_json(hash, height, &r.result),
         })
     })
-    .await?
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e))?;
+    .await??;
     if found.is_null() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -303,26 +308,26 @@ async fn block(
     Query(query): Query<BlockQuery>,
 ) -> ApiResult {
     let height = Height::new(height);
-    let raw = query.format.as_deref() == Some("raw");
-    let found = read(&state, move |driver| {
-        let store = driver.executor().store();
-        Ok::<_, String>((
-            store.block(height).map_err(|e| e.to_string())?,
-            store.certificate(height).map_err(|e| e.to_string())?,
-        ))
-    })
-    .await?
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e))?;
-    let (Some(block), Some(certificate)) = found else {
-        return Err(ApiError::new(
+    let unknown = || {
+        ApiError::new(
             StatusCode::NOT_FOUND,
             "block_unknown",
             format!("no block at height {height}"),
-        ));
+        )
     };
-    if raw {
-        return Ok(([("content-type", "application/octet-stream")], encode(&block)).into_response());
+    if query.format.as_deref() == Some("raw") {
+        // The stored canonical bytes, as they are: no decode and re-encode.
+        let bytes = read(&state, move |driver| driver.executor().store().block_bytes(height))
+            .await??
+            .ok_or_else(unknown)?;
+        return Ok(([("content-type", "application/octet-stream")], bytes).into_response());
     }
+    let (block, certificate) = read(&state, move |driver| {
+        let store = driver.executor().store();
+        Ok::<_, tokenbook_store::StoreError>((store.block(height)?, store.certificate(height)?))
+    })
+    .await??;
+    let (Some(block), Some(certificate)) = (block, certificate) else { return Err(unknown()) };
     Ok(axum::Json(json!({ "block": block, "certificate": certificate })).into_response())
 }
 
@@ -362,8 +367,7 @@ async fn account(
         });
         if query.prove == Some(true) {
             let height = query.height.map_or(ledger.height, Height::new);
-            let mut key = vec![tokenbook_ledger::kv::table::ACCOUNT];
-            key.extend_from_slice(&id.get().to_be_bytes());
+            let key = tokenbook_ledger::kv::account_key(id);
             let store = driver.executor().store();
             let proof = store
                 .prove(&key, height)
@@ -446,48 +450,43 @@ const TRADE_HEIGHTS: u64 = 1_000;
 
 async fn trades(State(state): State<ApiState>, Path(symbol): Path<String>) -> ApiResult {
     let wanted = symbol.clone();
-    let body = read(&state, move |driver| -> Option<Result<Vec<Value>, String>> {
+    let fills = read(&state, move |driver| {
         let ledger = driver.executor().ledger();
-        let id = *ledger.symbols.get(&wanted)?;
-        let store = driver.executor().store();
+        let Some(id) = ledger.symbols.get(&wanted) else { return Ok(None) };
         let from = Height::new(ledger.height.get().saturating_sub(TRADE_HEIGHTS));
-        Some((|| {
-            let mut out = Vec::new();
-            let mut cached: Option<(Height, tokenbook_ledger::BlockReceipts)> = None;
-            for (height, position) in
-                store.market_history(id.get(), from, 10_000).map_err(|e| e.to_string())?
-            {
-                if cached.as_ref().is_none_or(|(h, _)| *h != height) {
-                    let receipts =
-                        store.receipts(height).map_err(|e| e.to_string())?.unwrap_or_default();
-                    cached = Some((height, receipts));
-                }
-                let Some((_, receipts)) = &cached else { continue };
-                let events = match position {
-                    p if p == tokenbook_store::schema::BEGIN_EVENTS => {
-                        receipts.begin_events.as_slice()
-                    }
-                    p if p == tokenbook_store::schema::END_EVENTS => receipts.end_events.as_slice(),
-                    p => receipts
-                        .receipts
-                        .get(p as usize)
-                        .and_then(|r| r.result.as_deref().ok())
-                        .unwrap_or_default(),
-                };
-                out.extend(
-                    events
-                        .iter()
-                        .filter_map(|e| fill_json(e, height))
-                        .filter(|f| f["market"] == json!(id)),
-                );
-            }
-            Ok(out)
-        })())
+        market_fills(driver.executor().store(), *id, from).map(Some)
     })
-    .await?
-    .ok_or_else(|| unknown_market(&symbol))?
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e))?;
-    Ok(axum::Json(json!({ "symbol": symbol, "trades": body })).into_response())
+    .await??
+    .ok_or_else(|| unknown_market(&symbol))?;
+    Ok(axum::Json(json!({ "symbol": symbol, "trades": fills })).into_response())
+}
+
+/// The market's fills from `from` on, oldest first, read through its receipt index.
+fn market_fills(
+    store: &tokenbook_store::Store,
+    market: tokenbook_protocol::MarketId,
+    from: Height,
+) -> Result<Vec<Value>, tokenbook_store::StoreError> {
+    let mut out = Vec::new();
+    let mut cached: Option<(Height, tokenbook_ledger::BlockReceipts)> = None;
+    for (height, position) in store.market_history(market.get(), from, 10_000)? {
+        if cached.as_ref().is_none_or(|(h, _)| *h != height) {
+            cached = Some((height, store.receipts(height)?.unwrap_or_default()));
+        }
+        let Some((_, receipts)) = &cached else { continue };
+        let events = match position {
+            tokenbook_store::schema::BEGIN_EVENTS => receipts.begin_events.as_slice(),
+            tokenbook_store::schema::END_EVENTS => receipts.end_events.as_slice(),
+            p => receipts
+                .receipts
+                .get(p as usize)
+                .and_then(|r| r.result.as_deref().ok())
+                .unwrap_or_default(),
+        };
+        let fills = events.iter().filter_map(|e| fill_json(e, height));
+        out.extend(fills.filter(|f| f["market"] == json!(market)));
+    }
+    Ok(out)
 }
 
 /// A fill as JSON (`None` for other events).

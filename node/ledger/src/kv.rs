@@ -112,7 +112,9 @@ fn key(table: u8, id: &[u8]) -> Vec<u8> {
     k
 }
 
-fn account_key(id: AccountId) -> Vec<u8> {
+/// The state key of an account (what a proof of the account names).
+#[must_use]
+pub fn account_key(id: AccountId) -> Vec<u8> {
     key(table::ACCOUNT, &id.get().to_be_bytes())
 }
 

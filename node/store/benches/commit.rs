@@ -186,7 +186,7 @@ fn bench(c: &mut Criterion) {
     }
     let height = store.height().unwrap();
     let root = store.root().unwrap();
-    let key = |id: u64| [&[kv::table::ACCOUNT][..], &id.to_be_bytes()].concat();
+    let key = |id: u64| kv::account_key(tokenbook_protocol::AccountId::new(id));
     let mut g = c.benchmark_group("proof");
     let mut id = 0;
     g.bench_function("prove_account", |b| {

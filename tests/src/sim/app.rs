@@ -149,14 +149,7 @@ fn sign(key: &Keypair, account: AccountId, nonce: u64, body: TxBody) -> Tx {
     TxPayload { account, signer: key.public_key(), nonce, body }.sign(key, LEDGER_CHAIN)
 }
 
-/// SHA-256 over every (key, value) of the state in key order, length-prefixed.
+/// The ledger's state digest (`kv::digest`: SHA-256 over every key and value, length-prefixed).
 pub fn state_root(ledger: &LedgerState) -> Hash {
-    let mut bytes = Vec::new();
-    for (key, value) in kv::export(ledger) {
-        bytes.extend_from_slice(&(key.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&key);
-        bytes.extend_from_slice(&(value.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&value);
-    }
-    Hash::digest(&bytes)
+    kv::digest(ledger)
 }

@@ -6,9 +6,7 @@ use tokenbook_store::tree::MAX_PROOF_BYTES;
 use tokenbook_store::{ProofError, StateProof, Store};
 
 fn account_key(id: u64) -> Vec<u8> {
-    let mut k = vec![tokenbook_ledger::kv::table::ACCOUNT];
-    k.extend_from_slice(&id.to_be_bytes());
-    k
+    tokenbook_ledger::kv::account_key(tokenbook_protocol::AccountId::new(id))
 }
 
 fn committed_store(dir: &std::path::Path) -> (Store, fixture::Chain) {
