@@ -138,10 +138,10 @@ impl Db {
         let mut out = KvMap::new();
         for item in self.inner.iterator_cf(self.cf(schema::PREIMAGES)?, IteratorMode::Start) {
             let (hash, key) = item?;
-            values.seek_for_prev(schema::value_key(
-                &hash.as_ref().try_into().unwrap_or([0; 32]),
-                version,
-            ));
+            let hash32: [u8; 32] = hash.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt(format!("a preimage row has a {}-byte key hash", hash.len()))
+            })?;
+            values.seek_for_prev(schema::value_key(&hash32, version));
             if let (Some(k), Some(v)) = (values.key(), values.value())
                 && k.len() == 40
                 && k[..32] == hash[..]
