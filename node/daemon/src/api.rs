@@ -1,11 +1,11 @@
-//! The HTTP/JSON API (axum), first part: submit a tx, tx status, node status, blocks with
-//! certificates (JSON or canonical bytes), state roots, accounts with proofs.
+//! The HTTP/JSON API (axum), documented in docs/api.md: submit a tx (optionally waiting for
+//! commit), tx status, node status, blocks with certificates (JSON or canonical bytes), state
+//! roots, accounts with proofs, markets, books, trades, the WebSocket stream, `/metrics`.
 //!
 //! Promises: every error is JSON `{"code", "message"}` with a stable code and a 4xx/5xx status;
 //! request bodies are bounded before decoding; a tx that does not decode, verify or pass the
-//! ledger's precheck never reaches the mempool. Reads run on the node's task (they see one
-//! consistent height). Not built yet: markets, book, trades, WebSocket streams, metrics,
-//! `?wait=commit`, per-connection rate limits (issue #7).
+//! ledger's precheck never reaches the mempool; each connection is rate-limited. Reads run on
+//! the node's task (they see one consistent height).
 
 use crate::driver::Driver;
 use crate::runtime::{Command, Status};
@@ -287,10 +287,21 @@ async fn tx_status(State(state): State<ApiState>, Path(hash): Path<String>) -> A
 
 async fn status(State(state): State<ApiState>) -> ApiResult {
     let s = *state.status.borrow();
+    // The set deciding the next height (governance changes apply two heights after their
+    // block, so this is known).
+    let next = Height::new(s.height.get().saturating_add(1));
+    let validators = read(&state, move |driver| {
+        driver.executor().ledger().validator_set_for(next).validators.clone()
+    })
+    .await?;
     Ok(axum::Json(json!({
         "chain_id": state.chain_id,
         "height": s.height,
+        "latest_block_hash": s.block_hash,
         "state_root": s.root,
+        "validators": validators,
+        "peers": s.peers,
+        "catching_up": s.catching_up,
         "mempool": s.mempool,
         "bad_messages": s.bad_messages,
     }))

@@ -68,6 +68,9 @@ pub enum Action {
     },
     /// A validator signed two conflicting votes (for logs and, later, penalties).
     Evidence(Box<tokenbook_protocol::DuplicateVoteEvidence>),
+    /// A peer sent what no honest node sends (a decided block whose certificate does not
+    /// verify, or that is invalid): the network disconnects it for a while.
+    Penalize(Peer, String),
 }
 
 /// Why the driver stopped.
@@ -113,6 +116,8 @@ pub struct Driver {
     now_ms: u64,
     /// The height a sync request was last sent for (one per height).
     sync_requested: Option<Height>,
+    /// The highest height a peer has been seen deciding.
+    highest_seen: Height,
 }
 
 impl std::fmt::Debug for Driver {
@@ -148,6 +153,7 @@ impl Driver {
             early: Vec::new(),
             now_ms,
             sync_requested: None,
+            highest_seen: Height::new(0),
         };
         let actions = driver.carry_out(out)?;
         Ok((driver, actions))
@@ -163,6 +169,13 @@ impl Driver {
     #[must_use]
     pub fn round(&self) -> tokenbook_protocol::Round {
         self.core.round()
+    }
+
+    /// Whether peers are deciding a later height than the one after this node's last commit
+    /// (the node is syncing decided blocks rather than voting).
+    #[must_use]
+    pub fn catching_up(&self) -> bool {
+        self.highest_seen.get() > self.executor.height().get().saturating_add(1)
     }
 
     /// The executor (committed state and store).
@@ -235,7 +248,9 @@ impl Driver {
                 Ok(Vec::new())
             }
             Message::SyncRequest { from: first } => self.on_sync_request(from, first),
-            Message::SyncReply { block, certificate } => self.on_sync_reply(block, certificate),
+            Message::SyncReply { block, certificate } => {
+                self.on_sync_reply(from, block, certificate)
+            }
         }
     }
 
@@ -243,6 +258,7 @@ impl Driver {
     /// height).
     fn maybe_sync(&mut self, peer: Peer, theirs: Height) -> Vec<Action> {
         let ours = Height::new(self.executor.height().get() + 1);
+        self.highest_seen = self.highest_seen.max(theirs);
         if theirs <= ours || self.sync_requested == Some(ours) {
             return Vec::new();
         }
@@ -301,6 +317,7 @@ impl Driver {
     /// A decided block from a peer: verified by its certificate, then committed as if decided.
     fn on_sync_reply(
         &mut self,
+        from: Peer,
         block: Block,
         certificate: CommitCertificate,
     ) -> Result<Vec<Action>, DriverError> {
@@ -312,12 +329,19 @@ impl Driver {
         }
         let ledger = self.executor.ledger();
         let validators = ledger.validator_set_for(height);
-        if verify_certificate(&certificate, validators, &ledger.chain_id, &Ed25519).is_err() {
+        if let Err(e) = verify_certificate(&certificate, validators, &ledger.chain_id, &Ed25519) {
+            actions.push(Action::Penalize(from, format!("sync: certificate at {height}: {e}")));
             return Ok(actions);
         }
-        match self.executor.validate(&block, None) {
+        match self.executor.validate_decided(&block) {
             Ok(()) => {}
-            Err(ExecError::Invalid { .. }) => return Ok(actions),
+            Err(ExecError::Invalid { reason, .. }) => {
+                actions.push(Action::Penalize(
+                    from,
+                    format!("sync: certified block invalid: {reason}"),
+                ));
+                return Ok(actions);
+            }
             Err(e) => return Err(e.into()),
         }
         let value = block.hash();

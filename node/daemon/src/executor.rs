@@ -142,6 +142,12 @@ impl Executor {
         self.store.root().unwrap_or(Hash::ZERO)
     }
 
+    /// Hash of the last committed block (zero before the first).
+    #[must_use]
+    pub fn last_block_hash(&self) -> Hash {
+        self.ledger.last_block_hash
+    }
+
     /// Appends a consensus record for `height` (persist-before-send; synced).
     ///
     /// # Errors
@@ -197,15 +203,31 @@ impl Executor {
         block: &Block,
         prev_certificate: Option<&CommitCertificate>,
     ) -> Result<(), ExecError> {
+        let names_carried = prev_certificate.is_some_and(|certificate| {
+            certificate.hash() == block.header.prev_certificate_hash
+                && self.certifies_last(certificate)
+        });
+        self.check(block, names_carried)
+    }
+
+    /// [`validate`](Self::validate) for a block a verified certificate has already decided (catch-up): its
+    /// header may name any certificate of the previous height (the validators that certified
+    /// the block checked it when they voted); everything else, the state root above all, must
+    /// be this node's next.
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn validate_decided(&mut self, block: &Block) -> Result<(), ExecError> {
+        self.check(block, true)
+    }
+
+    fn check(&mut self, block: &Block, any_prev_certificate: bool) -> Result<(), ExecError> {
         let header = &block.header;
         let invalid = |reason: String| ExecError::Invalid { height: header.height, reason };
         block.check_shape().map_err(invalid)?;
         let mut expected = self.next_header(header.proposer, header.time.get(), &block.txs);
-        if header.prev_certificate_hash != expected.prev_certificate_hash
-            && let Some(certificate) = prev_certificate
-            && self.certifies_last(certificate)
-        {
-            expected.prev_certificate_hash = certificate.hash();
+        if any_prev_certificate {
+            expected.prev_certificate_hash = header.prev_certificate_hash;
         }
         if header.time <= self.ledger.time {
             return Err(invalid(format!("time {} is not after {}", header.time, self.ledger.time)));

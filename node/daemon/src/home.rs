@@ -39,6 +39,13 @@ pub struct P2p {
     pub listen: Vec<String>,
     /// Peers to dial (multiaddrs ending in `/p2p/<peer id>`).
     pub peers: Vec<String>,
+    /// Network keys (hex) allowed to connect besides the genesis validators' (e.g. validators
+    /// added by governance since genesis).
+    pub allow_extra: Vec<String>,
+    /// How often to redial peers that are not connected (ms).
+    pub redial_ms: u64,
+    /// How long a peer that sent invalid data is refused (seconds).
+    pub ban_secs: u64,
 }
 
 /// HTTP API settings.
@@ -115,7 +122,13 @@ impl Default for Config {
 
 impl Default for P2p {
     fn default() -> Self {
-        P2p { listen: vec!["/ip4/0.0.0.0/tcp/26656".into()], peers: Vec::new() }
+        P2p {
+            listen: vec!["/ip4/0.0.0.0/tcp/26656".into()],
+            peers: Vec::new(),
+            allow_extra: Vec::new(),
+            redial_ms: 2_000,
+            ban_secs: 300,
+        }
     }
 }
 

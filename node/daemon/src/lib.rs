@@ -1,9 +1,10 @@
 //! The validator node's library: the pieces `tokenbook-node` is made of, each testable alone.
 //!
-//! Status: issue #7 is being built. Done: [`mempool`], [`executor`] (with [`sigs`]), [`driver`] (sans-IO), [`runtime`]
-//! (tokio, over a [`runtime::Network`]), [`home`] (config, genesis, keys), [`api`] (first routes).
-//! [`metrics`]. Next: the libp2p transport, snapshot state sync, multi-validator processes. Next: config and keys, the network
-//! (node/net), the consensus driver and executor, catch-up, the HTTP/WebSocket API.
+//! [`mempool`] admits txs; [`executor`] (with [`sigs`]) proposes, validates and commits blocks;
+//! [`driver`] joins them with the consensus core without I/O; [`runtime`] runs the driver on
+//! tokio over a [`runtime::Network`] (libp2p in production, channels in tests); [`home`] reads
+//! config, genesis and keys; [`api`] serves HTTP/WebSocket and [`metrics`]; [`node`] wires a
+//! whole validator from its home directory.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,5 +16,6 @@ pub mod executor;
 pub mod home;
 pub mod mempool;
 pub mod metrics;
+pub mod node;
 pub mod runtime;
 pub mod sigs;

@@ -25,6 +25,10 @@ pub trait Network: Send {
     fn broadcast(&mut self, bytes: Vec<u8>);
     /// The next message from a peer; `None` once the network has shut down.
     fn recv(&mut self) -> impl Future<Output = Option<(Peer, Vec<u8>)>> + Send;
+    /// A peer sent what no honest node sends: disconnect it for a while.
+    fn penalize(&mut self, peer: Peer, reason: String);
+    /// Peers connected now.
+    fn peers(&self) -> usize;
 }
 
 /// What the API asks of the node.
@@ -71,6 +75,12 @@ pub struct Status {
     pub mempool: usize,
     /// Messages from peers that did not decode.
     pub bad_messages: u64,
+    /// Hash of the last committed block (zero before the first).
+    pub block_hash: Hash,
+    /// Peers connected now.
+    pub peers: usize,
+    /// Whether the node is syncing decided blocks from peers rather than voting.
+    pub catching_up: bool,
 }
 
 /// Handles to a running node.
@@ -160,6 +170,7 @@ async fn run<N: Network>(
                         state.bad_messages += 1;
                         state.metrics.bad_messages.inc();
                         tracing::warn!(peer, code = e.code(), "dropped a message that does not decode");
+                        state.net.penalize(peer, format!("undecodable message: {e}"));
                     }
                 }
             }
@@ -247,17 +258,26 @@ impl<N: Network> Loop<N> {
                 Action::Evidence(evidence) => {
                     tracing::warn!(validator = %evidence.first.payload.validator, "equivocation");
                 }
+                Action::Penalize(peer, reason) => {
+                    tracing::warn!(peer, reason, "peer sent invalid data");
+                    self.net.penalize(peer, reason);
+                }
             }
         }
         let executor = driver.executor();
         self.metrics.height.set(i64::try_from(executor.height().get()).unwrap_or(i64::MAX));
         self.metrics.round.set(i64::from(driver.round().get()));
         self.metrics.mempool_txs.set(i64::try_from(driver.mempool().len()).unwrap_or(i64::MAX));
+        let peers = self.net.peers();
+        self.metrics.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
         self.status.send_replace(Status {
             height: executor.height(),
             root: executor.root(),
             mempool: driver.mempool().len(),
             bad_messages: self.bad_messages,
+            block_hash: executor.last_block_hash(),
+            peers,
+            catching_up: driver.catching_up(),
         });
     }
 }
@@ -320,6 +340,14 @@ impl Network for MemNet {
     fn recv(&mut self) -> impl Future<Output = Option<(Peer, Vec<u8>)>> + Send {
         self.inbox.recv()
     }
+
+    fn penalize(&mut self, peer: Peer, reason: String) {
+        tracing::warn!(peer, reason, "penalty (in-memory network: logged only)");
+    }
+
+    fn peers(&self) -> usize {
+        self.peers.len().saturating_sub(1)
+    }
 }
 
 /// No peers at all: a single-validator chain.
@@ -333,5 +361,35 @@ impl Network for NoPeers {
 
     fn recv(&mut self) -> impl Future<Output = Option<(Peer, Vec<u8>)>> + Send {
         std::future::pending()
+    }
+
+    fn penalize(&mut self, _peer: Peer, _reason: String) {}
+
+    fn peers(&self) -> usize {
+        0
+    }
+}
+
+/// The libp2p transport.
+impl Network for tokenbook_net::Libp2pNet {
+    fn send(&mut self, to: Peer, bytes: Vec<u8>) {
+        tokenbook_net::Libp2pNet::send(self, to, bytes);
+    }
+
+    fn broadcast(&mut self, bytes: Vec<u8>) {
+        tokenbook_net::Libp2pNet::broadcast(self, bytes);
+    }
+
+    fn recv(&mut self) -> impl Future<Output = Option<(Peer, Vec<u8>)>> + Send {
+        tokenbook_net::Libp2pNet::recv(self)
+    }
+
+    fn penalize(&mut self, peer: Peer, reason: String) {
+        tokenbook_net::Libp2pNet::penalize(self, peer, reason);
+    }
+
+    fn peers(&self) -> usize {
+        usize::try_from(self.stats().peers.load(std::sync::atomic::Ordering::Relaxed))
+            .unwrap_or(usize::MAX)
     }
 }

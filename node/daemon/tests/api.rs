@@ -59,16 +59,6 @@ async fn node_with(
     (url, stop, handles)
 }
 
-async fn get(url: &str) -> (u16, Value) {
-    let r = reqwest::get(url).await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(url: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = reqwest::Client::new().post(url).body(body).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_serves_a_running_node() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,25 +151,6 @@ async fn the_api_serves_a_running_node() {
     );
 }
 
-fn signed(key: &Keypair, account: AccountId, nonce: u64, body: TxBody) -> Tx {
-    TxPayload { account, signer: key.public_key(), nonce, body }.sign(key, CHAIN)
-}
-
-fn order(side: Side, tif: TimeInForce) -> TxBody {
-    TxBody::PlaceOrder(NewOrder {
-        market: MarketId::new(1),
-        side,
-        kind: OrderKind::Limit,
-        price: Price::new(1_000),
-        qty: Qty::new(2),
-        time_in_force: tif,
-        reduce_only: false,
-        client_order_id: None,
-        self_trade: SelfTradePrevention::ExpireMaker,
-        trigger: None,
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trades_reach_the_trades_route_and_the_account_stream() {
     use futures_util::StreamExt;
@@ -194,27 +165,12 @@ async fn trades_reach_the_trades_route_and_the_account_stream() {
     };
     // Two traders, funded; the member publishes the index so the market takes risk.
     let now = runtime::now_ms();
-    for tx in registrations_at(now, 0, 2) {
+    for tx in trading_setup(now, 1, 2) {
         submit(tx).await;
     }
     let (_, first) = get(&format!("{url}/v1/accounts/3")).await;
     let (seller, buyer) = (AccountId::new(3), AccountId::new(4));
     assert_eq!(first["owner"], json_key(&key(1_000)));
-    let member = key(0);
-    for (i, account) in [seller, buyer].into_iter().enumerate() {
-        let body = TxBody::Deposit(CashTransfer {
-            account,
-            amount: Cash::new(1_000_000_000_000),
-            reference: Hash::digest(&account.get().to_le_bytes()),
-        });
-        submit(signed(&member, AccountId::new(1), now + 100 + i as u64, body)).await;
-    }
-    let publish = TxBody::PublishIndex(IndexObservation {
-        index: IndexId::new(1),
-        price: Cash::new(10_000_000),
-        observed_at: Timestamp::new(runtime::now_ms()),
-    });
-    submit(signed(&member, AccountId::new(1), now + 200, publish)).await;
     // The seller's account stream, opened before the trade.
     let ws_url = format!("{}/v1/stream?account=3", url.replace("http://", "ws://"));
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();

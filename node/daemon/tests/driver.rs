@@ -89,6 +89,7 @@ impl Cluster {
                     }
                 }
                 Action::Evidence(e) => panic!("honest validators equivocated: {e:?}"),
+                Action::Penalize(peer, why) => panic!("node {from} penalized honest {peer}: {why}"),
             }
         }
     }

@@ -124,6 +124,13 @@ fn validation_names_what_is_wrong() {
     let mut other_root = good.clone();
     other_root.header.state_root = Hash([3; 32]);
     assert!(matches!(exec.validate(&other_root, None), Err(ExecError::Divergence { .. })));
+    // A decided block (catch-up) may name another certificate of the previous height than
+    // this node's, but nothing else may differ, and a wrong state root is still a divergence.
+    let named_other = mutate(&|b| b.header.prev_certificate_hash = Hash([1; 32]));
+    exec.validate_decided(&named_other).unwrap();
+    let err = exec.validate_decided(&mutate(&|b| b.header.height = Height::new(2))).unwrap_err();
+    assert!(err.to_string().contains("height"), "{err}");
+    assert!(matches!(exec.validate_decided(&other_root), Err(ExecError::Divergence { .. })));
     // Nothing was committed by any of this.
     assert_eq!(exec.height(), Height::new(0));
 }

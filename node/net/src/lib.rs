@@ -1,11 +1,17 @@
-//! Validator networking: the messages validators exchange, with one bounded canonical codec, and
-//! (next) libp2p behind a small trait, permissioned to the validators in genesis.
-//!
-//! Status: issue #7 is being built. Done: [`Message`] and its codec. Next: the libp2p transport.
+//! Validator networking: the messages validators exchange, with one bounded canonical codec
+//! ([`Message`]), and the libp2p transport ([`Libp2pNet`]) permissioned to the validators in
+//! genesis. The transport moves bytes between members named by index; it knows no ledger and no
+//! consensus, and the daemon knows no libp2p type.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
+
+mod swarm;
+
+/// libp2p address types the node's config names.
+pub use libp2p::{Multiaddr, PeerId, multiaddr};
+pub use swarm::{Libp2pNet, NetConfig, NetError, NetStats, Peer, peer_id};
 
 use bincode::{Decode, Encode};
 use tokenbook_protocol::codec::{self, CodecError, Wire};

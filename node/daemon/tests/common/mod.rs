@@ -76,3 +76,118 @@ pub fn registrations_at(base_ms: u64, first: u64, n: u64) -> Vec<Tx> {
         })
         .collect()
 }
+
+pub fn signed(key: &Keypair, account: AccountId, nonce: u64, body: TxBody) -> Tx {
+    TxPayload { account, signer: key.public_key(), nonce, body }.sign(key, CHAIN)
+}
+
+/// A limit order for 2 lots at 1,000 ticks in market 1.
+pub fn order(side: Side, tif: TimeInForce) -> TxBody {
+    TxBody::PlaceOrder(NewOrder {
+        market: MarketId::new(1),
+        side,
+        kind: OrderKind::Limit,
+        price: Price::new(1_000),
+        qty: Qty::new(2),
+        time_in_force: tif,
+        reduce_only: false,
+        client_order_id: None,
+        self_trade: SelfTradePrevention::ExpireMaker,
+        trigger: None,
+    })
+}
+
+/// `traders` traders (owner keys `1_000 + i`, accounts `members + 2 + i`: the first ids after
+/// the genesis members and admin) registered and funded, and an index price published by every
+/// member (the oracle needs a quorum) so the market takes risk; nonces near `now_ms`. The
+/// deposits need the registrations committed.
+pub fn trading_setup(now_ms: u64, members: u64, traders: u64) -> Vec<Tx> {
+    let member = key(0);
+    let mut txs = registrations_at(now_ms, 0, traders);
+    for i in 0..traders {
+        let account = AccountId::new(members + 2 + i);
+        let body = TxBody::Deposit(CashTransfer {
+            account,
+            amount: Cash::new(1_000_000_000_000),
+            reference: Hash::digest(&account.get().to_le_bytes()),
+        });
+        txs.push(signed(&member, AccountId::new(1), now_ms + 100 + i, body));
+    }
+    for m in 0..members {
+        let publish = TxBody::PublishIndex(IndexObservation {
+            index: IndexId::new(1),
+            price: Cash::new(10_000_000),
+            observed_at: Timestamp::new(now_ms),
+        });
+        txs.push(signed(&key(m), AccountId::new(m + 1), now_ms + 200, publish));
+    }
+    txs
+}
+
+pub async fn get(url: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+pub async fn post(url: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Writes validator `i`'s home in `dir`: keys `100 + i` (consensus) and `200 + i` (network), a
+/// config listening on `listen`, dialing `peers`, serving the API on `api`, with fast
+/// timeouts, and `genesis`.
+pub fn node_home(
+    dir: &std::path::Path,
+    i: u64,
+    genesis: &Genesis,
+    listen: &str,
+    peers: Vec<String>,
+    api: &str,
+) -> tokenbook_node::home::Home {
+    use tokenbook_node::home::{Config, Home, write_key};
+    let home = Home(dir.join(format!("node{i}")));
+    std::fs::create_dir_all(home.0.join("keys")).unwrap();
+    write_key(&home.consensus_key(), &key(100 + i).seed()).unwrap();
+    write_key(&home.network_key(), &key(200 + i).seed()).unwrap();
+    let mut config = Config { chain_id: CHAIN.into(), ..Config::default() };
+    config.p2p.listen = vec![listen.into()];
+    config.p2p.peers = peers;
+    config.p2p.redial_ms = 200;
+    config.api.listen = api.into();
+    config.consensus.propose_base_ms = 500;
+    config.consensus.propose_per_round_ms = 200;
+    config.consensus.vote_base_ms = 200;
+    config.consensus.vote_per_round_ms = 100;
+    config.block.interval_ms = 20;
+    std::fs::write(home.config(), toml::to_string(&config).unwrap()).unwrap();
+    std::fs::write(home.genesis(), serde_json::to_string(genesis).unwrap()).unwrap();
+    home
+}
+
+/// Accounts of a [`genesis`] chain: members 1..=4, the admin 5, then the traders.
+pub const FIRST_TRADER: u64 = NODES as u64 + 2;
+
+/// A crossing pair of orders (the two traders take turns selling, so positions stay small).
+pub fn crossing_pair(round: u64, nonce: u64) -> [Tx; 2] {
+    let (first, second) = if round % 2 == 0 { (0, 1) } else { (1, 0) };
+    let account = |t: u64| AccountId::new(FIRST_TRADER + t);
+    [
+        signed(&key(1_000 + first), account(first), nonce, order(Side::Sell, TimeInForce::Gtc)),
+        signed(&key(1_000 + second), account(second), nonce, order(Side::Buy, TimeInForce::Ioc)),
+    ]
+}
+
+/// Submits through the API at `api` (host:port); the node admits it.
+pub async fn submit(api: impl std::fmt::Display, tx: &Tx) {
+    let bytes = tokenbook_protocol::codec::encode(tx);
+    let (code, body) = post(&format!("http://{api}/v1/tx"), bytes).await;
+    assert_eq!(code, 202, "{body}");
+}
+
+/// Submits through the API at `api` and waits until the tx is committed and accepted.
+pub async fn submit_committed(api: impl std::fmt::Display, tx: &Tx) {
+    let bytes = tokenbook_protocol::codec::encode(tx);
+    let (code, body) = post(&format!("http://{api}/v1/tx?wait=commit"), bytes).await;
+    assert_eq!((code, body["accepted"].as_bool()), (200, Some(true)), "{body}");
+}

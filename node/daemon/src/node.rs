@@ -1,0 +1,182 @@
+//! A whole validator from its home directory: store, mempool, driver, libp2p transport and API,
+//! wired together and started on the current tokio runtime. `tokenbook-node start` is this plus
+//! signal handling; in-process tests start several in one runtime.
+//!
+//! Promises: [`start`] checks the home (config, genesis, keys, chain id) before binding
+//! anything; [`Running::stop`] stops the API first, then the consensus task (which never
+//! interrupts a store write), then the transport, and returns the driver's error if it stopped
+//! on its own (divergence, store failure).
+
+use crate::api;
+use crate::driver::{BlockLimits, Driver, DriverError};
+use crate::executor::Executor;
+use crate::home::{Config, Home};
+use crate::mempool::{Mempool, MempoolConfig};
+use crate::runtime::{self, Handles};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokenbook_ledger::Genesis;
+use tokenbook_net::{Libp2pNet, Multiaddr, NetConfig, PeerId};
+use tokenbook_protocol::PublicKey;
+use tokenbook_store::StoreConfig;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A started node.
+#[derive(Debug)]
+pub struct Running {
+    /// The API's address.
+    pub api: SocketAddr,
+    /// This node's libp2p identity.
+    pub peer_id: PeerId,
+    /// The p2p addresses being listened on (filled once bound).
+    pub p2p: watch::Receiver<Vec<Multiaddr>>,
+    /// The consensus task's handles (status, commits, commands, metrics).
+    pub handles: Handles,
+    stop: watch::Sender<bool>,
+    consensus: JoinHandle<Result<(), DriverError>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// The first p2p address with `/p2p/<PeerId>` appended, waiting until one is bound.
+    ///
+    /// # Errors
+    /// The transport stopped before binding.
+    pub async fn dial_address(&mut self) -> Result<Multiaddr, String> {
+        let addresses = self
+            .p2p
+            .wait_for(|a| !a.is_empty())
+            .await
+            .map_err(|_| "the transport stopped".to_string())?;
+        let address = addresses[0].clone();
+        Ok(address.with(tokenbook_net::multiaddr::Protocol::P2p(self.peer_id)))
+    }
+
+    /// Whether the consensus task has ended (on its own: divergence, store failure).
+    #[must_use]
+    pub fn ended(&self) -> bool {
+        self.consensus.is_finished()
+    }
+
+    /// Stops the node and waits for it.
+    ///
+    /// # Errors
+    /// Why the consensus task stopped, if it stopped on an error.
+    pub async fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.consensus.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+    }
+}
+
+/// Starts the node in `home` on the current tokio runtime.
+///
+/// # Errors
+/// A config, genesis or key problem, a store that does not open, or an address that cannot be
+/// bound; each names what is wrong.
+pub async fn start(home: &Home) -> Result<Running, String> {
+    let config = home.load_config()?;
+    let genesis = home.load_genesis()?;
+    if genesis.chain_id != config.chain_id {
+        return Err(format!(
+            "genesis is for chain {}, config.toml says {}",
+            genesis.chain_id, config.chain_id
+        ));
+    }
+    let key = Home::load_key(&home.consensus_key())?;
+    let network_key = Home::load_key(&home.network_key())?;
+    let net_config = net_config(&config, &genesis, network_key.seed())?;
+    let executor = Executor::open(&home.store(), store_config(&config), &genesis)
+        .map_err(|e| e.to_string())?;
+    let (driver, initial) = Driver::start(
+        executor,
+        Mempool::new(mempool_config(&config)),
+        key,
+        config.consensus.timeouts(),
+        block_limits(&config),
+        runtime::now_ms(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (stop, stop_rx) = watch::channel(false);
+    let net = Libp2pNet::start(net_config, stop_rx.clone()).map_err(|e| e.to_string())?;
+    let peer_id = net.local_peer_id();
+    let p2p = net.listening();
+    let (handles, consensus) = runtime::spawn(driver, initial, net, stop_rx.clone());
+    let (api, server) = serve_api(&config, &handles, stop_rx).await?;
+    tracing::info!(chain = %config.chain_id, %api, %peer_id, "node started");
+    Ok(Running { api, peer_id, p2p, handles, stop, consensus, server })
+}
+
+fn net_config(config: &Config, genesis: &Genesis, seed: [u8; 32]) -> Result<NetConfig, String> {
+    let mut members: Vec<PublicKey> =
+        genesis.members.iter().filter_map(|m| m.validator.map(|v| v.network_key)).collect();
+    for hex in &config.p2p.allow_extra {
+        let key = PublicKey::from_hex(hex)
+            .map_err(|e| format!("config.toml: p2p.allow_extra {hex}: {e}"))?;
+        members.push(key);
+    }
+    let parse = |text: &String| {
+        text.parse::<Multiaddr>().map_err(|e| format!("config.toml: p2p address {text}: {e}"))
+    };
+    Ok(NetConfig {
+        chain_id: config.chain_id.clone(),
+        key_seed: seed,
+        listen: config.p2p.listen.iter().map(parse).collect::<Result<_, _>>()?,
+        dial: config.p2p.peers.iter().map(parse).collect::<Result<_, _>>()?,
+        members,
+        redial: Duration::from_millis(config.p2p.redial_ms.max(100)),
+        ban: Duration::from_secs(config.p2p.ban_secs),
+    })
+}
+
+fn store_config(config: &Config) -> StoreConfig {
+    let retain = (config.store.retain_versions > 0).then_some(config.store.retain_versions);
+    StoreConfig { chain_id: config.chain_id.clone(), retain_versions: retain }
+}
+
+fn mempool_config(config: &Config) -> MempoolConfig {
+    MempoolConfig {
+        chain_id: config.chain_id.clone(),
+        max_txs: config.mempool.max_txs,
+        max_bytes: config.mempool.max_bytes,
+        max_per_account: config.mempool.per_account,
+    }
+}
+
+fn block_limits(config: &Config) -> BlockLimits {
+    BlockLimits {
+        max_txs: config.block.max_txs,
+        max_bytes: config.block.max_bytes,
+        interval_ms: config.block.interval_ms,
+    }
+}
+
+async fn serve_api(
+    config: &Config,
+    handles: &Handles,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), String> {
+    let router = api::router(
+        api::ApiState {
+            commands: handles.commands.clone(),
+            status: handles.status.clone(),
+            chain_id: config.chain_id.clone(),
+            commits: handles.commits.clone(),
+            metrics: handles.metrics.clone(),
+        },
+        api::RateLimit { per_second: config.api.rate_per_second, burst: config.api.burst },
+    );
+    let listener = tokio::net::TcpListener::bind(&config.api.listen)
+        .await
+        .map_err(|e| format!("api listen {}: {e}", config.api.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+            })
+            .await
+    });
+    Ok((address, server))
+}

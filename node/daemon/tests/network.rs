@@ -1,0 +1,119 @@
+//! Four whole validators in one process, each started from its own home directory by the same
+//! code as `tokenbook-node start`, over loopback libp2p: blocks of orders commit with the same
+//! state root everywhere; one node stopped under load and restarted catches up and rejoins.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use tokenbook_node::home::Home;
+use tokenbook_node::node::{self, Running};
+use tokenbook_node::runtime;
+use tokenbook_protocol::*;
+
+async fn wait_height(node: &Running, height: u64, secs: u64) {
+    let mut status = node.handles.status.clone();
+    tokio::time::timeout(
+        Duration::from_secs(secs),
+        status.wait_for(|s| s.height >= Height::new(height)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{} not at height {height} within {secs} s", node.api))
+    .unwrap();
+}
+
+async fn root_at(node: &Running, h: u64) -> serde_json::Value {
+    let (code, body) = get(&format!("http://{}/v1/state-root/{h}", node.api)).await;
+    assert_eq!(code, 200, "{body}");
+    body["state_root"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_over_libp2p_agree_and_a_restarted_one_catches_up() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut genesis = genesis();
+    genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
+    // Node i dials every node started before it: a full mesh.
+    let mut nodes: Vec<Running> = Vec::new();
+    let mut addresses = Vec::new();
+    for i in 0..NODES as u64 {
+        let home = node_home(
+            dir.path(),
+            i,
+            &genesis,
+            "/ip4/127.0.0.1/tcp/0",
+            addresses.clone(),
+            "127.0.0.1:0",
+        );
+        let mut running = node::start(&home).await.unwrap();
+        addresses.push(running.dial_address().await.unwrap().to_string());
+        nodes.push(running);
+    }
+    // Traders set up through node 1's API; orders then flow through node 0's.
+    let now = runtime::now_ms();
+    for tx in trading_setup(now, NODES as u64, 2) {
+        submit_committed(&nodes[1].api, &tx).await;
+    }
+    for round in 0..10 {
+        for tx in crossing_pair(round, now + 1_000 + round) {
+            submit(&nodes[0].api, &tx).await;
+        }
+    }
+    let target = nodes[0].handles.status.borrow().height.get() + 5;
+
+    for node in &nodes {
+        wait_height(node, target, 60).await;
+    }
+    for h in 1..=target {
+        let first = root_at(&nodes[0], h).await;
+        for node in &nodes[1..] {
+            assert_eq!(root_at(node, h).await, first, "roots differ at height {h}");
+        }
+    }
+    // Status names the validators, the peers and whether the node is catching up.
+    let (_, status) = get(&format!("http://{}/v1/status", nodes[3].api)).await;
+    assert_eq!(status["validators"].as_array().unwrap().len(), NODES, "{status}");
+    assert_eq!(status["peers"].as_u64(), Some(NODES as u64 - 1), "{status}");
+    assert_eq!(status["catching_up"].as_bool(), Some(false), "{status}");
+
+    // Node 3 stops; the other three (3 of 4 > 2/3) go on under load; node 3 restarts from its
+    // store, syncs the heights it missed from its peers, and rejoins.
+    let stopped = nodes.pop().unwrap();
+    let stopped_at = stopped.handles.status.borrow().height.get();
+    stopped.stop().await.unwrap();
+    for (round, node) in (10..40).zip(nodes.iter().cycle()) {
+        for tx in crossing_pair(round, now + 1_000 + round) {
+            submit(&node.api, &tx).await;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let ahead = stopped_at + 20;
+    wait_height(&nodes[0], ahead, 60).await;
+    let restarted = node::start(&Home(dir.path().join("node3"))).await.unwrap();
+    wait_height(&restarted, ahead, 60).await;
+    nodes.push(restarted);
+    let target = nodes[0].handles.status.borrow().height.get() + 3;
+    for node in &nodes {
+        wait_height(node, target, 60).await;
+    }
+    for h in [stopped_at, ahead, target] {
+        let first = root_at(&nodes[0], h).await;
+        for node in &nodes[1..] {
+            assert_eq!(root_at(node, h).await, first, "roots differ at height {h}");
+        }
+    }
+    // The orders traded, and the restarted node serves the trades it synced.
+    let (_, markets) = get(&format!("http://{}/v1/markets", nodes[3].api)).await;
+    let symbol = markets[0]["symbol"].as_str().unwrap().to_string();
+    let (_, trades) = get(&format!("http://{}/v1/markets/{symbol}/trades", nodes[3].api)).await;
+    assert!(trades["trades"].as_array().unwrap().len() >= 10, "{trades}");
+    for node in nodes {
+        node.stop().await.unwrap();
+    }
+}

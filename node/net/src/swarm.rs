@@ -1,0 +1,539 @@
+//! The libp2p transport: TCP + Noise + Yamux, gossipsub for what every validator needs,
+//! request-response for what one peer needs, permissioned to the chain's members.
+//!
+//! Promises:
+//! - Only the peers named at start (the genesis validators' network keys) can hold a connection:
+//!   any other `PeerId` is refused after the Noise handshake (which proves the key), and
+//!   unauthenticated connection attempts are bounded in number.
+//! - Every frame is size-checked before it is buffered: gossip by gossipsub's
+//!   `max_transmit_size`, direct messages by a length prefix checked before allocation.
+//! - One task owns the swarm and never blocks: inbound messages go to a bounded queue and are
+//!   dropped (and counted) when the node falls behind, never waited on; outbound commands are
+//!   queued the same way.
+//! - A peer the node penalizes is disconnected and refused for the ban period, then allowed
+//!   again. Peers are named by their index in the member list, never by libp2p types, so the
+//!   daemon does not depend on libp2p.
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, gossipsub,
+    identity, multiaddr, noise, request_response, tcp, yamux,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokenbook_protocol::PublicKey;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::MAX_MESSAGE_BYTES;
+
+/// A peer: its index in [`NetConfig::members`].
+pub type Peer = u64;
+
+/// Gossipsub's envelope around our bytes (protobuf framing, signature, source, sequence number).
+const GOSSIP_OVERHEAD: usize = 4_096;
+/// Queue depth between the swarm task and the node, each way.
+const QUEUE: usize = 8_192;
+/// The direct-message protocol.
+const DIRECT_PROTOCOL: &str = "/tokenbook/direct/1";
+
+/// How to run the transport.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Chain id (names the gossip topic, so two chains never mix).
+    pub chain_id: String,
+    /// This node's network key (ed25519 seed).
+    pub key_seed: [u8; 32],
+    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/26656`.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial: addresses ending in `/p2p/<PeerId>`.
+    pub dial: Vec<Multiaddr>,
+    /// The network keys allowed to connect; a peer's [`Peer`] is its index here.
+    pub members: Vec<PublicKey>,
+    /// How often to redial peers that are not connected.
+    pub redial: Duration,
+    /// How long a penalized peer is refused.
+    pub ban: Duration,
+}
+
+/// Why the transport could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// A key that is not a valid ed25519 key.
+    #[error("bad network key: {0}")]
+    Key(String),
+    /// A bad listen or dial address, or one that could not be bound.
+    #[error("address {address}: {reason}")]
+    Address {
+        /// The address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// The swarm could not be built.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+/// The `PeerId` of a network key.
+///
+/// # Errors
+/// [`NetError::Key`] if the bytes are not an ed25519 public key.
+pub fn peer_id(key: &PublicKey) -> Result<PeerId, NetError> {
+    let key = identity::ed25519::PublicKey::try_from_bytes(&key.0)
+        .map_err(|e| NetError::Key(e.to_string()))?;
+    Ok(identity::PublicKey::from(key).to_peer_id())
+}
+
+/// Counters the transport keeps (read by metrics and status).
+#[derive(Debug, Default)]
+pub struct NetStats {
+    /// Peers connected now.
+    pub peers: AtomicU64,
+    /// Inbound messages dropped because the node was behind.
+    pub dropped_inbound: AtomicU64,
+    /// Outbound messages dropped (queue full, or nobody to send to).
+    pub dropped_outbound: AtomicU64,
+    /// Peers disconnected for misbehaving.
+    pub penalties: AtomicU64,
+    /// Connections refused (not a member, banned, or over the limits).
+    pub refused: AtomicU64,
+}
+
+enum Command {
+    Broadcast(Vec<u8>),
+    Send(Peer, Vec<u8>),
+    Penalize(Peer, String),
+}
+
+/// The running transport, as the node sees it.
+#[derive(Debug)]
+pub struct Libp2pNet {
+    commands: mpsc::Sender<Command>,
+    inbound: mpsc::Receiver<(Peer, Vec<u8>)>,
+    stats: Arc<NetStats>,
+    listening: watch::Receiver<Vec<Multiaddr>>,
+    me: PeerId,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Broadcast(b) => write!(f, "Broadcast({} bytes)", b.len()),
+            Command::Send(p, b) => write!(f, "Send({p}, {} bytes)", b.len()),
+            Command::Penalize(p, why) => write!(f, "Penalize({p}, {why})"),
+        }
+    }
+}
+
+impl Libp2pNet {
+    /// Builds the swarm, starts listening and dialing, and spawns its task on the current tokio
+    /// runtime. The task ends when `shutdown` changes or the returned value is dropped.
+    ///
+    /// # Errors
+    /// [`NetError`]: bad key or address, or a listen address that cannot be bound.
+    pub fn start(config: NetConfig, shutdown: watch::Receiver<bool>) -> Result<Self, NetError> {
+        let members = config.members.iter().map(peer_id).collect::<Result<Vec<_>, _>>()?;
+        let mut swarm = build_swarm(&config, &members)?;
+        for address in &config.listen {
+            swarm.listen_on(address.clone()).map_err(|e| NetError::Address {
+                address: address.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        let dial = dial_targets(&config.dial)?;
+        let topic =
+            gossipsub::IdentTopic::new(format!("/tokenbook/{}/consensus/1", config.chain_id));
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(&topic)
+            .map_err(|e| NetError::Transport(e.to_string()))?;
+        let (commands, commands_rx) = mpsc::channel(QUEUE);
+        let (inbound_tx, inbound) = mpsc::channel(QUEUE);
+        let (listening_tx, listening) = watch::channel(Vec::new());
+        let stats = Arc::new(NetStats::default());
+        let me = *swarm.local_peer_id();
+        let task = Task {
+            swarm,
+            topic,
+            index: members.iter().enumerate().map(|(i, p)| (*p, i as Peer)).collect(),
+            members,
+            dial,
+            inbound: inbound_tx,
+            stats: Arc::clone(&stats),
+            listening: listening_tx,
+            bans: BTreeMap::new(),
+            ban: config.ban,
+        };
+        tokio::spawn(task.run(commands_rx, shutdown, config.redial));
+        Ok(Libp2pNet { commands, inbound, stats, listening, me })
+    }
+
+    /// Sends to every connected member (best effort).
+    pub fn broadcast(&mut self, bytes: Vec<u8>) {
+        self.command(Command::Broadcast(bytes));
+    }
+
+    /// Sends to one member (best effort).
+    pub fn send(&mut self, to: Peer, bytes: Vec<u8>) {
+        self.command(Command::Send(to, bytes));
+    }
+
+    /// Disconnects a member that sent what no honest node sends, and refuses it for the ban
+    /// period.
+    pub fn penalize(&mut self, peer: Peer, reason: String) {
+        self.command(Command::Penalize(peer, reason));
+    }
+
+    /// The next message from a member; `None` once the transport has stopped.
+    pub async fn recv(&mut self) -> Option<(Peer, Vec<u8>)> {
+        self.inbound.recv().await
+    }
+
+    /// The transport's counters.
+    #[must_use]
+    pub fn stats(&self) -> Arc<NetStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// This node's `PeerId`.
+    #[must_use]
+    pub fn local_peer_id(&self) -> PeerId {
+        self.me
+    }
+
+    /// The addresses the transport listens on (empty until the sockets are bound).
+    #[must_use]
+    pub fn listening(&self) -> watch::Receiver<Vec<Multiaddr>> {
+        self.listening.clone()
+    }
+
+    fn command(&mut self, command: Command) {
+        if let Err(e) = self.commands.try_send(command) {
+            self.stats.dropped_outbound.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "network queue full; message dropped");
+        }
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    // Consulted in field order when a connection is established: membership first.
+    allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    limits: connection_limits::Behaviour,
+    gossip: gossipsub::Behaviour,
+    direct: request_response::Behaviour<DirectCodec>,
+}
+
+fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour>, NetError> {
+    let keypair = identity::Keypair::ed25519_from_bytes(config.key_seed)
+        .map_err(|e| NetError::Key(e.to_string()))?;
+    let mut allow = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
+    for member in members {
+        allow.allow_peer(*member);
+    }
+    let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(32))
+        .with_max_pending_outgoing(Some(n.saturating_mul(2).max(8)))
+        .with_max_established(Some(n.saturating_mul(2).max(2)))
+        .with_max_established_per_peer(Some(2));
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .max_transmit_size(MAX_MESSAGE_BYTES + GOSSIP_OVERHEAD)
+        .heartbeat_initial_delay(Duration::from_millis(100))
+        .heartbeat_interval(Duration::from_millis(700))
+        .flood_publish(true)
+        .build()
+        .map_err(|e| NetError::Transport(e.to_string()))?;
+    let direct_config = request_response::Config::default()
+        .with_request_timeout(Duration::from_secs(30))
+        .with_max_concurrent_streams(256);
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_behaviour(|key| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+            let gossip = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )?;
+            let direct = request_response::Behaviour::with_codec(
+                DirectCodec,
+                [(StreamProtocol::new(DIRECT_PROTOCOL), request_response::ProtocolSupport::Full)],
+                direct_config,
+            );
+            Ok(Behaviour {
+                allow,
+                limits: connection_limits::Behaviour::new(limits),
+                gossip,
+                direct,
+            })
+        })
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3_600)))
+        .build();
+    Ok(swarm)
+}
+
+fn dial_targets(addresses: &[Multiaddr]) -> Result<Vec<(PeerId, Multiaddr)>, NetError> {
+    addresses
+        .iter()
+        .map(|address| match address.iter().last() {
+            Some(multiaddr::Protocol::P2p(peer)) => Ok((peer, address.clone())),
+            _ => Err(NetError::Address {
+                address: address.to_string(),
+                reason: "a peer address must end in /p2p/<PeerId>".into(),
+            }),
+        })
+        .collect()
+}
+
+/// The swarm's task.
+struct Task {
+    swarm: Swarm<Behaviour>,
+    topic: gossipsub::IdentTopic,
+    members: Vec<PeerId>,
+    index: HashMap<PeerId, Peer>,
+    dial: Vec<(PeerId, Multiaddr)>,
+    inbound: mpsc::Sender<(Peer, Vec<u8>)>,
+    stats: Arc<NetStats>,
+    listening: watch::Sender<Vec<Multiaddr>>,
+    /// Banned peers and when their ban ends.
+    bans: BTreeMap<PeerId, Instant>,
+    ban: Duration,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut shutdown: watch::Receiver<bool>,
+        redial: Duration,
+    ) {
+        let mut redial = tokio::time::interval(redial);
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_event(event),
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                _ = redial.tick() => {
+                    self.lift_bans();
+                    self.redial();
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Broadcast(bytes) => {
+                if let Err(e) = self.swarm.behaviour_mut().gossip.publish(self.topic.clone(), bytes)
+                {
+                    // Nobody subscribed yet (startup) or a full queue: consensus recovers by
+                    // its timeouts, as from any lost message.
+                    self.stats.dropped_outbound.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "gossip not sent");
+                }
+            }
+            Command::Send(peer, bytes) => match self.member(peer) {
+                Some(id) if self.swarm.is_connected(&id) => {
+                    let _ = self.swarm.behaviour_mut().direct.send_request(&id, bytes);
+                }
+                _ => {
+                    self.stats.dropped_outbound.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            Command::Penalize(peer, reason) => {
+                if let Some(id) = self.member(peer) {
+                    self.penalize(id, &reason);
+                }
+            }
+        }
+    }
+
+    fn member(&self, peer: Peer) -> Option<PeerId> {
+        usize::try_from(peer).ok().and_then(|i| self.members.get(i)).copied()
+    }
+
+    fn penalize(&mut self, id: PeerId, reason: &str) {
+        tracing::warn!(peer = %id, reason, "disconnecting a misbehaving peer");
+        self.stats.penalties.fetch_add(1, Ordering::Relaxed);
+        self.swarm.behaviour_mut().allow.disallow_peer(id);
+        let _ = self.swarm.disconnect_peer_id(id);
+        self.bans.insert(id, Instant::now() + self.ban);
+    }
+
+    fn lift_bans(&mut self) {
+        let now = Instant::now();
+        let over: Vec<PeerId> =
+            self.bans.iter().filter(|(_, until)| **until <= now).map(|(id, _)| *id).collect();
+        for id in over {
+            self.bans.remove(&id);
+            self.swarm.behaviour_mut().allow.allow_peer(id);
+            tracing::info!(peer = %id, "ban over");
+        }
+    }
+
+    fn redial(&mut self) {
+        for (id, address) in self.dial.clone() {
+            if self.bans.contains_key(&id) || self.swarm.is_connected(&id) {
+                continue;
+            }
+            let options = DialOpts::peer_id(id)
+                .addresses(vec![address])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .allocate_new_port()
+                .build();
+            let _ = self.swarm.dial(options);
+        }
+    }
+
+    fn deliver(&mut self, from: PeerId, bytes: Vec<u8>) {
+        let Some(&peer) = self.index.get(&from) else { return };
+        if self.inbound.try_send((peer, bytes)).is_err() {
+            self.stats.dropped_inbound.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                message,
+                ..
+            })) => {
+                // Strict validation: `source` is signed by the author's network key.
+                if let Some(source) = message.source {
+                    self.deliver(source, message.data);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => self.on_direct(event),
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. }
+                if num_established.get() == 1 =>
+            {
+                self.stats.peers.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(peer = %peer_id, "peer connected");
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
+                self.stats.peers.fetch_sub(1, Ordering::Relaxed);
+                tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "p2p listening");
+                self.listening.send_modify(|all| all.push(address));
+            }
+            SwarmEvent::IncomingConnectionError { error, send_back_addr, .. } => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%send_back_addr, %error, "incoming connection refused");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(peer = ?peer_id, %error, "dial failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_direct(&mut self, event: request_response::Event<Vec<u8>, ()>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            } => {
+                let _ = self.swarm.behaviour_mut().direct.send_response(channel, ());
+                self.deliver(peer, request);
+            }
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                self.stats.dropped_outbound.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, %error, "direct message not delivered");
+            }
+            request_response::Event::InboundFailure {
+                peer,
+                error: request_response::InboundFailure::Io(error),
+                ..
+            } if error.kind() == io::ErrorKind::InvalidData => {
+                // An oversized frame: no honest node sends one.
+                self.penalize(peer, &error.to_string());
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "direct message not received");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One message per substream: a 4-byte big-endian length, then the bytes; the answer is one
+/// byte (an acknowledgement).
+#[derive(Clone, Copy, Debug, Default)]
+struct DirectCodec;
+
+impl request_response::Codec for DirectCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = ();
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        read_frame(io, MAX_MESSAGE_BYTES).await
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<()>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        let mut ack = [0u8; 1];
+        io.read_exact(&mut ack).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        bytes: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+        io.write_all(&len.to_be_bytes()).await?;
+        io.write_all(&bytes).await?;
+        io.close().await
+    }
+
+    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, (): ()) -> io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        io.write_all(&[1]).await?;
+        io.close().await
+    }
+}
+
+/// Reads one length-prefixed frame, refusing (before allocating) one over `max` bytes.
+async fn read_frame<T: futures::AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = usize::try_from(u32::from_be_bytes(len)).map_err(io::Error::other)?;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes; at most {max}"),
+        ));
+    }
+    let mut bytes = vec![0; len];
+    io.read_exact(&mut bytes).await?;
+    Ok(bytes)
+}

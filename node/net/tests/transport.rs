@@ -1,0 +1,119 @@
+//! The libp2p transport on loopback: members exchange gossip and direct messages; a key outside
+//! the member list is refused; a penalized peer is cut off for the ban period and let back after.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokenbook_net::{Libp2pNet, Multiaddr, NetConfig, multiaddr::Protocol};
+use tokenbook_protocol::Keypair;
+use tokio::sync::watch;
+
+fn seed(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+fn config(me: u8, members: &[u8], dial: Vec<Multiaddr>, ban: Duration) -> NetConfig {
+    NetConfig {
+        chain_id: "net-test".into(),
+        key_seed: seed(me),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        dial,
+        members: members.iter().map(|m| Keypair::from_seed(&seed(*m)).public_key()).collect(),
+        redial: Duration::from_millis(200),
+        ban,
+    }
+}
+
+async fn address(net: &Libp2pNet) -> Multiaddr {
+    let mut listening = net.listening();
+    let all = listening.wait_for(|a| !a.is_empty()).await.unwrap().clone();
+    all[0].clone().with(Protocol::P2p(net.local_peer_id()))
+}
+
+async fn peers_become(net: &Libp2pNet, n: u64) {
+    let stats = net.stats();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while stats.peers.load(Ordering::Relaxed) != n {
+        assert!(tokio::time::Instant::now() < deadline, "peers never became {n}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Broadcasts until the other side hears it (gossip is dropped until the peer's subscription
+/// arrives, as after any reconnect).
+async fn gossip_reaches(from: &mut Libp2pNet, to: &mut Libp2pNet, bytes: &[u8]) -> u64 {
+    for _ in 0..100 {
+        from.broadcast(bytes.to_vec());
+        if let Ok(Some((peer, got))) =
+            tokio::time::timeout(Duration::from_millis(200), to.recv()).await
+        {
+            assert_eq!(got, bytes);
+            return peer;
+        }
+    }
+    panic!("gossip never arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_exchange_gossip_and_direct_messages() {
+    let (_stop, stop_rx) = watch::channel(false);
+    let ban = Duration::from_secs(60);
+    let mut a = Libp2pNet::start(config(1, &[1, 2], vec![], ban), stop_rx.clone()).unwrap();
+    let mut b =
+        Libp2pNet::start(config(2, &[1, 2], vec![address(&a).await], ban), stop_rx).unwrap();
+    peers_become(&a, 1).await;
+    peers_become(&b, 1).await;
+    // Peers are named by their index in the member list.
+    assert_eq!(gossip_reaches(&mut b, &mut a, b"vote").await, 1);
+    assert_eq!(gossip_reaches(&mut a, &mut b, b"proposal").await, 0);
+    // A direct message (request-response) of a megabyte.
+    let big = vec![7u8; 1 << 20];
+    a.send(1, big.clone());
+    let (peer, got) =
+        tokio::time::timeout(Duration::from_secs(10), b.recv()).await.unwrap().unwrap();
+    assert_eq!((peer, got.len()), (0, big.len()));
+    assert_eq!(got, big);
+    // Sending to a member that is not connected, or to no member at all, is dropped and counted.
+    let dropped = a.stats().dropped_outbound.load(Ordering::Relaxed);
+    a.send(99, b"nobody".to_vec());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(a.stats().dropped_outbound.load(Ordering::Relaxed), dropped + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_outside_the_member_list_is_refused() {
+    let (_stop, stop_rx) = watch::channel(false);
+    let ban = Duration::from_secs(60);
+    let a = Libp2pNet::start(config(1, &[1, 2], vec![], ban), stop_rx.clone()).unwrap();
+    // Key 3 lists `a` as a member and dials it; `a` does not list key 3.
+    let outsider =
+        Libp2pNet::start(config(3, &[1, 3], vec![address(&a).await], ban), stop_rx).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while a.stats().refused.load(Ordering::Relaxed) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the outsider was never refused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(a.stats().peers.load(Ordering::Relaxed), 0);
+    assert_eq!(outsider.stats().peers.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_penalized_peer_is_cut_off_for_the_ban_period() {
+    let (_stop, stop_rx) = watch::channel(false);
+    let ban = Duration::from_secs(2);
+    let mut a = Libp2pNet::start(config(1, &[1, 2], vec![], ban), stop_rx.clone()).unwrap();
+    let mut b =
+        Libp2pNet::start(config(2, &[1, 2], vec![address(&a).await], ban), stop_rx).unwrap();
+    peers_become(&a, 1).await;
+    gossip_reaches(&mut b, &mut a, b"garbage").await;
+    let banned_at = tokio::time::Instant::now();
+    a.penalize(1, "sent garbage".into());
+    peers_become(&a, 0).await;
+    assert_eq!(a.stats().penalties.load(Ordering::Relaxed), 1);
+    // `b` keeps redialing every 200 ms; `a` refuses it until the ban is over.
+    peers_become(&a, 1).await;
+    assert!(banned_at.elapsed() >= ban - Duration::from_millis(300), "let back too early");
+    assert!(a.stats().refused.load(Ordering::Relaxed) >= 1);
+    gossip_reaches(&mut b, &mut a, b"sorry").await;
+}
