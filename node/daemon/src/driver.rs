@@ -19,6 +19,7 @@
 
 use crate::executor::{ExecError, Executor};
 use crate::mempool::{AdmitError, Mempool};
+use crate::snapshots::SnapshotServer;
 use std::collections::{BTreeMap, VecDeque};
 use tokenbook_consensus::{
     Consensus, Ed25519, HeightStart, Input, Output, Record, Timeout, TimeoutParams, Validity,
@@ -118,6 +119,8 @@ pub struct Driver {
     sync_requested: Option<Height>,
     /// The highest height a peer has been seen deciding.
     highest_seen: Height,
+    /// Snapshots for new nodes' state sync (`None`: not served).
+    snapshots: Option<SnapshotServer>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -154,9 +157,15 @@ impl Driver {
             now_ms,
             sync_requested: None,
             highest_seen: Height::new(0),
+            snapshots: None,
         };
         let actions = driver.carry_out(out)?;
         Ok((driver, actions))
+    }
+
+    /// Serves snapshots to peers that ask (state sync).
+    pub fn serve_snapshots(&mut self, server: SnapshotServer) {
+        self.snapshots = Some(server);
     }
 
     /// The height being decided.
@@ -251,6 +260,19 @@ impl Driver {
             Message::SyncReply { block, certificate } => {
                 self.on_sync_reply(from, block, certificate)
             }
+            Message::SnapshotRequest => {
+                let offer = match &mut self.snapshots {
+                    Some(server) => server.offer(self.executor.store())?,
+                    None => None,
+                };
+                Ok(offer.map(|m| Action::Send(from, m)).into_iter().collect())
+            }
+            Message::ChunkRequest { height, index } => {
+                let chunk = self.snapshots.as_ref().and_then(|s| s.chunk(height, index));
+                Ok(chunk.map(|m| Action::Send(from, m)).into_iter().collect())
+            }
+            // Only a node in state sync (before its driver starts) wants these.
+            Message::SnapshotOffer { .. } | Message::ChunkReply { .. } => Ok(Vec::new()),
         }
     }
 

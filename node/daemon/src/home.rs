@@ -29,6 +29,33 @@ pub struct Config {
     pub block: BlockSize,
     /// Store retention.
     pub store: StoreSection,
+    /// State sync: serving snapshots, and starting a new node from one.
+    pub sync: SyncSection,
+}
+
+/// State sync settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSection {
+    /// Start an empty node from a peer's snapshot instead of replaying every block.
+    pub state_sync: bool,
+    /// Give up looking for a snapshot after this long and replay blocks instead (seconds).
+    pub state_sync_timeout_secs: u64,
+    /// A snapshot served to peers is reused until it is this many heights old.
+    pub snapshot_every: u64,
+    /// Most (key, value) pairs per snapshot chunk.
+    pub snapshot_chunk_entries: usize,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        SyncSection {
+            state_sync: false,
+            state_sync_timeout_secs: 60,
+            snapshot_every: 1_000,
+            snapshot_chunk_entries: 1_000,
+        }
+    }
 }
 
 /// Peer-to-peer settings.
@@ -116,6 +143,7 @@ impl Default for Config {
             mempool: MempoolLimits::default(),
             block: BlockSize::default(),
             store: StoreSection::default(),
+            sync: SyncSection::default(),
         }
     }
 }
@@ -214,6 +242,12 @@ impl Home {
     #[must_use]
     pub fn store(&self) -> PathBuf {
         self.0.join("data").join("store")
+    }
+
+    /// Where snapshots served to peers are written.
+    #[must_use]
+    pub fn snapshots(&self) -> PathBuf {
+        self.0.join("data").join("snapshots")
     }
 
     /// Creates the directory with fresh keys and a default config for `chain_id`; refuses a

@@ -3,8 +3,9 @@
 //! [`mempool`] admits txs; [`executor`] (with [`sigs`]) proposes, validates and commits blocks;
 //! [`driver`] joins them with the consensus core without I/O; [`runtime`] runs the driver on
 //! tokio over a [`runtime::Network`] (libp2p in production, channels in tests); [`home`] reads
-//! config, genesis and keys; [`api`] serves HTTP/WebSocket and [`metrics`]; [`node`] wires a
-//! whole validator from its home directory.
+//! config, genesis and keys; [`api`] serves HTTP/WebSocket and [`metrics`]; [`snapshots`]
+//! serves and imports state-sync snapshots; [`node`] wires a whole validator from its home
+//! directory.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,3 +20,4 @@ pub mod metrics;
 pub mod node;
 pub mod runtime;
 pub mod sigs;
+pub mod snapshots;

@@ -3,7 +3,8 @@
 //! signal handling; in-process tests start several in one runtime.
 //!
 //! Promises: [`start`] checks the home (config, genesis, keys, chain id) before binding
-//! anything; [`Running::stop`] stops the API first, then the consensus task (which never
+//! anything; an empty node with `sync.state_sync` starts from a verified peer snapshot (or, if
+//! none can be verified in time, from genesis); [`Running::stop`] stops the API first, then the consensus task (which never
 //! interrupts a store write), then the transport, and returns the driver's error if it stopped
 //! on its own (divergence, store failure).
 
@@ -13,6 +14,7 @@ use crate::executor::Executor;
 use crate::home::{Config, Home};
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::runtime::{self, Handles};
+use crate::snapshots::{SnapshotServer, StateSync, state_sync};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokenbook_ledger::Genesis;
@@ -87,9 +89,21 @@ pub async fn start(home: &Home) -> Result<Running, String> {
     let key = Home::load_key(&home.consensus_key())?;
     let network_key = Home::load_key(&home.network_key())?;
     let net_config = net_config(&config, &genesis, network_key.seed())?;
+    let me = net_config.members.iter().position(|k| *k == network_key.public_key());
+    let members = net_config.members.len() as u64;
+    let (stop, stop_rx) = watch::channel(false);
+    let mut net = Libp2pNet::start(net_config, stop_rx.clone()).map_err(|e| e.to_string())?;
+    if config.sync.state_sync && is_empty(&home.store()) {
+        let how = StateSync {
+            members,
+            me: me.map(|i| i as u64),
+            timeout: Duration::from_secs(config.sync.state_sync_timeout_secs),
+        };
+        state_sync(&mut net, &genesis, &home.store(), &store_config(&config), &how).await?;
+    }
     let executor = Executor::open(&home.store(), store_config(&config), &genesis)
         .map_err(|e| e.to_string())?;
-    let (driver, initial) = Driver::start(
+    let (mut driver, initial) = Driver::start(
         executor,
         Mempool::new(mempool_config(&config)),
         key,
@@ -98,8 +112,11 @@ pub async fn start(home: &Home) -> Result<Running, String> {
         runtime::now_ms(),
     )
     .map_err(|e| e.to_string())?;
-    let (stop, stop_rx) = watch::channel(false);
-    let net = Libp2pNet::start(net_config, stop_rx.clone()).map_err(|e| e.to_string())?;
+    driver.serve_snapshots(SnapshotServer::new(
+        home.snapshots(),
+        config.sync.snapshot_every,
+        config.sync.snapshot_chunk_entries,
+    ));
     let peer_id = net.local_peer_id();
     let p2p = net.listening();
     let (handles, consensus) = runtime::spawn(driver, initial, net, stop_rx.clone());
@@ -128,6 +145,11 @@ fn net_config(config: &Config, genesis: &Genesis, seed: [u8; 32]) -> Result<NetC
         redial: Duration::from_millis(config.p2p.redial_ms.max(100)),
         ban: Duration::from_secs(config.p2p.ban_secs),
     })
+}
+
+/// Whether a store directory is missing or empty (a node that has never committed anything).
+fn is_empty(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none())
 }
 
 fn store_config(config: &Config) -> StoreConfig {

@@ -117,3 +117,61 @@ async fn four_validators_over_libp2p_agree_and_a_restarted_one_catches_up() {
         node.stop().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_starts_from_a_verified_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut genesis = genesis();
+    genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
+    // The validators let in one more network key: a new, non-validator node.
+    let newcomer = key(200 + NODES as u64).public_key().to_hex();
+    let mut nodes: Vec<Running> = Vec::new();
+    let mut addresses = Vec::new();
+    for i in 0..NODES as u64 {
+        let listen = "/ip4/127.0.0.1/tcp/0";
+        let home = node_home(dir.path(), i, &genesis, listen, addresses.clone(), "127.0.0.1:0");
+        edit_config(&home, |c| {
+            c.p2p.allow_extra = vec![newcomer.clone()];
+            c.sync.snapshot_chunk_entries = 7; // several chunks even for a small state
+        });
+        let mut running = node::start(&home).await.unwrap();
+        addresses.push(running.dial_address().await.unwrap().to_string());
+        nodes.push(running);
+    }
+    let now = runtime::now_ms();
+    for tx in trading_setup(now, NODES as u64, 2) {
+        submit_committed(&nodes[0].api, &tx).await;
+    }
+    for round in 0..10 {
+        for tx in crossing_pair(round, now + 1_000 + round) {
+            submit(&nodes[0].api, &tx).await;
+        }
+    }
+    wait_height(&nodes[0], 15, 60).await;
+    // The newcomer: an empty store, state sync on, every validator as a peer.
+    let listen = "/ip4/127.0.0.1/tcp/0";
+    let home = node_home(dir.path(), NODES as u64, &genesis, listen, addresses, "127.0.0.1:0");
+    edit_config(&home, |c| {
+        c.p2p.allow_extra = vec![newcomer.clone()];
+        c.sync.state_sync = true;
+    });
+    let started_at = nodes[0].handles.status.borrow().height.get();
+    let fresh = node::start(&home).await.unwrap();
+    let target = nodes[0].handles.status.borrow().height.get() + 3;
+    wait_height(&fresh, target, 60).await;
+    assert_eq!(root_at(&fresh, target).await, root_at(&nodes[0], target).await);
+    // It never replayed the early heights: it has no block 1, only what came after the
+    // snapshot (taken at the serving node's height minus one).
+    let (code, _) = get(&format!("http://{}/v1/blocks/1", fresh.api)).await;
+    assert_eq!(code, 404);
+    let (code, body) = get(&format!("http://{}/v1/blocks/{target}", fresh.api)).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, account) = get(&format!("http://{}/v1/accounts/{FIRST_TRADER}", fresh.api)).await;
+    let (_, expected) = get(&format!("http://{}/v1/accounts/{FIRST_TRADER}", nodes[1].api)).await;
+    assert_eq!(account["owner"], expected["owner"]);
+    assert!(started_at >= 15);
+    fresh.stop().await.unwrap();
+    for node in nodes {
+        node.stop().await.unwrap();
+    }
+}

@@ -58,6 +58,34 @@ pub enum Message {
         /// Its commit certificate.
         certificate: CommitCertificate,
     },
+    /// "Offer me a snapshot of your state" (a new node's state sync).
+    SnapshotRequest,
+    /// A snapshot of the state after height `h`: its manifest, and block `h + 1` with the
+    /// certificate that decided it (the block's header carries the root after `h`).
+    SnapshotOffer {
+        /// The store's canonical manifest bytes (chain, height, root, chunk hashes).
+        manifest: Vec<u8>,
+        /// Block `h + 1`.
+        block: Block,
+        /// Its commit certificate.
+        certificate: CommitCertificate,
+    },
+    /// "Send me chunk `index` of your snapshot at `height`."
+    ChunkRequest {
+        /// The snapshot's height.
+        height: Height,
+        /// The chunk.
+        index: u32,
+    },
+    /// A snapshot chunk's canonical bytes (checked against the manifest's hash by the node).
+    ChunkReply {
+        /// The snapshot's height.
+        height: Height,
+        /// The chunk.
+        index: u32,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Wire for Message {
@@ -88,14 +116,19 @@ impl Wire for Message {
                 }
                 Ok(())
             }
-            Message::Vote(_) | Message::SyncRequest { .. } => Ok(()),
+            Message::Vote(_)
+            | Message::SyncRequest { .. }
+            | Message::SnapshotRequest
+            | Message::ChunkRequest { .. }
+            | Message::ChunkReply { .. } => Ok(()),
             Message::Txs(txs) => {
                 if txs.len() > MAX_TX_BATCH {
                     return Err(format!("{} txs; at most {MAX_TX_BATCH} per batch", txs.len()));
                 }
                 txs.iter().try_for_each(Tx::check_shape)
             }
-            Message::SyncReply { block, certificate } => {
+            Message::SyncReply { block, certificate }
+            | Message::SnapshotOffer { block, certificate, .. } => {
                 block.check_shape()?;
                 if certificate.block_hash != block.hash()
                     || certificate.height != block.header.height

@@ -70,7 +70,11 @@ fn samples() -> Vec<Message> {
         Message::Vote(vote),
         Message::Txs(b.txs.clone()),
         Message::SyncRequest { from: Height::new(9) },
-        Message::SyncReply { block: b, certificate },
+        Message::SyncReply { block: b.clone(), certificate: certificate.clone() },
+        Message::SnapshotRequest,
+        Message::SnapshotOffer { manifest: vec![1, 2, 3], block: b, certificate },
+        Message::ChunkRequest { height: Height::new(2), index: 7 },
+        Message::ChunkReply { height: Height::new(2), index: 7, bytes: vec![9; 100] },
     ]
 }
 
@@ -117,7 +121,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(index in 0usize..5, position in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn mutated_messages_never_panic(index in 0usize..9, position in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let mut bytes = samples()[index].encode();
         let at = position.index(bytes.len());
         bytes[at] = byte;

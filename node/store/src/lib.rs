@@ -25,7 +25,10 @@ pub mod store;
 pub mod tree;
 
 pub use error::StoreError;
-pub use snapshot::{SnapshotChunk, SnapshotImport, SnapshotManifest};
+pub use snapshot::{
+    MANIFEST_FILE, MAX_CHUNK_BYTES, SnapshotChunk, SnapshotImport, SnapshotManifest, chunk_file,
+    decode_manifest, read_snapshot_file,
+};
 pub use store::{BlockData, CommitStats, Store, StoreConfig};
 pub use tree::{MemTree, ProofError, StateProof};
 

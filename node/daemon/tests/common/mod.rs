@@ -165,6 +165,16 @@ pub fn node_home(
     home
 }
 
+/// Rewrites a home's `config.toml` through `edit`.
+pub fn edit_config(
+    home: &tokenbook_node::home::Home,
+    edit: impl FnOnce(&mut tokenbook_node::home::Config),
+) {
+    let mut config = home.load_config().unwrap();
+    edit(&mut config);
+    std::fs::write(home.config(), toml::to_string(&config).unwrap()).unwrap();
+}
+
 /// Accounts of a [`genesis`] chain: members 1..=4, the admin 5, then the traders.
 pub const FIRST_TRADER: u64 = NODES as u64 + 2;
 
