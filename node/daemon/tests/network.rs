@@ -119,7 +119,7 @@ async fn four_validators_over_libp2p_agree_and_a_restarted_one_catches_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_node_starts_from_a_verified_snapshot() {
+async fn a_new_node_starts_from_a_verified_snapshot_and_joins_the_validators() {
     let dir = tempfile::tempdir().unwrap();
     let mut genesis = genesis();
     genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
@@ -170,6 +170,45 @@ async fn a_new_node_starts_from_a_verified_snapshot() {
     let (_, expected) = get(&format!("http://{}/v1/accounts/{FIRST_TRADER}", nodes[1].api)).await;
     assert_eq!(account["owner"], expected["owner"]);
     assert!(started_at >= 15);
+
+    // Governance adds the newcomer as a validator (3 of 4 members); the change applies two
+    // heights after the approving block. Then one original validator stops: 4 of the 5 remain,
+    // exactly the quorum, so the chain goes on only if the newcomer votes.
+    let newcomer = Validator {
+        consensus_key: key(100 + NODES as u64).public_key(),
+        network_key: key(200 + NODES as u64).public_key(),
+        power: 1,
+    };
+    let nonce = runtime::now_ms();
+    let propose = TxBody::Propose(Propose {
+        action: GovAction::AddValidator(newcomer),
+        expires_at: Timestamp::new(nonce + 600_000),
+    });
+    submit_committed(&nodes[1].api, &signed(&key(0), AccountId::new(1), nonce, propose)).await;
+    let (_, status) = get(&format!("http://{}/v1/status", nodes[1].api)).await;
+    let mut approved_at = 0;
+    for member in 1..3u64 {
+        // The first open proposal has id 1.
+        let approve = TxBody::Approve(Approve { proposal: ProposalId::new(1) });
+        let tx = signed(&key(member), AccountId::new(member + 1), nonce + member, approve);
+        submit_committed(&nodes[1].api, &tx).await;
+        approved_at = nodes[1].handles.status.borrow().height.get();
+    }
+    assert!(status["validators"].as_array().unwrap().len() == NODES, "{status}");
+    wait_height(&nodes[1], approved_at + 3, 60).await;
+    let (_, status) = get(&format!("http://{}/v1/status", fresh.api)).await;
+    assert_eq!(status["validators"].as_array().unwrap().len(), NODES + 1, "{status}");
+    let stopped = nodes.remove(0);
+    stopped.stop().await.unwrap();
+    let target = nodes[0].handles.status.borrow().height.get() + 5;
+    wait_height(&fresh, target, 60).await;
+    for node in &nodes {
+        wait_height(node, target, 60).await;
+    }
+    // The newcomer's signature is in the certificate of a block it helped decide.
+    let (_, block) = get(&format!("http://{}/v1/blocks/{target}", nodes[0].api)).await;
+    let signers = block["certificate"]["signatures"].to_string();
+    assert!(signers.contains(&newcomer.consensus_key.to_hex()), "{block}");
     fresh.stop().await.unwrap();
     for node in nodes {
         node.stop().await.unwrap();

@@ -348,7 +348,8 @@ impl Task {
             }
             Command::Send(peer, bytes) => match self.member(peer) {
                 Some(id) if self.swarm.is_connected(&id) => {
-                    let _ = self.swarm.behaviour_mut().direct.send_request(&id, bytes);
+                    let _ =
+                        self.swarm.behaviour_mut().direct.send_request(&id, Direct::Message(bytes));
                 }
                 _ => {
                     self.stats.dropped_outbound.fetch_add(1, Ordering::Relaxed);
@@ -443,27 +444,26 @@ impl Task {
         }
     }
 
-    fn on_direct(&mut self, event: request_response::Event<Vec<u8>, ()>) {
+    fn on_direct(&mut self, event: request_response::Event<Direct, ()>) {
         match event {
             request_response::Event::Message {
                 peer,
                 message: request_response::Message::Request { request, channel, .. },
                 ..
-            } => {
-                let _ = self.swarm.behaviour_mut().direct.send_response(channel, ());
-                self.deliver(peer, request);
-            }
+            } => match request {
+                Direct::Message(bytes) => {
+                    let _ = self.swarm.behaviour_mut().direct.send_response(channel, ());
+                    self.deliver(peer, bytes);
+                }
+                Direct::Oversized(len) => {
+                    // No honest node sends one; the rest of the frame was never read.
+                    let max = MAX_MESSAGE_BYTES;
+                    self.penalize(peer, &format!("direct frame of {len} bytes; at most {max}"));
+                }
+            },
             request_response::Event::OutboundFailure { peer, error, .. } => {
                 self.stats.dropped_outbound.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, %error, "direct message not delivered");
-            }
-            request_response::Event::InboundFailure {
-                peer,
-                error: request_response::InboundFailure::Io(error),
-                ..
-            } if error.kind() == io::ErrorKind::InvalidData => {
-                // An oversized frame: no honest node sends one.
-                self.penalize(peer, &error.to_string());
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "direct message not received");
@@ -478,12 +478,22 @@ impl Task {
 #[derive(Clone, Copy, Debug, Default)]
 struct DirectCodec;
 
+/// What arrived on a direct substream.
+#[derive(Debug)]
+enum Direct {
+    /// A message's bytes.
+    Message(Vec<u8>),
+    /// A length prefix over the limit: nothing more was read (request-response does not report
+    /// read errors to the behaviour, so the refusal is a value, and the sender can be blamed).
+    Oversized(usize),
+}
+
 impl request_response::Codec for DirectCodec {
     type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
+    type Request = Direct;
     type Response = ();
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Direct>
     where
         T: futures::AsyncRead + Unpin + Send,
     {
@@ -502,11 +512,14 @@ impl request_response::Codec for DirectCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        bytes: Vec<u8>,
+        request: Direct,
     ) -> io::Result<()>
     where
         T: futures::AsyncWrite + Unpin + Send,
     {
+        let Direct::Message(bytes) = request else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a message"));
+        };
         let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
         io.write_all(&len.to_be_bytes()).await?;
         io.write_all(&bytes).await?;
@@ -523,17 +536,14 @@ impl request_response::Codec for DirectCodec {
 }
 
 /// Reads one length-prefixed frame, refusing (before allocating) one over `max` bytes.
-async fn read_frame<T: futures::AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+async fn read_frame<T: futures::AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Direct> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = usize::try_from(u32::from_be_bytes(len)).map_err(io::Error::other)?;
     if len > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes; at most {max}"),
-        ));
+        return Ok(Direct::Oversized(len));
     }
     let mut bytes = vec![0; len];
     io.read_exact(&mut bytes).await?;
-    Ok(bytes)
+    Ok(Direct::Message(bytes))
 }

@@ -1,11 +1,12 @@
 //! The libp2p transport on loopback: members exchange gossip and direct messages; a key outside
-//! the member list is refused; a penalized peer is cut off for the ban period and let back after.
+//! the member list is refused; a penalized peer is cut off for the ban period and let back after;
+//! an oversized frame is refused before it is buffered and costs its sender the connection.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokenbook_net::{Libp2pNet, Multiaddr, NetConfig, multiaddr::Protocol};
+use tokenbook_net::{Libp2pNet, MAX_MESSAGE_BYTES, Multiaddr, NetConfig, multiaddr::Protocol};
 use tokenbook_protocol::Keypair;
 use tokio::sync::watch;
 
@@ -116,4 +117,23 @@ async fn a_penalized_peer_is_cut_off_for_the_ban_period() {
     assert!(banned_at.elapsed() >= ban - Duration::from_millis(300), "let back too early");
     assert!(a.stats().refused.load(Ordering::Relaxed) >= 1);
     gossip_reaches(&mut b, &mut a, b"sorry").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_is_refused_and_its_sender_cut_off() {
+    let (_stop, stop_rx) = watch::channel(false);
+    let ban = Duration::from_secs(60);
+    let mut a = Libp2pNet::start(config(1, &[1, 2], vec![], ban), stop_rx.clone()).unwrap();
+    let mut b =
+        Libp2pNet::start(config(2, &[1, 2], vec![address(&a).await], ban), stop_rx).unwrap();
+    peers_become(&a, 1).await;
+    // Our own sender does not check; the receiver reads the length prefix and stops there.
+    b.send(0, vec![0u8; MAX_MESSAGE_BYTES + 1]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while a.stats().penalties.load(Ordering::Relaxed) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the oversized frame was not refused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    peers_become(&a, 0).await;
+    assert!(tokio::time::timeout(Duration::from_millis(300), a.recv()).await.is_err());
 }
