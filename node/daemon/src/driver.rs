@@ -20,21 +20,25 @@
 use crate::executor::{ExecError, Executor};
 use crate::mempool::{AdmitError, Mempool};
 use crate::snapshots::SnapshotServer;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tokenbook_consensus::{
-    Consensus, Ed25519, HeightStart, Input, Output, Record, Timeout, TimeoutParams, Validity,
-    verify_certificate,
+    Consensus, Ed25519, HeightStart, Input, Output, ROUNDS_AHEAD, Record, Timeout, TimeoutParams,
+    Validity, Verifier, verify_certificate,
 };
 use tokenbook_ledger::BlockReceipts;
 use tokenbook_net::Message;
 use tokenbook_protocol::codec::{decode, encode};
-use tokenbook_protocol::{Block, CommitCertificate, Hash, Height, Keypair, Proposal, Tx, Vote};
+use tokenbook_protocol::{
+    Block, CommitCertificate, Hash, Height, Keypair, Proposal, Round, Tx, Vote,
+};
 
 /// Who a message came from or goes to (the runtime's peer handle).
 pub type Peer = u64;
 
 /// Most decided blocks sent in answer to one sync request.
 pub const SYNC_BATCH: u64 = 64;
+/// A sync request for a height is repeated after this long without progress (ms).
+pub const SYNC_RETRY_MS: u64 = 1_000;
 /// Most proposals kept for the next height while this one is still being decided.
 const EARLY_PROPOSALS: usize = 64;
 
@@ -112,11 +116,13 @@ pub struct Driver {
     limits: BlockLimits,
     /// Blocks of this height's proposals (and our own), by hash.
     blocks: BTreeMap<Hash, Block>,
+    /// Rounds of this height whose proposal's block was validated and kept.
+    proposed_rounds: BTreeSet<Round>,
     /// Proposals for the next height, with their blocks and previous certificates.
     early: Vec<(Proposal, Block, Option<CommitCertificate>)>,
     now_ms: u64,
-    /// The height a sync request was last sent for (one per height).
-    sync_requested: Option<Height>,
+    /// The height a sync request was last sent for, and when (ms).
+    sync_requested: Option<(Height, u64)>,
     /// The highest height a peer has been seen deciding.
     highest_seen: Height,
     /// Snapshots for new nodes' state sync (`None`: not served).
@@ -153,6 +159,7 @@ impl Driver {
             me,
             limits,
             blocks: BTreeMap::new(),
+            proposed_rounds: BTreeSet::new(),
             early: Vec::new(),
             now_ms,
             sync_requested: None,
@@ -178,6 +185,12 @@ impl Driver {
     #[must_use]
     pub fn round(&self) -> tokenbook_protocol::Round {
         self.core.round()
+    }
+
+    /// The proposer of `round` at the height being decided.
+    #[must_use]
+    pub fn proposer(&self, round: Round) -> tokenbook_protocol::PublicKey {
+        self.core.proposer(round)
     }
 
     /// Whether peers are deciding a later height than the one after this node's last commit
@@ -276,15 +289,19 @@ impl Driver {
         }
     }
 
-    /// A peer is at a later height: ask it for the decided blocks this node lacks (once per
-    /// height).
+    /// A peer is at a later height: ask it for the decided blocks this node lacks — once per
+    /// height, again after [`SYNC_RETRY_MS`] if nothing came (the peer asked may not have had
+    /// the block yet, or may be gone), each time of the peer that showed the later height.
     fn maybe_sync(&mut self, peer: Peer, theirs: Height) -> Vec<Action> {
         let ours = Height::new(self.executor.height().get() + 1);
         self.highest_seen = self.highest_seen.max(theirs);
-        if theirs <= ours || self.sync_requested == Some(ours) {
+        let asked_lately = self.sync_requested.is_some_and(|(height, at)| {
+            height == ours && self.now_ms.saturating_sub(at) < SYNC_RETRY_MS
+        });
+        if theirs <= ours || asked_lately {
             return Vec::new();
         }
-        self.sync_requested = Some(ours);
+        self.sync_requested = Some((ours, self.now_ms));
         vec![Action::Send(peer, Message::SyncRequest { from: ours })]
     }
 
@@ -303,12 +320,12 @@ impl Driver {
         if proposal.payload.height == height.next().unwrap_or(height)
             && proposal.payload.height != height
         {
-            if self.early.len() < EARLY_PROPOSALS {
+            if self.keep_early(&proposal) {
                 self.early.push((proposal, block, prev_certificate));
             }
             return Ok(Vec::new());
         }
-        if proposal.payload.height != height {
+        if !self.worth_validating(&proposal) {
             return Ok(Vec::new());
         }
         let validity = match self.executor.validate(&block, prev_certificate.as_ref()) {
@@ -316,9 +333,46 @@ impl Driver {
             Err(ExecError::Invalid { .. }) => Validity::Invalid,
             Err(e) => return Err(e.into()),
         };
+        self.proposed_rounds.insert(proposal.payload.round);
         self.blocks.insert(block.hash(), block);
         let out = self.core.handle(Input::Proposal(proposal, validity));
         self.carry_out(out)
+    }
+
+    /// Whether a proposal for this height is one the core would admit, before its block is
+    /// validated or kept: this round's proposer signed it, the round is within the core's
+    /// window, and no block was kept for the round yet. So a peer cannot make this node hold
+    /// (or re-execute) more than one block per round, however many it sends.
+    fn worth_validating(&self, proposal: &Proposal) -> bool {
+        let p = &proposal.payload;
+        p.height == self.core.height()
+            && p.round.get() <= self.core.round().get().saturating_add(ROUNDS_AHEAD)
+            && !self.proposed_rounds.contains(&p.round)
+            && p.proposer == self.core.proposer(p.round)
+            && Ed25519.proposal(&self.executor.ledger().chain_id, proposal)
+    }
+
+    /// Whether to keep a proposal for the next height until it starts: signed by a validator of
+    /// that height, for a round within the window, the first from that proposer for that
+    /// round, and room left.
+    fn keep_early(&self, proposal: &Proposal) -> bool {
+        let p = &proposal.payload;
+        let ledger = self.executor.ledger();
+        self.early.len() < EARLY_PROPOSALS
+            && p.round.get() <= ROUNDS_AHEAD
+            && ledger.validator_set_for(p.height).get(&p.proposer).is_some()
+            && !self
+                .early
+                .iter()
+                .any(|(e, _, _)| e.payload.proposer == p.proposer && e.payload.round == p.round)
+            && Ed25519.proposal(&ledger.chain_id, proposal)
+    }
+
+    /// Blocks held for undecided proposals (this height's and the next's): bounded by one per
+    /// round within the core's window, whatever peers send.
+    #[must_use]
+    pub fn held_blocks(&self) -> usize {
+        self.blocks.len() + self.early.len()
     }
 
     fn on_sync_request(&mut self, peer: Peer, first: Height) -> Result<Vec<Action>, DriverError> {
@@ -343,11 +397,18 @@ impl Driver {
         block: Block,
         certificate: CommitCertificate,
     ) -> Result<Vec<Action>, DriverError> {
-        // Catching up: no pause between heights.
-        let mut actions = self.start_next_height(self.now_ms)?;
-        let height = self.core.height();
-        if block.header.height != height {
-            return Ok(actions);
+        // Catching up: no pause between heights. Starting a height may decide it at once
+        // (votes held for it), which makes this block old: look again after each start.
+        let mut actions = Vec::new();
+        let height = block.header.height;
+        loop {
+            if height.get() != self.executor.height().get() + 1 {
+                return Ok(actions);
+            }
+            if self.core.height() == height {
+                break;
+            }
+            actions.extend(self.start_next_height(self.now_ms)?);
         }
         let ledger = self.executor.ledger();
         let validators = ledger.validator_set_for(height);
@@ -437,6 +498,7 @@ impl Driver {
         self.mempool.on_block(&included, self.executor.ledger());
         self.executor.prune_records(height)?;
         self.blocks.clear();
+        self.proposed_rounds.clear();
         Ok(vec![
             Action::Committed { height, root, receipts: Box::new(receipts) },
             Action::NextHeight { after_ms: self.limits.interval_ms },

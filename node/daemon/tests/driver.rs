@@ -1,6 +1,7 @@
 //! Four validators running the real driver, executor, store and mempool in one process, with
 //! messages passed through the wire codec and a simulated clock: they commit blocks of txs with
-//! the same state roots, and a restarted validator catches up.
+//! the same state roots, a restarted validator catches up, and a flood of proposals (wrong
+//! signers, far rounds, equivocation, strangers) leaves the blocks held bounded.
 
 #![allow(
     missing_docs,
@@ -89,7 +90,14 @@ impl Cluster {
                     }
                 }
                 Action::Evidence(e) => panic!("honest validators equivocated: {e:?}"),
-                Action::Penalize(peer, why) => panic!("node {from} penalized honest {peer}: {why}"),
+                Action::Penalize(peer, why) => {
+                    let d = self.drivers[from].as_ref().unwrap();
+                    panic!(
+                        "node {from} (height {}, executed {}) penalized honest {peer}: {why}",
+                        d.height(),
+                        d.executor().height()
+                    )
+                }
             }
         }
     }
@@ -190,4 +198,76 @@ fn a_restarted_validator_resumes_and_catches_up() {
     }
     let registered = c.drivers[3].as_ref().unwrap().executor().ledger().accounts.len();
     assert_eq!(registered, NODES + 1 + 10);
+}
+
+/// The validator key (100 + i) whose public key is `public`.
+fn validator_key(public: PublicKey) -> Keypair {
+    (0..NODES as u64).map(|i| key(100 + i)).find(|k| k.public_key() == public).unwrap()
+}
+
+fn proposal_message(signer: &Keypair, block: Block, round: u32) -> Message {
+    let proposal = ProposalPayload {
+        height: block.header.height,
+        round: Round::new(round),
+        pol_round: None,
+        value: block.hash(),
+        proposer: signer.public_key(),
+    }
+    .sign(signer, CHAIN);
+    // Through the codec, as from a peer.
+    let message = Message::Proposal { proposal, block, prev_certificate: None };
+    Message::decode(&message.encode()).unwrap()
+}
+
+#[test]
+fn a_flood_of_proposals_holds_at_most_one_block_per_round() {
+    let mut c = Cluster::new();
+    c.run_until(2, &[0, 1, 2, 3]);
+    let now = c.now;
+    let d = c.drivers[0].as_ref().unwrap();
+    let height = d.height();
+    let round = d.round().get();
+    let before = d.held_blocks();
+    let right = validator_key(d.proposer(Round::new(round)));
+    let wrong = (0..NODES as u64)
+        .map(|i| key(100 + i))
+        .find(|k| k.public_key() != right.public_key())
+        .unwrap();
+    let far = validator_key(d.proposer(Round::new(1_000_000)));
+    let stranger = key(999);
+    let block = |d: &Driver, t: u64| d.executor().propose(right.public_key(), now + t, Vec::new());
+    let mut flood = Vec::new();
+    for t in 1..=100 {
+        // The round's proposer equivocating: a hundred different blocks for one round.
+        flood.push(proposal_message(&right, block(d, t), round));
+        // Signed by a validator that is not the round's proposer.
+        flood.push(proposal_message(&wrong, block(d, t), round));
+        // Far beyond the rounds the core keeps.
+        flood.push(proposal_message(&far, block(d, t), 1_000_000));
+        // A forged signature.
+        let Message::Proposal { mut proposal, block: forged, prev_certificate } =
+            proposal_message(&right, block(d, t), round + 1)
+        else {
+            unreachable!()
+        };
+        proposal.signature.0[0] ^= 1;
+        flood.push(Message::Proposal { proposal, block: forged, prev_certificate });
+        // The next height: one validator's many blocks for one round, and a stranger's.
+        let mut next = block(d, t);
+        next.header.height = Height::new(height.get() + 1);
+        flood.push(proposal_message(&wrong, next.clone(), 0));
+        flood.push(proposal_message(&stranger, next, 0));
+    }
+    for message in flood {
+        let actions = c.drivers[0].as_mut().unwrap().on_message(1, message, now).unwrap();
+        c.carry_out(0, actions);
+    }
+    let d = c.drivers[0].as_ref().unwrap();
+    // At most one more block for this height's round and one for the next height.
+    assert!(d.held_blocks() <= before + 2, "{} blocks held (was {before})", d.held_blocks());
+
+    // And the network goes on (node 0 may have prevoted the equivocating proposer's other
+    // block; it then catches up by sync).
+    c.run_until(height.get() + 3, &[0, 1, 2, 3]);
+    c.assert_same_roots();
 }
