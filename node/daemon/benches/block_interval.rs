@@ -23,7 +23,7 @@ mod common;
 
 use common::*;
 use std::time::{Duration, Instant};
-use tokenbook_node::node::{self, Running};
+use tokenbook_node::node::Running;
 use tokenbook_node::runtime::{self, Command};
 use tokenbook_protocol::*;
 
@@ -47,25 +47,12 @@ fn orders(pair: u64, round: u64, nonce: u64) -> [Tx; 2] {
 }
 
 async fn start_network(dir: &std::path::Path) -> Vec<Running> {
-    let mut genesis = genesis();
-    genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
-    let mut nodes: Vec<Running> = Vec::new();
-    let mut addresses = Vec::new();
-    for i in 0..NODES as u64 {
-        let listen = "/ip4/127.0.0.1/tcp/0";
-        let home = node_home(dir, i, &genesis, listen, addresses.clone(), "127.0.0.1:0");
-        edit_config(&home, |c| {
-            c.api.rate_per_second = 1_000_000;
-            c.api.burst = 1_000_000;
-            c.block.interval_ms = 50;
-            c.consensus.propose_base_ms = 1_000;
-            c.consensus.vote_base_ms = 500;
-        });
-        let mut running = node::start(&home).await.unwrap();
-        addresses.push(running.dial_address().await.unwrap().to_string());
-        nodes.push(running);
-    }
-    nodes
+    start_validators(dir, &genesis_now(), |c| {
+        c.block.interval_ms = 50;
+        c.consensus.propose_base_ms = 1_000;
+        c.consensus.vote_base_ms = 500;
+    })
+    .await
 }
 
 async fn submit_all(node: &Running, txs: Vec<Tx>) -> usize {

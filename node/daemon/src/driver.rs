@@ -39,6 +39,10 @@ pub type Peer = u64;
 pub const SYNC_BATCH: u64 = 64;
 /// A sync request for a height is repeated after this long without progress (ms).
 pub const SYNC_RETRY_MS: u64 = 1_000;
+/// Most block bytes (roughly) sent in answer to one sync request.
+pub const SYNC_REPLY_BYTES: usize = 16 << 20;
+/// A peer's sync requests are served at most once per this long (ms).
+pub const SYNC_SERVE_MS: u64 = 250;
 /// Most proposals kept for the next height while this one is still being decided.
 const EARLY_PROPOSALS: usize = 64;
 
@@ -87,6 +91,9 @@ pub enum DriverError {
     /// A stored consensus record does not decode.
     #[error("consensus record does not decode: {0}")]
     Record(String),
+    /// The network stopped while the node was running.
+    #[error("the network stopped")]
+    NetworkStopped,
 }
 
 impl From<tokenbook_store::StoreError> for DriverError {
@@ -123,6 +130,8 @@ pub struct Driver {
     now_ms: u64,
     /// The height a sync request was last sent for, and when (ms).
     sync_requested: Option<(Height, u64)>,
+    /// When each peer's last sync request was served (ms).
+    sync_served: BTreeMap<Peer, u64>,
     /// The highest height a peer has been seen deciding.
     highest_seen: Height,
     /// Snapshots for new nodes' state sync (`None`: not served).
@@ -163,6 +172,7 @@ impl Driver {
             early: Vec::new(),
             now_ms,
             sync_requested: None,
+            sync_served: BTreeMap::new(),
             highest_seen: Height::new(0),
             snapshots: None,
         };
@@ -250,13 +260,39 @@ impl Driver {
         now_ms: u64,
     ) -> Result<Vec<Action>, DriverError> {
         self.now_ms = now_ms;
-        let mut actions = match &message {
-            Message::Proposal { proposal, .. } => self.maybe_sync(from, proposal.payload.height),
-            Message::Vote(vote) => self.maybe_sync(from, vote.payload.height),
-            _ => Vec::new(),
+        let mut actions = match self.later_height(&message) {
+            Some(theirs) => self.maybe_sync(from, theirs),
+            None => Vec::new(),
         };
         actions.extend(self.dispatch(from, message)?);
         Ok(actions)
+    }
+
+    /// The height a proposal or vote shows a peer deciding, if it is past the one this node
+    /// needs next and signed by a validator of that height or the one after (so forged
+    /// far-future messages neither trigger sync requests nor mark the node as catching up).
+    fn later_height(&self, message: &Message) -> Option<Height> {
+        let ours = self.executor.height().get() + 1;
+        let (height, signer) = match message {
+            Message::Proposal { proposal, .. } => {
+                (proposal.payload.height, proposal.payload.proposer)
+            }
+            Message::Vote(vote) => (vote.payload.height, vote.payload.validator),
+            _ => return None,
+        };
+        if height.get() <= ours {
+            return None;
+        }
+        let ledger = self.executor.ledger();
+        let known = [Height::new(ours), Height::new(ours + 1)]
+            .iter()
+            .any(|h| ledger.validator_set_for(*h).get(&signer).is_some());
+        let signed = match message {
+            Message::Proposal { proposal, .. } => Ed25519.proposal(&ledger.chain_id, proposal),
+            Message::Vote(vote) => Ed25519.vote(&ledger.chain_id, vote),
+            _ => false,
+        };
+        (known && signed).then_some(height)
     }
 
     fn dispatch(&mut self, from: Peer, message: Message) -> Result<Vec<Action>, DriverError> {
@@ -275,7 +311,7 @@ impl Driver {
             }
             Message::SnapshotRequest => {
                 let offer = match &mut self.snapshots {
-                    Some(server) => server.offer(self.executor.store())?,
+                    Some(server) => server.offer(self.executor.store()),
                     None => None,
                 };
                 Ok(offer.map(|m| Action::Send(from, m)).into_iter().collect())
@@ -375,16 +411,29 @@ impl Driver {
         self.blocks.len() + self.early.len()
     }
 
+    /// Up to [`SYNC_BATCH`] decided blocks, at most [`SYNC_REPLY_BYTES`] of them, and one
+    /// request per peer per [`SYNC_SERVE_MS`]: a peer asking in a loop costs bounded reads and
+    /// bounded queued bytes.
     fn on_sync_request(&mut self, peer: Peer, first: Height) -> Result<Vec<Action>, DriverError> {
+        let now = self.now_ms;
+        if self.sync_served.get(&peer).is_some_and(|at| now.saturating_sub(*at) < SYNC_SERVE_MS) {
+            return Ok(Vec::new());
+        }
+        self.sync_served.insert(peer, now);
         let last = self.executor.height().get().min(first.get().saturating_add(SYNC_BATCH - 1));
-        let mut actions = Vec::new();
+        let (mut actions, mut bytes) = (Vec::new(), 0usize);
         for h in first.get().max(1)..=last {
             let store = self.executor.store();
             let height = Height::new(h);
-            if let (Some(block), Some(certificate)) =
+            let (Some(block), Some(certificate)) =
                 (store.block(height)?, store.certificate(height)?)
-            {
-                actions.push(Action::Send(peer, Message::SyncReply { block, certificate }));
+            else {
+                continue;
+            };
+            bytes += encode(&block).len();
+            actions.push(Action::Send(peer, Message::SyncReply { block, certificate }));
+            if bytes >= SYNC_REPLY_BYTES {
+                break;
             }
         }
         Ok(actions)

@@ -38,6 +38,8 @@ pub struct Running {
     stop: watch::Sender<bool>,
     consensus: JoinHandle<Result<(), DriverError>>,
     server: JoinHandle<std::io::Result<()>>,
+    net_stop: watch::Sender<bool>,
+    net: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -68,7 +70,13 @@ impl Running {
     pub async fn stop(self) -> Result<(), String> {
         let _ = self.stop.send(true);
         let _ = self.server.await;
-        self.consensus.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+        let consensus = self.consensus.await;
+        // The transport last: the consensus task may still have been sending.
+        let _ = self.net_stop.send(true);
+        if let Some(net) = self.net {
+            let _ = net.await;
+        }
+        consensus.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
     }
 }
 
@@ -92,7 +100,9 @@ pub async fn start(home: &Home) -> Result<Running, String> {
     let me = net_config.members.iter().position(|k| *k == network_key.public_key());
     let members = net_config.members.len() as u64;
     let (stop, stop_rx) = watch::channel(false);
-    let mut net = Libp2pNet::start(net_config, stop_rx.clone()).map_err(|e| e.to_string())?;
+    let (net_stop, net_stop_rx) = watch::channel(false);
+    let mut net = Libp2pNet::start(net_config, net_stop_rx).map_err(|e| e.to_string())?;
+    let net_task = net.take_task();
     if config.sync.state_sync && is_empty(&home.store()) {
         let how = StateSync {
             members,
@@ -122,7 +132,7 @@ pub async fn start(home: &Home) -> Result<Running, String> {
     let (handles, consensus) = runtime::spawn(driver, initial, net, stop_rx.clone());
     let (api, server) = serve_api(&config, &handles, stop_rx).await?;
     tracing::info!(chain = %config.chain_id, %api, %peer_id, "node started");
-    Ok(Running { api, peer_id, p2p, handles, stop, consensus, server })
+    Ok(Running { api, peer_id, p2p, handles, stop, consensus, server, net_stop, net: net_task })
 }
 
 fn net_config(config: &Config, genesis: &Genesis, seed: [u8; 32]) -> Result<NetConfig, String> {

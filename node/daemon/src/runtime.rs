@@ -4,7 +4,8 @@
 //! Promises: one task owns the driver, so its actions are carried out in order (a persisted
 //! record before the message that follows it); timers fire at or after their deadline; a message
 //! that does not decode is dropped and counted, never handed to the driver; a driver error stops
-//! the loop and is returned (the node exits rather than run on a diverged or unwritable state).
+//! the loop and is returned (the node exits rather than run on a diverged or unwritable state),
+//! and so does a network that stops before the node does.
 
 use crate::driver::{Action, Driver, DriverError, Peer};
 use crate::mempool::AdmitError;
@@ -160,7 +161,9 @@ async fn run<N: Network>(
         let deadline = state.timers.keys().next().map(|(at, _)| *at);
         tokio::select! {
             received = state.net.recv() => {
-                let Some((peer, bytes)) = received else { return Ok(()) };
+                let Some((peer, bytes)) = received else {
+                    return Err(DriverError::NetworkStopped);
+                };
                 match Message::decode(&bytes) {
                     Ok(message) => {
                         let actions = driver.on_message(peer, message, now_ms())?;
@@ -370,14 +373,28 @@ impl Network for NoPeers {
     }
 }
 
+/// Whether a message fits the peers' limit (one that does not would cost this node the
+/// connection: the receiver penalizes oversized frames).
+fn fits(bytes: &[u8]) -> bool {
+    let fits = bytes.len() <= tokenbook_net::MAX_MESSAGE_BYTES;
+    if !fits {
+        tracing::error!(len = bytes.len(), "message over the limit not sent");
+    }
+    fits
+}
+
 /// The libp2p transport.
 impl Network for tokenbook_net::Libp2pNet {
     fn send(&mut self, to: Peer, bytes: Vec<u8>) {
-        tokenbook_net::Libp2pNet::send(self, to, bytes);
+        if fits(&bytes) {
+            tokenbook_net::Libp2pNet::send(self, to, bytes);
+        }
     }
 
     fn broadcast(&mut self, bytes: Vec<u8>) {
-        tokenbook_net::Libp2pNet::broadcast(self, bytes);
+        if fits(&bytes) {
+            tokenbook_net::Libp2pNet::broadcast(self, bytes);
+        }
     }
 
     fn recv(&mut self) -> impl Future<Output = Option<(Peer, Vec<u8>)>> + Send {

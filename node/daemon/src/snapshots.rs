@@ -8,11 +8,14 @@
 //! Promises:
 //! - [`SnapshotServer`] exports at most one snapshot per `every` heights (reused in between,
 //!   the previous one deleted), and answers chunk requests only for the snapshot it offers.
-//! - [`state_sync`] imports only a state whose root a valid certificate vouches for, through
-//!   the store's verified import; a peer whose offer or chunk fails is penalized and another
-//!   is tried; when the validator set has changed since genesis (so a certificate cannot be
-//!   checked from genesis alone) or no peer offers in time, it returns `false` and the node
-//!   syncs blocks from genesis instead.
+//! - [`state_sync`] imports only a state whose root a certificate by the genesis validators
+//!   vouches for, through the store's verified import; peers are asked one at a time, and one
+//!   whose offer or chunks fail is penalized (if provably at fault) and not asked again; when no
+//!   offer verifies before the deadline (for instance because the validator set has changed
+//!   since genesis, so no certificate can be checked from genesis alone) it returns `false` and
+//!   the node replays blocks from genesis instead. Trusting genesis means trusting its
+//!   validators' keys forever: validators rotated out since could still sign a fake snapshot
+//!   (a trusted recent header in config is the known remedy; not built).
 
 use crate::driver::Peer;
 use crate::runtime::Network;
@@ -26,9 +29,6 @@ use tokenbook_store::{
     MANIFEST_FILE, SnapshotImport, SnapshotManifest, Store, StoreConfig, StoreError, chunk_file,
     decode_manifest, read_snapshot_file,
 };
-
-/// Largest chunk that fits one message.
-const MAX_CHUNK_MESSAGE: usize = tokenbook_net::MAX_MESSAGE_BYTES - 1_024;
 
 /// Serves this node's snapshots.
 #[derive(Debug)]
@@ -56,15 +56,26 @@ impl SnapshotServer {
 
     /// The offer for a [`Message::SnapshotRequest`]: the newest snapshot (exported now if the
     /// last is too old), with the block and certificate that vouch for its root. `None` before
-    /// height 2 (nothing to offer yet).
-    ///
-    /// # Errors
-    /// Store and file errors.
-    pub fn offer(&mut self, store: &Store) -> Result<Option<Message>, StoreError> {
+    /// height 2 (nothing to offer yet). A failure to export or read (disk full, unwritable
+    /// directory) is logged and answered with nothing: serving snapshots never stops the
+    /// validator.
+    pub fn offer(&mut self, store: &Store) -> Option<Message> {
+        match self.try_offer(store) {
+            Ok(offer) => offer,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot offer a snapshot");
+                None
+            }
+        }
+    }
+
+    fn try_offer(&mut self, store: &Store) -> Result<Option<Message>, StoreError> {
         let Some(latest) = store.height().filter(|h| h.get() >= 2) else { return Ok(None) };
         let wanted = Height::new(latest.get() - 1);
-        let stale =
-            self.current.as_ref().is_none_or(|c| c.height.get() + self.every <= wanted.get());
+        let stale = self
+            .current
+            .as_ref()
+            .is_none_or(|c| c.height.get().saturating_add(self.every) <= wanted.get());
         if stale {
             self.export(store, wanted)?;
         }
@@ -74,7 +85,15 @@ impl SnapshotServer {
         else {
             return Ok(None);
         };
-        Ok(Some(Message::SnapshotOffer { manifest: served.manifest.clone(), block, certificate }))
+        let offer =
+            Message::SnapshotOffer { manifest: served.manifest.clone(), block, certificate };
+        if offer.encode().len() > tokenbook_net::MAX_MESSAGE_BYTES {
+            tracing::warn!(
+                "snapshot offer over the message limit: raise sync.snapshot_chunk_entries"
+            );
+            return Ok(None);
+        }
+        Ok(Some(offer))
     }
 
     fn export(&mut self, store: &Store, height: Height) -> Result<(), StoreError> {
@@ -85,7 +104,7 @@ impl SnapshotServer {
         let _ = std::fs::remove_dir_all(&dir);
         let manifest = store.export_snapshot(height, &dir, self.chunk_entries)?;
         let bytes = read_snapshot_file(&dir.join(MANIFEST_FILE))?;
-        let chunks = u32::try_from(manifest.chunk_hashes.len()).unwrap_or(u32::MAX);
+        let chunks = chunk_count(&manifest);
         tracing::info!(
             height = height.get(),
             chunks,
@@ -101,16 +120,13 @@ impl SnapshotServer {
     pub fn chunk(&self, height: Height, index: u32) -> Option<Message> {
         let served = self.current.as_ref().filter(|s| s.height == height && index < s.chunks)?;
         let path = self.snapshot_dir(served.height).join(chunk_file(index));
-        match read_snapshot_file(&path) {
-            Ok(bytes) if bytes.len() <= MAX_CHUNK_MESSAGE => {
-                Some(Message::ChunkReply { height, index, bytes })
-            }
-            Ok(bytes) => {
+        match read_snapshot_file(&path).map(|bytes| Message::ChunkReply { height, index, bytes }) {
+            Ok(reply) if reply.encode().len() <= tokenbook_net::MAX_MESSAGE_BYTES => Some(reply),
+            Ok(_) => {
                 tracing::error!(
                     index,
-                    len = bytes.len(),
-                    "snapshot chunk too large to send; \
-                                lower sync.snapshot_chunk_entries"
+                    "snapshot chunk too large to send: lower \
+                                        sync.snapshot_chunk_entries"
                 );
                 None
             }
@@ -150,31 +166,45 @@ pub async fn state_sync<N: Network>(
 ) -> Result<bool, String> {
     let trusted = tokenbook_ledger::genesis_state(genesis)?;
     let deadline = tokio::time::Instant::now() + how.timeout;
+    // One peer asked at a time, in turn (so validators do not all export at once); a peer
+    // that failed once is not asked again.
+    let mut failed = std::collections::BTreeSet::new();
+    let mut turn = 0u64;
     while tokio::time::Instant::now() < deadline {
-        for peer in (0..how.members).filter(|p| Some(*p) != how.me) {
-            net.send(peer, Message::SnapshotRequest.encode());
-        }
-        let Some((peer, manifest, block, certificate)) =
-            next_offer(net, Duration::from_secs(2)).await
+        let candidates: Vec<Peer> =
+            (0..how.members).filter(|p| Some(*p) != how.me && !failed.contains(p)).collect();
+        let Some(&asked) =
+            candidates.get(usize::try_from(turn).unwrap_or(0) % candidates.len().max(1))
+        else {
+            break;
+        };
+        turn += 1;
+        net.send(asked, Message::SnapshotRequest.encode());
+        let Some((peer, manifest, block, certificate)) = next_offer(
+            net,
+            asked,
+            Duration::from_secs(2).min(deadline - tokio::time::Instant::now()),
+        )
+        .await
         else {
             continue;
         };
+        // The certificate first: nothing the peer says is believed before it verifies.
         let set = trusted.validator_set_for(block.header.height);
-        if block.header.validator_set_hash != set.hash() {
-            tracing::warn!(
-                height = block.header.height.get(),
-                "state sync: the validator set has changed since genesis, so a snapshot cannot be \
-                 verified from genesis alone; syncing blocks from genesis instead"
-            );
-            return Ok(false);
-        }
         if let Err(e) = verify_certificate(&certificate, set, &genesis.chain_id, &Ed25519) {
-            net.penalize(peer, format!("snapshot offer: certificate does not verify: {e}"));
+            // Either a forgery, or the validator set has changed since genesis (then no offer
+            // can be verified from genesis alone, and the node replays blocks after the
+            // deadline).
+            tracing::warn!(peer, error = %e, "state sync: offer's certificate does not verify \
+                against the genesis validators (forged, or the set has changed since genesis)");
+            failed.insert(peer);
             continue;
         }
-        match fetch(net, peer, &manifest, &block, target, config).await {
+        match fetch(net, peer, &manifest, &block, target, config, deadline).await {
             Ok(true) => return Ok(true),
-            Ok(false) => {}
+            Ok(false) => {
+                failed.insert(peer);
+            }
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -184,11 +214,15 @@ pub async fn state_sync<N: Network>(
 
 async fn next_offer<N: Network>(
     net: &mut N,
+    asked: Peer,
     wait: Duration,
 ) -> Option<(Peer, Vec<u8>, Block, CommitCertificate)> {
     let until = tokio::time::Instant::now() + wait;
     loop {
         let (peer, bytes) = tokio::time::timeout_at(until, net.recv()).await.ok()??;
+        if peer != asked {
+            continue;
+        }
         if let Ok(Message::SnapshotOffer { manifest, block, certificate }) = Message::decode(&bytes)
         {
             return Some((peer, manifest, block, certificate));
@@ -204,16 +238,17 @@ async fn fetch<N: Network>(
     block: &Block,
     target: &Path,
     config: &StoreConfig,
+    deadline: tokio::time::Instant,
 ) -> Result<bool, StoreError> {
     let manifest: SnapshotManifest = match decode_manifest(manifest_bytes) {
-        Ok(m) if m.height.get() + 1 == block.header.height.get() => m,
+        Ok(m) if m.height.next() == Some(block.header.height) => m,
         _ => {
             net.penalize(peer, "snapshot offer: manifest does not match its block".into());
             return Ok(false);
         }
     };
     let height = manifest.height;
-    let chunks = u32::try_from(manifest.chunk_hashes.len()).unwrap_or(u32::MAX);
+    let chunks = chunk_count(&manifest);
     let mut import =
         match SnapshotImport::begin(target, config.clone(), manifest, block.header.state_root) {
             Ok(import) => import,
@@ -226,8 +261,8 @@ async fn fetch<N: Network>(
     tracing::info!(peer, height = height.get(), chunks, "state sync: importing a snapshot");
     for index in 0..chunks {
         net.send(peer, Message::ChunkRequest { height, index }.encode());
-        let Some(bytes) = next_chunk(net, peer, height, index, Duration::from_secs(30)).await
-        else {
+        let wait = Duration::from_secs(30).min(deadline - tokio::time::Instant::now());
+        let Some(bytes) = next_chunk(net, peer, height, index, wait).await else {
             tracing::warn!(peer, index, "state sync: chunk never came");
             return Ok(false);
         };
@@ -274,4 +309,8 @@ async fn next_chunk<N: Network>(
             return Some(bytes);
         }
     }
+}
+
+fn chunk_count(manifest: &SnapshotManifest) -> u32 {
+    u32::try_from(manifest.chunk_hashes.len()).unwrap_or(u32::MAX)
 }

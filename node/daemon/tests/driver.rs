@@ -258,6 +258,25 @@ fn a_flood_of_proposals_holds_at_most_one_block_per_round() {
         flood.push(proposal_message(&wrong, next.clone(), 0));
         flood.push(proposal_message(&stranger, next, 0));
     }
+    // Far-future votes from a stranger, or with a forged signature, neither start a sync nor
+    // mark the node as catching up.
+    for (signer, forge) in [(&stranger, false), (&wrong, true)] {
+        let mut vote = VotePayload {
+            kind: VoteKind::Precommit,
+            height: Height::new(height.get() + 1_000),
+            round: Round::new(0),
+            value: None,
+            validator: signer.public_key(),
+        }
+        .sign(signer, CHAIN);
+        if forge {
+            vote.signature.0[0] ^= 1;
+        }
+        let actions =
+            c.drivers[0].as_mut().unwrap().on_message(2, Message::Vote(vote), now).unwrap();
+        assert!(!actions.iter().any(|a| matches!(a, Action::Send(..))), "{actions:?}");
+    }
+    assert!(!c.drivers[0].as_ref().unwrap().catching_up());
     for message in flood {
         let actions = c.drivers[0].as_mut().unwrap().on_message(1, message, now).unwrap();
         c.carry_out(0, actions);

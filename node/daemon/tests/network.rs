@@ -24,6 +24,14 @@ async fn wait_height(node: &Running, height: u64, secs: u64) {
     .unwrap();
 }
 
+async fn addresses_of(nodes: &mut [Running]) -> Vec<String> {
+    let mut addresses = Vec::new();
+    for node in nodes {
+        addresses.push(node.dial_address().await.unwrap().to_string());
+    }
+    addresses
+}
+
 async fn root_at(node: &Running, h: u64) -> serde_json::Value {
     let (code, body) = get(&format!("http://{}/v1/state-root/{h}", node.api)).await;
     assert_eq!(code, 200, "{body}");
@@ -37,34 +45,9 @@ async fn four_validators_over_libp2p_agree_and_a_restarted_one_catches_up() {
         .with_test_writer()
         .try_init();
     let dir = tempfile::tempdir().unwrap();
-    let mut genesis = genesis();
-    genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
-    // Node i dials every node started before it: a full mesh.
-    let mut nodes: Vec<Running> = Vec::new();
-    let mut addresses = Vec::new();
-    for i in 0..NODES as u64 {
-        let home = node_home(
-            dir.path(),
-            i,
-            &genesis,
-            "/ip4/127.0.0.1/tcp/0",
-            addresses.clone(),
-            "127.0.0.1:0",
-        );
-        let mut running = node::start(&home).await.unwrap();
-        addresses.push(running.dial_address().await.unwrap().to_string());
-        nodes.push(running);
-    }
-    // Traders set up through node 1's API; orders then flow through node 0's.
-    let now = runtime::now_ms();
-    for tx in trading_setup(now, NODES as u64, 2) {
-        submit_committed(&nodes[1].api, &tx).await;
-    }
-    for round in 0..10 {
-        for tx in crossing_pair(round, now + 1_000 + round) {
-            submit(&nodes[0].api, &tx).await;
-        }
-    }
+    let mut nodes = start_validators(dir.path(), &genesis_now(), |_| {}).await;
+    // Traders set up and orders sent through node 1's API.
+    let now = trade(&nodes[1].api, 10).await;
     let target = nodes[0].handles.status.borrow().height.get() + 5;
 
     for node in &nodes {
@@ -121,35 +104,19 @@ async fn four_validators_over_libp2p_agree_and_a_restarted_one_catches_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_node_starts_from_a_verified_snapshot_and_joins_the_validators() {
     let dir = tempfile::tempdir().unwrap();
-    let mut genesis = genesis();
-    genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
+    let genesis = genesis_now();
     // The validators let in one more network key: a new, non-validator node.
     let newcomer = key(200 + NODES as u64).public_key().to_hex();
-    let mut nodes: Vec<Running> = Vec::new();
-    let mut addresses = Vec::new();
-    for i in 0..NODES as u64 {
-        let listen = "/ip4/127.0.0.1/tcp/0";
-        let home = node_home(dir.path(), i, &genesis, listen, addresses.clone(), "127.0.0.1:0");
-        edit_config(&home, |c| {
-            c.p2p.allow_extra = vec![newcomer.clone()];
-            c.sync.snapshot_chunk_entries = 7; // several chunks even for a small state
-        });
-        let mut running = node::start(&home).await.unwrap();
-        addresses.push(running.dial_address().await.unwrap().to_string());
-        nodes.push(running);
-    }
-    let now = runtime::now_ms();
-    for tx in trading_setup(now, NODES as u64, 2) {
-        submit_committed(&nodes[0].api, &tx).await;
-    }
-    for round in 0..10 {
-        for tx in crossing_pair(round, now + 1_000 + round) {
-            submit(&nodes[0].api, &tx).await;
-        }
-    }
+    let mut nodes = start_validators(dir.path(), &genesis, |c| {
+        c.p2p.allow_extra = vec![newcomer.clone()];
+        c.sync.snapshot_chunk_entries = 7; // several chunks even for a small state
+    })
+    .await;
+    trade(&nodes[0].api, 10).await;
     wait_height(&nodes[0], 15, 60).await;
     // The newcomer: an empty store, state sync on, every validator as a peer.
     let listen = "/ip4/127.0.0.1/tcp/0";
+    let addresses = addresses_of(&mut nodes).await;
     let home = node_home(dir.path(), NODES as u64, &genesis, listen, addresses, "127.0.0.1:0");
     edit_config(&home, |c| {
         c.p2p.allow_extra = vec![newcomer.clone()];

@@ -7,9 +7,10 @@
 //!   unauthenticated connection attempts are bounded in number.
 //! - Every frame is size-checked before it is buffered: gossip by gossipsub's
 //!   `max_transmit_size`, direct messages by a length prefix checked before allocation.
-//! - One task owns the swarm and never blocks: inbound messages go to a bounded queue and are
-//!   dropped (and counted) when the node falls behind, never waited on; outbound commands are
-//!   queued the same way.
+//! - One task owns the swarm and never blocks: inbound messages go to a queue bounded in count
+//!   and bytes and are dropped (and counted) when the node falls behind, never waited on;
+//!   outbound commands are queued bounded by count (what the node sends is bounded by the node:
+//!   sync replies by bytes per request and requests per peer).
 //! - A peer the node penalizes is disconnected and refused for the ban period, then allowed
 //!   again. Peers are named by their index in the member list, never by libp2p types, so the
 //!   daemon does not depend on libp2p.
@@ -24,7 +25,7 @@ use libp2p::{
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokenbook_protocol::PublicKey;
 use tokio::sync::{mpsc, watch};
@@ -39,6 +40,8 @@ pub type Peer = u64;
 const GOSSIP_OVERHEAD: usize = 4_096;
 /// Queue depth between the swarm task and the node, each way.
 const QUEUE: usize = 8_192;
+/// Most bytes of inbound messages waiting for the node (beyond it, messages are dropped).
+const MAX_INBOUND_BYTES: usize = 256 << 20;
 /// The direct-message protocol.
 const DIRECT_PROTOCOL: &str = "/tokenbook/direct/1";
 
@@ -116,6 +119,8 @@ enum Command {
 pub struct Libp2pNet {
     commands: mpsc::Sender<Command>,
     inbound: mpsc::Receiver<(Peer, Vec<u8>)>,
+    inbound_bytes: Arc<AtomicUsize>,
+    task: Option<tokio::task::JoinHandle<()>>,
     stats: Arc<NetStats>,
     listening: watch::Receiver<Vec<Multiaddr>>,
     me: PeerId,
@@ -158,6 +163,7 @@ impl Libp2pNet {
         let (inbound_tx, inbound) = mpsc::channel(QUEUE);
         let (listening_tx, listening) = watch::channel(Vec::new());
         let stats = Arc::new(NetStats::default());
+        let inbound_bytes = Arc::new(AtomicUsize::new(0));
         let me = *swarm.local_peer_id();
         let task = Task {
             swarm,
@@ -166,13 +172,14 @@ impl Libp2pNet {
             members,
             dial,
             inbound: inbound_tx,
+            inbound_bytes: Arc::clone(&inbound_bytes),
             stats: Arc::clone(&stats),
             listening: listening_tx,
             bans: BTreeMap::new(),
             ban: config.ban,
         };
-        tokio::spawn(task.run(commands_rx, shutdown, config.redial));
-        Ok(Libp2pNet { commands, inbound, stats, listening, me })
+        let task = Some(tokio::spawn(task.run(commands_rx, shutdown, config.redial)));
+        Ok(Libp2pNet { commands, inbound, inbound_bytes, task, stats, listening, me })
     }
 
     /// Sends to every connected member (best effort).
@@ -193,7 +200,17 @@ impl Libp2pNet {
 
     /// The next message from a member; `None` once the transport has stopped.
     pub async fn recv(&mut self) -> Option<(Peer, Vec<u8>)> {
-        self.inbound.recv().await
+        let received = self.inbound.recv().await;
+        if let Some((_, bytes)) = &received {
+            self.inbound_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
+        }
+        received
+    }
+
+    /// The swarm task (once): await it after the shutdown signal to know the sockets are
+    /// closed.
+    pub fn take_task(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        self.task.take()
     }
 
     /// The transport's counters.
@@ -303,6 +320,7 @@ struct Task {
     index: HashMap<PeerId, Peer>,
     dial: Vec<(PeerId, Multiaddr)>,
     inbound: mpsc::Sender<(Peer, Vec<u8>)>,
+    inbound_bytes: Arc<AtomicUsize>,
     stats: Arc<NetStats>,
     listening: watch::Sender<Vec<Multiaddr>>,
     /// Banned peers and when their ban ends.
@@ -400,9 +418,20 @@ impl Task {
         }
     }
 
+    /// Hands a member's message to the node, unless the member is banned (its gossip may still
+    /// arrive relayed by others) or the node is behind by too many messages or bytes.
     fn deliver(&mut self, from: PeerId, bytes: Vec<u8>) {
         let Some(&peer) = self.index.get(&from) else { return };
-        if self.inbound.try_send((peer, bytes)).is_err() {
+        if self.bans.contains_key(&from) {
+            return;
+        }
+        let len = bytes.len();
+        // Counted before it is queued, so the receiver never subtracts what was not added.
+        let queued = self.inbound_bytes.fetch_add(len, Ordering::Relaxed);
+        if queued.saturating_add(len) > MAX_INBOUND_BYTES
+            || self.inbound.try_send((peer, bytes)).is_err()
+        {
+            self.inbound_bytes.fetch_sub(len, Ordering::Relaxed);
             self.stats.dropped_inbound.fetch_add(1, Ordering::Relaxed);
         }
     }

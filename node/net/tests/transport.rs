@@ -41,6 +41,16 @@ async fn peers_become(net: &Libp2pNet, n: u64) {
     }
 }
 
+/// Two members, `b` dialing `a`, connected.
+async fn pair(ban: Duration, stop: &watch::Receiver<bool>) -> (Libp2pNet, Libp2pNet) {
+    let a = Libp2pNet::start(config(1, &[1, 2], vec![], ban), stop.clone()).unwrap();
+    let b =
+        Libp2pNet::start(config(2, &[1, 2], vec![address(&a).await], ban), stop.clone()).unwrap();
+    peers_become(&a, 1).await;
+    peers_become(&b, 1).await;
+    (a, b)
+}
+
 /// Broadcasts until the other side hears it (gossip is dropped until the peer's subscription
 /// arrives, as after any reconnect).
 async fn gossip_reaches(from: &mut Libp2pNet, to: &mut Libp2pNet, bytes: &[u8]) -> u64 {
@@ -60,11 +70,7 @@ async fn gossip_reaches(from: &mut Libp2pNet, to: &mut Libp2pNet, bytes: &[u8]) 
 async fn members_exchange_gossip_and_direct_messages() {
     let (_stop, stop_rx) = watch::channel(false);
     let ban = Duration::from_secs(60);
-    let mut a = Libp2pNet::start(config(1, &[1, 2], vec![], ban), stop_rx.clone()).unwrap();
-    let mut b =
-        Libp2pNet::start(config(2, &[1, 2], vec![address(&a).await], ban), stop_rx).unwrap();
-    peers_become(&a, 1).await;
-    peers_become(&b, 1).await;
+    let (mut a, mut b) = pair(ban, &stop_rx).await;
     // Peers are named by their index in the member list.
     assert_eq!(gossip_reaches(&mut b, &mut a, b"vote").await, 1);
     assert_eq!(gossip_reaches(&mut a, &mut b, b"proposal").await, 0);
@@ -103,10 +109,7 @@ async fn a_key_outside_the_member_list_is_refused() {
 async fn a_penalized_peer_is_cut_off_for_the_ban_period() {
     let (_stop, stop_rx) = watch::channel(false);
     let ban = Duration::from_secs(2);
-    let mut a = Libp2pNet::start(config(1, &[1, 2], vec![], ban), stop_rx.clone()).unwrap();
-    let mut b =
-        Libp2pNet::start(config(2, &[1, 2], vec![address(&a).await], ban), stop_rx).unwrap();
-    peers_become(&a, 1).await;
+    let (mut a, mut b) = pair(ban, &stop_rx).await;
     gossip_reaches(&mut b, &mut a, b"garbage").await;
     let banned_at = tokio::time::Instant::now();
     a.penalize(1, "sent garbage".into());
@@ -123,10 +126,7 @@ async fn a_penalized_peer_is_cut_off_for_the_ban_period() {
 async fn an_oversized_frame_is_refused_and_its_sender_cut_off() {
     let (_stop, stop_rx) = watch::channel(false);
     let ban = Duration::from_secs(60);
-    let mut a = Libp2pNet::start(config(1, &[1, 2], vec![], ban), stop_rx.clone()).unwrap();
-    let mut b =
-        Libp2pNet::start(config(2, &[1, 2], vec![address(&a).await], ban), stop_rx).unwrap();
-    peers_become(&a, 1).await;
+    let (mut a, mut b) = pair(ban, &stop_rx).await;
     // Our own sender does not check; the receiver reads the length prefix and stops there.
     b.send(0, vec![0u8; MAX_MESSAGE_BYTES + 1]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -201,3 +201,47 @@ pub async fn submit_committed(api: impl std::fmt::Display, tx: &Tx) {
     let (code, body) = post(&format!("http://{api}/v1/tx?wait=commit"), bytes).await;
     assert_eq!((code, body["accepted"].as_bool()), (200, Some(true)), "{body}");
 }
+
+/// A genesis of [`genesis`]'s chain that started a minute ago (nonces and block times are the
+/// wall clock's in tests of whole nodes).
+pub fn genesis_now() -> Genesis {
+    let mut genesis = genesis();
+    genesis.time = Timestamp::new(tokenbook_node::runtime::now_ms() - 60_000);
+    genesis
+}
+
+/// Starts the [`NODES`] validators of `genesis` in this process, each from its own home in
+/// `dir` ([`node_home`], then `edit`), node `i` dialing every node started before it (a full
+/// mesh), on loopback ports the OS picks.
+pub async fn start_validators(
+    dir: &std::path::Path,
+    genesis: &Genesis,
+    edit: impl Fn(&mut tokenbook_node::home::Config),
+) -> Vec<tokenbook_node::node::Running> {
+    let mut nodes = Vec::new();
+    let mut addresses = Vec::new();
+    for i in 0..NODES as u64 {
+        let listen = "/ip4/127.0.0.1/tcp/0";
+        let home = node_home(dir, i, genesis, listen, addresses.clone(), "127.0.0.1:0");
+        edit_config(&home, &edit);
+        let mut running = tokenbook_node::node::start(&home).await.unwrap();
+        addresses.push(running.dial_address().await.unwrap().to_string());
+        nodes.push(running);
+    }
+    nodes
+}
+
+/// Registers and funds two traders through `api` (each tx committed), then sends `rounds`
+/// crossing pairs ([`crossing_pair`]); returns the nonce base used.
+pub async fn trade(api: impl std::fmt::Display + Copy, rounds: u64) -> u64 {
+    let now = tokenbook_node::runtime::now_ms();
+    for tx in trading_setup(now, NODES as u64, 2) {
+        submit_committed(api, &tx).await;
+    }
+    for round in 0..rounds {
+        for tx in crossing_pair(round, now + 1_000 + round) {
+            submit(api, &tx).await;
+        }
+    }
+    now
+}
