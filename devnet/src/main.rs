@@ -1,15 +1,361 @@
-//! `tokenbook-devnet`: a local tokenbook network: validators plus market makers.
+//! `tokenbook-devnet`: a local tokenbook network — validators as separate `tokenbook-node`
+//! processes on loopback, plus market makers and takers trading both contracts around moving
+//! index prices that the members publish.
 //!
-//! Status: issue #8 builds it
+//! `up` builds keys, a genesis and one home per validator, starts the nodes, funds the traders,
+//! runs the order flow and prints a live status line until Ctrl-C, then stops every node cleanly.
+//! `status --dir DIR` and `down --dir DIR` act on a devnet started with `--dir`.
 
 #![forbid(unsafe_code)]
+#![allow(clippy::print_stdout)]
 
+mod flow;
+mod setup;
+
+use clap::{Parser, Subcommand};
+use flow::{FlowStats, Signer, Walk};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "tokenbook-devnet", version, about = "a local tokenbook network")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start validators and traders; Ctrl-C stops everything.
+    Up {
+        /// Number of validators.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// Number of traders (the first half make markets, the rest take).
+        #[arg(long, default_value_t = 8)]
+        traders: usize,
+        /// Keep all data here (default: a temporary directory removed on exit).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show each validator's height and state root.
+    Status {
+        /// The devnet's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Stop the validators of a devnet started with `--dir`.
+    Down {
+        /// The devnet's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
 
 fn main() -> ExitCode {
-    eprintln!(
-        "tokenbook-devnet {}: not built yet (issue #8 builds it); see README.md",
-        env!("CARGO_PKG_VERSION")
+    let result = match Cli::parse().command {
+        Command::Up { validators, traders, dir } => up(validators, traders, dir),
+        Command::Status { dir } => runtime().and_then(|rt| rt.block_on(status(&dir))),
+        Command::Down { dir } => down(&dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tokenbook-devnet: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Runtime::new().map_err(|e| e.to_string())
+}
+
+/// The `tokenbook-node` binary next to this one, built first if it is missing.
+fn node_binary() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = me.parent().ok_or("no directory for this executable")?;
+    let node = dir.join("tokenbook-node");
+    if node.exists() {
+        return Ok(node);
+    }
+    eprintln!("building tokenbook-node (once) …");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let profile = if dir.ends_with("release") { vec!["--release"] } else { vec![] };
+    let status = std::process::Command::new(cargo)
+        .args(["build", "-p", "tokenbook-node", "--bin", "tokenbook-node"])
+        .args(profile)
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !status.success() || !node.exists() {
+        return Err(format!("could not build {}", node.display()));
+    }
+    Ok(node)
+}
+
+struct Nodes {
+    children: Vec<tokio::process::Child>,
+}
+
+impl Nodes {
+    fn start(binary: &Path, devnet: &setup::Devnet) -> Result<Nodes, String> {
+        let mut children = Vec::new();
+        let mut pids = String::new();
+        for v in &devnet.validators {
+            let log_path = v.home.0.join("node.log");
+            let log = std::fs::File::create(&log_path)
+                .map_err(|e| format!("{}: {e}", log_path.display()))?;
+            let child = tokio::process::Command::new(binary)
+                .args(["start", "--home"])
+                .arg(&v.home.0)
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("{}: {e}", binary.display()))?;
+            pids.push_str(&format!("{}\n", child.id().unwrap_or(0)));
+            children.push(child);
+        }
+        std::fs::write(devnet.dir.join("pids"), pids).map_err(|e| e.to_string())?;
+        std::fs::write(devnet.dir.join("devnet.pid"), std::process::id().to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(Nodes { children })
+    }
+
+    /// SIGTERM to every node, then waits for each (SIGKILL after 15 s).
+    async fn stop(mut self) {
+        for child in &self.children {
+            if let Some(pid) = child.id() {
+                terminate(pid);
+            }
+        }
+        for child in &mut self.children {
+            if tokio::time::timeout(Duration::from_secs(15), child.wait()).await.is_err() {
+                let _ = child.start_kill();
+            }
+        }
+    }
+
+    fn exited(&mut self) -> Vec<usize> {
+        (0..self.children.len())
+            .filter(|&i| self.children[i].try_wait().ok().flatten().is_some())
+            .collect()
+    }
+}
+
+/// SIGTERM through the shell's builtin `kill` (no procps needed).
+fn terminate(pid: u32) {
+    let _ = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid} 2>/dev/null")])
+        .status();
+}
+
+fn up(validators: usize, traders: usize, dir: Option<PathBuf>) -> Result<(), String> {
+    if validators == 0 || traders < 2 {
+        return Err("a devnet needs at least 1 validator and 2 traders".into());
+    }
+    let keep = dir.is_some();
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("tokenbook-devnet-{}", std::process::id()))
+    });
+    let binary = node_binary()?;
+    let devnet = setup::create(&dir, validators, traders)?;
+    let result = runtime()?.block_on(run(&binary, &devnet));
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+async fn run(binary: &Path, devnet: &setup::Devnet) -> Result<(), String> {
+    let mut nodes = Nodes::start(binary, devnet)?;
+    let apis: Vec<String> = devnet.validators.iter().map(|v| format!("http://{}", v.api)).collect();
+    print_banner(devnet, &apis);
+    let http = reqwest::Client::new();
+    let flow = async {
+        wait_ready(&http, &apis).await?;
+        trade(&http, &apis, devnet, &mut nodes).await
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    let outcome = tokio::select! {
+        r = flow => r,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = term.recv() => Ok(()),
+    };
+    println!("\nstopping {} validators …", devnet.validators.len());
+    nodes.stop().await;
+    println!("stopped");
+    outcome
+}
+
+fn print_banner(devnet: &setup::Devnet, apis: &[String]) {
+    println!("tokenbook devnet: {} validators, {} traders", apis.len(), devnet.traders.len());
+    println!("  data:      {}", devnet.dir.display());
+    for (i, (api, v)) in apis.iter().zip(&devnet.validators).enumerate() {
+        println!("  validator {i}: API {api}   log {}", v.home.0.join("node.log").display());
+    }
+    println!(
+        "  traders:   {}/trader-N.key (hex ed25519 seeds)",
+        devnet.dir.join("traders").display()
     );
-    ExitCode::from(2)
+    println!("  try:       curl {}/v1/status", apis[0]);
+    println!("             curl {}/v1/markets/AIT-FRONTIER-DEC26/book", apis[0]);
+    println!("  Ctrl-C stops everything");
+}
+
+async fn wait_ready(http: &reqwest::Client, apis: &[String]) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for api in apis {
+        loop {
+            let ok = http
+                .get(format!("{api}/v1/status"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("{api} did not start within 60 s; see its node.log"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Funds the traders, then runs the order flow and the status line until the task is dropped.
+async fn trade(
+    http: &reqwest::Client,
+    apis: &[String],
+    devnet: &setup::Devnet,
+    nodes: &mut Nodes,
+) -> Result<(), String> {
+    let members: Vec<_> = devnet
+        .validators
+        .iter()
+        .map(|v| tokenbook_protocol::Keypair::from_seed(&v.member.seed()))
+        .collect();
+    let mut signer = Signer::default();
+    let mut mids = [flow::MARKETS[0].2, flow::MARKETS[1].2];
+    flow::publish_indexes(http, apis, &members, &mids, &mut signer).await?;
+    flow::fund_traders(http, &apis[0], &members[0], &devnet.traders, &mut signer).await?;
+    println!("traders funded; trading");
+    let stats = Arc::new(FlowStats::default());
+    let makers = devnet.traders.len() / 2;
+    let mut walk = Walk::new(tokenbook_node::runtime::now_ms());
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut last_admitted = 0;
+    for step in 0u64.. {
+        tick.tick().await;
+        if step % 20 == 0 {
+            for (k, (_, _, reference)) in flow::MARKETS.iter().enumerate() {
+                // A walk of ±1 tick, kept within 5% of the reference price.
+                let next = if walk.below(2) == 0 { mids[k] + 1 } else { mids[k] - 1 };
+                mids[k] = next.clamp(reference * 95 / 100, reference * 105 / 100);
+            }
+            flow::publish_indexes(http, apis, &members, &mids, &mut signer).await?;
+        }
+        let mut txs = Vec::new();
+        if step % 10 == 0 {
+            for i in 0..makers {
+                let account = flow::trader_account(members.len(), i);
+                txs.extend(flow::quotes(&mut signer, &devnet.traders[i], account, &mids));
+            }
+        }
+        for i in makers..devnet.traders.len() {
+            let account = flow::trader_account(members.len(), i);
+            txs.push(flow::take(&mut signer, &devnet.traders[i], account, &mids, &mut walk));
+        }
+        let api = &apis[usize::try_from(step).unwrap_or(0) % apis.len()];
+        flow::send_all(http, api, txs, &stats).await;
+        if step % 10 == 0 {
+            let admitted = stats.admitted.load(Ordering::Relaxed);
+            let mut line = status_line(http, apis, admitted - last_admitted, nodes).await;
+            let refused = stats.refused.load(Ordering::Relaxed);
+            if refused > 0 {
+                let last = stats.last_refusal.lock().map(|l| l.clone()).unwrap_or_default();
+                line.push_str(&format!(" refused {refused} (last: {last})"));
+            }
+            last_admitted = admitted;
+            print!("\r{line}");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        }
+    }
+    Ok(())
+}
+
+/// One line: each node's height, txs/s admitted, whether the state roots agree.
+async fn status_line(
+    http: &reqwest::Client,
+    apis: &[String],
+    per_second: u64,
+    nodes: &mut Nodes,
+) -> String {
+    let mut heights = Vec::new();
+    for api in apis {
+        let height =
+            get_json(http, &format!("{api}/v1/status")).await.and_then(|s| s["height"].as_u64());
+        heights.push(height);
+    }
+    let common = heights.iter().flatten().min().copied().unwrap_or(0);
+    let mut roots = Vec::new();
+    for (api, h) in apis.iter().zip(&heights) {
+        if h.is_some() {
+            let root = get_json(http, &format!("{api}/v1/state-root/{common}")).await;
+            roots.push(root.map(|r| r["state_root"].clone()));
+        }
+    }
+    let agree = roots.windows(2).all(|w| w[0] == w[1]);
+    let shown: Vec<String> =
+        heights.iter().map(|h| h.map_or("down".into(), |h| h.to_string())).collect();
+    let exited = nodes.exited();
+    let mut line = format!(
+        "heights [{}]  {per_second} txs/s  roots at {common}: {}",
+        shown.join(" "),
+        if agree { "agree" } else { "DIFFER" }
+    );
+    if !exited.is_empty() {
+        line.push_str(&format!("  exited: {exited:?} (see node.log)"));
+    }
+    line + "    "
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    http.get(url).send().await.ok()?.json().await.ok()
+}
+
+async fn status(dir: &Path) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    for api in setup::read_apis(dir)? {
+        match get_json(&http, &format!("{api}/v1/status")).await {
+            Some(s) => println!(
+                "{api}  height {}  root {}  peers {}  catching_up {}",
+                s["height"], s["state_root"], s["peers"], s["catching_up"]
+            ),
+            None => println!("{api}  down"),
+        }
+    }
+    Ok(())
+}
+
+fn down(dir: &Path) -> Result<(), String> {
+    // The devnet process first (it stops its validators cleanly), then any validator left.
+    if let Ok(pid) = std::fs::read_to_string(dir.join("devnet.pid")) {
+        if let Ok(pid) = pid.trim().parse::<u32>() {
+            terminate(pid);
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+    let path = dir.join("pids");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for pid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+        terminate(pid);
+    }
+    println!("sent SIGTERM to the validators listed in {}", path.display());
+    Ok(())
 }

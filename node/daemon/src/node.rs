@@ -80,6 +80,14 @@ impl Running {
     }
 }
 
+/// The libp2p `PeerId` (as text) of a network key.
+///
+/// # Errors
+/// The bytes are not an ed25519 public key.
+pub fn peer_id_of(key: &PublicKey) -> Result<String, String> {
+    tokenbook_net::peer_id(key).map(|p| p.to_string()).map_err(|e| e.to_string())
+}
+
 /// Starts the node in `home` on the current tokio runtime.
 ///
 /// # Errors

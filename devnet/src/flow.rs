@@ -1,0 +1,241 @@
+//! Order flow for a running devnet, through the validators' public API only: traders are
+//! registered and funded by member 0, every member publishes both index prices on a shared
+//! random walk (the oracle needs a quorum of members), market makers keep a ladder of quotes
+//! around each index, and takers cross the spread.
+//!
+//! Everything is signed here with the traders' and members' keys, exactly as any client would
+//! (docs/wire-format.md); the node is never reached any other way.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokenbook_protocol::codec::encode;
+use tokenbook_protocol::{
+    AccountId, AccountLimits, CancelAll, Cash, CashTransfer, Hash, IndexId, IndexObservation,
+    Keypair, MarketId, NewOrder, OrderKind, Price, Qty, RegisterAccount, SelfTradePrevention, Side,
+    TimeInForce, Timestamp, Tx, TxBody, TxPayload,
+};
+
+use crate::setup::CHAIN;
+
+/// The two devnet contracts: market id, index id, reference price in ticks.
+pub const MARKETS: [(u32, u32, i64); 2] = [(1, 1, 1_000), (2, 2, 250)];
+/// Micro-USD per tick of quoted price ($0.01).
+const CASH_PER_TICK: i128 = 10_000;
+
+/// Counters the status line reads.
+#[derive(Debug, Default)]
+pub struct FlowStats {
+    /// Txs the API admitted.
+    pub admitted: AtomicU64,
+    /// Txs the API refused.
+    pub refused: AtomicU64,
+    /// The last refusal's code and message.
+    pub last_refusal: std::sync::Mutex<String>,
+}
+
+/// Signs with per-account nonces (the wall clock in ms, bumped so an account never reuses one).
+#[derive(Debug, Default)]
+pub struct Signer {
+    last: BTreeMap<u64, u64>,
+}
+
+impl Signer {
+    /// Signs `body` for `account` with `key`.
+    pub fn sign(&mut self, key: &Keypair, account: AccountId, body: TxBody) -> Tx {
+        let now = tokenbook_node::runtime::now_ms();
+        let last = self.last.entry(account.get()).or_insert(0);
+        *last = (*last + 1).max(now);
+        TxPayload { account, signer: key.public_key(), nonce: *last, body }.sign(key, CHAIN)
+    }
+}
+
+/// Submits through `api` (`http://host:port`); `wait` blocks until committed.
+///
+/// # Errors
+/// The node is unreachable or refused the tx (its code and message).
+pub async fn submit(http: &reqwest::Client, api: &str, tx: &Tx, wait: bool) -> Result<(), String> {
+    let url = if wait { format!("{api}/v1/tx?wait=commit") } else { format!("{api}/v1/tx") };
+    let response = http.post(url).body(encode(tx)).send().await.map_err(|e| e.to_string())?;
+    let ok = response.status().is_success();
+    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    if !ok || body["accepted"].as_bool() == Some(false) {
+        return Err(format!("{}: {}", body["code"], body["message"]));
+    }
+    Ok(())
+}
+
+/// Account id of trader `i` (after the members' accounts, in registration order).
+#[must_use]
+pub fn trader_account(members: usize, i: usize) -> AccountId {
+    AccountId::new((members + 1 + i) as u64)
+}
+
+/// Registers and funds every trader (member 0 signs), each committed before the next step.
+///
+/// # Errors
+/// A tx the node refused.
+pub async fn fund_traders(
+    http: &reqwest::Client,
+    api: &str,
+    member: &Keypair,
+    traders: &[Keypair],
+    signer: &mut Signer,
+) -> Result<(), String> {
+    let me = AccountId::new(1);
+    let limits = AccountLimits {
+        max_order_qty: Qty::new(100),
+        max_open_orders: 500,
+        max_position: Qty::new(5_000),
+    };
+    for trader in traders {
+        let body = TxBody::RegisterAccount(RegisterAccount {
+            owner: trader.public_key(),
+            limits,
+            self_trade_group: 0,
+        });
+        // One at a time: ids follow commit order, and a block may order its txs otherwise.
+        submit(http, api, &signer.sign(member, me, body), true).await?;
+    }
+    let members = members_count(http, api).await?;
+    for i in 0..traders.len() {
+        let account = trader_account(members, i);
+        let body = TxBody::Deposit(CashTransfer {
+            account,
+            amount: Cash::new(10_000_000_000_000), // $10M
+            reference: Hash::digest(&account.get().to_le_bytes()),
+        });
+        submit(http, api, &signer.sign(member, me, body), true).await?;
+    }
+    Ok(())
+}
+
+async fn members_count(http: &reqwest::Client, api: &str) -> Result<usize, String> {
+    let status: serde_json::Value = http
+        .get(format!("{api}/v1/status"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    status["validators"].as_array().map(Vec::len).ok_or_else(|| format!("{api}: no status"))
+}
+
+/// A tiny deterministic generator (the flow's randomness need not be secret).
+#[derive(Debug)]
+pub struct Walk(u64);
+
+impl Walk {
+    /// Seeded.
+    #[must_use]
+    pub fn new(seed: u64) -> Walk {
+        Walk(seed | 1)
+    }
+
+    /// Next value in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// Every member publishes both indexes at `prices` (ticks).
+///
+/// # Errors
+/// A node refused a publication.
+pub async fn publish_indexes(
+    http: &reqwest::Client,
+    apis: &[String],
+    members: &[Keypair],
+    prices: &[i64; 2],
+    signer: &mut Signer,
+) -> Result<(), String> {
+    for (m, member) in members.iter().enumerate() {
+        let account = AccountId::new(m as u64 + 1);
+        for (k, (_, index, _)) in MARKETS.iter().enumerate() {
+            let body = TxBody::PublishIndex(IndexObservation {
+                index: IndexId::new(*index),
+                price: Cash::new(i128::from(prices[k]) * CASH_PER_TICK),
+                observed_at: Timestamp::new(tokenbook_node::runtime::now_ms()),
+            });
+            let api = &apis[m % apis.len()];
+            submit(http, api, &signer.sign(member, account, body), false).await?;
+        }
+    }
+    Ok(())
+}
+
+fn order(market: u32, side: Side, price: i64, qty: i64, tif: TimeInForce) -> TxBody {
+    TxBody::PlaceOrder(NewOrder {
+        market: MarketId::new(market),
+        side,
+        kind: OrderKind::Limit,
+        price: Price::new(price),
+        qty: Qty::new(qty),
+        time_in_force: tif,
+        reduce_only: false,
+        client_order_id: None,
+        self_trade: SelfTradePrevention::ExpireMaker,
+        trigger: None,
+    })
+}
+
+/// One refresh of a market maker: cancel its quotes, then a ladder of `levels` bids and asks
+/// one tick apart around `mid` in every market.
+pub fn quotes(signer: &mut Signer, key: &Keypair, account: AccountId, mids: &[i64; 2]) -> Vec<Tx> {
+    let mut txs = vec![signer.sign(key, account, TxBody::CancelAll(CancelAll { market: None }))];
+    for (k, (market, _, _)) in MARKETS.iter().enumerate() {
+        for level in 1..=5 {
+            let bid = mids[k] - level;
+            let ask = mids[k] + level;
+            txs.push(signer.sign(
+                key,
+                account,
+                order(*market, Side::Buy, bid, 5, TimeInForce::Gtc),
+            ));
+            txs.push(signer.sign(
+                key,
+                account,
+                order(*market, Side::Sell, ask, 5, TimeInForce::Gtc),
+            ));
+        }
+    }
+    txs
+}
+
+/// One taker order: crosses the spread by two ticks in a random market and direction.
+pub fn take(
+    signer: &mut Signer,
+    key: &Keypair,
+    account: AccountId,
+    mids: &[i64; 2],
+    walk: &mut Walk,
+) -> Tx {
+    let k = usize::from(walk.below(2) == 1);
+    let (market, _, _) = MARKETS[k];
+    let (side, price) =
+        if walk.below(2) == 0 { (Side::Buy, mids[k] + 2) } else { (Side::Sell, mids[k] - 2) };
+    signer.sign(
+        key,
+        account,
+        order(market, side, price, 1 + i64::from(walk.below(3) == 1), TimeInForce::Ioc),
+    )
+}
+
+/// Submits txs, counting verdicts.
+pub async fn send_all(http: &reqwest::Client, api: &str, txs: Vec<Tx>, stats: &Arc<FlowStats>) {
+    for tx in txs {
+        match submit(http, api, &tx, false).await {
+            Ok(()) => stats.admitted.fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                if let Ok(mut last) = stats.last_refusal.lock() {
+                    *last = e;
+                }
+                stats.refused.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}

@@ -1,0 +1,173 @@
+//! Building a devnet on disk: keys, a genesis naming every validator, one home per validator
+//! (config dialing every other validator on loopback), trader key files, and `devnet.json`
+//! (what `status` and `down` read).
+//!
+//! Promises: every key comes from the OS's randomness and is written 0600; ports are asked of
+//! the OS just before the nodes bind them; nothing is overwritten in a directory that already
+//! holds a devnet.
+
+use serde_json::json;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use tokenbook_ledger::Genesis;
+use tokenbook_ledger::state::GenesisMember;
+use tokenbook_node::home::{Config, Home, write_key};
+use tokenbook_protocol::{Keypair, Timestamp, Validator};
+
+/// The chain id of every devnet.
+pub const CHAIN: &str = "tokenbook-devnet";
+
+/// One validator of the devnet.
+#[derive(Debug)]
+pub struct ValidatorSetup {
+    /// Its home directory.
+    pub home: Home,
+    /// The member's key (account `index + 1`), which also publishes index prices.
+    pub member: Keypair,
+    /// Its API address (host:port).
+    pub api: String,
+}
+
+/// A devnet on disk.
+#[derive(Debug)]
+pub struct Devnet {
+    /// Where everything lives.
+    pub dir: PathBuf,
+    /// The validators, in genesis order.
+    pub validators: Vec<ValidatorSetup>,
+    /// The traders' keys (files under `traders/`).
+    pub traders: Vec<Keypair>,
+}
+
+/// A fresh random key.
+///
+/// # Errors
+/// `/dev/urandom` cannot be read.
+pub fn random_key() -> Result<Keypair, String> {
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    Ok(Keypair::from_seed(&seed))
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Writes a devnet of `validators` validators and `traders` traders into `dir`.
+///
+/// # Errors
+/// `dir` already holds a devnet; a file cannot be written.
+pub fn create(dir: &Path, validators: usize, traders: usize) -> Result<Devnet, String> {
+    if dir.join("devnet.json").exists() {
+        return Err(format!(
+            "{} already holds a devnet: `tokenbook-devnet up --dir` a new directory, or delete it",
+            dir.display()
+        ));
+    }
+    std::fs::create_dir_all(dir.join("traders")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut members = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..validators {
+        let (member, consensus, network) = (random_key()?, random_key()?, random_key()?);
+        members.push(GenesisMember {
+            name: format!("member-{i}"),
+            key: member.public_key(),
+            validator: Some(Validator {
+                consensus_key: consensus.public_key(),
+                network_key: network.public_key(),
+                power: 1,
+            }),
+        });
+        keys.push((member, consensus, network));
+    }
+    let now = tokenbook_node::runtime::now_ms();
+    let genesis = tokenbook_ledger::genesis::devnet(CHAIN, Timestamp::new(now), members, vec![]);
+    let p2p: Vec<u16> = (0..validators).map(|_| free_port()).collect::<Result<_, _>>()?;
+    let peer_address = |i: usize, network: &Keypair| -> Result<String, String> {
+        let peer = tokenbook_node::node::peer_id_of(&network.public_key())?;
+        Ok(format!("/ip4/127.0.0.1/tcp/{}/p2p/{peer}", p2p[i]))
+    };
+    let addresses: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, network))| peer_address(i, network))
+        .collect::<Result<_, _>>()?;
+    let mut setups = Vec::new();
+    for (i, (member, consensus, network)) in keys.into_iter().enumerate() {
+        let home = Home(dir.join(format!("validator-{i}")));
+        let api = format!("127.0.0.1:{}", free_port()?);
+        let peers = addresses.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.clone());
+        write_home(&home, &consensus, &network, &genesis, p2p[i], peers.collect(), &api)?;
+        setups.push(ValidatorSetup { home, member, api });
+    }
+    let traders: Vec<Keypair> = (0..traders).map(|_| random_key()).collect::<Result<_, _>>()?;
+    for (i, trader) in traders.iter().enumerate() {
+        write_key(&dir.join("traders").join(format!("trader-{i}.key")), &trader.seed())?;
+    }
+    let devnet = Devnet { dir: dir.to_path_buf(), validators: setups, traders };
+    write_manifest(&devnet)?;
+    Ok(devnet)
+}
+
+fn write_home(
+    home: &Home,
+    consensus: &Keypair,
+    network: &Keypair,
+    genesis: &Genesis,
+    p2p_port: u16,
+    peers: Vec<String>,
+    api: &str,
+) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", home.0.display());
+    std::fs::create_dir_all(home.0.join("keys")).map_err(fail)?;
+    write_key(&home.consensus_key(), &consensus.seed())?;
+    write_key(&home.network_key(), &network.seed())?;
+    let mut config = Config { chain_id: CHAIN.into(), ..Config::default() };
+    config.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{p2p_port}")];
+    config.p2p.peers = peers;
+    config.p2p.redial_ms = 500;
+    config.api.listen = api.into();
+    config.api.rate_per_second = 10_000;
+    config.api.burst = 20_000;
+    config.consensus.propose_base_ms = 1_000;
+    config.consensus.vote_base_ms = 500;
+    let text = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
+    std::fs::write(home.config(), text).map_err(fail)?;
+    let genesis = serde_json::to_string_pretty(genesis).map_err(|e| e.to_string())?;
+    std::fs::write(home.genesis(), genesis).map_err(fail)
+}
+
+/// `devnet.json`: the validators' homes and API URLs, and the trader key files.
+fn write_manifest(devnet: &Devnet) -> Result<(), String> {
+    let manifest = json!({
+        "chain_id": CHAIN,
+        "validators": devnet.validators.iter().map(|v| json!({
+            "home": v.home.0,
+            "api": format!("http://{}", v.api),
+        })).collect::<Vec<_>>(),
+        "traders": (0..devnet.traders.len())
+            .map(|i| devnet.dir.join("traders").join(format!("trader-{i}.key")))
+            .collect::<Vec<_>>(),
+    });
+    let path = devnet.dir.join("devnet.json");
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The API URLs a `devnet.json` lists.
+///
+/// # Errors
+/// The file is missing or not a devnet manifest.
+pub fn read_apis(dir: &Path) -> Result<Vec<String>, String> {
+    let path = dir.join("devnet.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    manifest["validators"]
+        .as_array()
+        .map(|all| all.iter().filter_map(|v| v["api"].as_str().map(String::from)).collect())
+        .ok_or_else(|| format!("{}: no validators listed", path.display()))
+}
