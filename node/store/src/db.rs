@@ -104,6 +104,30 @@ impl Db {
         Ok(self.inner.write_opt(batch, &options)?)
     }
 
+    /// The keys of a column family in `[from, to)`, in order.
+    ///
+    /// # Errors
+    /// The classified RocksDB error.
+    pub fn keys_between(
+        &self,
+        cf: &str,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut it = self.inner.raw_iterator_cf(self.cf(cf)?);
+        it.seek(from);
+        let mut out = Vec::new();
+        while let Some(key) = it.key() {
+            if key >= to {
+                break;
+            }
+            out.push(key.to_vec());
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
     /// Every (key, value) of a column family whose key starts with `prefix`, in key order.
     ///
     /// # Errors

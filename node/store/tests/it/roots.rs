@@ -217,4 +217,18 @@ fn consensus_records_read_back_in_order_and_survive_reopening() {
     assert!(store.consensus_records(Height::new(5)).unwrap().is_empty());
     assert!(store.consensus_records(Height::new(6)).unwrap().is_empty());
     assert_eq!(store.consensus_records(Height::new(7)).unwrap(), vec![vec![7, 0]]);
+    // Pruning height by height (as a running node does), then again at or below the floor.
+    for h in 8..=40u64 {
+        store.append_consensus_record(Height::new(h), &[h as u8]).unwrap();
+        store.prune_consensus_records(Height::new(h)).unwrap();
+        assert!(store.consensus_records(Height::new(h - 1)).unwrap().is_empty(), "{h}");
+        assert_eq!(store.consensus_records(Height::new(h)).unwrap(), vec![vec![h as u8]]);
+    }
+    store.prune_consensus_records(Height::new(3)).unwrap();
+    assert_eq!(store.consensus_records(Height::new(40)).unwrap(), vec![vec![40]]);
+    // After a reopen the first prune scans from the start and still finds what is left.
+    drop(store);
+    let mut store = Store::open(dir.path(), config()).unwrap();
+    store.prune_consensus_records(Height::new(41)).unwrap();
+    assert!(store.consensus_records(Height::new(40)).unwrap().is_empty());
 }
