@@ -121,10 +121,6 @@ fn write_home(
     peers: Vec<String>,
     api: &str,
 ) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("{}: {e}", home.0.display());
-    std::fs::create_dir_all(home.0.join("keys")).map_err(fail)?;
-    write_key(&home.consensus_key(), &consensus.seed())?;
-    write_key(&home.network_key(), &network.seed())?;
     let mut config = Config { chain_id: CHAIN.into(), ..Config::default() };
     config.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{p2p_port}")];
     config.p2p.peers = peers;
@@ -134,10 +130,7 @@ fn write_home(
     config.api.burst = 20_000;
     config.consensus.propose_base_ms = 1_000;
     config.consensus.vote_base_ms = 500;
-    let text = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
-    std::fs::write(home.config(), text).map_err(fail)?;
-    let genesis = serde_json::to_string_pretty(genesis).map_err(|e| e.to_string())?;
-    std::fs::write(home.genesis(), genesis).map_err(fail)
+    home.write(consensus, network, &config, genesis)
 }
 
 /// `devnet.json`: the validators' homes and API URLs, and the trader key files.

@@ -271,6 +271,27 @@ impl Home {
         std::fs::write(self.config(), text).map_err(|e| io(&self.config(), &e))
     }
 
+    /// Writes a complete home for a validator whose keys and genesis are already decided (a
+    /// devnet, a test): both key files (0600), `config.toml` and `genesis.json`.
+    ///
+    /// # Errors
+    /// What could not be written, or a key file that already exists.
+    pub fn write(
+        &self,
+        consensus: &Keypair,
+        network: &Keypair,
+        config: &Config,
+        genesis: &Genesis,
+    ) -> Result<(), String> {
+        std::fs::create_dir_all(self.0.join("keys")).map_err(|e| io(&self.0, &e))?;
+        write_key(&self.consensus_key(), &consensus.seed())?;
+        write_key(&self.network_key(), &network.seed())?;
+        let text = toml::to_string_pretty(config).map_err(|e| e.to_string())?;
+        std::fs::write(self.config(), text).map_err(|e| io(&self.config(), &e))?;
+        let genesis = serde_json::to_string_pretty(genesis).map_err(|e| e.to_string())?;
+        std::fs::write(self.genesis(), genesis).map_err(|e| io(&self.genesis(), &e))
+    }
+
     /// Reads `config.toml`.
     ///
     /// # Errors

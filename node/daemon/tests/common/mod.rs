@@ -145,11 +145,8 @@ pub fn node_home(
     peers: Vec<String>,
     api: &str,
 ) -> tokenbook_node::home::Home {
-    use tokenbook_node::home::{Config, Home, write_key};
+    use tokenbook_node::home::{Config, Home};
     let home = Home(dir.join(format!("node{i}")));
-    std::fs::create_dir_all(home.0.join("keys")).unwrap();
-    write_key(&home.consensus_key(), &key(100 + i).seed()).unwrap();
-    write_key(&home.network_key(), &key(200 + i).seed()).unwrap();
     let mut config = Config { chain_id: CHAIN.into(), ..Config::default() };
     config.p2p.listen = vec![listen.into()];
     config.p2p.peers = peers;
@@ -160,8 +157,7 @@ pub fn node_home(
     config.consensus.vote_base_ms = 200;
     config.consensus.vote_per_round_ms = 100;
     config.block.interval_ms = 20;
-    std::fs::write(home.config(), toml::to_string(&config).unwrap()).unwrap();
-    std::fs::write(home.genesis(), serde_json::to_string(genesis).unwrap()).unwrap();
+    home.write(&key(100 + i), &key(200 + i), &config, genesis).unwrap();
     home
 }
 
