@@ -119,14 +119,30 @@ pub async fn start(home: &Home) -> Result<Running, String> {
         };
         state_sync(&mut net, &genesis, &home.store(), &store_config(&config), &how).await?;
     }
-    let executor = Executor::open(&home.store(), store_config(&config), &genesis)
-        .map_err(|e| e.to_string())?;
+    let (driver, initial) = open_driver(home, &config, &genesis, key)?;
+    let peer_id = net.local_peer_id();
+    let p2p = net.listening();
+    let (handles, consensus) = runtime::spawn(driver, initial, net, stop_rx.clone());
+    let (api, server) = serve_api(&config, &handles, stop_rx).await?;
+    tracing::info!(chain = %config.chain_id, %api, %peer_id, "node started");
+    Ok(Running { api, peer_id, p2p, handles, stop, consensus, server, net_stop, net: net_task })
+}
+
+/// The store (as the executor opens it), the mempool and the driver, serving snapshots.
+fn open_driver(
+    home: &Home,
+    config: &Config,
+    genesis: &Genesis,
+    key: tokenbook_protocol::Keypair,
+) -> Result<(Driver, Vec<crate::driver::Action>), String> {
+    let executor =
+        Executor::open(&home.store(), store_config(config), genesis).map_err(|e| e.to_string())?;
     let (mut driver, initial) = Driver::start(
         executor,
-        Mempool::new(mempool_config(&config)),
+        Mempool::new(mempool_config(config)),
         key,
         config.consensus.timeouts(),
-        block_limits(&config),
+        block_limits(config),
         runtime::now_ms(),
     )
     .map_err(|e| e.to_string())?;
@@ -135,12 +151,7 @@ pub async fn start(home: &Home) -> Result<Running, String> {
         config.sync.snapshot_every,
         config.sync.snapshot_chunk_entries,
     ));
-    let peer_id = net.local_peer_id();
-    let p2p = net.listening();
-    let (handles, consensus) = runtime::spawn(driver, initial, net, stop_rx.clone());
-    let (api, server) = serve_api(&config, &handles, stop_rx).await?;
-    tracing::info!(chain = %config.chain_id, %api, %peer_id, "node started");
-    Ok(Running { api, peer_id, p2p, handles, stop, consensus, server, net_stop, net: net_task })
+    Ok((driver, initial))
 }
 
 fn net_config(config: &Config, genesis: &Genesis, seed: [u8; 32]) -> Result<NetConfig, String> {
