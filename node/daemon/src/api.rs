@@ -151,6 +151,9 @@ fn routes(state: ApiState) -> Router {
         .route("/v1/tx/{hash}", get(tx_status))
         .route("/v1/status", get(status))
         .route("/v1/blocks/{height}", get(block))
+        .route("/v1/blocks/{height}/certificate", get(certificate))
+        .route("/v1/state/{key}", get(state_proof))
+        .route("/v1/keys/{key}", get(key_grant))
         .route("/v1/state-root/{height}", get(state_root))
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/markets", get(markets))
@@ -249,7 +252,7 @@ fn receipt_json(
 ) -> Value {
     match result {
         Ok(events) => json!({ "hash": hash, "status": "committed", "height": height,
-                              "accepted": true, "events": events.len() }),
+                              "accepted": true, "events": events }),
         Err(reject) => json!({ "hash": hash, "status": "committed", "height": height,
                                "accepted": false, "code": reject.code.code(),
                                "message": reject.message }),
@@ -351,6 +354,76 @@ async fn state_root(State(state): State<ApiState>, Path(height): Path<u64>) -> A
     }
 }
 
+async fn certificate(State(state): State<ApiState>, Path(height): Path<u64>) -> ApiResult {
+    let height = Height::new(height);
+    let certificate =
+        read(&state, move |driver| driver.executor().store().certificate(height)).await??;
+    let certificate = certificate.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "block_unknown",
+            format!("no certificate at height {height}"),
+        )
+    })?;
+    Ok(([("content-type", "application/octet-stream")], encode(&certificate)).into_response())
+}
+
+#[derive(Deserialize)]
+struct HeightQuery {
+    height: Option<u64>,
+}
+
+/// Longest state key a proof is asked for (ledger keys are a table byte and a short id).
+const MAX_STATE_KEY_BYTES: usize = 256;
+
+/// `/v1/state/{key}`: a key's value at a height with its proof against that height's root.
+async fn state_proof(
+    State(state): State<ApiState>,
+    Path(key): Path<String>,
+    Query(query): Query<HeightQuery>,
+) -> ApiResult {
+    let key = hex::decode(&key)
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= MAX_STATE_KEY_BYTES)
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "a state key is 1..=256 bytes in hex")
+        })?;
+    let answer = read(&state, move |driver| {
+        let store = driver.executor().store();
+        let height = query.height.map_or(driver.executor().height(), Height::new);
+        let proof = store.prove(&key, height)?;
+        let root = store.root_at(height)?;
+        Ok::<_, tokenbook_store::StoreError>(json!({
+            "height": height, "state_root": root, "key": hex::encode(&key),
+            "value": proof.value.as_ref().map(hex::encode), "proof": hex::encode(encode(&proof)),
+        }))
+    })
+    .await?
+    .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e.code(), e.to_string()))?;
+    Ok(axum::Json(answer).into_response())
+}
+
+/// `/v1/keys/{key}`: the account a registered key acts for.
+async fn key_grant(State(state): State<ApiState>, Path(key): Path<String>) -> ApiResult {
+    let key = tokenbook_protocol::PublicKey::from_hex(&key).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_key", format!("not a public key: {e}"))
+    })?;
+    let grant = read(&state, move |driver| {
+        driver.executor().ledger().keys.get(&key).map(|grant| match grant {
+            tokenbook_ledger::state::KeyGrant::Owner(account) => {
+                json!({ "key": key, "account": account, "kind": "owner" })
+            }
+            tokenbook_ledger::state::KeyGrant::Trading { account, expires_at } => json!({
+                "key": key, "account": account, "kind": "trading", "expires_at": expires_at }),
+        })
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "key_unknown", "no account has this key")
+    })?;
+    Ok(axum::Json(grant).into_response())
+}
+
 #[derive(Deserialize)]
 struct AccountQuery {
     prove: Option<bool>,
@@ -373,7 +446,7 @@ async fn account(
             "cash": account.cash.get().to_string(),
             "frozen": account.frozen,
             "positions": account.positions.iter().map(|(m, p)| json!({ "market": m, "position": p })).collect::<Vec<_>>(),
-            "open_orders": account.open_orders.iter().collect::<Vec<_>>(),
+            "open_orders": open_orders(ledger, account),
             "height": ledger.height,
         });
         if query.prove == Some(true) {
@@ -398,6 +471,23 @@ async fn account(
     }
 }
 
+/// An account's open orders with what is left of each (untriggered stops show their size).
+fn open_orders(ledger: &tokenbook_ledger::LedgerState, account: &tokenbook_ledger::state::Account) -> Vec<Value> {
+    let order_json = |id: &tokenbook_protocol::OrderId| {
+        let info = ledger.orders.get(id)?;
+        let resting = ledger.markets.get(&info.market).and_then(|m| m.book.get(*id));
+        let qty = match (resting, &info.pending_trigger) {
+            (Some(resting), _) => resting.qty,
+            (None, Some(pending)) => pending.qty,
+            (None, None) => tokenbook_protocol::Qty::new(0),
+        };
+        Some(json!({ "id": id, "market": info.market, "side": info.side, "price": info.price,
+                     "qty": qty, "client_order_id": info.client_order_id,
+                     "triggered": info.pending_trigger.is_none() }))
+    };
+    account.open_orders.iter().filter_map(order_json).collect()
+}
+
 async fn markets(State(state): State<ApiState>) -> ApiResult {
     let list = read(&state, |driver| {
         let ledger = driver.executor().ledger();
@@ -406,7 +496,11 @@ async fn markets(State(state): State<ApiState>) -> ApiResult {
             .values()
             .map(|m| {
                 json!({ "id": m.id, "symbol": m.spec.symbol, "status": m.status,
-                             "mark": m.mark, "resting_orders": m.book.len() })
+                        "mark": m.mark, "resting_orders": m.book.len(), "index": m.spec.index,
+                        "tick_size": m.spec.tick_size.get().to_string(),
+                        "lot_size": m.spec.lot_size, "multiplier": m.spec.multiplier,
+                        "expiry": m.spec.expiry,
+                        "best_bid": m.book.best_bid(), "best_ask": m.book.best_ask() })
             })
             .collect::<Vec<_>>()
     })
@@ -524,6 +618,8 @@ fn fill_json(event: &tokenbook_ledger::Event, height: Height) -> Option<Value> {
 struct StreamQuery {
     /// Only this account's fills (and blocks).
     account: Option<u64>,
+    /// Block messages list their txs' hashes.
+    txs: Option<bool>,
 }
 
 /// `/v1/stream`: a WebSocket of JSON messages — `{"type": "block", ...}` for every commit and
@@ -534,15 +630,16 @@ async fn stream(
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Response {
     let commits = state.commits.subscribe();
-    upgrade.on_upgrade(move |socket| push_commits(socket, commits, query.account))
+    upgrade.on_upgrade(move |socket| push_commits(socket, commits, query))
 }
 
 async fn push_commits(
     mut socket: axum::extract::ws::WebSocket,
     mut commits: tokio::sync::broadcast::Receiver<crate::runtime::Commit>,
-    account: Option<u64>,
+    query: StreamQuery,
 ) {
     use axum::extract::ws::Message;
+    let account = query.account;
     loop {
         let commit = match commits.recv().await {
             Ok(commit) => commit,
@@ -554,9 +651,14 @@ async fn push_commits(
             }
             Err(_) => return,
         };
-        let mut messages = vec![json!({ "type": "block", "height": commit.height,
-                                        "state_root": commit.root,
-                                        "txs": commit.receipts.receipts.len() })];
+        let mut block = json!({ "type": "block", "height": commit.height,
+                                "state_root": commit.root,
+                                "txs": commit.receipts.receipts.len() });
+        if query.txs == Some(true) {
+            let hashes = commit.receipts.receipts.iter().map(|r| r.tx_hash);
+            block["tx_hashes"] = json!(hashes.collect::<Vec<_>>());
+        }
+        let mut messages = vec![block];
         let events = commit
             .receipts
             .receipts

@@ -10,7 +10,8 @@ use tokenbook_protocol::{
 };
 
 /// Why an order left the book without filling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CancelReason {
     /// The trader cancelled it.
     Requested,
@@ -36,8 +37,10 @@ pub enum CancelReason {
     Liquidation,
 }
 
-/// Something that happened while applying a tx or the block.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+/// Something that happened while applying a tx or the block. Its JSON form (API receipts) is
+/// tagged: `{"event": "order_accepted", ...}`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A new order was accepted (it may have filled, rested, or both).
     OrderAccepted {

@@ -179,3 +179,9 @@ impl fmt::Display for Reject {
 pub(crate) fn reject<T>(code: RejectCode, message: impl Into<String>) -> Result<T, Reject> {
     Err(Reject::new(code, message))
 }
+
+impl serde::Serialize for RejectCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
