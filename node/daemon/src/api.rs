@@ -154,6 +154,7 @@ fn routes(state: ApiState) -> Router {
         .route("/v1/blocks/{height}/certificate", get(certificate))
         .route("/v1/state/{key}", get(state_proof))
         .route("/v1/keys/{key}", get(key_grant))
+        .route("/v1/proposals", get(proposals))
         .route("/v1/state-root/{height}", get(state_root))
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/markets", get(markets))
@@ -422,6 +423,20 @@ async fn key_grant(State(state): State<ApiState>, Path(key): Path<String>) -> Ap
         ApiError::new(StatusCode::NOT_FOUND, "key_unknown", "no account has this key")
     })?;
     Ok(axum::Json(grant).into_response())
+}
+
+/// `/v1/proposals`: open governance proposals with their approvals.
+async fn proposals(State(state): State<ApiState>) -> ApiResult {
+    let list = read(&state, |driver| {
+        let ledger = driver.executor().ledger();
+        let list = ledger.proposals.values().map(|p| {
+            json!({ "id": p.id, "proposer": p.proposer, "action": p.action,
+                    "expires_at": p.expires_at, "approvals": p.approvals })
+        });
+        list.collect::<Vec<_>>()
+    })
+    .await?;
+    Ok(axum::Json(list).into_response())
 }
 
 #[derive(Deserialize)]
