@@ -78,12 +78,22 @@ pub fn parse_seed(text: &str) -> Result<[u8; 32], String> {
 /// Unknown name, a file others can read, or a file that is not a hex seed.
 pub fn load(dir: &Path, name: &str) -> Result<Keypair, String> {
     let path = path(dir, name)?;
-    let meta = std::fs::metadata(&path)
-        .map_err(|_| format!("no key named {name} in {}", dir.display()))?;
+    if !path.exists() {
+        return Err(format!("no key named {name} in {} (see `tokenbook keys list`)", dir.display()));
+    }
+    load_file(&path)
+}
+
+/// Loads a key file by path (e.g. one the devnet wrote).
+///
+/// # Errors
+/// A missing file, a file others can read, or a file that is not a hex seed.
+pub fn load_file(path: &Path) -> Result<Keypair, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(format!("{} is readable by others; run chmod 600 on it", path.display()));
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let seed = parse_seed(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Keypair::from_seed(&seed))
 }

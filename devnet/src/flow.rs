@@ -65,61 +65,89 @@ pub async fn submit(http: &reqwest::Client, api: &str, tx: &Tx, wait: bool) -> R
     Ok(())
 }
 
-/// Account id of trader `i` (after the members' accounts, in registration order).
+/// The limits `up` gives its traders.
 #[must_use]
-pub fn trader_account(members: usize, i: usize) -> AccountId {
-    AccountId::new((members + 1 + i) as u64)
+pub fn trader_limits() -> AccountLimits {
+    AccountLimits { max_order_qty: Qty::new(100), max_open_orders: 500, max_position: Qty::new(5_000) }
 }
 
-/// Registers and funds every trader (member 0 signs), each committed before the next step.
+/// Registers and funds every trader with `limits` (member 0 signs, through `api`); returns
+/// their account ids, in the order of `traders`.
+///
+/// All registrations go into the mempool in nonce order, then every one is awaited; the ids
+/// (assigned in commit order) are then read back by key, and the deposits follow the same way.
 ///
 /// # Errors
-/// A tx the node refused.
+/// A tx the node refused, or one not committed within 30 s.
 pub async fn fund_traders(
     http: &reqwest::Client,
     api: &str,
     member: &Keypair,
     traders: &[Keypair],
+    limits: AccountLimits,
     signer: &mut Signer,
-) -> Result<(), String> {
+) -> Result<Vec<AccountId>, String> {
     let me = AccountId::new(1);
-    let limits = AccountLimits {
-        max_order_qty: Qty::new(100),
-        max_open_orders: 500,
-        max_position: Qty::new(5_000),
-    };
+    let mut registrations = Vec::new();
     for trader in traders {
-        let body = TxBody::RegisterAccount(RegisterAccount {
-            owner: trader.public_key(),
-            limits,
-            self_trade_group: 0,
-        });
-        // One at a time: ids follow commit order, and a block may order its txs otherwise.
-        submit(http, api, &signer.sign(member, me, body), true).await?;
+        let body =
+            TxBody::RegisterAccount(RegisterAccount { owner: trader.public_key(), limits, self_trade_group: 0 });
+        registrations.push(signer.sign(member, me, body));
     }
-    let members = members_count(http, api).await?;
-    for i in 0..traders.len() {
-        let account = trader_account(members, i);
-        let body = TxBody::Deposit(CashTransfer {
-            account,
-            amount: Cash::new(10_000_000_000_000), // $10M
-            reference: Hash::digest(&account.get().to_le_bytes()),
-        });
-        submit(http, api, &signer.sign(member, me, body), true).await?;
+    submit_and_await(http, api, &registrations).await?;
+    let mut accounts = Vec::new();
+    for trader in traders {
+        accounts.push(account_of(http, api, trader).await?);
+    }
+    let deposits: Vec<Tx> = accounts
+        .iter()
+        .map(|&account| {
+            let body = TxBody::Deposit(CashTransfer {
+                account,
+                amount: Cash::new(10_000_000_000_000), // $10M
+                reference: Hash::digest(&account.get().to_le_bytes()),
+            });
+            signer.sign(member, me, body)
+        })
+        .collect();
+    submit_and_await(http, api, &deposits).await?;
+    Ok(accounts)
+}
+
+/// Submits `txs` in order without waiting, then waits until each is committed and accepted.
+async fn submit_and_await(http: &reqwest::Client, api: &str, txs: &[Tx]) -> Result<(), String> {
+    for tx in txs {
+        submit(http, api, tx, false).await?;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    for tx in txs {
+        let hash = tx.hash();
+        loop {
+            let receipt = get_json(http, &format!("{api}/v1/tx/{hash}")).await;
+            if let Some(r) = receipt.filter(|r| r["status"] == "committed") {
+                if r["accepted"].as_bool() != Some(true) {
+                    return Err(format!("tx {hash}: {}: {}", r["code"], r["message"]));
+                }
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("tx {hash} not committed within 30 s"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
     Ok(())
 }
 
-async fn members_count(http: &reqwest::Client, api: &str) -> Result<usize, String> {
-    let status: serde_json::Value = http
-        .get(format!("{api}/v1/status"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    status["validators"].as_array().map(Vec::len).ok_or_else(|| format!("{api}: no status"))
+/// The account a registered key owns.
+async fn account_of(http: &reqwest::Client, api: &str, key: &Keypair) -> Result<AccountId, String> {
+    let url = format!("{api}/v1/keys/{}", key.public_key().to_hex());
+    let grant = get_json(http, &url).await.ok_or_else(|| format!("{url}: no answer"))?;
+    grant["account"].as_u64().map(AccountId::new).ok_or_else(|| format!("{url}: {grant}"))
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    http.get(url).send().await.ok()?.json().await.ok()
 }
 
 /// A tiny deterministic generator (the flow's randomness need not be secret).

@@ -4,16 +4,21 @@
 //!
 //! `up` builds keys, a genesis and one home per validator, starts the nodes, funds the traders,
 //! runs the order flow and prints a live status line until Ctrl-C, then stops every node cleanly.
-//! `status --dir DIR` and `down --dir DIR` act on a devnet started with `--dir`.
+//! `status --dir DIR` and `down --dir DIR` act on a devnet started with `--dir`. `bench` starts
+//! a devnet of its own and measures finalized orders per second and submit → final latency
+//! under a paced load (docs/benchmarks.md).
 
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod flow;
+mod nodes;
 mod setup;
 
 use clap::{Parser, Subcommand};
 use flow::{FlowStats, Signer, Walk};
+use nodes::{Nodes, node_binary, terminate, wait_ready};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -41,6 +46,34 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Start a devnet, load it with signed orders at a target rate and measure throughput and
+    /// submit → final latency; writes bench.csv, bench.png and summary.txt.
+    Bench {
+        /// Number of validators.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// Number of trading accounts.
+        #[arg(long, default_value_t = 128)]
+        accounts: usize,
+        /// Target submissions per second.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        /// Seconds of submitting.
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+        /// Where the CSV, PNG and summary go.
+        #[arg(long, default_value = "target/bench-e2e")]
+        out: PathBuf,
+        /// Keep the devnet's data here (default: a temporary directory removed on exit).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Signing threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Most HTTP requests in flight at once.
+        #[arg(long, default_value_t = 1_024)]
+        max_inflight: usize,
+    },
     /// Show each validator's height and state root.
     Status {
         /// The devnet's directory.
@@ -58,6 +91,11 @@ enum Command {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Up { validators, traders, dir } => up(validators, traders, dir),
+        Command::Bench { validators, accounts, rate, secs, out, dir, threads, max_inflight } => {
+            let opts =
+                bench::Options { validators, accounts, rate, secs, out, dir, threads, max_inflight };
+            bench::run(&opts)
+        }
         Command::Status { dir } => runtime().and_then(|rt| rt.block_on(status(&dir))),
         Command::Down { dir } => down(&dir),
     };
@@ -72,84 +110,6 @@ fn main() -> ExitCode {
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Runtime::new().map_err(|e| e.to_string())
-}
-
-/// The `tokenbook-node` binary next to this one, built first if it is missing.
-fn node_binary() -> Result<PathBuf, String> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = me.parent().ok_or("no directory for this executable")?;
-    let node = dir.join("tokenbook-node");
-    if node.exists() {
-        return Ok(node);
-    }
-    eprintln!("building tokenbook-node (once) …");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let profile = if dir.ends_with("release") { vec!["--release"] } else { vec![] };
-    let status = std::process::Command::new(cargo)
-        .args(["build", "-p", "tokenbook-node", "--bin", "tokenbook-node"])
-        .args(profile)
-        .status()
-        .map_err(|e| format!("cargo: {e}"))?;
-    if !status.success() || !node.exists() {
-        return Err(format!("could not build {}", node.display()));
-    }
-    Ok(node)
-}
-
-struct Nodes {
-    children: Vec<tokio::process::Child>,
-}
-
-impl Nodes {
-    fn start(binary: &Path, devnet: &setup::Devnet) -> Result<Nodes, String> {
-        let mut children = Vec::new();
-        let mut pids = String::new();
-        for v in &devnet.validators {
-            let log_path = v.home.0.join("node.log");
-            let log = std::fs::File::create(&log_path)
-                .map_err(|e| format!("{}: {e}", log_path.display()))?;
-            let child = tokio::process::Command::new(binary)
-                .args(["start", "--home"])
-                .arg(&v.home.0)
-                .stdout(std::process::Stdio::null())
-                .stderr(log)
-                .spawn()
-                .map_err(|e| format!("{}: {e}", binary.display()))?;
-            pids.push_str(&format!("{}\n", child.id().unwrap_or(0)));
-            children.push(child);
-        }
-        std::fs::write(devnet.dir.join("pids"), pids).map_err(|e| e.to_string())?;
-        std::fs::write(devnet.dir.join("devnet.pid"), std::process::id().to_string())
-            .map_err(|e| e.to_string())?;
-        Ok(Nodes { children })
-    }
-
-    /// SIGTERM to every node, then waits for each (SIGKILL after 15 s).
-    async fn stop(mut self) {
-        for child in &self.children {
-            if let Some(pid) = child.id() {
-                terminate(pid);
-            }
-        }
-        for child in &mut self.children {
-            if tokio::time::timeout(Duration::from_secs(15), child.wait()).await.is_err() {
-                let _ = child.start_kill();
-            }
-        }
-    }
-
-    fn exited(&mut self) -> Vec<usize> {
-        (0..self.children.len())
-            .filter(|&i| self.children[i].try_wait().ok().flatten().is_some())
-            .collect()
-    }
-}
-
-/// SIGTERM through the shell's builtin `kill` (no procps needed).
-fn terminate(pid: u32) {
-    let _ = std::process::Command::new("sh")
-        .args(["-c", &format!("kill -TERM {pid} 2>/dev/null")])
-        .status();
 }
 
 fn up(validators: usize, traders: usize, dir: Option<PathBuf>) -> Result<(), String> {
@@ -170,25 +130,13 @@ fn up(validators: usize, traders: usize, dir: Option<PathBuf>) -> Result<(), Str
 }
 
 async fn run(binary: &Path, devnet: &setup::Devnet) -> Result<(), String> {
-    let mut nodes = Nodes::start(binary, devnet)?;
-    let apis: Vec<String> = devnet.validators.iter().map(|v| format!("http://{}", v.api)).collect();
-    print_banner(devnet, &apis);
-    let http = reqwest::Client::new();
-    let flow = async {
-        wait_ready(&http, &apis).await?;
-        trade(&http, &apis, devnet, &mut nodes).await
-    };
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| e.to_string())?;
-    let outcome = tokio::select! {
-        r = flow => r,
-        _ = tokio::signal::ctrl_c() => Ok(()),
-        _ = term.recv() => Ok(()),
-    };
-    println!("\nstopping {} validators …", devnet.validators.len());
-    nodes.stop().await;
-    println!("stopped");
-    outcome
+    nodes::run_with(binary, devnet, async |apis: &[String], nodes: &mut Nodes| {
+        print_banner(devnet, apis);
+        let http = reqwest::Client::new();
+        wait_ready(&http, apis).await?;
+        trade(&http, apis, devnet, nodes).await
+    })
+    .await
 }
 
 fn print_banner(devnet: &setup::Devnet, apis: &[String]) {
@@ -206,27 +154,6 @@ fn print_banner(devnet: &setup::Devnet, apis: &[String]) {
     println!("  Ctrl-C stops everything");
 }
 
-async fn wait_ready(http: &reqwest::Client, apis: &[String]) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    for api in apis {
-        loop {
-            let ok = http
-                .get(format!("{api}/v1/status"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(format!("{api} did not start within 60 s; see its node.log"));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    Ok(())
-}
-
 /// Funds the traders, then runs the order flow and the status line until the task is dropped.
 async fn trade(
     http: &reqwest::Client,
@@ -242,7 +169,15 @@ async fn trade(
     let mut signer = Signer::default();
     let mut mids = [flow::MARKETS[0].2, flow::MARKETS[1].2];
     flow::publish_indexes(http, apis, &members, &mids, &mut signer).await?;
-    flow::fund_traders(http, &apis[0], &members[0], &devnet.traders, &mut signer).await?;
+    let accounts = flow::fund_traders(
+        http,
+        &apis[0],
+        &members[0],
+        &devnet.traders,
+        flow::trader_limits(),
+        &mut signer,
+    )
+    .await?;
     println!("traders funded; trading");
     let stats = Arc::new(FlowStats::default());
     let makers = devnet.traders.len() / 2;
@@ -262,13 +197,11 @@ async fn trade(
         let mut txs = Vec::new();
         if step % 10 == 0 {
             for i in 0..makers {
-                let account = flow::trader_account(members.len(), i);
-                txs.extend(flow::quotes(&mut signer, &devnet.traders[i], account, &mids));
+                txs.extend(flow::quotes(&mut signer, &devnet.traders[i], accounts[i], &mids));
             }
         }
         for i in makers..devnet.traders.len() {
-            let account = flow::trader_account(members.len(), i);
-            txs.push(flow::take(&mut signer, &devnet.traders[i], account, &mids, &mut walk));
+            txs.push(flow::take(&mut signer, &devnet.traders[i], accounts[i], &mids, &mut walk));
         }
         let api = &apis[usize::try_from(step).unwrap_or(0) % apis.len()];
         flow::send_all(http, api, txs, &stats).await;

@@ -215,6 +215,38 @@ fn account_value(account: &Account) -> Vec<u8> {
     encode(&stored)
 }
 
+/// Decodes an account's stored value (what a proof of [`account_key`] proves). Its order
+/// indexes are empty: they are rebuilt from the orders on import.
+///
+/// # Errors
+/// The bytes are not an account.
+pub fn decode_account(bytes: &[u8]) -> Result<Account, String> {
+    decode_value("account", bytes)
+}
+
+/// What a state key names, for people: `account 7`, `order page 12`, `globals`, ….
+#[must_use]
+pub fn describe_key(key: &[u8]) -> String {
+    let Some((&t, rest)) = key.split_first() else { return "empty key".into() };
+    let number = || {
+        <[u8; 8]>::try_from(rest).map(u64::from_be_bytes).map_or_else(
+            |_| <[u8; 4]>::try_from(rest).map_or_else(|_| hex::encode(rest), |b| u32::from_be_bytes(b).to_string()),
+            |n| n.to_string(),
+        )
+    };
+    match t {
+        table::GLOBALS => "globals".into(),
+        table::ACCOUNT => format!("account {}", number()),
+        table::KEY => format!("key grant {}", hex::encode(rest)),
+        table::MARKET => format!("market {}", number()),
+        table::ORDER => format!("order page {}", number()),
+        table::INDEX => format!("index {}", number()),
+        table::PROPOSAL => format!("proposal {}", number()),
+        table::REFERENCE => format!("transfer reference {}", hex::encode(rest)),
+        other => format!("table {other:#04x} key {}", hex::encode(rest)),
+    }
+}
+
 fn market_value(m: &Market) -> Vec<u8> {
     encode(&MarketRecord {
         spec: m.spec.clone(),

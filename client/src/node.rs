@@ -1,0 +1,137 @@
+//! The CLI's view of one node: its HTTP/JSON API (docs/api.md) over a blocking client.
+//!
+//! Promises: every failure becomes a [`CliError`] with a stable code — the node's own code when
+//! it answered with one (`nonce_replayed`, `market_unknown`, …), `node_unreachable` when it
+//! could not be reached, `node_bad_answer` when it answered something that is not the API.
+
+use serde_json::Value;
+use std::time::Duration;
+use tokenbook_protocol::Tx;
+use tokenbook_protocol::codec::encode;
+
+/// A failure with a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    /// Stable machine-readable code.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl CliError {
+    /// A failure with this code.
+    pub fn new(code: &str, message: impl Into<String>) -> CliError {
+        CliError { code: code.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl From<String> for CliError {
+    fn from(message: String) -> CliError {
+        CliError::new("cli_error", message)
+    }
+}
+
+/// Shorthand.
+pub type CliResult<T> = Result<T, CliError>;
+
+/// One node's API.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Node {
+    /// A client for the node at `url`.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub fn new(url: &str) -> CliResult<Node> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| CliError::new("cli_error", e.to_string()))?;
+        Ok(Node { url: url.trim_end_matches('/').to_string(), http })
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> CliError {
+        CliError::new("node_unreachable", format!("{}: {e}", self.url))
+    }
+
+    /// `GET path` as JSON.
+    ///
+    /// # Errors
+    /// Unreachable node, an error answer (its code), or an answer that is not JSON.
+    pub fn get(&self, path: &str) -> CliResult<Value> {
+        let response =
+            self.http.get(format!("{}{path}", self.url)).send().map_err(|e| self.unreachable(&e))?;
+        self.json(response)
+    }
+
+    /// `GET path` as bytes (`None` for a 404).
+    ///
+    /// # Errors
+    /// Unreachable node or an error answer other than 404.
+    pub fn get_bytes(&self, path: &str) -> CliResult<Option<Vec<u8>>> {
+        let response =
+            self.http.get(format!("{}{path}", self.url)).send().map_err(|e| self.unreachable(&e))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(self.json(response).err().unwrap_or_else(|| bad_answer("an error")));
+        }
+        let bytes = response.bytes().map_err(|e| self.unreachable(&e))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// Submits a signed tx; with `wait`, until it is committed (the receipt), else until the
+    /// mempool admitted it (`{"hash"}`). A committed tx the ledger refused is an error with the
+    /// ledger's code.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get), plus the node's or ledger's refusal.
+    pub fn submit(&self, tx: &Tx, wait: bool) -> CliResult<Value> {
+        let query = if wait { "?wait=commit" } else { "" };
+        let response = self
+            .http
+            .post(format!("{}/v1/tx{query}", self.url))
+            .header("content-type", "application/octet-stream")
+            .body(encode(tx))
+            .send()
+            .map_err(|e| self.unreachable(&e))?;
+        let receipt = self.json(response)?;
+        if receipt["accepted"] == Value::Bool(false) {
+            return Err(node_error(&receipt));
+        }
+        Ok(receipt)
+    }
+
+    fn json(&self, response: reqwest::blocking::Response) -> CliResult<Value> {
+        let ok = response.status().is_success();
+        let status = response.status();
+        let text = response.text().map_err(|e| self.unreachable(&e))?;
+        let body: Value = serde_json::from_str(&text)
+            .map_err(|_| bad_answer(&format!("HTTP {status} with a body that is not JSON")))?;
+        if ok { Ok(body) } else { Err(node_error(&body)) }
+    }
+}
+
+fn bad_answer(what: &str) -> CliError {
+    CliError::new("node_bad_answer", format!("the node answered {what}"))
+}
+
+/// The node's `{"code", "message"}` as an error.
+fn node_error(body: &Value) -> CliError {
+    match (body["code"].as_str(), body["message"].as_str()) {
+        (Some(code), Some(message)) => CliError::new(code, message),
+        _ => bad_answer(&body.to_string()),
+    }
+}

@@ -1,0 +1,108 @@
+//! Signing for the CLI: which key, which account, which chain, which nonce.
+//!
+//! Promises: the key comes from `--key-file` or the key store (`--key NAME`); the account is
+//! `--account` or, when omitted, the one the node says the key signs for (`/v1/keys/{key}`);
+//! the chain id is the node's; the nonce is the wall clock in milliseconds (the wire format's
+//! nonce rule), so two commands of one account in the same millisecond would collide
+//! (`mempool_duplicate`, nothing lost).
+
+use crate::node::{CliError, CliResult, Node};
+use serde_json::Value;
+use std::path::PathBuf;
+use tokenbook_protocol::{AccountId, Keypair, TxBody, TxPayload};
+
+/// Where the signing key comes from.
+#[derive(Debug, Clone)]
+pub struct KeyChoice {
+    /// The key store directory.
+    pub dir: PathBuf,
+    /// A key by name in the store.
+    pub name: String,
+    /// A key file path (overrides `name`).
+    pub file: Option<PathBuf>,
+    /// The account acted for (default: the key's account on the node).
+    pub account: Option<u64>,
+}
+
+impl KeyChoice {
+    /// Loads the key.
+    ///
+    /// # Errors
+    /// No such key, an unreadable or badly permissioned file.
+    pub fn load(&self) -> CliResult<Keypair> {
+        let loaded = match &self.file {
+            Some(file) => crate::keys::load_file(file),
+            None => crate::keys::load(&self.dir, &self.name),
+        };
+        loaded.map_err(|e| CliError::new("key_unavailable", e))
+    }
+}
+
+/// A loaded signer bound to a node.
+pub struct Signer<'a> {
+    /// The node txs go to.
+    pub node: &'a Node,
+    /// The key.
+    pub key: Keypair,
+    /// The account acted for.
+    pub account: AccountId,
+    chain_id: String,
+}
+
+impl<'a> Signer<'a> {
+    /// Loads the key and finds its account and the chain id on `node`.
+    ///
+    /// # Errors
+    /// Key errors; `key_unknown` when the node knows no account for the key and none was given.
+    pub fn open(node: &'a Node, choice: &KeyChoice) -> CliResult<Signer<'a>> {
+        let key = choice.load()?;
+        let status = node.get("/v1/status")?;
+        let chain_id = status["chain_id"]
+            .as_str()
+            .ok_or_else(|| CliError::new("node_bad_answer", "status without chain_id"))?
+            .to_string();
+        let account = match choice.account {
+            Some(id) => AccountId::new(id),
+            None => account_of(node, &key)?,
+        };
+        Ok(Signer { node, key, account, chain_id })
+    }
+
+    /// Signs `body` and submits it (waiting for commit with `wait`).
+    ///
+    /// # Errors
+    /// The node's or ledger's refusal.
+    pub fn send(&self, body: TxBody, wait: bool) -> CliResult<Value> {
+        let payload =
+            TxPayload { account: self.account, signer: self.key.public_key(), nonce: now_ms(), body };
+        let tx = payload.sign(&self.key, &self.chain_id);
+        let mut answer = self.node.submit(&tx, wait)?;
+        answer["hash"] = Value::String(tx.hash().to_string());
+        Ok(answer)
+    }
+}
+
+fn account_of(node: &Node, key: &Keypair) -> CliResult<AccountId> {
+    let public = key.public_key().to_hex();
+    let grant = node.get(&format!("/v1/keys/{public}")).map_err(|e| {
+        if e.code == "key_unknown" {
+            CliError::new(
+                "key_unknown",
+                format!("no account has key {public} yet: ask your member to register it, or pass --account"),
+            )
+        } else {
+            e
+        }
+    })?;
+    grant["account"]
+        .as_u64()
+        .map(AccountId::new)
+        .ok_or_else(|| CliError::new("node_bad_answer", "key lookup without an account"))
+}
+
+/// Milliseconds since the Unix epoch (the nonce).
+#[must_use]
+pub fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,121 @@
+//! Money at the edge: the CLI reads and prints USD as decimals (rust_decimal) and converts them
+//! to the ledger's integers — cash in micro-USD, prices in ticks of the market's tick size,
+//! quantities in lots — refusing any amount that is not a whole number of units.
+
+use crate::node::{CliError, CliResult, Node};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::str::FromStr;
+
+/// Smallest cash units per USD (the settlement asset is micro-USD).
+pub const CASH_PER_USD: i64 = 1_000_000;
+
+fn decimal(text: &str, what: &str) -> CliResult<Decimal> {
+    Decimal::from_str(text.trim())
+        .map_err(|_| CliError::new("bad_amount", format!("{what} {text:?} is not a decimal number")))
+}
+
+/// `"12.5"` USD → 12,500,000 micro-USD.
+///
+/// # Errors
+/// Not a decimal, finer than a micro-dollar, or out of range.
+pub fn usd_to_cash(text: &str) -> CliResult<i128> {
+    let micros = decimal(text, "amount")? * Decimal::from(CASH_PER_USD);
+    if !micros.fract().is_zero() {
+        return Err(CliError::new("bad_amount", format!("{text} is finer than $0.000001")));
+    }
+    i128::try_from(micros)
+        .map_err(|_| CliError::new("bad_amount", format!("{text} is out of range")))
+}
+
+/// Micro-USD → `"12.500000"`-style text without trailing zeros.
+#[must_use]
+pub fn cash_to_usd(micros: i128) -> String {
+    Decimal::try_from_i128_with_scale(micros, 6).map_or_else(|_| micros.to_string(), |d| d.normalize().to_string())
+}
+
+/// A USD price → ticks of `tick_size` micro-USD.
+///
+/// # Errors
+/// Not a decimal, or not a whole number of ticks.
+pub fn price_to_ticks(text: &str, tick_size: i128) -> CliResult<i64> {
+    let micros = usd_to_cash(text)?;
+    if tick_size <= 0 || micros % tick_size != 0 {
+        let tick = cash_to_usd(tick_size);
+        return Err(CliError::new("bad_price", format!("{text} is not a multiple of the tick ${tick}")));
+    }
+    i64::try_from(micros / tick_size)
+        .map_err(|_| CliError::new("bad_price", format!("{text} is out of range")))
+}
+
+/// Ticks → USD text.
+#[must_use]
+pub fn ticks_to_price(ticks: i64, tick_size: i128) -> String {
+    cash_to_usd(i128::from(ticks).saturating_mul(tick_size))
+}
+
+/// A listed market's terms, as `/v1/markets` gives them.
+#[derive(Debug, Clone)]
+pub struct MarketInfo {
+    /// Id.
+    pub id: u32,
+    /// Symbol.
+    pub symbol: String,
+    /// Micro-USD per tick.
+    pub tick_size: i128,
+}
+
+/// Every market the node lists.
+///
+/// # Errors
+/// The node's errors.
+pub fn markets(node: &Node) -> CliResult<Vec<MarketInfo>> {
+    let list = node.get("/v1/markets")?;
+    let bad = || CliError::new("node_bad_answer", "a market without id, symbol or tick size");
+    let parse = |m: &Value| -> CliResult<MarketInfo> {
+        Ok(MarketInfo {
+            id: m["id"].as_u64().and_then(|id| u32::try_from(id).ok()).ok_or_else(bad)?,
+            symbol: m["symbol"].as_str().ok_or_else(bad)?.to_string(),
+            tick_size: m["tick_size"].as_str().and_then(|t| t.parse().ok()).ok_or_else(bad)?,
+        })
+    };
+    list.as_array().ok_or_else(bad)?.iter().map(parse).collect()
+}
+
+/// The market named by symbol (case-insensitive) or id.
+///
+/// # Errors
+/// No such market (`market_unknown`), or the node's errors.
+pub fn market(node: &Node, name: &str) -> CliResult<MarketInfo> {
+    let all = markets(node)?;
+    all.into_iter()
+        .find(|m| m.symbol.eq_ignore_ascii_case(name) || m.id.to_string() == name)
+        .ok_or_else(|| CliError::new("market_unknown", format!("no market {name:?} (see `tokenbook markets`)")))
+}
+
+/// A quantity field (JSON decimal string) as an integer.
+#[must_use]
+pub fn int(value: &Value) -> i64 {
+    value.as_str().and_then(|s| s.parse().ok()).or_else(|| value.as_i64()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usd_round_trips_through_micro_units() {
+        assert_eq!(usd_to_cash("12.5"), Ok(12_500_000));
+        assert_eq!(usd_to_cash("-0.000001"), Ok(-1));
+        assert_eq!(cash_to_usd(12_500_000), "12.5");
+        assert_eq!(usd_to_cash("0.0000001").map_err(|e| e.code), Err("bad_amount".into()));
+        assert_eq!(usd_to_cash("ten").map_err(|e| e.code), Err("bad_amount".into()));
+    }
+
+    #[test]
+    fn prices_must_be_whole_ticks() {
+        assert_eq!(price_to_ticks("10.01", 10_000), Ok(1_001));
+        assert_eq!(ticks_to_price(1_001, 10_000), "10.01");
+        assert_eq!(price_to_ticks("10.015", 10_000).map_err(|e| e.code), Err("bad_price".into()));
+    }
+}

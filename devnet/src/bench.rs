@@ -1,0 +1,484 @@
+//! `tokenbook-devnet bench`: an end-to-end load benchmark of a local devnet.
+//!
+//! It starts its own devnet (the `up` code path: keys, genesis, one `tokenbook-node` process
+//! per validator on loopback), registers and funds `--accounts` accounts, keeps both indexes
+//! fresh at constant prices (every member publishes every second), then for `--secs` seconds
+//! submits orders signed in worker threads ([`load`]) at `--rate` txs/s, spread over every
+//! validator's `POST /v1/tx` with many requests in flight. One validator's
+//! `/v1/stream?txs=true` tells when each tx is finalized (its hash listed in a committed block).
+//!
+//! Promises:
+//! - The pacer never sends ahead of the rate (a token bucket refilled every 5 ms, holding at
+//!   most 50 ms of tokens); when the signers or the in-flight limit hold it back, it sends less,
+//!   says so in the summary, and never catches up later in a burst.
+//! - Every number printed is measured: submitted, admitted or refused (by code), finalized with
+//!   submit → final latency, per second (`bench.csv`, `bench.png`); a sample of finalized txs is
+//!   read back with `GET /v1/tx/{hash}` to report the share the ledger accepted.
+//! - The devnet is stopped cleanly at the end (as `up` does on Ctrl-C); a validator that exits,
+//!   or a stream that fails, makes the run fail.
+
+mod load;
+mod plot;
+mod record;
+
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokenbook_protocol::Keypair;
+use tokio::time::Instant;
+
+use crate::flow::{self, MARKETS, Signer};
+use crate::nodes::{self, Nodes};
+use crate::setup;
+use record::Recorder;
+
+/// What `bench` was asked to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Validators.
+    pub validators: usize,
+    /// Trading accounts.
+    pub accounts: usize,
+    /// Target submissions per second.
+    pub rate: u64,
+    /// Seconds of submitting.
+    pub secs: u64,
+    /// Where `bench.csv`, `bench.png` and `summary.txt` go.
+    pub out: PathBuf,
+    /// Keep the devnet's data here (default: a temporary directory).
+    pub dir: Option<PathBuf>,
+    /// Signing threads.
+    pub threads: usize,
+    /// Most requests in flight at once.
+    pub max_inflight: usize,
+}
+
+type Shared = Arc<Mutex<Recorder>>;
+
+fn with<T>(recorder: &Shared, f: impl FnOnce(&mut Recorder) -> T) -> Option<T> {
+    recorder.lock().ok().map(|mut r| f(&mut r))
+}
+
+/// Runs the benchmark.
+///
+/// # Errors
+/// Bad options, a devnet that cannot start or fails during the run, or an output that cannot
+/// be written.
+pub fn run(opts: &Options) -> Result<(), String> {
+    if opts.validators == 0 || opts.accounts < 2 || opts.accounts > 1_000 {
+        return Err("bench needs at least 1 validator and 2..=1000 accounts".into());
+    }
+    if opts.rate == 0 || opts.secs == 0 {
+        return Err("--rate and --secs must be positive".into());
+    }
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    let dir = opts.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("tokenbook-bench-{}", std::process::id()))
+    });
+    let binary = nodes::node_binary()?;
+    let devnet = setup::create(&dir, opts.validators, opts.accounts)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let result = runtime.block_on(nodes::run_with(
+        &binary,
+        &devnet,
+        async |apis: &[String], nodes: &mut Nodes| bench(opts, &devnet, apis, nodes).await,
+    ));
+    if opts.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+async fn bench(
+    opts: &Options,
+    devnet: &setup::Devnet,
+    apis: &[String],
+    nodes: &mut Nodes,
+) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    nodes::wait_ready(&http, apis).await?;
+    println!(
+        "bench: {} validators, {} accounts, {} txs/s for {} s; data in {}",
+        apis.len(),
+        opts.accounts,
+        opts.rate,
+        opts.secs,
+        devnet.dir.display()
+    );
+    let members: Vec<Keypair> =
+        devnet.validators.iter().map(|v| Keypair::from_seed(&v.member.seed())).collect();
+    let mut signer = Signer::default();
+    let mids = [MARKETS[0].2, MARKETS[1].2];
+    flow::publish_indexes(&http, apis, &members, &mids, &mut signer).await?;
+    let limits = load::bench_limits();
+    let accounts =
+        flow::fund_traders(&http, &apis[0], &members[0], &devnet.traders, limits, &mut signer)
+            .await?;
+    println!("{} accounts registered and funded", accounts.len());
+    let publisher = tokio::spawn(publish_every_second(http.clone(), apis.to_vec(), members, signer));
+    let traders = devnet
+        .traders
+        .iter()
+        .zip(&accounts)
+        .enumerate()
+        .map(|(i, (key, &account))| load::Trader::new(key, account, i % apis.len(), i as u64))
+        .collect();
+    let measured = measure(opts, apis, nodes, traders).await;
+    publisher.abort();
+    let (recorder, outcome) = measured?;
+    let samples = sample_receipts(&http, &apis[0], &recorder.finalized).await;
+    report(opts, &recorder, &outcome, &samples)
+}
+
+/// What the pacer and the listener saw besides the recorder.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Ticks on which the signers had nothing ready.
+    starved_ticks: u64,
+    /// Ticks on which every in-flight slot was taken.
+    inflight_full_ticks: u64,
+    /// CPU seconds per process over the submitting period: this one, then each validator.
+    cpu_secs: Vec<f64>,
+    /// Wall seconds of the submitting period.
+    wall_secs: f64,
+}
+
+/// Subscribes, starts the signers, paces the submissions, drains, and stops the signers.
+async fn measure(
+    opts: &Options,
+    apis: &[String],
+    nodes: &mut Nodes,
+    traders: Vec<load::Trader>,
+) -> Result<(Recorder, Outcome), String> {
+    let recorder: Shared = Arc::new(Mutex::new(Recorder::new()));
+    let host = apis[0].trim_start_matches("http://");
+    // `account=0` matches no fill: blocks only, no per-fill trade messages to carry.
+    let url = format!("ws://{host}/v1/stream?txs=true&account=0");
+    let (socket, _) =
+        tokio_tungstenite::connect_async(url.as_str()).await.map_err(|e| format!("{url}: {e}"))?;
+    let listener = tokio::spawn(listen(socket, Arc::clone(&recorder)));
+    let capacity = usize::try_from(opts.rate / 4).unwrap_or(usize::MAX).clamp(256, 65_536);
+    let (out, ready) = tokio::sync::mpsc::channel(capacity);
+    let stop = Arc::new(AtomicBool::new(false));
+    let signers = load::spawn_signers(traders, opts.threads, &out, &stop);
+    drop(out);
+    let mut pids = vec![std::process::id()];
+    pids.extend(nodes.pids());
+    let cpu_before = cpu_secs(&pids);
+    let started = Instant::now();
+    let paced = pace(opts, apis, nodes, ready, &recorder).await;
+    let wall_secs = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_secs(&pids);
+    stop.store(true, Ordering::Relaxed);
+    let _ = tokio::task::spawn_blocking(move || signers.into_iter().for_each(|t| drop(t.join())))
+        .await;
+    let (starved_ticks, inflight_full_ticks) = paced?;
+    drain(&recorder, listener).await?;
+    let cpu_secs = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a - b).collect();
+    let outcome = Outcome { starved_ticks, inflight_full_ticks, cpu_secs, wall_secs };
+    let recorder = recorder
+        .lock()
+        .map(|mut r| std::mem::replace(&mut *r, Recorder::new()))
+        .map_err(|e| e.to_string())?;
+    Ok((recorder, outcome))
+}
+
+/// Waits until every admitted tx is finalized, or 10 s after the last submission, then stops
+/// the listener.
+///
+/// # Errors
+/// The listener failed or its stream closed.
+async fn drain(
+    recorder: &Shared,
+    listener: tokio::task::JoinHandle<Result<(), String>>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && !listener.is_finished() {
+        if with(recorder, |r| r.pending()).unwrap_or(0) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if listener.is_finished() {
+        return match listener.await {
+            Ok(Err(e)) => Err(format!("stream: {e}")),
+            _ => Err("stream: closed by the validator".into()),
+        };
+    }
+    // Whatever is still pending is not counted as finalized.
+    listener.abort();
+    let _ = listener.await;
+    Ok(())
+}
+
+/// Reads block messages until the socket closes; a `lagged` note is an error.
+async fn listen(
+    mut socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    recorder: Shared,
+) -> Result<(), String> {
+    while let Some(message) = socket.next().await {
+        let message = message.map_err(|e| e.to_string())?;
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message else { continue };
+        let value: serde_json::Value =
+            serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?;
+        match value["type"].as_str() {
+            Some("block") => {
+                let txs = value["txs"].as_u64().unwrap_or(0);
+                let hashes = value["tx_hashes"].as_array().cloned().unwrap_or_default();
+                let parsed = hashes.iter().filter_map(|h| parse_hash(h.as_str()?));
+                with(&recorder, |r| r.block(txs, parsed));
+            }
+            Some("lagged") => return Err(format!("the listener fell behind: {value}")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn parse_hash(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
+}
+
+/// Sends what the signers made at `opts.rate` for `opts.secs`; returns the starved and
+/// in-flight-full tick counts.
+async fn pace(
+    opts: &Options,
+    apis: &[String],
+    nodes: &mut Nodes,
+    mut ready: tokio::sync::mpsc::Receiver<load::Signed>,
+    recorder: &Shared,
+) -> Result<(u64, u64), String> {
+    let clients: Vec<(reqwest::Client, Arc<str>)> = apis
+        .iter()
+        .map(|api| (reqwest::Client::new(), Arc::from(format!("{api}/v1/tx").as_str())))
+        .collect();
+    let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_inflight));
+    let rate = opts.rate as f64;
+    let (mut starved, mut full, mut budget) = (0u64, 0u64, 0.0f64);
+    let start = Instant::now();
+    let (end, mut last) = (start + Duration::from_secs(opts.secs), start);
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_check = start;
+    while Instant::now() < end {
+        tick.tick().await;
+        let now = Instant::now();
+        budget = (budget + rate * now.duration_since(last).as_secs_f64()).min(rate * 0.05 + 1.0);
+        last = now;
+        if now >= next_check {
+            check_alive(nodes)?;
+            print_progress(recorder, now.duration_since(start));
+            next_check = now + Duration::from_secs(1);
+        }
+        while budget >= 1.0 {
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                full += 1;
+                break;
+            };
+            let Ok(signed) = ready.try_recv() else {
+                starved += 1;
+                break;
+            };
+            budget -= 1.0;
+            let (client, url) = &clients[signed.validator % clients.len()];
+            let send = send_one(client.clone(), Arc::clone(url), signed, Arc::clone(recorder));
+            tokio::spawn(async move {
+                send.await;
+                drop(slot);
+            });
+        }
+    }
+    println!();
+    // Every request answered (or failed) before the drain starts.
+    let all = u32::try_from(opts.max_inflight).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
+    Ok((starved, full))
+}
+
+fn check_alive(nodes: &mut Nodes) -> Result<(), String> {
+    let exited = nodes.exited();
+    if exited.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("validators {exited:?} exited during the run (see their node.log)"))
+    }
+}
+
+fn print_progress(recorder: &Shared, elapsed: Duration) {
+    let line = with(recorder, |r| {
+        let last = r.seconds.iter().rev().nth(1).cloned().unwrap_or_default();
+        format!(
+            "\r{:>4} s  last second: submitted {:>6}  finalized {:>6}  refused {:>5}  pending {:>6}   ",
+            elapsed.as_secs(),
+            last.submitted,
+            last.finalized,
+            last.refused,
+            r.pending()
+        )
+    });
+    print!("{}", line.unwrap_or_default());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+async fn send_one(
+    client: reqwest::Client,
+    url: Arc<str>,
+    signed: load::Signed,
+    recorder: Shared,
+) {
+    let hash = signed.hash;
+    with(&recorder, |r| r.submitted(hash));
+    let refusal = match client.post(&*url).body(signed.bytes).send().await {
+        Ok(response) if response.status() == reqwest::StatusCode::ACCEPTED => None,
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            Some(body["code"].as_str().map_or_else(|| format!("http_{status}"), String::from))
+        }
+        Err(e) if e.is_connect() => Some("connect_error".into()),
+        Err(_) => Some("http_error".into()),
+    };
+    match refusal {
+        None => with(&recorder, Recorder::admitted),
+        Some(code) => with(&recorder, |r| r.refused(&hash, code)),
+    };
+}
+
+/// Every member publishes both indexes (unchanged) every second, so they stay fresh.
+async fn publish_every_second(
+    http: reqwest::Client,
+    apis: Vec<String>,
+    members: Vec<Keypair>,
+    mut signer: Signer,
+) {
+    let mids = [MARKETS[0].2, MARKETS[1].2];
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(e) = flow::publish_indexes(&http, &apis, &members, &mids, &mut signer).await {
+            eprintln!("\nindex publication refused: {e}");
+        }
+    }
+}
+
+/// The ledger's verdicts on up to 300 finalized txs spread over the run: `accepted` or the
+/// refusal code, with counts.
+async fn sample_receipts(
+    http: &reqwest::Client,
+    api: &str,
+    finalized: &[[u8; 32]],
+) -> BTreeMap<String, u64> {
+    let step = finalized.len().div_ceil(300).max(1);
+    let mut verdicts = BTreeMap::new();
+    for hash in finalized.iter().step_by(step) {
+        let url = format!("{api}/v1/tx/{}", hex::encode(hash));
+        let receipt: Option<serde_json::Value> = match http.get(&url).send().await {
+            Ok(response) => response.json().await.ok(),
+            Err(_) => None,
+        };
+        let verdict = match receipt {
+            Some(r) if r["accepted"].as_bool() == Some(true) => "accepted".to_string(),
+            Some(r) if r["accepted"].as_bool() == Some(false) => {
+                r["code"].as_str().unwrap_or("refused").to_string()
+            }
+            _ => "unreadable".to_string(),
+        };
+        *verdicts.entry(verdict).or_insert(0u64) += 1;
+    }
+    verdicts
+}
+
+/// User + system CPU seconds of each process so far (0 for one that cannot be read).
+fn cpu_secs(pids: &[u32]) -> Vec<f64> {
+    pids.iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After the command name in parentheses: field 3 onward; utime and stime are 14, 15.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+            (ticks(11) + ticks(12)) as f64 / 100.0 // USER_HZ is 100 on Linux
+        })
+        .collect()
+}
+
+fn report(
+    opts: &Options,
+    recorder: &Recorder,
+    outcome: &Outcome,
+    samples: &BTreeMap<String, u64>,
+) -> Result<(), String> {
+    let secs = usize::try_from(opts.secs).unwrap_or(usize::MAX);
+    let rows = record::rows(&recorder.seconds);
+    let summary = record::summarize(&recorder.seconds, secs);
+    let text = summary_text(opts, &summary, recorder, outcome, samples);
+    print!("{text}");
+    let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, String> {
+        let path = opts.out.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    };
+    write("summary.txt", text.as_bytes())?;
+    let csv = write("bench.csv", record::csv(&rows).as_bytes())?;
+    let png = opts.out.join("bench.png");
+    plot::draw(&png, &rows, plot::font_available())?;
+    println!("wrote {}, {} and summary.txt", csv.display(), png.display());
+    Ok(())
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.0} ms"))
+}
+
+fn summary_text(
+    opts: &Options,
+    s: &record::Summary,
+    recorder: &Recorder,
+    outcome: &Outcome,
+    samples: &BTreeMap<String, u64>,
+) -> String {
+    let mut out = format!(
+        "target {} txs/s for {} s, {} validators, {} accounts\n",
+        opts.rate, opts.secs, opts.validators, opts.accounts
+    );
+    out += &format!(
+        "submitted {}  admitted {}  refused {}  finalized {}\n",
+        s.submitted, s.admitted, s.refused, s.finalized
+    );
+    out += &format!(
+        "finalized/s: median {:.0} over the steady seconds, {:.0} overall\n",
+        s.steady_median_per_s, s.overall_per_s
+    );
+    out += &format!(
+        "submit -> final latency: p50 {}  p90 {}  p99 {}\n",
+        ms(s.p50_ms),
+        ms(s.p90_ms),
+        ms(s.p99_ms)
+    );
+    out += &format!("blocks {}  mean txs/block {:.0}\n", s.blocks, s.mean_txs_per_block);
+    out += &format!("refusals by code: {:?}\n", recorder.refusals);
+    out += &format!("ledger verdicts on a sample of finalized txs: {samples:?}\n");
+    out += &format!(
+        "pacer: {} ticks with nothing signed, {} with every in-flight slot taken\n",
+        outcome.starved_ticks, outcome.inflight_full_ticks
+    );
+    let share: Vec<String> = outcome
+        .cpu_secs
+        .iter()
+        .map(|c| format!("{:.0}%", 100.0 * c / outcome.wall_secs.max(1e-9)))
+        .collect();
+    out += &format!(
+        "CPU while submitting (100% = one core): bench {}, validators [{}]\n",
+        share.first().cloned().unwrap_or_default(),
+        share.get(1..).unwrap_or_default().join(" ")
+    );
+    out
+}

@@ -1,0 +1,200 @@
+//! The bench's order flow, signed in worker threads ahead of the pacer.
+//!
+//! Promises: with both indexes fresh and constant at the markets' reference prices, every tx it
+//! signs is one the ledger accepts for an account funded by `fund_traders` with
+//! [`bench_limits`]:
+//! - ~40% passive GTC orders 3–10 ticks away from the mid, which never meet a crossing order;
+//! - ~50% GTC and ~10% IOC orders 1–2 ticks through the mid, each account alternating buy and
+//!   sell with the same size in the same market, so its position stays within a few lots;
+//! - a cancel-all every [`CANCEL_EVERY`] txs of an account, so open orders stay far below
+//!   `max_open_orders`.
+//!
+//! Each account is signed for by one thread only, with strictly increasing nonces, and sent to one
+//! validator only (as a trader would use one API), so its txs reach a mempool in nonce order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokenbook_protocol::codec::encode;
+use tokenbook_protocol::{
+    AccountId, AccountLimits, CancelAll, Keypair, MarketId, NewOrder, OrderKind, Price, Qty,
+    SelfTradePrevention, Side, TimeInForce, TxBody,
+};
+
+use crate::flow::{MARKETS, Signer, Walk};
+
+/// Every this many txs, an account cancels all its orders.
+pub const CANCEL_EVERY: u64 = 50;
+
+/// A signed tx ready to send.
+#[derive(Debug)]
+pub struct Signed {
+    /// Index of the validator whose API receives it.
+    pub validator: usize,
+    /// Canonical bytes (the POST body).
+    pub bytes: Vec<u8>,
+    /// Its hash (as the stream names it).
+    pub hash: [u8; 32],
+}
+
+/// One bench account.
+#[derive(Debug)]
+pub struct Trader {
+    key: Keypair,
+    account: AccountId,
+    validator: usize,
+    sent: u64,
+    crossing: u64,
+}
+
+impl Trader {
+    /// Account `account`, owned by `key`, sending through validator `validator`; `phase`
+    /// staggers which side it crosses first so both sides are always present.
+    #[must_use]
+    pub fn new(key: &Keypair, account: AccountId, validator: usize, phase: u64) -> Trader {
+        Trader { key: Keypair::from_seed(&key.seed()), account, validator, sent: 0, crossing: phase }
+    }
+}
+
+/// The limits of bench accounts: room for ~20 resting orders and a drifting position.
+#[must_use]
+pub fn bench_limits() -> AccountLimits {
+    AccountLimits {
+        max_order_qty: Qty::new(100),
+        max_open_orders: 500,
+        max_position: Qty::new(10_000),
+    }
+}
+
+fn limit(market: u32, side: Side, price: i64, qty: i64, tif: TimeInForce) -> TxBody {
+    TxBody::PlaceOrder(NewOrder {
+        market: MarketId::new(market),
+        side,
+        kind: OrderKind::Limit,
+        price: Price::new(price),
+        qty: Qty::new(qty),
+        time_in_force: tif,
+        reduce_only: false,
+        client_order_id: None,
+        self_trade: SelfTradePrevention::ExpireMaker,
+        trigger: None,
+    })
+}
+
+/// The next tx body of `trader` (see the module's promises).
+pub fn next_body(trader: &mut Trader, walk: &mut Walk) -> TxBody {
+    trader.sent += 1;
+    if trader.sent % CANCEL_EVERY == 0 {
+        return TxBody::CancelAll(CancelAll { market: None });
+    }
+    let roll = walk.below(10);
+    if roll < 4 {
+        let (market, _, mid) = MARKETS[usize::from(walk.below(2) == 1)];
+        let away = 3 + i64::from(u8::try_from(walk.below(8)).unwrap_or(0));
+        let qty = 1 + i64::from(u8::try_from(walk.below(5)).unwrap_or(0));
+        return if walk.below(2) == 0 {
+            limit(market, Side::Buy, mid - away, qty, TimeInForce::Gtc)
+        } else {
+            limit(market, Side::Sell, mid + away, qty, TimeInForce::Gtc)
+        };
+    }
+    // Pairs of crossing orders: buy then sell of the same size in the same market.
+    let pair = trader.crossing / 2;
+    let buy = trader.crossing % 2 == 0;
+    trader.crossing += 1;
+    let (market, _, mid) = MARKETS[usize::from(pair % 2 == 1)];
+    let qty = 1 + i64::from(u8::try_from(pair % 3).unwrap_or(0));
+    let (reach, tif) = if roll < 9 { (1, TimeInForce::Gtc) } else { (2, TimeInForce::Ioc) };
+    if buy {
+        limit(market, Side::Buy, mid + reach, qty, tif)
+    } else {
+        limit(market, Side::Sell, mid - reach, qty, tif)
+    }
+}
+
+/// Starts `threads` signing threads sharing `traders` (each account in one thread); they sign
+/// round-robin over their accounts into `out` until `stop` is set or `out` is closed.
+#[must_use]
+pub fn spawn_signers(
+    traders: Vec<Trader>,
+    threads: usize,
+    out: &tokio::sync::mpsc::Sender<Signed>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let threads = threads.clamp(1, traders.len().max(1));
+    let mut shares: Vec<Vec<Trader>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, trader) in traders.into_iter().enumerate() {
+        shares[i % threads].push(trader);
+    }
+    shares
+        .into_iter()
+        .enumerate()
+        .map(|(t, share)| {
+            let (out, stop) = (out.clone(), Arc::clone(stop));
+            std::thread::spawn(move || sign_loop(share, t as u64, &out, &stop))
+        })
+        .collect()
+}
+
+fn sign_loop(
+    mut traders: Vec<Trader>,
+    seed: u64,
+    out: &tokio::sync::mpsc::Sender<Signed>,
+    stop: &AtomicBool,
+) {
+    let mut signer = Signer::default();
+    let mut walk = Walk::new(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    while !stop.load(Ordering::Relaxed) && !traders.is_empty() {
+        for trader in &mut traders {
+            let body = next_body(trader, &mut walk);
+            let tx = signer.sign(&trader.key, trader.account, body);
+            let signed =
+                Signed { validator: trader.validator, bytes: encode(&tx), hash: tx.hash().0 };
+            if out.blocking_send(signed).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trader() -> Trader {
+        Trader::new(&Keypair::from_seed(&[7; 32]), AccountId::new(9), 0, 0)
+    }
+
+    fn order_of(body: &TxBody) -> Option<&NewOrder> {
+        match body {
+            TxBody::PlaceOrder(order) => Some(order),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn crossing_orders_alternate_sides_with_equal_sizes_per_market() {
+        let (mut trader, mut walk) = (trader(), Walk::new(1));
+        let mut net = std::collections::BTreeMap::<u32, i64>::new();
+        let mut cancels = 0;
+        for _ in 0..10_000 {
+            let body = next_body(&mut trader, &mut walk);
+            let Some(order) = order_of(&body) else {
+                cancels += 1;
+                continue;
+            };
+            let (_, _, mid) = MARKETS[usize::try_from(order.market.get() - 1).unwrap_or(0)];
+            let through = match order.side {
+                Side::Buy => order.price.get() >= mid,
+                Side::Sell => order.price.get() <= mid,
+            };
+            if through {
+                let signed = if order.side == Side::Buy { order.qty.get() } else { -order.qty.get() };
+                *net.entry(order.market.get()).or_default() += signed;
+                assert!(net.values().all(|n| n.abs() <= 3), "{net:?}");
+            } else {
+                assert!((order.price.get() - mid).abs() >= 3, "passive orders never cross");
+            }
+        }
+        assert_eq!(cancels, 10_000 / CANCEL_EVERY);
+    }
+}

@@ -1,0 +1,154 @@
+//! The validator processes of a devnet: the sibling `tokenbook-node` binary (built once if
+//! missing), one child process per validator with its log in `node.log`, readiness by polling
+//! `/v1/status`, and a clean stop (SIGTERM, SIGKILL after 15 s).
+//!
+//! Promises: `pids` and `devnet.pid` in the devnet's directory name every process started, so
+//! `down` can stop them from another shell; `stop` waits for every child.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::setup;
+
+/// The `tokenbook-node` binary next to this one, built first if it is missing.
+///
+/// # Errors
+/// The binary is missing and cannot be built.
+pub fn node_binary() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = me.parent().ok_or("no directory for this executable")?;
+    let node = dir.join("tokenbook-node");
+    if node.exists() {
+        return Ok(node);
+    }
+    eprintln!("building tokenbook-node (once) …");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let profile = if dir.ends_with("release") { vec!["--release"] } else { vec![] };
+    let status = std::process::Command::new(cargo)
+        .args(["build", "-p", "tokenbook-node", "--bin", "tokenbook-node"])
+        .args(profile)
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !status.success() || !node.exists() {
+        return Err(format!("could not build {}", node.display()));
+    }
+    Ok(node)
+}
+
+/// The running validator processes, in genesis order.
+pub struct Nodes {
+    children: Vec<tokio::process::Child>,
+}
+
+impl Nodes {
+    /// Starts one `tokenbook-node start` per validator of `devnet`.
+    ///
+    /// # Errors
+    /// A log file or pid file cannot be written, or a process cannot be spawned.
+    pub fn start(binary: &Path, devnet: &setup::Devnet) -> Result<Nodes, String> {
+        let mut children = Vec::new();
+        let mut pids = String::new();
+        for v in &devnet.validators {
+            let log_path = v.home.0.join("node.log");
+            let log = std::fs::File::create(&log_path)
+                .map_err(|e| format!("{}: {e}", log_path.display()))?;
+            let child = tokio::process::Command::new(binary)
+                .args(["start", "--home"])
+                .arg(&v.home.0)
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("{}: {e}", binary.display()))?;
+            pids.push_str(&format!("{}\n", child.id().unwrap_or(0)));
+            children.push(child);
+        }
+        std::fs::write(devnet.dir.join("pids"), pids).map_err(|e| e.to_string())?;
+        std::fs::write(devnet.dir.join("devnet.pid"), std::process::id().to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(Nodes { children })
+    }
+
+    /// SIGTERM to every node, then waits for each (SIGKILL after 15 s).
+    pub async fn stop(mut self) {
+        for child in &self.children {
+            if let Some(pid) = child.id() {
+                terminate(pid);
+            }
+        }
+        for child in &mut self.children {
+            if tokio::time::timeout(Duration::from_secs(15), child.wait()).await.is_err() {
+                let _ = child.start_kill();
+            }
+        }
+    }
+
+    /// The process ids of the validators still known to the OS, in genesis order.
+    #[must_use]
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().filter_map(tokio::process::Child::id).collect()
+    }
+
+    /// The validators whose process has exited.
+    pub fn exited(&mut self) -> Vec<usize> {
+        (0..self.children.len())
+            .filter(|&i| self.children[i].try_wait().ok().flatten().is_some())
+            .collect()
+    }
+}
+
+/// Starts the validators of `devnet`, runs `work` with their API URLs (`http://host:port`),
+/// and stops every validator cleanly when `work` ends, on Ctrl-C or on SIGTERM.
+///
+/// # Errors
+/// The validators cannot be started, or `work`'s error.
+pub async fn run_with<W>(binary: &Path, devnet: &setup::Devnet, work: W) -> Result<(), String>
+where
+    W: AsyncFnOnce(&[String], &mut Nodes) -> Result<(), String>,
+{
+    let mut nodes = Nodes::start(binary, devnet)?;
+    let apis: Vec<String> = devnet.validators.iter().map(|v| format!("http://{}", v.api)).collect();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    let outcome = tokio::select! {
+        r = work(&apis, &mut nodes) => r,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = term.recv() => Ok(()),
+    };
+    println!("\nstopping {} validators …", devnet.validators.len());
+    nodes.stop().await;
+    println!("stopped");
+    outcome
+}
+
+/// SIGTERM through the shell's builtin `kill` (no procps needed).
+pub fn terminate(pid: u32) {
+    let _ = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid} 2>/dev/null")])
+        .status();
+}
+
+/// Waits until every API answers `/v1/status` (at most 60 s).
+///
+/// # Errors
+/// A validator did not answer in time.
+pub async fn wait_ready(http: &reqwest::Client, apis: &[String]) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for api in apis {
+        loop {
+            let ok = http
+                .get(format!("{api}/v1/status"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("{api} did not start within 60 s; see its node.log"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
