@@ -153,7 +153,9 @@ impl Replay {
                 (StateTree::Disk { store: Box::new(store), _dir: temp }, root)
             }
         };
-        Ok(Replay { ledger, tree, root, last_changes: Changes::new() })
+        // Height 0's "changes" are the whole genesis state: a root that differs already there
+        // is narrowed to a key like any other.
+        Ok(Replay { ledger, tree, root, last_changes: changes })
     }
 
     /// The replayed state.
@@ -351,7 +353,8 @@ fn target(args: &VerifyArgs) -> CliResult<u64> {
         (_, Some(node)) => node.get("/v1/status")?["height"]
             .as_u64()
             .ok_or_else(|| CliError::new("node_bad_answer", "status without height")),
-        (Source::Dir(dir), None) => Ok(saved_heights(dir)),
+        // The last saved block certifies the root after the one before it.
+        (Source::Dir(dir), None) => Ok(saved_heights(dir).saturating_sub(1)),
         (Source::Nodes(_), None) => Err(CliError::new("bad_argument", "no node to ask; give --to")),
     }
 }
@@ -398,6 +401,9 @@ pub fn replay(
         };
         if h > to {
             report.final_check = format!("certified by block {h}'s header");
+            if let Some(dir) = &args.save {
+                save(dir, h, &raw)?;
+            }
             break;
         }
         if let Some(dir) = &args.save {
@@ -439,6 +445,9 @@ fn explain(replay: &Replay, args: &VerifyArgs, mut finding: Finding) -> Finding 
 /// next block is not decided yet).
 fn compare_reported(replay: &Replay, args: &VerifyArgs, report: &mut Report) -> String {
     let h = replay.ledger().height.get();
+    if args.nodes.is_empty() {
+        return format!("not certified: no block {} to certify it and no node to compare with", h + 1);
+    }
     let mut agreeing = 0;
     for node in &args.nodes {
         let reported = node.get(&format!("/v1/state-root/{h}"));

@@ -25,11 +25,15 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The node asked when none is named: the local devnet's first validator.
+const DEFAULT_NODE: &str = "http://127.0.0.1:8080";
+
 #[derive(Parser)]
 #[command(name = "tokenbook", version, about = "tokenbook trader, member and auditor CLI")]
 struct Cli {
-    /// Node API URL(s); audit commands use all of them, the others the first.
-    #[arg(long, global = true, env = "TOKENBOOK_NODE", value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
+    /// Node API URL(s), comma-separated or repeated; audit commands use all of them, the others
+    /// the first [default: http://127.0.0.1:8080, the devnet's first validator].
+    #[arg(long, global = true, env = "TOKENBOOK_NODE", value_delimiter = ',')]
     node: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -246,7 +250,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> CliResult<()> {
     let dir = cli.keys_dir.clone().unwrap_or_else(keys::default_dir);
     let key = sign::KeyChoice { dir: dir.clone(), name: cli.key.clone(), file: cli.key_file.clone(), account: cli.account };
-    let nodes: Vec<Node> = cli.node.iter().map(|url| Node::new(url)).collect::<CliResult<_>>()?;
+    let given: Vec<Node> = cli.node.iter().map(|url| Node::new(url)).collect::<CliResult<_>>()?;
+    let nodes = if given.is_empty() { vec![Node::new(DEFAULT_NODE)?] } else { given.clone() };
     let node = nodes.first().ok_or_else(|| CliError::new("bad_argument", "no --node"))?;
     let j = cli.json;
     match cli.command {
@@ -275,7 +280,8 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Member { command } => member::run(node, &key, command, j),
         Command::Oracle { command: OracleCommand::Publish { index, price } } => member::publish(node, &key, index, &price, j),
         Command::Gov { command } => member::gov(node, &key, command, j),
-        Command::Audit { command } => run_audit(nodes.clone(), command, j),
+        // Audit reads saved blocks without any node unless one is named.
+        Command::Audit { command } => run_audit(nodes.clone(), given, command, j),
     }
 }
 
@@ -288,13 +294,12 @@ fn verify_args(nodes: Vec<Node>, replay: ReplayArgs, save: Option<PathBuf>, json
     audit::VerifyArgs { genesis: replay.genesis, source, nodes, to: replay.to, save, keep, json }
 }
 
-fn run_audit(nodes: Vec<Node>, command: AuditCommand, json: bool) -> CliResult<()> {
+fn run_audit(nodes: Vec<Node>, given: Vec<Node>, command: AuditCommand, json: bool) -> CliResult<()> {
     match command {
         AuditCommand::Verify { replay, save } => {
-            // Reading saved blocks needs no node; one given is still used for the final
-            // comparison and for proofs of a differing key.
-            let offline = replay.blocks.is_some() && std::env::var_os("TOKENBOOK_NODE").is_none();
-            let nodes = if offline { Vec::new() } else { nodes };
+            // Saved blocks need no node; a node named is still asked for the final comparison
+            // and for proofs of a differing key.
+            let nodes = if replay.blocks.is_some() { given } else { nodes };
             audit::verify(&verify_args(nodes, replay, save, json))
         }
         AuditCommand::Prove { account, height, genesis } => {
