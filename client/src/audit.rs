@@ -82,7 +82,10 @@ fn save(dir: &Path, h: u64, raw: &Raw) -> CliResult<()> {
 enum StateTree {
     Mem(Box<MemTree>),
     /// The store, then the temporary directory it lives in (dropped after it).
-    Disk { store: Box<Store>, _dir: Option<tempfile::TempDir> },
+    Disk {
+        store: Box<Store>,
+        _dir: Option<tempfile::TempDir>,
+    },
 }
 
 impl StateTree {
@@ -131,11 +134,13 @@ impl Replay {
     /// # Errors
     /// A genesis that does not build; the store cannot be created.
     pub fn new(genesis: &Genesis, keep: &Keep) -> CliResult<Replay> {
-        let ledger = tokenbook_ledger::genesis_state(genesis)
-            .map_err(|e| CliError::new("audit_genesis", format!("the genesis does not build: {e}")))?;
+        let ledger = tokenbook_ledger::genesis_state(genesis).map_err(|e| {
+            CliError::new("audit_genesis", format!("the genesis does not build: {e}"))
+        })?;
         let state = kv::export(&ledger);
         let changes: Changes = state.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
-        let store_failed = |e: tokenbook_store::StoreError| CliError::new("audit_store", e.to_string());
+        let store_failed =
+            |e: tokenbook_store::StoreError| CliError::new("audit_store", e.to_string());
         let (tree, root) = match keep {
             Keep::Memory => {
                 let mut tree = MemTree::new();
@@ -145,10 +150,16 @@ impl Replay {
             Keep::Disk(dir) => {
                 let temp = match dir {
                     Some(_) => None,
-                    None => Some(tempfile::tempdir().map_err(|e| CliError::new("audit_io", e.to_string()))?),
+                    None => Some(
+                        tempfile::tempdir()
+                            .map_err(|e| CliError::new("audit_io", e.to_string()))?,
+                    ),
                 };
-                let path = dir.clone().unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
-                let mut store = Store::open(&path, StoreConfig::new(ledger.chain_id.clone())).map_err(store_failed)?;
+                let path = dir.clone().unwrap_or_else(|| {
+                    temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default()
+                });
+                let mut store = Store::open(&path, StoreConfig::new(ledger.chain_id.clone()))
+                    .map_err(store_failed)?;
                 let root = store.init_genesis(&state).map_err(store_failed)?;
                 (StateTree::Disk { store: Box::new(store), _dir: temp }, root)
             }
@@ -187,12 +198,17 @@ impl Replay {
         if certificate.height.get() != h || certificate.block_hash != block.hash() {
             return Err(find(
                 "audit_block_hash",
-                format!("block {h} is not the block its certificate signs (hash {} vs certified {})", block.hash(), certificate.block_hash),
+                format!(
+                    "block {h} is not the block its certificate signs (hash {} vs certified {})",
+                    block.hash(),
+                    certificate.block_hash
+                ),
             ));
         }
         let set = self.ledger.validator_set_for(Height::new(h));
-        verify_certificate(&certificate, set, &self.ledger.chain_id, &Ed25519)
-            .map_err(|e| find("audit_certificate", format!("certificate {h} does not verify: {e}")))?;
+        verify_certificate(&certificate, set, &self.ledger.chain_id, &Ed25519).map_err(|e| {
+            find("audit_certificate", format!("certificate {h} does not verify: {e}"))
+        })?;
         self.check_header(&block).map_err(|(code, message)| find(code, message))?;
         self.check_txs(&block).map_err(|message| find("audit_signature", message))?;
         Ok((block, certificate))
@@ -211,15 +227,24 @@ impl Replay {
             ("time", header.time > ledger.time),
             ("tx root", header.tx_root == tx_root(&block.txs)),
             ("validator set hash", header.validator_set_hash == ledger.validator_set_for(h).hash()),
-            ("next validator set hash", header.next_validator_set_hash == ledger.validator_set_for(next).hash()),
+            (
+                "next validator set hash",
+                header.next_validator_set_hash == ledger.validator_set_for(next).hash(),
+            ),
         ];
         if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
-            return Err(("audit_header", format!("block {h}: its {field} does not follow the replayed chain")));
+            return Err((
+                "audit_header",
+                format!("block {h}: its {field} does not follow the replayed chain"),
+            ));
         }
         if header.state_root != self.root {
             return Err((
                 "audit_state_root",
-                format!("the state root after height {} is {} here, but block {h} certifies {}", ledger.height, self.root, header.state_root),
+                format!(
+                    "the state root after height {} is {} here, but block {h} certifies {}",
+                    ledger.height, self.root, header.state_root
+                ),
             ));
         }
         Ok(())
@@ -231,7 +256,11 @@ impl Replay {
             let verified = VerifiedKey::new(&tx.payload.signer)
                 .and_then(|key| tx.verify_signature(&key, chain));
             if let Err(e) = verified {
-                return Err(format!("block {}: tx {i} ({}) has a bad signature: {e}", block.header.height, tx.hash()));
+                return Err(format!(
+                    "block {}: tx {i} ({}) has a bad signature: {e}",
+                    block.header.height,
+                    tx.hash()
+                ));
             }
         }
         Ok(())
@@ -243,9 +272,14 @@ impl Replay {
     /// The ledger refuses the header (a finding), or the auditor's store fails.
     pub fn apply(&mut self, block: &Block) -> CliResult<BlockOutcome> {
         let outcome = tokenbook_ledger::apply_block(&mut self.ledger, &block.header, &block.txs)
-            .map_err(|e| CliError::new("audit_apply", format!("block {}: {e}", block.header.height)))?;
+            .map_err(|e| {
+                CliError::new("audit_apply", format!("block {}: {e}", block.header.height))
+            })?;
         if let Err(e) = tokenbook_ledger::invariants::check(&self.ledger) {
-            return Err(CliError::new("audit_invariant", format!("after block {}: {e}", block.header.height)));
+            return Err(CliError::new(
+                "audit_invariant",
+                format!("after block {}: {e}", block.header.height),
+            ));
         }
         self.last_changes = kv::changes(&self.ledger, &outcome.touched);
         self.root = self.tree.apply(block.header.height, &self.last_changes)?;
@@ -258,11 +292,15 @@ impl Replay {
     pub fn first_differing_key(&self, node: &Node, root: &Hash) -> Option<String> {
         let height = self.ledger.height;
         for (key, ours) in &self.last_changes {
-            let Ok(answer) = node.get(&format!("/v1/state/{}?height={height}", hex::encode(key))) else {
+            let Ok(answer) = node.get(&format!("/v1/state/{}?height={height}", hex::encode(key)))
+            else {
                 continue;
             };
             let proof = answer["proof"].as_str().and_then(|p| hex::decode(p).ok());
-            let Some(proof) = proof.and_then(|bytes| decode_record::<StateProof>(&bytes).ok()) else { continue };
+            let Some(proof) = proof.and_then(|bytes| decode_record::<StateProof>(&bytes).ok())
+            else {
+                continue;
+            };
             if proof.key != *key || proof.verify(root).is_err() {
                 continue;
             }
@@ -281,7 +319,10 @@ impl Replay {
 }
 
 fn value_text(value: Option<&[u8]>) -> String {
-    value.map_or_else(|| "nothing".into(), |v| format!("{} bytes (sha256 {})", v.len(), Hash::digest(v)))
+    value.map_or_else(
+        || "nothing".into(),
+        |v| format!("{} bytes (sha256 {})", v.len(), Hash::digest(v)),
+    )
 }
 
 /// Fetches heights `from..=to` on a thread, in order, so checking overlaps downloading.
@@ -340,8 +381,9 @@ pub struct Report {
 pub fn load_genesis(path: &Path) -> CliResult<Genesis> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::new("audit_genesis", format!("{}: {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| CliError::new("audit_genesis", format!("{} is not a genesis: {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::new("audit_genesis", format!("{} is not a genesis: {e}", path.display()))
+    })
 }
 
 /// The last height to verify.
@@ -380,7 +422,8 @@ pub fn replay(
     let mut replay = Replay::new(&genesis, &args.keep)?;
     let to = target(args)?;
     if let Some(dir) = &args.save {
-        std::fs::create_dir_all(dir).map_err(|e| CliError::new("audit_io", format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::new("audit_io", format!("{}: {e}", dir.display())))?;
     }
     let bar = progress(to, args.json);
     let mut report = Report::default();
@@ -388,7 +431,11 @@ pub fn replay(
     for (h, fetched) in prefetch(args.source.clone(), 1, to + 1) {
         let Some(raw) = fetched? else {
             if h <= to {
-                report.finding = Some(Finding { height: h, code: "audit_missing_block", message: format!("no source has block {h} and its certificate") });
+                report.finding = Some(Finding {
+                    height: h,
+                    code: "audit_missing_block",
+                    message: format!("no source has block {h} and its certificate"),
+                });
             }
             break;
         };
@@ -433,10 +480,13 @@ fn explain(replay: &Replay, args: &VerifyArgs, mut finding: Finding) -> Finding 
         Ok(Some(raw)) => decode::<Block>(&raw.0).map(|b| b.header.state_root).ok(),
         _ => None,
     };
-    let key = certified.and_then(|root| args.nodes.iter().find_map(|n| replay.first_differing_key(n, &root)));
+    let key = certified
+        .and_then(|root| args.nodes.iter().find_map(|n| replay.first_differing_key(n, &root)));
     match key {
         Some(key) => finding.message.push_str(&format!("; first differing key: {key}")),
-        None => finding.message.push_str("; no node proved a differing key among those the block changed"),
+        None => finding
+            .message
+            .push_str("; no node proved a differing key among those the block changed"),
     }
     finding
 }
@@ -446,7 +496,10 @@ fn explain(replay: &Replay, args: &VerifyArgs, mut finding: Finding) -> Finding 
 fn compare_reported(replay: &Replay, args: &VerifyArgs, report: &mut Report) -> String {
     let h = replay.ledger().height.get();
     if args.nodes.is_empty() {
-        return format!("not certified: no block {} to certify it and no node to compare with", h + 1);
+        return format!(
+            "not certified: no block {} to certify it and no node to compare with",
+            h + 1
+        );
     }
     let mut agreeing = 0;
     for node in &args.nodes {
@@ -458,11 +511,19 @@ fn compare_reported(replay: &Replay, args: &VerifyArgs, report: &mut Report) -> 
             report.finding = Some(Finding {
                 height: h,
                 code: "audit_state_root",
-                message: format!("{} reports root {} after height {h}, the replay {}", node.url, reported["state_root"], replay.root()),
+                message: format!(
+                    "{} reports root {} after height {h}, the replay {}",
+                    node.url,
+                    reported["state_root"],
+                    replay.root()
+                ),
             });
         }
     }
-    format!("reported by {agreeing} of {} nodes (the next block is not yet certified)", args.nodes.len())
+    format!(
+        "reported by {agreeing} of {} nodes (the next block is not yet certified)",
+        args.nodes.len()
+    )
 }
 
 fn progress(to: u64, quiet: bool) -> indicatif::ProgressBar {
@@ -470,7 +531,8 @@ fn progress(to: u64, quiet: bool) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(to);
-    let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} heights {per_sec} eta {eta}");
+    let style =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} heights {per_sec} eta {eta}");
     if let Ok(style) = style {
         bar.set_style(style);
     }
@@ -485,13 +547,22 @@ fn progress(to: u64, quiet: bool) -> indicatif::ProgressBar {
 pub fn verify(args: &VerifyArgs) -> CliResult<()> {
     let (_, report) = replay(args, |_, _, _| {})?;
     if args.json {
-        let finding = report.finding.as_ref().map(|f| serde_json::json!({"height": f.height, "code": f.code, "message": f.message}));
-        println!("{}", serde_json::json!({
-            "ok": finding.is_none(), "verified_to": report.verified, "txs": report.txs,
-            "state_root": report.root, "final_check": report.final_check, "failure": finding,
-        }));
+        let finding = report
+            .finding
+            .as_ref()
+            .map(|f| serde_json::json!({"height": f.height, "code": f.code, "message": f.message}));
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": finding.is_none(), "verified_to": report.verified, "txs": report.txs,
+                "state_root": report.root, "final_check": report.final_check, "failure": finding,
+            })
+        );
     } else {
-        println!("verified heights 1..={}: {} txs re-executed, every certificate and signature checked", report.verified, report.txs);
+        println!(
+            "verified heights 1..={}: {} txs re-executed, every certificate and signature checked",
+            report.verified, report.txs
+        );
         println!("state root after height {}: {}", report.verified, report.root);
         if !report.final_check.is_empty() {
             println!("final root {}", report.final_check);
@@ -499,7 +570,9 @@ pub fn verify(args: &VerifyArgs) -> CliResult<()> {
     }
     match report.finding {
         None => Ok(()),
-        Some(f) => Err(CliError::new(f.code, format!("FAILED at height {}: {}", f.height, f.message))),
+        Some(f) => {
+            Err(CliError::new(f.code, format!("FAILED at height {}: {}", f.height, f.message)))
+        }
     }
 }
 
@@ -509,10 +582,16 @@ pub fn verify(args: &VerifyArgs) -> CliResult<()> {
 /// # Errors
 /// The proof, certificate or header does not check; the validator set changed since genesis.
 #[allow(clippy::print_stdout)]
-pub fn prove(node: &Node, genesis: &Path, account: u64, height: u64, as_json: bool) -> CliResult<()> {
+pub fn prove(
+    node: &Node,
+    genesis: &Path,
+    account: u64,
+    height: u64,
+    as_json: bool,
+) -> CliResult<()> {
     let genesis = load_genesis(genesis)?;
-    let ledger = tokenbook_ledger::genesis_state(&genesis)
-        .map_err(|e| CliError::new("audit_genesis", e))?;
+    let ledger =
+        tokenbook_ledger::genesis_state(&genesis).map_err(|e| CliError::new("audit_genesis", e))?;
     let root = certified_root(node, &ledger, height)?;
     let answer = node.get(&format!("/v1/accounts/{account}?prove=true&height={height}"))?;
     let bytes = answer["proof"]["bytes"].as_str().and_then(|b| hex::decode(b).ok());
@@ -523,20 +602,35 @@ pub fn prove(node: &Node, genesis: &Path, account: u64, height: u64, as_json: bo
     if proof.key != key || proof.height.get() != height {
         return Err(CliError::new("audit_proof", "the proof is for another key or height"));
     }
-    proof.verify(&root).map_err(|e| CliError::new(e.code(), format!("account {account} at height {height}: {e}")))?;
+    proof.verify(&root).map_err(|e| {
+        CliError::new(e.code(), format!("account {account} at height {height}: {e}"))
+    })?;
     let value = proof.value.as_deref().ok_or_else(|| {
-        CliError::new("account_unknown", format!("proven: account {account} does not exist at height {height}"))
+        CliError::new(
+            "account_unknown",
+            format!("proven: account {account} does not exist at height {height}"),
+        )
     })?;
     let stored = kv::decode_account(value).map_err(|e| CliError::new("audit_proof", e))?;
     let positions: BTreeMap<String, String> =
         stored.positions.iter().map(|(m, p)| (m.to_string(), p.qty.to_string())).collect();
     if as_json {
-        println!("{}", serde_json::json!({"account": account, "height": height, "state_root": root,
-            "cash": stored.cash.to_string(), "positions": positions, "frozen": stored.frozen, "verified": true}));
+        println!(
+            "{}",
+            serde_json::json!({"account": account, "height": height, "state_root": root,
+            "cash": stored.cash.to_string(), "positions": positions, "frozen": stored.frozen, "verified": true})
+        );
     } else {
         println!("account {account} at height {height} is proven against state root {root}");
-        println!("  (certified by block {}'s certificate, checked against the genesis validators)", height + 1);
-        println!("  cash ${}  frozen {}", crate::units::cash_to_usd(stored.cash.get()), stored.frozen);
+        println!(
+            "  (certified by block {}'s certificate, checked against the genesis validators)",
+            height + 1
+        );
+        println!(
+            "  cash ${}  frozen {}",
+            crate::units::cash_to_usd(stored.cash.get()),
+            stored.frozen
+        );
         for (market, position) in positions {
             println!("  market {market}: position {position} lots");
         }
@@ -548,16 +642,27 @@ pub fn prove(node: &Node, genesis: &Path, account: u64, height: u64, as_json: bo
 fn certified_root(node: &Node, ledger: &LedgerState, height: u64) -> CliResult<Hash> {
     let h = height + 1;
     let raw = Source::Nodes(vec![node.clone()]).fetch(h)?.ok_or_else(|| {
-        CliError::new("block_unknown", format!("block {h} (which certifies the root after {height}) is not decided yet"))
+        CliError::new(
+            "block_unknown",
+            format!("block {h} (which certifies the root after {height}) is not decided yet"),
+        )
     })?;
-    let block: Block = decode(&raw.0).map_err(|e| CliError::new("audit_block_decode", e.to_string()))?;
-    let certificate: CommitCertificate = decode(&raw.1).map_err(|e| CliError::new("audit_certificate_decode", e.to_string()))?;
+    let block: Block =
+        decode(&raw.0).map_err(|e| CliError::new("audit_block_decode", e.to_string()))?;
+    let certificate: CommitCertificate =
+        decode(&raw.1).map_err(|e| CliError::new("audit_certificate_decode", e.to_string()))?;
     if certificate.block_hash != block.hash() || certificate.height.get() != h {
-        return Err(CliError::new("audit_block_hash", format!("block {h} is not the block its certificate signs")));
+        return Err(CliError::new(
+            "audit_block_hash",
+            format!("block {h} is not the block its certificate signs"),
+        ));
     }
     let set = ledger.validator_set_for(Height::new(h));
     if block.header.validator_set_hash != set.hash() {
-        return Err(CliError::new("audit_validator_set", "the validator set changed since genesis; run `audit verify` to the height instead"));
+        return Err(CliError::new(
+            "audit_validator_set",
+            "the validator set changed since genesis; run `audit verify` to the height instead",
+        ));
     }
     verify_certificate(&certificate, set, &ledger.chain_id, &Ed25519)
         .map_err(|e| CliError::new("audit_certificate", format!("certificate {h}: {e}")))?;
@@ -571,38 +676,66 @@ fn certified_root(node: &Node, ledger: &LedgerState, height: u64) -> CliResult<H
 /// Tool failures or a finding (nothing is written then).
 #[allow(clippy::print_stdout)]
 pub fn export(args: &VerifyArgs, from: u64, out: &Path) -> CliResult<()> {
-    let mut trades = String::from("height,market,price_ticks,qty_lots,taker_side,maker_account,taker_account,maker_order,taker_order\n");
+    let mut trades = String::from(
+        "height,market,price_ticks,qty_lots,taker_side,maker_account,taker_account,maker_order,taker_order\n",
+    );
     let (replay, report) = replay(args, |_, block, outcome| {
         let h = block.header.height.get();
         if h < from {
             return;
         }
-        let events = outcome.begin_events.iter()
+        let events = outcome
+            .begin_events
+            .iter()
             .chain(outcome.receipts.iter().filter_map(|r| r.result.as_ref().ok()).flatten())
             .chain(outcome.end_events.iter());
         for event in events {
-            if let Event::Fill { market, maker_order, taker_order, maker, taker, taker_side, price, qty, .. } = event {
-                let side = if *taker_side == tokenbook_protocol::Side::Buy { "buy" } else { "sell" };
+            if let Event::Fill {
+                market,
+                maker_order,
+                taker_order,
+                maker,
+                taker,
+                taker_side,
+                price,
+                qty,
+                ..
+            } = event
+            {
+                let side =
+                    if *taker_side == tokenbook_protocol::Side::Buy { "buy" } else { "sell" };
                 trades.push_str(&format!("{h},{market},{price},{qty},{side},{maker},{taker},{maker_order},{taker_order}\n"));
             }
         }
     })?;
     if let Some(f) = report.finding {
-        return Err(CliError::new(f.code, format!("FAILED at height {}: {}; nothing exported", f.height, f.message)));
+        return Err(CliError::new(
+            f.code,
+            format!("FAILED at height {}: {}; nothing exported", f.height, f.message),
+        ));
     }
     let mut positions = String::from("height,account,market,position_lots,cash_micro_usd\n");
     let h = replay.ledger().height;
     for account in replay.ledger().accounts.values() {
         for (market, position) in account.positions.iter() {
-            positions.push_str(&format!("{h},{},{market},{},{}\n", account.id, position.qty, account.cash));
+            positions.push_str(&format!(
+                "{h},{},{market},{},{}\n",
+                account.id, position.qty, account.cash
+            ));
         }
     }
     std::fs::create_dir_all(out).map_err(|e| CliError::new("audit_io", e.to_string()))?;
     let write = |name: &str, text: &str| {
-        std::fs::write(out.join(name), text).map_err(|e| CliError::new("audit_io", format!("{name}: {e}")))
+        std::fs::write(out.join(name), text)
+            .map_err(|e| CliError::new("audit_io", format!("{name}: {e}")))
     };
     write("trades.csv", &trades)?;
     write("positions.csv", &positions)?;
-    println!("verified 1..={h}; wrote {} trades and {} positions to {}", trades.lines().count() - 1, positions.lines().count() - 1, out.display());
+    println!(
+        "verified 1..={h}; wrote {} trades and {} positions to {}",
+        trades.lines().count() - 1,
+        positions.lines().count() - 1,
+        out.display()
+    );
     Ok(())
 }

@@ -79,7 +79,10 @@ pub fn parse_seed(text: &str) -> Result<[u8; 32], String> {
 pub fn load(dir: &Path, name: &str) -> Result<Keypair, String> {
     let path = path(dir, name)?;
     if !path.exists() {
-        return Err(format!("no key named {name} in {} (see `tokenbook keys list`)", dir.display()));
+        return Err(format!(
+            "no key named {name} in {} (see `tokenbook keys list`)",
+            dir.display()
+        ));
     }
     load_file(&path)
 }

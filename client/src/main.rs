@@ -48,8 +48,8 @@ struct Cli {
     #[arg(long, global = true, env = "TOKENBOOK_KEY_FILE")]
     key_file: Option<PathBuf>,
     /// The account acted for (default: the account the node knows the key by).
-    #[arg(long, global = true)]
-    account: Option<u64>,
+    #[arg(long = "account", id = "acting_account", global = true)]
+    acting_account: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -249,7 +249,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> CliResult<()> {
     let dir = cli.keys_dir.clone().unwrap_or_else(keys::default_dir);
-    let key = sign::KeyChoice { dir: dir.clone(), name: cli.key.clone(), file: cli.key_file.clone(), account: cli.account };
+    let key = sign::KeyChoice {
+        dir: dir.clone(),
+        name: cli.key.clone(),
+        file: cli.key_file.clone(),
+        account: cli.acting_account,
+    };
     let given: Vec<Node> = cli.node.iter().map(|url| Node::new(url)).collect::<CliResult<_>>()?;
     let nodes = if given.is_empty() { vec![Node::new(DEFAULT_NODE)?] } else { given.clone() };
     let node = nodes.first().ok_or_else(|| CliError::new("bad_argument", "no --node"))?;
@@ -257,7 +262,9 @@ fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Keys { command } => run_keys(&dir, command, j).map_err(CliError::from),
         Command::Order { command } => trade::run(node, &key, command, j),
-        Command::Deadman { command: DeadmanCommand::Set { seconds } } => trade::deadman(node, &key, seconds, j),
+        Command::Deadman { command: DeadmanCommand::Set { seconds } } => {
+            trade::deadman(node, &key, seconds, j)
+        }
         Command::Status => query::status(node, j),
         Command::Markets => query::markets(node, j),
         Command::Book { market, depth } => query::book(node, &market, depth, j),
@@ -271,21 +278,28 @@ fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Tx { hash } => query::tx(node, &hash, j),
         Command::Watch { topic, market, count } => {
-            let account = match (topic, cli.account) {
+            let account = match (topic, cli.acting_account) {
                 (watch::Topic::Fills, None) => Some(sign::Signer::open(node, &key)?.account.get()),
                 (_, given) => given,
             };
             watch::run(node, &watch::Watch { topic, market, account, count }, j)
         }
         Command::Member { command } => member::run(node, &key, command, j),
-        Command::Oracle { command: OracleCommand::Publish { index, price } } => member::publish(node, &key, index, &price, j),
+        Command::Oracle { command: OracleCommand::Publish { index, price } } => {
+            member::publish(node, &key, index, &price, j)
+        }
         Command::Gov { command } => member::gov(node, &key, command, j),
         // Audit reads saved blocks without any node unless one is named.
         Command::Audit { command } => run_audit(nodes.clone(), given, command, j),
     }
 }
 
-fn verify_args(nodes: Vec<Node>, replay: ReplayArgs, save: Option<PathBuf>, json: bool) -> audit::VerifyArgs {
+fn verify_args(
+    nodes: Vec<Node>,
+    replay: ReplayArgs,
+    save: Option<PathBuf>,
+    json: bool,
+) -> audit::VerifyArgs {
     let source = match replay.blocks {
         Some(dir) => audit::Source::Dir(dir),
         None => audit::Source::Nodes(nodes.clone()),
@@ -294,7 +308,12 @@ fn verify_args(nodes: Vec<Node>, replay: ReplayArgs, save: Option<PathBuf>, json
     audit::VerifyArgs { genesis: replay.genesis, source, nodes, to: replay.to, save, keep, json }
 }
 
-fn run_audit(nodes: Vec<Node>, given: Vec<Node>, command: AuditCommand, json: bool) -> CliResult<()> {
+fn run_audit(
+    nodes: Vec<Node>,
+    given: Vec<Node>,
+    command: AuditCommand,
+    json: bool,
+) -> CliResult<()> {
     match command {
         AuditCommand::Verify { replay, save } => {
             // Saved blocks need no node; a node named is still asked for the final comparison
@@ -306,7 +325,9 @@ fn run_audit(nodes: Vec<Node>, given: Vec<Node>, command: AuditCommand, json: bo
             let node = nodes.first().ok_or_else(|| CliError::new("bad_argument", "no --node"))?;
             audit::prove(node, &genesis, account, height, json)
         }
-        AuditCommand::Export { replay, from, out } => audit::export(&verify_args(nodes, replay, None, json), from, &out),
+        AuditCommand::Export { replay, from, out } => {
+            audit::export(&verify_args(nodes, replay, None, json), from, &out)
+        }
     }
 }
 

@@ -158,7 +158,13 @@ fn send(node: &Node, key: &KeyChoice, body: TxBody, as_json: bool) -> CliResult<
 ///
 /// # Errors
 /// Bad arguments, key or node errors, the ledger's refusal.
-pub fn publish(node: &Node, key: &KeyChoice, index: u32, price: &str, as_json: bool) -> CliResult<()> {
+pub fn publish(
+    node: &Node,
+    key: &KeyChoice,
+    index: u32,
+    price: &str,
+    as_json: bool,
+) -> CliResult<()> {
     let body = TxBody::PublishIndex(IndexObservation {
         index: IndexId::new(index),
         price: Cash::new(units::usd_to_cash(price)?),

@@ -70,8 +70,11 @@ impl Node {
     /// # Errors
     /// Unreachable node, an error answer (its code), or an answer that is not JSON.
     pub fn get(&self, path: &str) -> CliResult<Value> {
-        let response =
-            self.http.get(format!("{}{path}", self.url)).send().map_err(|e| self.unreachable(&e))?;
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .map_err(|e| self.unreachable(&e))?;
         self.json(response)
     }
 
@@ -80,8 +83,11 @@ impl Node {
     /// # Errors
     /// Unreachable node or an error answer other than 404.
     pub fn get_bytes(&self, path: &str) -> CliResult<Option<Vec<u8>>> {
-        let response =
-            self.http.get(format!("{}{path}", self.url)).send().map_err(|e| self.unreachable(&e))?;
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .map_err(|e| self.unreachable(&e))?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }

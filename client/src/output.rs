@@ -34,7 +34,10 @@ pub fn json(value: &Value) {
 #[must_use]
 pub fn price(markets: &[MarketInfo], market: &Value, ticks: &Value) -> String {
     let tick = markets.iter().find(|m| Some(u64::from(m.id)) == market.as_u64());
-    tick.map_or_else(|| format!("{} ticks", int(ticks)), |m| ticks_to_price(int(ticks), m.tick_size))
+    tick.map_or_else(
+        || format!("{} ticks", int(ticks)),
+        |m| ticks_to_price(int(ticks), m.tick_size),
+    )
 }
 
 /// A market id as its symbol.
@@ -52,30 +55,47 @@ pub fn event_line(markets: &[MarketInfo], e: &Value) -> String {
     match e["event"].as_str().unwrap_or("?") {
         "order_accepted" => format!(
             "order {} accepted: {} {} {} @ {}, {} resting",
-            e["order"], e["side"].as_str().unwrap_or("?"), int(&e["qty"]), symbol(markets, m),
-            at("price"), int(&e["resting"])
+            e["order"],
+            e["side"].as_str().unwrap_or("?"),
+            int(&e["qty"]),
+            symbol(markets, m),
+            at("price"),
+            int(&e["resting"])
         ),
         "fill" => format!(
             "fill: {} lots of {} @ {} (maker order {} of account {}, taker order {} of account {})",
-            int(&e["qty"]), symbol(markets, m), at("price"), e["maker_order"], e["maker"],
-            e["taker_order"], e["taker"]
+            int(&e["qty"]),
+            symbol(markets, m),
+            at("price"),
+            e["maker_order"],
+            e["maker"],
+            e["taker_order"],
+            e["taker"]
         ),
         "order_cancelled" => format!(
             "order {} cancelled ({}), {} lots unfilled",
-            e["order"], e["reason"].as_str().map_or_else(|| e["reason"].to_string(), String::from),
+            e["order"],
+            e["reason"].as_str().map_or_else(|| e["reason"].to_string(), String::from),
             int(&e["remaining"])
         ),
         "order_replaced" => format!(
             "order {} replaced: {} lots at {} ticks{}",
-            e["order"], int(&e["qty"]), int(&e["price"]),
+            e["order"],
+            int(&e["qty"]),
+            int(&e["price"]),
             if e["kept_priority"] == Value::Bool(true) { ", kept its place" } else { "" }
         ),
         "deposited" | "withdrawn" => format!(
-            "{} ${} for account {}", e["event"].as_str().unwrap_or("?"),
-            cash_to_usd(int(&e["amount"]).into()), e["account"]
+            "{} ${} for account {}",
+            e["event"].as_str().unwrap_or("?"),
+            cash_to_usd(int(&e["amount"]).into()),
+            e["account"]
         ),
         "account_registered" => {
-            format!("account {} registered (member {}, owner {})", e["account"], e["member"], e["owner"])
+            format!(
+                "account {} registered (member {}, owner {})",
+                e["account"], e["member"], e["owner"]
+            )
         }
         other => format!("{other}: {}", compact(e)),
     }

@@ -136,7 +136,10 @@ pub fn account(node: &Node, id: u64, as_json: bool) -> CliResult<()> {
     let terms = units::markets(node)?;
     println!("account {} (member {}) at height {}", a["id"], a["member"], a["height"]);
     println!("owner   {}", a["owner"].as_str().unwrap_or("?"));
-    println!("cash    ${}", cash_to_usd(a["cash"].as_str().and_then(|c| c.parse().ok()).unwrap_or(0)));
+    println!(
+        "cash    ${}",
+        cash_to_usd(a["cash"].as_str().and_then(|c| c.parse().ok()).unwrap_or(0))
+    );
     if a["frozen"] == Value::Bool(true) {
         println!("FROZEN");
     }
@@ -144,7 +147,7 @@ pub fn account(node: &Node, id: u64, as_json: bool) -> CliResult<()> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|p| vec![symbol(&terms, &p["market"]), int(&p["position"]).to_string()])
+        .map(|p| vec![symbol(&terms, &p["market"]), int(&p["position"]["qty"]).to_string()])
         .collect();
     if !positions.is_empty() {
         println!();
@@ -161,7 +164,11 @@ pub fn account(node: &Node, id: u64, as_json: bool) -> CliResult<()> {
                 o["side"].as_str().unwrap_or("?").into(),
                 price(&terms, &o["market"], &o["price"]),
                 int(&o["qty"]).to_string(),
-                if o["client_order_id"].is_null() { "-".into() } else { o["client_order_id"].to_string() },
+                if o["client_order_id"].is_null() {
+                    "-".into()
+                } else {
+                    o["client_order_id"].to_string()
+                },
             ]
         })
         .collect();

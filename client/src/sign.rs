@@ -73,8 +73,12 @@ impl<'a> Signer<'a> {
     /// # Errors
     /// The node's or ledger's refusal.
     pub fn send(&self, body: TxBody, wait: bool) -> CliResult<Value> {
-        let payload =
-            TxPayload { account: self.account, signer: self.key.public_key(), nonce: now_ms(), body };
+        let payload = TxPayload {
+            account: self.account,
+            signer: self.key.public_key(),
+            nonce: now_ms(),
+            body,
+        };
         let tx = payload.sign(&self.key, &self.chain_id);
         let mut answer = self.node.submit(&tx, wait)?;
         answer["hash"] = Value::String(tx.hash().to_string());

@@ -135,16 +135,33 @@ fn find<'a>(markets: &'a [MarketInfo], name: &str) -> CliResult<&'a MarketInfo> 
     markets
         .iter()
         .find(|m| m.symbol.eq_ignore_ascii_case(name) || m.id.to_string() == name)
-        .ok_or_else(|| CliError::new("market_unknown", format!("no market {name:?} (see `tokenbook markets`)")))
+        .ok_or_else(|| {
+            CliError::new("market_unknown", format!("no market {name:?} (see `tokenbook markets`)"))
+        })
 }
 
 fn body(markets: &[MarketInfo], command: OrderCommand) -> CliResult<(TxBody, bool)> {
     Ok(match command {
-        OrderCommand::Place { market, side, qty, price, tif, expires_in, market_order, reduce_only, client_id, stp, wait } => {
+        OrderCommand::Place {
+            market,
+            side,
+            qty,
+            price,
+            tif,
+            expires_in,
+            market_order,
+            reduce_only,
+            client_id,
+            stp,
+            wait,
+        } => {
             let m = find(markets, &market)?;
             let order = NewOrder {
                 market: MarketId::new(m.id),
-                side: match side { SideArg::Buy => Side::Buy, SideArg::Sell => Side::Sell },
+                side: match side {
+                    SideArg::Buy => Side::Buy,
+                    SideArg::Sell => Side::Sell,
+                },
                 kind: if market_order { OrderKind::Market } else { OrderKind::Limit },
                 price: Price::new(units::price_to_ticks(&price, m.tick_size)?),
                 qty: Qty::new(qty),
@@ -165,7 +182,8 @@ fn body(markets: &[MarketInfo], command: OrderCommand) -> CliResult<(TxBody, boo
             (TxBody::CancelOrder(CancelOrder { market, order: order_ref(&id)? }), wait)
         }
         OrderCommand::CancelAll { market, wait } => {
-            let market = market.map(|m| find(markets, &m).map(|m| MarketId::new(m.id))).transpose()?;
+            let market =
+                market.map(|m| find(markets, &m).map(|m| MarketId::new(m.id))).transpose()?;
             (TxBody::CancelAll(CancelAll { market }), wait)
         }
         OrderCommand::Replace { market, id, price, qty, wait } => {
@@ -188,8 +206,9 @@ fn time_in_force(tif: TifArg, expires_in: Option<u64>) -> CliResult<TimeInForce>
         TifArg::Fok => TimeInForce::Fok,
         TifArg::PostOnly => TimeInForce::PostOnly,
         TifArg::Gtt => {
-            let secs = expires_in
-                .ok_or_else(|| CliError::new("bad_argument", "--tif gtt needs --expires-in SECONDS"))?;
+            let secs = expires_in.ok_or_else(|| {
+                CliError::new("bad_argument", "--tif gtt needs --expires-in SECONDS")
+            })?;
             let at = crate::sign::now_ms().saturating_add(secs.saturating_mul(1_000));
             TimeInForce::Gtt(Timestamp::new(at))
         }
@@ -198,9 +217,12 @@ fn time_in_force(tif: TifArg, expires_in: Option<u64>) -> CliResult<TimeInForce>
 
 /// `123` → by order id; `c:42` → by client id.
 fn order_ref(text: &str) -> CliResult<OrderRef> {
-    let bad = || CliError::new("bad_argument", format!("{text:?}: an order id, or c: and a client id"));
+    let bad =
+        || CliError::new("bad_argument", format!("{text:?}: an order id, or c: and a client id"));
     match text.strip_prefix("c:") {
-        Some(client) => Ok(OrderRef::Client(ClientOrderId::new(client.parse().map_err(|_| bad())?))),
+        Some(client) => {
+            Ok(OrderRef::Client(ClientOrderId::new(client.parse().map_err(|_| bad())?)))
+        }
         None => Ok(OrderRef::Id(OrderId::new(text.parse().map_err(|_| bad())?))),
     }
 }

@@ -11,8 +11,9 @@ use std::str::FromStr;
 pub const CASH_PER_USD: i64 = 1_000_000;
 
 fn decimal(text: &str, what: &str) -> CliResult<Decimal> {
-    Decimal::from_str(text.trim())
-        .map_err(|_| CliError::new("bad_amount", format!("{what} {text:?} is not a decimal number")))
+    Decimal::from_str(text.trim()).map_err(|_| {
+        CliError::new("bad_amount", format!("{what} {text:?} is not a decimal number"))
+    })
 }
 
 /// `"12.5"` USD → 12,500,000 micro-USD.
@@ -31,7 +32,8 @@ pub fn usd_to_cash(text: &str) -> CliResult<i128> {
 /// Micro-USD → `"12.500000"`-style text without trailing zeros.
 #[must_use]
 pub fn cash_to_usd(micros: i128) -> String {
-    Decimal::try_from_i128_with_scale(micros, 6).map_or_else(|_| micros.to_string(), |d| d.normalize().to_string())
+    Decimal::try_from_i128_with_scale(micros, 6)
+        .map_or_else(|_| micros.to_string(), |d| d.normalize().to_string())
 }
 
 /// A USD price → ticks of `tick_size` micro-USD.
@@ -42,7 +44,10 @@ pub fn price_to_ticks(text: &str, tick_size: i128) -> CliResult<i64> {
     let micros = usd_to_cash(text)?;
     if tick_size <= 0 || micros % tick_size != 0 {
         let tick = cash_to_usd(tick_size);
-        return Err(CliError::new("bad_price", format!("{text} is not a multiple of the tick ${tick}")));
+        return Err(CliError::new(
+            "bad_price",
+            format!("{text} is not a multiple of the tick ${tick}"),
+        ));
     }
     i64::try_from(micros / tick_size)
         .map_err(|_| CliError::new("bad_price", format!("{text} is out of range")))
@@ -90,7 +95,9 @@ pub fn market(node: &Node, name: &str) -> CliResult<MarketInfo> {
     let all = markets(node)?;
     all.into_iter()
         .find(|m| m.symbol.eq_ignore_ascii_case(name) || m.id.to_string() == name)
-        .ok_or_else(|| CliError::new("market_unknown", format!("no market {name:?} (see `tokenbook markets`)")))
+        .ok_or_else(|| {
+            CliError::new("market_unknown", format!("no market {name:?} (see `tokenbook markets`)"))
+        })
 }
 
 /// A quantity field (JSON decimal string) as an integer.

@@ -57,7 +57,10 @@ pub fn run(node: &Node, watch: &Watch, as_json: bool) -> CliResult<()> {
         let Ok(text) = message.to_text() else { continue };
         let Ok(event) = serde_json::from_str::<Value>(text) else { continue };
         if event["type"] == "lagged" {
-            return Err(CliError::new("stream_lagged", format!("fell behind by {} messages", event["missed"])));
+            return Err(CliError::new(
+                "stream_lagged",
+                format!("fell behind by {} messages", event["missed"]),
+            ));
         }
         if let Some(line) = line(node, watch, market.as_ref(), &markets, &event, as_json)? {
             output_line(&line);
@@ -87,7 +90,12 @@ fn line(
         (Topic::Blocks, "block") => Some(if as_json {
             event.to_string()
         } else {
-            format!("height {} txs {} root {}", event["height"], event["txs"], event["state_root"].as_str().unwrap_or("?"))
+            format!(
+                "height {} txs {} root {}",
+                event["height"],
+                event["txs"],
+                event["state_root"].as_str().unwrap_or("?")
+            )
         }),
         (Topic::Fills | Topic::Trades, "trade") if in_market => Some(if as_json {
             event.to_string()
@@ -112,8 +120,20 @@ fn top_of_book(node: &Node, m: &MarketInfo, as_json: bool) -> CliResult<String> 
     let side = |name: &str| {
         book[name].get(0).map_or_else(
             || "-".to_string(),
-            |l| format!("{} x {}", int(&l["qty"]), units::ticks_to_price(int(&l["price"]), m.tick_size)),
+            |l| {
+                format!(
+                    "{} x {}",
+                    int(&l["qty"]),
+                    units::ticks_to_price(int(&l["price"]), m.tick_size)
+                )
+            },
         )
     };
-    Ok(format!("height {} {}  bid {}  ask {}", book["height"], m.symbol, side("bids"), side("asks")))
+    Ok(format!(
+        "height {} {}  bid {}  ask {}",
+        book["height"],
+        m.symbol,
+        side("bids"),
+        side("asks")
+    ))
 }

@@ -1,6 +1,7 @@
 //! Building a devnet on disk: keys, a genesis naming every validator, one home per validator
-//! (config dialing every other validator on loopback), trader key files, and `devnet.json`
-//! (what `status` and `down` read).
+//! (config dialing every other validator on loopback), member and trader key files
+//! (`members/member-N.key`, `traders/trader-N.key`), and `devnet.json` (what `status` and
+//! `down` read). Validator 0's API takes `127.0.0.1:8080`, the CLI's default, when it is free.
 //!
 //! Promises: every key comes from the OS's randomness and is written 0600; ports are asked of
 //! the OS just before the nodes bind them; nothing is overwritten in a directory that already
@@ -56,6 +57,16 @@ fn free_port() -> Result<u16, String> {
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
+/// The CLI's default node (`http://127.0.0.1:8080`) is validator 0's API when the port is free;
+/// `TOKENBOOK_DEVNET_API_PORT` picks another (`0`: any, what tests running devnets side by
+/// side use).
+fn api_port(validator: usize) -> Result<u16, String> {
+    let wanted = std::env::var("TOKENBOOK_DEVNET_API_PORT").ok().and_then(|p| p.parse().ok());
+    let wanted: u16 = wanted.unwrap_or(8080);
+    let free = wanted != 0 && std::net::TcpListener::bind(("127.0.0.1", wanted)).is_ok();
+    if validator == 0 && free { Ok(wanted) } else { free_port() }
+}
+
 /// Writes a devnet of `validators` validators and `traders` traders into `dir`.
 ///
 /// # Errors
@@ -96,9 +107,11 @@ pub fn create(dir: &Path, validators: usize, traders: usize) -> Result<Devnet, S
         .map(|(i, (_, _, network))| peer_address(i, network))
         .collect::<Result<_, _>>()?;
     let mut setups = Vec::new();
+    std::fs::create_dir_all(dir.join("members")).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (i, (member, consensus, network)) in keys.into_iter().enumerate() {
         let home = Home(dir.join(format!("validator-{i}")));
-        let api = format!("127.0.0.1:{}", free_port()?);
+        write_key(&dir.join("members").join(format!("member-{i}.key")), &member.seed())?;
+        let api = format!("127.0.0.1:{}", api_port(i)?);
         let peers = addresses.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.clone());
         write_home(&home, &consensus, &network, &genesis, p2p[i], peers.collect(), &api)?;
         setups.push(ValidatorSetup { home, member, api });

@@ -15,6 +15,7 @@ fn up_trades_with_agreeing_roots_and_down_stops_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("devnet");
     let mut child = Command::new(BIN)
+        .env("TOKENBOOK_DEVNET_API_PORT", "0")
         .args(["up", "--validators", "4", "--traders", "6", "--dir"])
         .arg(&data)
         .stdout(Stdio::piped())
