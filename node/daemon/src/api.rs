@@ -487,7 +487,10 @@ async fn account(
 }
 
 /// An account's open orders with what is left of each (untriggered stops show their size).
-fn open_orders(ledger: &tokenbook_ledger::LedgerState, account: &tokenbook_ledger::state::Account) -> Vec<Value> {
+fn open_orders(
+    ledger: &tokenbook_ledger::LedgerState,
+    account: &tokenbook_ledger::state::Account,
+) -> Vec<Value> {
     let order_json = |id: &tokenbook_protocol::OrderId| {
         let info = ledger.orders.get(id)?;
         let resting = ledger.markets.get(&info.market).and_then(|m| m.book.get(*id));

@@ -230,7 +230,10 @@ pub fn describe_key(key: &[u8]) -> String {
     let Some((&t, rest)) = key.split_first() else { return "empty key".into() };
     let number = || {
         <[u8; 8]>::try_from(rest).map(u64::from_be_bytes).map_or_else(
-            |_| <[u8; 4]>::try_from(rest).map_or_else(|_| hex::encode(rest), |b| u32::from_be_bytes(b).to_string()),
+            |_| {
+                <[u8; 4]>::try_from(rest)
+                    .map_or_else(|_| hex::encode(rest), |b| u32::from_be_bytes(b).to_string())
+            },
             |n| n.to_string(),
         )
     };
