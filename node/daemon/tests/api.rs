@@ -229,3 +229,87 @@ async fn a_flooding_connection_is_rate_limited() {
     let other = reqwest::Client::new();
     assert_eq!(other.get(format!("{url}/v1/status")).send().await.unwrap().status().as_u16(), 200);
 }
+
+/// The routes a CLI and an auditor need besides the basics: the receipt's events, the account
+/// a key signs for, open orders with what is left, a certificate's bytes, any key's proof,
+/// proposals, market terms, and tx hashes on the block stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_routes_the_cli_and_the_auditor_use() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    let ws_url = format!("{}/v1/stream?txs=true", url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let now = runtime::now_ms();
+    let mut hashes = Vec::new();
+    for tx in trading_setup(now, 1, 2) {
+        hashes.push(tx.hash().to_hex());
+        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
+        assert_eq!((code, body["accepted"].as_bool()), (200, Some(true)), "{body}");
+    }
+    // The seller's resting order: its receipt names it, the account lists it with what is left.
+    let sell =
+        signed(&key(1_000), AccountId::new(3), now + 300, order(Side::Sell, TimeInForce::Gtc));
+    let (_, receipt) = post(&format!("{url}/v1/tx?wait=commit"), encode(&sell)).await;
+    let accepted = &receipt["events"][0];
+    assert_eq!(accepted["event"], "order_accepted", "{receipt}");
+    let (_, account) = get(&format!("{url}/v1/accounts/3")).await;
+    assert_eq!(account["open_orders"][0]["id"], accepted["order"], "{account}");
+    assert_eq!(account["open_orders"][0]["qty"], accepted["resting"], "{account}");
+    // The key lookup.
+    let public = key(1_000).public_key().to_hex();
+    let (code, grant) = get(&format!("{url}/v1/keys/{public}")).await;
+    assert_eq!(
+        (code, grant["account"].as_u64(), grant["kind"].as_str()),
+        (200, Some(3), Some("owner"))
+    );
+    assert_eq!(
+        get(&format!("{url}/v1/keys/{}", key(9_999).public_key().to_hex())).await.1["code"],
+        "key_unknown"
+    );
+    assert_eq!(get(&format!("{url}/v1/keys/zz")).await.1["code"], "bad_key");
+    // The certificate's canonical bytes sign the block.
+    let height = receipt["height"].as_u64().unwrap();
+    let bytes =
+        |path: String| async move { reqwest::get(path).await.unwrap().bytes().await.unwrap() };
+    let block: Block =
+        decode(&bytes(format!("{url}/v1/blocks/{height}?format=raw")).await).unwrap();
+    let certificate: CommitCertificate =
+        decode(&bytes(format!("{url}/v1/blocks/{height}/certificate")).await).unwrap();
+    assert_eq!(certificate.block_hash, block.hash());
+    assert_eq!(get(&format!("{url}/v1/blocks/999999/certificate")).await.0, 404);
+    // Any state key: the market's record, proved against the root of that height.
+    let key_hex = "0300000001";
+    let (code, state) = get(&format!("{url}/v1/state/{key_hex}?height={height}")).await;
+    assert_eq!(code, 200, "{state}");
+    let proof: StateProof = tokenbook_protocol::codec::decode_record(
+        &hex::decode(state["proof"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let root =
+        Hash(hex::decode(state["state_root"].as_str().unwrap()).unwrap().try_into().unwrap());
+    proof.verify(&root).unwrap();
+    assert_eq!(proof.value.map(hex::encode).as_deref(), state["value"].as_str());
+    assert_eq!(get(&format!("{url}/v1/state/")).await.0, 404);
+    assert_eq!(get(&format!("{url}/v1/state/xyz")).await.1["code"], "bad_key");
+    // Proposals (none open) and market terms.
+    assert_eq!(get(&format!("{url}/v1/proposals")).await.1, serde_json::json!([]));
+    let (_, markets) = get(&format!("{url}/v1/markets")).await;
+    assert!(markets[0]["tick_size"].is_string() && markets[0]["expiry"].is_u64(), "{markets}");
+    assert_eq!(
+        markets[0]["best_ask"],
+        serde_json::to_value(Price::new(1_000)).unwrap(),
+        "{markets}"
+    );
+    // The stream listed every committed tx's hash.
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < hashes.len() {
+        let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+        let Ok(Some(Ok(message))) = next else { break };
+        let value: Value = serde_json::from_str(&message.into_text().unwrap()).unwrap();
+        for hash in value["tx_hashes"].as_array().into_iter().flatten() {
+            seen.insert(hash.as_str().unwrap().to_string());
+        }
+    }
+    assert!(hashes.iter().all(|h| seen.contains(h)), "stream hashes {seen:?}");
+}
