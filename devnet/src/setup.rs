@@ -95,7 +95,8 @@ pub fn create(dir: &Path, validators: usize, traders: usize) -> Result<Devnet, S
         keys.push((member, consensus, network));
     }
     let now = tokenbook_node::runtime::now_ms();
-    let genesis = tokenbook_ledger::genesis::devnet(CHAIN, Timestamp::new(now), members, vec![]);
+    let genesis =
+        tokenbook_ledger::genesis::dated_devnet(CHAIN, Timestamp::new(now), members, vec![]);
     let p2p: Vec<u16> = (0..validators).map(|_| free_port()).collect::<Result<_, _>>()?;
     let peer_address = |i: usize, network: &Keypair| -> Result<String, String> {
         let peer = tokenbook_node::node::peer_id_of(&network.public_key())?;

@@ -184,7 +184,11 @@ fn on_every_node(net: &Net, height: u64, args: &[&str], check: impl Fn(&Value) -
 fn trade_through_the_cli(net: &Net, account: u64, committed: &mut Vec<String>) {
     let api = &net.apis[0];
     let id = account.to_string();
-    let gpu = "H100-HR-DEC26";
+    // The devnet dates its contracts by its start (AIT-FRONTIER-DEC26, H100-HR-DEC26, …).
+    let symbols = net.ok(api, &["markets"]);
+    let symbol = |i: usize| symbols[i]["symbol"].as_str().unwrap().to_string();
+    let (ait, gpu) = (symbol(0), symbol(1));
+    let (ait, gpu) = (ait.as_str(), gpu.as_str());
     // A bid far below the market rests; every node's book and account show it.
     let price = usd(best(net, api, gpu, "best_bid") - 25);
     let args = [
@@ -224,7 +228,6 @@ fn trade_through_the_cli(net: &Net, account: u64, committed: &mut Vec<String>) {
     let at = cancelled["height"].as_u64().unwrap();
     on_every_node(net, at, &["account", &id], |a| a["open_orders"].as_array().unwrap().is_empty());
     // Crossing the makers' asks fills; every node shows the position.
-    let ait = "AIT-FRONTIER-DEC26";
     let price = usd(best(net, api, ait, "best_ask") + 5);
     let taken = net.ok(
         api,
