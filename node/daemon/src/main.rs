@@ -1,6 +1,7 @@
 //! `tokenbook-node`: the tokenbook validator node.
 //!
 //! `init --home DIR` creates keys and a config; `show-id --home DIR` prints the node's keys;
+//! `genesis --member … --out FILE` writes a genesis from the members' exchanged keys;
 //! `start --home DIR` runs it (libp2p to the genesis validators, the API, consensus) until SIGINT
 //! or SIGTERM; a node whose consensus stops on its own (divergence, store failure) exits non-zero
 //! with the reason.
@@ -37,6 +38,21 @@ enum Command {
         #[arg(long)]
         home: PathBuf,
     },
+    /// Write a genesis for members who exchanged their keys: the standard indexes and contracts
+    /// (dated by now), each member a validator of power 1. Prints the file's SHA-256, which
+    /// every member compares before starting.
+    Genesis {
+        /// The chain id (the one every member's `init` used).
+        #[arg(long)]
+        chain_id: String,
+        /// `NAME=MEMBER_KEY:CONSENSUS_KEY:NETWORK_KEY` (hex public keys; the member key is the
+        /// member's own signing key, e.g. from `tokenbook keys new`), once per member.
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run the node until SIGINT or SIGTERM.
     Start {
         /// The home directory (with genesis.json).
@@ -57,6 +73,7 @@ fn main() -> ExitCode {
         Command::Init { home, chain_id } => init(&Home(home), &chain_id),
         Command::ShowId { home } => show_id(&Home(home)),
         Command::Start { home } => start(&Home(home)),
+        Command::Genesis { chain_id, members, out } => genesis(&chain_id, &members, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,6 +103,45 @@ fn show_id(home: &Home) -> Result<(), String> {
     println!("network_key: {}", network.to_hex());
     let peer = tokenbook_net::peer_id(&network).map_err(|e| e.to_string())?;
     println!("peer_id: {peer}");
+    Ok(())
+}
+
+/// `NAME=MEMBER_KEY:CONSENSUS_KEY:NETWORK_KEY` as a genesis member with a validator.
+fn member_spec(text: &str) -> Result<tokenbook_ledger::state::GenesisMember, String> {
+    let usage = || format!("--member {text:?}: expected NAME=MEMBER_KEY:CONSENSUS_KEY:NETWORK_KEY");
+    let (name, keys) = text.split_once('=').ok_or_else(usage)?;
+    let keys: Vec<&str> = keys.split(':').collect();
+    let [member, consensus, network] = keys.as_slice() else { return Err(usage()) };
+    let key = |hex: &str| {
+        tokenbook_protocol::PublicKey::from_hex(hex).map_err(|e| format!("{}: {hex}: {e}", usage()))
+    };
+    Ok(tokenbook_ledger::state::GenesisMember {
+        name: name.to_string(),
+        key: key(member)?,
+        validator: Some(tokenbook_protocol::Validator {
+            consensus_key: key(consensus)?,
+            network_key: key(network)?,
+            power: 1,
+        }),
+    })
+}
+
+#[allow(clippy::print_stdout)]
+fn genesis(chain_id: &str, members: &[String], out: &std::path::Path) -> Result<(), String> {
+    let members = members.iter().map(|m| member_spec(m)).collect::<Result<Vec<_>, _>>()?;
+    let now = tokenbook_protocol::Timestamp::new(tokenbook_node::runtime::now_ms());
+    let genesis = tokenbook_ledger::genesis::dated_devnet(chain_id, now, members, Vec::new());
+    tokenbook_ledger::genesis_state(&genesis)?;
+    let text = serde_json::to_string_pretty(&genesis).map_err(|e| e.to_string())?;
+    if out.exists() {
+        return Err(format!("{} exists; not overwritten", out.display()));
+    }
+    std::fs::write(out, &text).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!(
+        "wrote {} (sha256 {})",
+        out.display(),
+        tokenbook_protocol::Hash::digest(text.as_bytes())
+    );
     Ok(())
 }
 

@@ -95,3 +95,34 @@ fn the_binary_runs_a_single_validator_chain_and_stops_on_sigterm() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("genesis is for chain another-chain"), "{err}");
 }
+
+#[test]
+fn genesis_is_written_from_exchanged_keys_and_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let hex = |n: u64| common::key(n).public_key().to_hex();
+    let members: Vec<String> =
+        (0..4).map(|i| format!("m{i}={}:{}:{}", hex(i), hex(100 + i), hex(200 + i))).collect();
+    let out = dir.path().join("genesis.json");
+    let mut args = vec!["genesis".to_string(), "--chain-id".into(), "multi".into()];
+    for m in &members {
+        args.extend(["--member".into(), m.clone()]);
+    }
+    args.extend(["--out".into(), out.display().to_string()]);
+    let run = Command::new(BIN).args(&args).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("sha256"));
+    let genesis: tokenbook_ledger::Genesis =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let state = tokenbook_ledger::genesis_state(&genesis).unwrap();
+    assert_eq!(state.validators.validators.len(), 4);
+    assert_eq!(state.markets.len(), 2);
+    // Never overwritten; a malformed member is refused with the expected shape.
+    assert!(!Command::new(BIN).args(&args).status().unwrap().success());
+    let bad = Command::new(BIN)
+        .args(["genesis", "--chain-id", "x", "--member", "m0=zz", "--out"])
+        .arg(dir.path().join("other.json"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=MEMBER_KEY"));
+}
