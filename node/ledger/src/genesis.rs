@@ -133,7 +133,8 @@ fn dated(mut contracts: Vec<MarketSpec>, genesis: Timestamp) -> Vec<MarketSpec> 
     if last_day(year, month) * DAY_MS < earliest {
         (year, month) = next_month(year, month);
     }
-    let suffix = format!("{}{:02}", MONTHS[(month - 1) as usize], year % 100);
+    let name = usize::try_from(month - 1).ok().and_then(|m| MONTHS.get(m)).unwrap_or(&"M");
+    let suffix = format!("{name}{:02}", year % 100);
     for contract in &mut contracts {
         contract.expiry = Timestamp::new(last_day(year, month) * DAY_MS);
         if let Some((base, _)) = contract.symbol.rsplit_once('-') {
