@@ -18,6 +18,7 @@
 //!   or a stream that fails, makes the run fail.
 
 mod load;
+mod logs;
 mod plot;
 mod record;
 
@@ -118,7 +119,8 @@ async fn bench(
         flow::fund_traders(&http, &apis[0], &members[0], &devnet.traders, limits, &mut signer)
             .await?;
     println!("{} accounts registered and funded", accounts.len());
-    let publisher = tokio::spawn(publish_every_second(http.clone(), apis.to_vec(), members, signer));
+    let publisher =
+        tokio::spawn(publish_every_second(http.clone(), apis.to_vec(), members, signer));
     let traders = devnet
         .traders
         .iter()
@@ -130,7 +132,18 @@ async fn bench(
     publisher.abort();
     let (recorder, outcome) = measured?;
     let samples = sample_receipts(&http, &apis[0], &recorder.finalized).await;
-    report(opts, &recorder, &outcome, &samples)
+    let logs: Vec<_> = devnet.validators.iter().map(|v| logs::read(&v.home.0)).collect();
+    report(opts, &recorder, &Evidence { outcome, samples, logs })
+}
+
+/// What the run saw besides the recorder.
+#[derive(Debug)]
+struct Evidence {
+    outcome: Outcome,
+    /// Ledger verdicts on a sample of finalized txs.
+    samples: BTreeMap<String, u64>,
+    /// Each validator's log counts.
+    logs: Vec<logs::LogCounts>,
 }
 
 /// What the pacer and the listener saw besides the recorder.
@@ -173,8 +186,8 @@ async fn measure(
     let wall_secs = started.elapsed().as_secs_f64();
     let cpu_after = cpu_secs(&pids);
     stop.store(true, Ordering::Relaxed);
-    let _ = tokio::task::spawn_blocking(move || signers.into_iter().for_each(|t| drop(t.join())))
-        .await;
+    let _ =
+        tokio::task::spawn_blocking(move || signers.into_iter().for_each(|t| drop(t.join()))).await;
     let (starved_ticks, inflight_full_ticks) = paced?;
     drain(&recorder, listener).await?;
     let cpu_secs = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a - b).collect();
@@ -315,7 +328,7 @@ fn print_progress(recorder: &Shared, elapsed: Duration) {
     let line = with(recorder, |r| {
         let last = r.seconds.iter().rev().nth(1).cloned().unwrap_or_default();
         format!(
-            "\r{:>4} s  last second: submitted {:>6}  finalized {:>6}  refused {:>5}  pending {:>6}   ",
+            "\r{:>4} s  last second: submitted {:>6} finalized {:>6} refused {:>5}  pending {:>6} ",
             elapsed.as_secs(),
             last.submitted,
             last.finalized,
@@ -328,12 +341,7 @@ fn print_progress(recorder: &Shared, elapsed: Duration) {
     let _ = std::io::stdout().flush();
 }
 
-async fn send_one(
-    client: reqwest::Client,
-    url: Arc<str>,
-    signed: load::Signed,
-    recorder: Shared,
-) {
+async fn send_one(client: reqwest::Client, url: Arc<str>, signed: load::Signed, recorder: Shared) {
     let hash = signed.hash;
     with(&recorder, |r| r.submitted(hash));
     let refusal = match client.post(&*url).body(signed.bytes).send().await {
@@ -410,16 +418,11 @@ fn cpu_secs(pids: &[u32]) -> Vec<f64> {
         .collect()
 }
 
-fn report(
-    opts: &Options,
-    recorder: &Recorder,
-    outcome: &Outcome,
-    samples: &BTreeMap<String, u64>,
-) -> Result<(), String> {
+fn report(opts: &Options, recorder: &Recorder, evidence: &Evidence) -> Result<(), String> {
     let secs = usize::try_from(opts.secs).unwrap_or(usize::MAX);
     let rows = record::rows(&recorder.seconds);
     let summary = record::summarize(&recorder.seconds, secs);
-    let text = summary_text(opts, &summary, recorder, outcome, samples);
+    let text = summary_text(opts, &summary, recorder, evidence);
     print!("{text}");
     let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, String> {
         let path = opts.out.join(name);
@@ -442,9 +445,9 @@ fn summary_text(
     opts: &Options,
     s: &record::Summary,
     recorder: &Recorder,
-    outcome: &Outcome,
-    samples: &BTreeMap<String, u64>,
+    evidence: &Evidence,
 ) -> String {
+    let (outcome, samples) = (&evidence.outcome, &evidence.samples);
     let mut out = format!(
         "target {} txs/s for {} s, {} validators, {} accounts\n",
         opts.rate, opts.secs, opts.validators, opts.accounts
@@ -479,6 +482,16 @@ fn summary_text(
         "CPU while submitting (100% = one core): bench {}, validators [{}]\n",
         share.first().cloned().unwrap_or_default(),
         share.get(1..).unwrap_or_default().join(" ")
+    );
+    let each = |f: fn(&logs::LogCounts) -> u64| -> String {
+        evidence.logs.iter().map(|c| f(c).to_string()).collect::<Vec<_>>().join(" ")
+    };
+    out += &format!(
+        "validator logs (whole run): commits [{}], decided after round 0 [{}], gossip messages \
+         dropped on a full send queue [{}]\n",
+        each(|c| c.commits),
+        each(|c| c.late_rounds),
+        each(|c| c.gossip_drops)
     );
     out
 }

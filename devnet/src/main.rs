@@ -92,8 +92,16 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Up { validators, traders, dir } => up(validators, traders, dir),
         Command::Bench { validators, accounts, rate, secs, out, dir, threads, max_inflight } => {
-            let opts =
-                bench::Options { validators, accounts, rate, secs, out, dir, threads, max_inflight };
+            let opts = bench::Options {
+                validators,
+                accounts,
+                rate,
+                secs,
+                out,
+                dir,
+                threads,
+                max_inflight,
+            };
             bench::run(&opts)
         }
         Command::Status { dir } => runtime().and_then(|rt| rt.block_on(status(&dir))),
@@ -196,12 +204,12 @@ async fn trade(
         }
         let mut txs = Vec::new();
         if step % 10 == 0 {
-            for i in 0..makers {
-                txs.extend(flow::quotes(&mut signer, &devnet.traders[i], accounts[i], &mids));
+            for (key, &account) in devnet.traders.iter().zip(&accounts).take(makers) {
+                txs.extend(flow::quotes(&mut signer, key, account, &mids));
             }
         }
-        for i in makers..devnet.traders.len() {
-            txs.push(flow::take(&mut signer, &devnet.traders[i], accounts[i], &mids, &mut walk));
+        for (key, &account) in devnet.traders.iter().zip(&accounts).skip(makers) {
+            txs.push(flow::take(&mut signer, key, account, &mids, &mut walk));
         }
         let api = &apis[usize::try_from(step).unwrap_or(0) % apis.len()];
         flow::send_all(http, api, txs, &stats).await;

@@ -151,4 +151,3 @@ pub async fn wait_ready(http: &reqwest::Client, apis: &[String]) -> Result<(), S
     }
     Ok(())
 }
-

@@ -51,7 +51,13 @@ impl Trader {
     /// staggers which side it crosses first so both sides are always present.
     #[must_use]
     pub fn new(key: &Keypair, account: AccountId, validator: usize, phase: u64) -> Trader {
-        Trader { key: Keypair::from_seed(&key.seed()), account, validator, sent: 0, crossing: phase }
+        Trader {
+            key: Keypair::from_seed(&key.seed()),
+            account,
+            validator,
+            sent: 0,
+            crossing: phase,
+        }
     }
 }
 
@@ -188,7 +194,8 @@ mod tests {
                 Side::Sell => order.price.get() <= mid,
             };
             if through {
-                let signed = if order.side == Side::Buy { order.qty.get() } else { -order.qty.get() };
+                let signed =
+                    if order.side == Side::Buy { order.qty.get() } else { -order.qty.get() };
                 *net.entry(order.market.get()).or_default() += signed;
                 assert!(net.values().all(|n| n.abs() <= 3), "{net:?}");
             } else {

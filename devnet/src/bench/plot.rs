@@ -38,6 +38,20 @@ struct Line<'a> {
     points: Vec<(f64, f64)>,
 }
 
+/// Runs of points one second apart: a second without a value breaks the line rather than
+/// drawing across it.
+fn segments(points: &[(f64, f64)]) -> Vec<&[(f64, f64)]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=points.len() {
+        if i == points.len() || points[i].0 - points[i - 1].0 > 1.5 {
+            out.push(&points[start..i]);
+            start = i;
+        }
+    }
+    out
+}
+
 /// Draws the two panels into `path`; `labels` says whether to draw text.
 ///
 /// # Errors
@@ -82,16 +96,20 @@ fn panel<DB: DrawingBackend>(
         builder.build_cartesian_2d(0.0..x_max, 0.0..y_max).map_err(|e| e.to_string())?;
     let mut mesh = chart.configure_mesh();
     if labels {
-        mesh.x_desc("seconds");
+        mesh.x_desc("seconds").y_label_formatter(&|v| format!("{v:.0}"));
     } else {
         mesh.x_labels(0).y_labels(0);
     }
     mesh.draw().map_err(|e| e.to_string())?;
     for line in lines {
         let style = line.color.stroke_width(2);
-        let drawn = chart
-            .draw_series(LineSeries::new(line.points.iter().copied(), style))
-            .map_err(|e| e.to_string())?;
+        for segment in segments(&line.points) {
+            chart
+                .draw_series(LineSeries::new(segment.iter().copied(), style))
+                .map_err(|e| e.to_string())?;
+        }
+        let dots = line.points.iter().map(|p| Circle::new(*p, 2, line.color.filled()));
+        let drawn = chart.draw_series(dots).map_err(|e| e.to_string())?;
         if labels {
             let color = line.color;
             drawn
@@ -113,6 +131,14 @@ fn panel<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_second_breaks_the_line() {
+        let points = [(0.5, 1.0), (1.5, 2.0), (3.5, 1.0), (4.5, 1.0), (7.5, 3.0)];
+        let runs: Vec<usize> = segments(&points).iter().map(|s| s.len()).collect();
+        assert_eq!(runs, vec![2, 2, 1]);
+        assert!(segments(&[]).is_empty());
+    }
 
     #[test]
     fn draws_a_png_without_labels() {

@@ -55,7 +55,8 @@ impl Recorder {
     }
 
     fn second(&mut self, at: Instant) -> &mut Second {
-        let index = usize::try_from(at.saturating_duration_since(self.start).as_secs()).unwrap_or(0);
+        let index =
+            usize::try_from(at.saturating_duration_since(self.start).as_secs()).unwrap_or(0);
         if self.seconds.len() <= index {
             self.seconds.resize(index + 1, Second::default());
         }
@@ -102,12 +103,6 @@ impl Recorder {
     #[must_use]
     pub fn pending(&self) -> usize {
         self.pending.len()
-    }
-
-    /// Seconds since the start.
-    #[must_use]
-    pub fn elapsed_secs(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
     }
 }
 
