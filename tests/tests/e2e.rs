@@ -221,7 +221,15 @@ fn trade_through_the_cli(net: &Net, account: u64, committed: &mut Vec<String>) {
             .iter()
             .any(|l| l["price"].as_str().unwrap().parse::<i64>().unwrap() == best_ticks(&price))
     });
-    // Cancelled by its client id: gone everywhere.
+    // Replaced (one tick up, one lot), then cancelled by its client id: gone everywhere.
+    let price = usd(best_ticks(&price) + 1);
+    let args = [
+        "--key", "alice", "order", "replace", gpu, "c:77", "--price", &price, "--qty", "1",
+        "--wait",
+    ];
+    let replaced = net.ok(api, &args);
+    committed.push(replaced["hash"].as_str().unwrap().into());
+    assert!(event(&replaced, "order_replaced").is_some(), "{replaced}");
     let cancelled = net.ok(api, &["--key", "alice", "order", "cancel", gpu, "c:77", "--wait"]);
     committed.push(cancelled["hash"].as_str().unwrap().into());
     assert!(event(&cancelled, "order_cancelled").is_some(), "{cancelled}");
@@ -246,6 +254,84 @@ fn trade_through_the_cli(net: &Net, account: u64, committed: &mut Vec<String>) {
             .iter()
             .any(|p| p["market"] == 1 && p["position"]["qty"] == "1")
     });
+}
+
+/// The dead-man's switch, member withdraw/freeze, an oracle publication, a governance vote to
+/// quorum, `watch`, and the auditor's `prove` and `export`, all through the CLI.
+fn the_other_commands(net: &Net, account: u64, committed: &mut Vec<String>) {
+    let api = &net.apis[0];
+    let id = account.to_string();
+    let symbols = net.ok(api, &["markets"]);
+    let gpu = symbols[1]["symbol"].as_str().unwrap().to_string();
+    // A resting bid and a 1-second dead-man's switch: the switch cancels the bid.
+    let price = usd(best(net, api, &gpu, "best_bid") - 20);
+    let placed = net.ok(
+        api,
+        &["--key", "alice", "order", "place", &gpu, "buy", "1", "--price", &price, "--wait"],
+    );
+    assert_eq!(event(&placed, "order_accepted").unwrap()["resting"], "1", "{placed}");
+    let armed = net.ok(api, &["--key", "alice", "deadman", "set", "1"]);
+    assert!(event(&armed, "deadman_set").is_some(), "{armed}");
+    net.until(30, "the dead-man's switch to cancel the bid", || {
+        net.ok(api, &["account", &id])["open_orders"].as_array().unwrap().is_empty()
+    });
+    // Member: withdraw, freeze, unfreeze.
+    let member = net.member();
+    let m = ["--key-file", member.as_str()];
+    let withdrawn = net.ok(api, &[&m[..], &["member", "withdraw", &id, "10"]].concat());
+    assert!(event(&withdrawn, "withdrawn").is_some(), "{withdrawn}");
+    let frozen = net.ok(api, &[&m[..], &["member", "freeze", &id]].concat());
+    committed.extend([
+        withdrawn["hash"].as_str().unwrap().into(),
+        frozen["hash"].as_str().unwrap().into(),
+    ]);
+    assert_eq!(net.ok(api, &["account", &id])["frozen"], true);
+    let refused = net.cli(
+        api,
+        &["--key", "alice", "order", "place", &gpu, "buy", "1", "--price", &price, "--wait"],
+    );
+    assert!(refused.unwrap_err().contains("account_frozen"));
+    net.ok(api, &[&m[..], &["member", "freeze", &id, "--unfreeze"]].concat());
+    assert_eq!(net.ok(api, &["account", &id])["frozen"], false);
+    // Oracle: a member publishes an index observation.
+    let published = net.ok(api, &[&m[..], &["oracle", "publish", "2", "2.50"]].concat());
+    assert!(event(&published, "index_published").is_some(), "{published}");
+    // Governance: proposed by member 0, listed, approved by members 1 and 2 (3 of 4 > 2/3).
+    let action = r#"{"fund_insurance":{"amount":"1"}}"#;
+    let proposed = net.ok(api, &[&m[..], &["gov", "propose", action]].concat());
+    let proposal = event(&proposed, "proposal_opened").unwrap()["proposal"].as_u64().unwrap();
+    let listed = net.ok(api, &["gov", "list"]);
+    assert!(listed.as_array().unwrap().iter().any(|p| p["id"] == proposal), "{listed}");
+    let mut last = Value::Null;
+    for i in [1, 2] {
+        let key = net.dir.join(format!("members/member-{i}.key")).display().to_string();
+        last = net.ok(api, &["--key-file", &key, "gov", "approve", &proposal.to_string()]);
+    }
+    assert!(event(&last, "proposal_executed").is_some(), "{last}");
+    // watch: the devnet's takers trade all the time.
+    let watch = net.run(api, &["watch", "trades", "--count", "2"]);
+    assert!(watch.status.success() && String::from_utf8_lossy(&watch.stdout).lines().count() == 2);
+    // The auditor: the account proved at a certified height; trades and positions exported.
+    let genesis = net.dir.join("validator-0/genesis.json").display().to_string();
+    let height = net.height(api) - 1;
+    let h = height.to_string();
+    let proved = net.ok(api, &["audit", "prove", &id, "--height", &h, "--from-genesis", &genesis]);
+    assert_eq!(
+        (proved["verified"].as_bool(), proved["positions"]["1"].as_str()),
+        (Some(true), Some("1")),
+        "{proved}"
+    );
+    let out = net.dir.join("export");
+    let args =
+        ["audit", "export", "--from-genesis", &genesis, "--to", &h, "--out", out.to_str().unwrap()];
+    assert!(net.run(api, &args).status.success());
+    let trades = std::fs::read_to_string(out.join("trades.csv")).unwrap();
+    assert!(
+        trades.lines().any(|l| l.split(',').nth(6) == Some(id.as_str())),
+        "alice's trade is not exported"
+    );
+    let positions = std::fs::read_to_string(out.join("positions.csv")).unwrap();
+    assert!(positions.lines().any(|l| l.split(',').nth(1) == Some(id.as_str())));
 }
 
 fn best_ticks(price: &str) -> i64 {
@@ -351,6 +437,7 @@ fn a_trader_and_an_auditor_on_a_devnet_with_a_validator_killed_and_restarted() {
     let mut committed = Vec::new();
     let account = new_trader(&net, &mut committed);
     trade_through_the_cli(&net, account, &mut committed);
+    the_other_commands(&net, account, &mut committed);
     kill_and_restart(&net, &mut committed, &mut cleanup.children);
     // Every tx the CLI saw committed is committed, at the same height, on every node.
     for hash in &committed {
