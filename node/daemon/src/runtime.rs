@@ -42,7 +42,7 @@ pub enum Command {
         reply: oneshot::Sender<Vec<Result<Hash, AdmitError>>>,
     },
     /// Run a read on the node's task (it sees one consistent height).
-    Read(Box<dyn FnOnce(&Driver) + Send>),
+    Read(ReadJob),
 }
 
 impl std::fmt::Debug for Command {
@@ -110,7 +110,21 @@ pub fn now_ms() -> u64 {
 enum Timer {
     Consensus(Timeout),
     NextHeight,
+    /// Gossip the txs clients submitted since the last flush.
+    GossipTxs,
 }
+
+/// A read run on the node's task.
+pub type ReadJob = Box<dyn FnOnce(&Driver) + Send>;
+
+/// How long client txs wait to be gossiped together: one message (and one batch of signature
+/// checks at every receiver) per interval instead of one per tx.
+const GOSSIP_TXS_MS: u64 = 10;
+/// Txs that trigger a flush before the interval ends; also the most txs in one message.
+const GOSSIP_TXS_MAX: usize = 1_024;
+/// Most client txs admitted as one batch (signatures verified together) when submissions queue
+/// up behind each other.
+const SUBMIT_BATCH_MAX: usize = 512;
 
 /// The loop's state besides the driver.
 struct Loop<N> {
@@ -122,6 +136,8 @@ struct Loop<N> {
     bad_messages: u64,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     last_commit: Option<Instant>,
+    /// Admitted client txs not gossiped yet (a [`Timer::GossipTxs`] is pending while non-empty).
+    gossip: Vec<tokenbook_protocol::Tx>,
 }
 
 /// Starts the node's loop; returns its handles and the task's result future.
@@ -144,6 +160,7 @@ pub fn spawn<N: Network + 'static>(
         bad_messages: 0,
         metrics: std::sync::Arc::clone(&metrics),
         last_commit: None,
+        gossip: Vec::new(),
     };
     let task = tokio::spawn(run(driver, initial, state, commands_rx, shutdown));
     (Handles { commands: commands_tx, commits, status: status_rx, metrics }, task)
@@ -188,6 +205,10 @@ async fn run<N: Network>(
                             driver.on_timeout(timeout, now_ms())?
                         }
                         Some(Timer::NextHeight) => driver.start_next_height(now_ms())?,
+                        Some(Timer::GossipTxs) => {
+                            state.flush_gossip();
+                            Vec::new()
+                        }
                         None => Vec::new(),
                     };
                     state.carry_out(&driver, actions);
@@ -196,15 +217,51 @@ async fn run<N: Network>(
             command = commands.recv() => match command {
                 None => return Ok(()),
                 Some(Command::Submit { txs, reply }) => {
-                    let (verdicts, actions) = driver.submit(txs);
-                    let _ = reply.send(verdicts);
-                    state.carry_out(&driver, actions);
+                    let read = submit_queued(&mut driver, &mut state, &mut commands, txs, reply);
+                    if let Some(read) = read {
+                        read(&driver);
+                    }
                 }
                 Some(Command::Read(read)) => read(&driver),
             },
             _ = shutdown.changed() => return Ok(()),
         }
     }
+}
+
+/// Admits `txs` together with the submissions queued behind them (up to [`SUBMIT_BATCH_MAX`]
+/// txs), so their signatures are verified as one batch; each caller gets its own verdicts.
+/// Returns a read that was queued among them, to run after.
+fn submit_queued<N: Network>(
+    driver: &mut Driver,
+    state: &mut Loop<N>,
+    commands: &mut mpsc::Receiver<Command>,
+    txs: Vec<tokenbook_protocol::Tx>,
+    reply: tokio::sync::oneshot::Sender<Vec<Result<tokenbook_protocol::Hash, crate::mempool::AdmitError>>>,
+) -> Option<ReadJob> {
+    let mut callers = vec![(txs.len(), reply)];
+    let mut all = txs;
+    let mut read = None;
+    while all.len() < SUBMIT_BATCH_MAX {
+        match commands.try_recv() {
+            Ok(Command::Submit { txs, reply }) => {
+                callers.push((txs.len(), reply));
+                all.extend(txs);
+            }
+            Ok(Command::Read(job)) => {
+                read = Some(job);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let (verdicts, actions) = driver.submit(all);
+    let mut verdicts = verdicts.into_iter();
+    for (count, reply) in callers {
+        let _ = reply.send(verdicts.by_ref().take(count).collect());
+    }
+    state.carry_out(driver, actions);
+    read
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -226,6 +283,25 @@ impl<N: Network> Loop<N> {
         self.metrics.commit_seconds.observe((stats.tree + stats.batch + stats.write).as_secs_f64());
     }
 
+    /// Queues client txs for the next gossip flush (now, if enough are waiting).
+    fn gossip_later(&mut self, txs: Vec<tokenbook_protocol::Tx>) {
+        if self.gossip.is_empty() {
+            self.schedule(Timer::GossipTxs, GOSSIP_TXS_MS);
+        }
+        self.gossip.extend(txs);
+        if self.gossip.len() >= GOSSIP_TXS_MAX {
+            self.flush_gossip();
+        }
+    }
+
+    /// Gossips every queued tx, at most [`GOSSIP_TXS_MAX`] per message.
+    fn flush_gossip(&mut self) {
+        let queued = std::mem::take(&mut self.gossip);
+        for chunk in queued.chunks(GOSSIP_TXS_MAX) {
+            self.net.broadcast(Message::Txs(chunk.to_vec()).encode());
+        }
+    }
+
     fn schedule(&mut self, timer: Timer, after_ms: u64) {
         self.seq += 1;
         let at = Instant::now() + std::time::Duration::from_millis(after_ms);
@@ -243,6 +319,7 @@ impl<N: Network> Loop<N> {
         for action in actions {
             log_action(&action);
             match action {
+                Action::Broadcast(Message::Txs(txs)) => self.gossip_later(txs),
                 Action::Broadcast(message) => self.net.broadcast(message.encode()),
                 Action::Send(peer, message) => self.net.send(peer, message.encode()),
                 Action::Schedule { timeout, after_ms } => {
