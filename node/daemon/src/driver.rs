@@ -364,7 +364,10 @@ impl Driver {
         if !self.worth_validating(&proposal) {
             return Ok(Vec::new());
         }
-        let validity = match self.executor.validate(&block, prev_certificate.as_ref()) {
+        // Txs this node's mempool holds were verified when admitted: not checked twice.
+        let mempool = &self.mempool;
+        let verified = |hash: &Hash| mempool.contains(hash);
+        let validity = match self.executor.validate_known(&block, prev_certificate.as_ref(), &verified) {
             Ok(()) => Validity::Valid,
             Err(ExecError::Invalid { .. }) => Validity::Invalid,
             Err(e) => return Err(e.into()),

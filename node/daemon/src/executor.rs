@@ -203,11 +203,26 @@ impl Executor {
         block: &Block,
         prev_certificate: Option<&CommitCertificate>,
     ) -> Result<(), ExecError> {
+        self.validate_known(block, prev_certificate, &|_| false)
+    }
+
+    /// [`validate`](Self::validate), skipping the signature check of every tx for which
+    /// `verified(hash)` holds — the node's mempool verified those exact bytes (a tx's hash covers
+    /// its signature) when it admitted them.
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn validate_known(
+        &mut self,
+        block: &Block,
+        prev_certificate: Option<&CommitCertificate>,
+        verified: &dyn Fn(&Hash) -> bool,
+    ) -> Result<(), ExecError> {
         let names_carried = prev_certificate.is_some_and(|certificate| {
             certificate.hash() == block.header.prev_certificate_hash
                 && self.certifies_last(certificate)
         });
-        self.check(block, names_carried)
+        self.check(block, names_carried, verified)
     }
 
     /// [`validate`](Self::validate) for a block a verified certificate has already decided (catch-up): its
@@ -218,10 +233,15 @@ impl Executor {
     /// # Errors
     /// As [`validate`](Self::validate).
     pub fn validate_decided(&mut self, block: &Block) -> Result<(), ExecError> {
-        self.check(block, true)
+        self.check(block, true, &|_| false)
     }
 
-    fn check(&mut self, block: &Block, any_prev_certificate: bool) -> Result<(), ExecError> {
+    fn check(
+        &mut self,
+        block: &Block,
+        any_prev_certificate: bool,
+        verified: &dyn Fn(&Hash) -> bool,
+    ) -> Result<(), ExecError> {
         let header = &block.header;
         let invalid = |reason: String| ExecError::Invalid { height: header.height, reason };
         block.check_shape().map_err(invalid)?;
@@ -243,7 +263,7 @@ impl Executor {
                 certified: header.state_root,
             });
         }
-        self.check_signatures(block)
+        self.check_signatures(block, verified)
     }
 
     /// Whether `certificate` is a valid certificate of the last committed block.
@@ -268,15 +288,20 @@ impl Executor {
         Ok(self.store.certificate(self.ledger.height)?)
     }
 
-    fn check_signatures(&mut self, block: &Block) -> Result<(), ExecError> {
+    fn check_signatures(
+        &mut self,
+        block: &Block,
+        verified: &dyn Fn(&Hash) -> bool,
+    ) -> Result<(), ExecError> {
         let chain = &self.ledger.chain_id;
+        let unverified: Vec<(usize, &Tx)> =
+            block.txs.iter().enumerate().filter(|(_, tx)| !verified(&tx.hash())).collect();
         let preimages: Vec<Vec<u8>> =
-            block.txs.iter().map(|tx| tx.payload.signing_preimage(chain)).collect();
-        let items: Vec<SigItem<'_>> = block
-            .txs
+            unverified.iter().map(|(_, tx)| tx.payload.signing_preimage(chain)).collect();
+        let items: Vec<SigItem<'_>> = unverified
             .iter()
             .zip(&preimages)
-            .map(|(tx, preimage)| SigItem {
+            .map(|((_, tx), preimage)| SigItem {
                 signer: &tx.payload.signer,
                 preimage,
                 signature: &tx.signature,
@@ -287,7 +312,7 @@ impl Executor {
             None => Ok(()),
             Some(i) => Err(ExecError::Invalid {
                 height: block.header.height,
-                reason: format!("tx {i} has a bad signature"),
+                reason: format!("tx {} has a bad signature", unverified[i].0),
             }),
         }
     }

@@ -120,6 +120,13 @@ fn validation_names_what_is_wrong() {
     forged.header.tx_root = forged.compute_tx_root();
     let err = exec.validate(&forged, None).unwrap_err();
     assert!(err.to_string().contains("tx 1 has a bad signature"), "{err}");
+    // Txs the mempool verified are not checked again; any other still is, and named by its
+    // place in the block.
+    let first = good.txs[0].hash();
+    let known = |hash: &Hash| *hash == first;
+    let err = exec.validate_known(&forged, None, &known).unwrap_err();
+    assert!(err.to_string().contains("tx 1 has a bad signature"), "{err}");
+    exec.validate_known(&good, None, &known).unwrap();
     // Only the state root differs: a divergence, not a mere invalid proposal.
     let mut other_root = good.clone();
     other_root.header.state_root = Hash([3; 32]);
