@@ -154,12 +154,25 @@ fn print_banner(devnet: &setup::Devnet, apis: &[String]) {
         println!("  validator {i}: API {api}   log {}", v.home.0.join("node.log").display());
     }
     println!(
-        "  traders:   {}/trader-N.key (hex ed25519 seeds)",
-        devnet.dir.join("traders").display()
+        "  keys:      {0}/members/member-N.key, {0}/traders/trader-N.key (hex ed25519 seeds)",
+        devnet.dir.display()
     );
+    let symbol = first_symbol(devnet).unwrap_or_default();
     println!("  try:       curl {}/v1/status", apis[0]);
-    println!("             curl {}/v1/markets/AIT-FRONTIER-DEC26/book", apis[0]);
+    println!("             curl {}/v1/markets/{symbol}/book", apis[0]);
+    println!(
+        "             tokenbook --node {} book {symbol}   (README: trader walkthrough)",
+        apis[0]
+    );
     println!("  Ctrl-C stops everything");
+}
+
+/// The first contract's symbol (dated by the genesis: `AIT-FRONTIER-DEC26`, …).
+fn first_symbol(devnet: &setup::Devnet) -> Option<String> {
+    let home = &devnet.validators.first()?.home.0;
+    let text = std::fs::read_to_string(home.join("genesis.json")).ok()?;
+    let genesis: serde_json::Value = serde_json::from_str(&text).ok()?;
+    genesis["markets"][0]["symbol"].as_str().map(String::from)
 }
 
 /// Funds the traders, then runs the order flow and the status line until the task is dropped.
