@@ -367,11 +367,12 @@ impl Driver {
         // Txs this node's mempool holds were verified when admitted: not checked twice.
         let mempool = &self.mempool;
         let verified = |hash: &Hash| mempool.contains(hash);
-        let validity = match self.executor.validate_known(&block, prev_certificate.as_ref(), &verified) {
-            Ok(()) => Validity::Valid,
-            Err(ExecError::Invalid { .. }) => Validity::Invalid,
-            Err(e) => return Err(e.into()),
-        };
+        let validity =
+            match self.executor.validate_known(&block, prev_certificate.as_ref(), &verified) {
+                Ok(()) => Validity::Valid,
+                Err(ExecError::Invalid { .. }) => Validity::Invalid,
+                Err(e) => return Err(e.into()),
+            };
         self.proposed_rounds.insert(proposal.payload.round);
         self.blocks.insert(block.hash(), block);
         let out = self.core.handle(Input::Proposal(proposal, validity));

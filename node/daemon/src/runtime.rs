@@ -237,7 +237,9 @@ fn submit_queued<N: Network>(
     state: &mut Loop<N>,
     commands: &mut mpsc::Receiver<Command>,
     txs: Vec<tokenbook_protocol::Tx>,
-    reply: tokio::sync::oneshot::Sender<Vec<Result<tokenbook_protocol::Hash, crate::mempool::AdmitError>>>,
+    reply: tokio::sync::oneshot::Sender<
+        Vec<Result<tokenbook_protocol::Hash, crate::mempool::AdmitError>>,
+    >,
 ) -> Option<ReadJob> {
     let mut callers = vec![(txs.len(), reply)];
     let mut all = txs;
