@@ -212,7 +212,9 @@ pub async fn publish_indexes(
     Ok(())
 }
 
-fn order(market: u32, side: Side, price: i64, qty: i64, tif: TimeInForce) -> TxBody {
+/// A limit order body (expire-maker self-trade prevention, no trigger).
+#[must_use]
+pub fn order(market: u32, side: Side, price: i64, qty: i64, tif: TimeInForce) -> TxBody {
     TxBody::PlaceOrder(NewOrder {
         market: MarketId::new(market),
         side,

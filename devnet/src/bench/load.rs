@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokenbook_protocol::codec::encode;
 use tokenbook_protocol::{
-    AccountId, AccountLimits, CancelAll, Keypair, MarketId, NewOrder, OrderKind, Price, Qty,
-    SelfTradePrevention, Side, TimeInForce, TxBody,
+    AccountId, AccountLimits, CancelAll, Keypair, Qty, Side, TimeInForce, TxBody,
 };
 
 use crate::flow::{MARKETS, Signer, Walk};
@@ -71,21 +70,6 @@ pub fn bench_limits() -> AccountLimits {
     }
 }
 
-fn limit(market: u32, side: Side, price: i64, qty: i64, tif: TimeInForce) -> TxBody {
-    TxBody::PlaceOrder(NewOrder {
-        market: MarketId::new(market),
-        side,
-        kind: OrderKind::Limit,
-        price: Price::new(price),
-        qty: Qty::new(qty),
-        time_in_force: tif,
-        reduce_only: false,
-        client_order_id: None,
-        self_trade: SelfTradePrevention::ExpireMaker,
-        trigger: None,
-    })
-}
-
 /// The next tx body of `trader` (see the module's promises).
 pub fn next_body(trader: &mut Trader, walk: &mut Walk) -> TxBody {
     trader.sent += 1;
@@ -98,9 +82,9 @@ pub fn next_body(trader: &mut Trader, walk: &mut Walk) -> TxBody {
         let away = 3 + i64::from(u8::try_from(walk.below(8)).unwrap_or(0));
         let qty = 1 + i64::from(u8::try_from(walk.below(5)).unwrap_or(0));
         return if walk.below(2) == 0 {
-            limit(market, Side::Buy, mid - away, qty, TimeInForce::Gtc)
+            crate::flow::order(market, Side::Buy, mid - away, qty, TimeInForce::Gtc)
         } else {
-            limit(market, Side::Sell, mid + away, qty, TimeInForce::Gtc)
+            crate::flow::order(market, Side::Sell, mid + away, qty, TimeInForce::Gtc)
         };
     }
     // Pairs of crossing orders: buy then sell of the same size in the same market.
@@ -111,9 +95,9 @@ pub fn next_body(trader: &mut Trader, walk: &mut Walk) -> TxBody {
     let qty = 1 + i64::from(u8::try_from(pair % 3).unwrap_or(0));
     let (reach, tif) = if roll < 9 { (1, TimeInForce::Gtc) } else { (2, TimeInForce::Ioc) };
     if buy {
-        limit(market, Side::Buy, mid + reach, qty, tif)
+        crate::flow::order(market, Side::Buy, mid + reach, qty, tif)
     } else {
-        limit(market, Side::Sell, mid - reach, qty, tif)
+        crate::flow::order(market, Side::Sell, mid - reach, qty, tif)
     }
 }
 
@@ -170,7 +154,7 @@ mod tests {
         Trader::new(&Keypair::from_seed(&[7; 32]), AccountId::new(9), 0, 0)
     }
 
-    fn order_of(body: &TxBody) -> Option<&NewOrder> {
+    fn order_of(body: &TxBody) -> Option<&tokenbook_protocol::NewOrder> {
         match body {
             TxBody::PlaceOrder(order) => Some(order),
             _ => None,
