@@ -24,6 +24,11 @@ pub trait Network: Send {
     fn send(&mut self, to: Peer, bytes: Vec<u8>);
     /// Sends to every peer (best effort).
     fn broadcast(&mut self, bytes: Vec<u8>);
+    /// Sends to every peer (best effort) on the bulk lane (tx batches): the receiver takes
+    /// waiting consensus messages first. By default the same as [`broadcast`](Self::broadcast).
+    fn broadcast_bulk(&mut self, bytes: Vec<u8>) {
+        self.broadcast(bytes);
+    }
     /// The next message from a peer; `None` once the network has shut down.
     fn recv(&mut self) -> impl Future<Output = Option<(Peer, Vec<u8>)>> + Send;
     /// A peer sent what no honest node sends: disconnect it for a while.
@@ -300,7 +305,7 @@ impl<N: Network> Loop<N> {
     fn flush_gossip(&mut self) {
         let queued = std::mem::take(&mut self.gossip);
         for chunk in queued.chunks(GOSSIP_TXS_MAX) {
-            self.net.broadcast(Message::Txs(chunk.to_vec()).encode());
+            self.net.broadcast_bulk(Message::Txs(chunk.to_vec()).encode());
         }
     }
 
@@ -473,6 +478,12 @@ impl Network for tokenbook_net::Libp2pNet {
     fn broadcast(&mut self, bytes: Vec<u8>) {
         if fits(&bytes) {
             tokenbook_net::Libp2pNet::broadcast(self, bytes);
+        }
+    }
+
+    fn broadcast_bulk(&mut self, bytes: Vec<u8>) {
+        if fits(&bytes) {
+            tokenbook_net::Libp2pNet::broadcast_bulk(self, bytes);
         }
     }
 

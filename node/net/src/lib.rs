@@ -11,7 +11,7 @@ mod swarm;
 
 /// libp2p address types the node's config names.
 pub use libp2p::{Multiaddr, PeerId, multiaddr};
-pub use swarm::{Libp2pNet, NetConfig, NetError, NetStats, Peer, peer_id};
+pub use swarm::{Lane, Libp2pNet, NetConfig, NetError, NetStats, Peer, peer_id};
 
 use bincode::{Decode, Encode};
 use tokenbook_protocol::codec::{self, CodecError, Wire};

@@ -9,6 +9,9 @@
 //!   `max_transmit_size`, direct messages by a length prefix checked before allocation.
 //! - One task owns the swarm and never blocks: inbound messages go to a queue bounded in count
 //!   and bytes and are dropped (and counted) when the node falls behind, never waited on;
+//! - Two lanes: consensus messages (proposals, votes, direct messages) and bulk ones (gossiped
+//!   tx batches) travel on their own gossip topics into their own inbound queues, and the node
+//!   always takes a waiting consensus message first, so a tx backlog never delays a vote;
 //!   outbound commands are queued bounded by count (what the node sends is bounded by the node:
 //!   sync replies by bytes per request and requests per peer).
 //! - A peer the node penalizes is disconnected and refused for the ban period, then allowed
@@ -109,9 +112,18 @@ pub struct NetStats {
 }
 
 enum Command {
-    Broadcast(Vec<u8>),
+    Broadcast(Lane, Vec<u8>),
     Send(Peer, Vec<u8>),
     Penalize(Peer, String),
+}
+
+/// Which gossip topic and inbound queue a message uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Proposals, votes and direct messages: taken first.
+    Consensus,
+    /// Gossiped tx batches: taken when no consensus message waits.
+    Bulk,
 }
 
 /// The running transport, as the node sees it.
@@ -119,6 +131,7 @@ enum Command {
 pub struct Libp2pNet {
     commands: mpsc::Sender<Command>,
     inbound: mpsc::Receiver<(Peer, Vec<u8>)>,
+    bulk: mpsc::Receiver<(Peer, Vec<u8>)>,
     inbound_bytes: Arc<AtomicUsize>,
     task: Option<tokio::task::JoinHandle<()>>,
     stats: Arc<NetStats>,
@@ -129,7 +142,7 @@ pub struct Libp2pNet {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Command::Broadcast(b) => write!(f, "Broadcast({} bytes)", b.len()),
+            Command::Broadcast(lane, b) => write!(f, "Broadcast({lane:?}, {} bytes)", b.len()),
             Command::Send(p, b) => write!(f, "Send({p}, {} bytes)", b.len()),
             Command::Penalize(p, why) => write!(f, "Penalize({p}, {why})"),
         }
@@ -154,13 +167,18 @@ impl Libp2pNet {
         let dial = dial_targets(&config.dial)?;
         let topic =
             gossipsub::IdentTopic::new(format!("/tokenbook/{}/consensus/1", config.chain_id));
-        swarm
-            .behaviour_mut()
-            .gossip
-            .subscribe(&topic)
-            .map_err(|e| NetError::Transport(e.to_string()))?;
+        let bulk_topic =
+            gossipsub::IdentTopic::new(format!("/tokenbook/{}/txs/1", config.chain_id));
+        for topic in [&topic, &bulk_topic] {
+            swarm
+                .behaviour_mut()
+                .gossip
+                .subscribe(topic)
+                .map_err(|e| NetError::Transport(e.to_string()))?;
+        }
         let (commands, commands_rx) = mpsc::channel(QUEUE);
         let (inbound_tx, inbound) = mpsc::channel(QUEUE);
+        let (bulk_tx, bulk) = mpsc::channel(QUEUE);
         let (listening_tx, listening) = watch::channel(Vec::new());
         let stats = Arc::new(NetStats::default());
         let inbound_bytes = Arc::new(AtomicUsize::new(0));
@@ -168,10 +186,12 @@ impl Libp2pNet {
         let task = Task {
             swarm,
             topic,
+            bulk_topic,
             index: members.iter().enumerate().map(|(i, p)| (*p, i as Peer)).collect(),
             members,
             dial,
             inbound: inbound_tx,
+            bulk: bulk_tx,
             inbound_bytes: Arc::clone(&inbound_bytes),
             stats: Arc::clone(&stats),
             listening: listening_tx,
@@ -179,12 +199,17 @@ impl Libp2pNet {
             ban: config.ban,
         };
         let task = Some(tokio::spawn(task.run(commands_rx, shutdown, config.redial)));
-        Ok(Libp2pNet { commands, inbound, inbound_bytes, task, stats, listening, me })
+        Ok(Libp2pNet { commands, inbound, bulk, inbound_bytes, task, stats, listening, me })
     }
 
-    /// Sends to every connected member (best effort).
+    /// Sends to every connected member (best effort), on the consensus lane.
     pub fn broadcast(&mut self, bytes: Vec<u8>) {
-        self.command(Command::Broadcast(bytes));
+        self.command(Command::Broadcast(Lane::Consensus, bytes));
+    }
+
+    /// Sends to every connected member (best effort), on the bulk lane.
+    pub fn broadcast_bulk(&mut self, bytes: Vec<u8>) {
+        self.command(Command::Broadcast(Lane::Bulk, bytes));
     }
 
     /// Sends to one member (best effort).
@@ -198,9 +223,14 @@ impl Libp2pNet {
         self.command(Command::Penalize(peer, reason));
     }
 
-    /// The next message from a member; `None` once the transport has stopped.
+    /// The next message from a member — a waiting consensus message before any bulk one;
+    /// `None` once the transport has stopped.
     pub async fn recv(&mut self) -> Option<(Peer, Vec<u8>)> {
-        let received = self.inbound.recv().await;
+        let received = tokio::select! {
+            biased;
+            consensus = self.inbound.recv() => consensus,
+            bulk = self.bulk.recv() => bulk,
+        };
         if let Some((_, bytes)) = &received {
             self.inbound_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
         }
@@ -316,10 +346,12 @@ fn dial_targets(addresses: &[Multiaddr]) -> Result<Vec<(PeerId, Multiaddr)>, Net
 struct Task {
     swarm: Swarm<Behaviour>,
     topic: gossipsub::IdentTopic,
+    bulk_topic: gossipsub::IdentTopic,
     members: Vec<PeerId>,
     index: HashMap<PeerId, Peer>,
     dial: Vec<(PeerId, Multiaddr)>,
     inbound: mpsc::Sender<(Peer, Vec<u8>)>,
+    bulk: mpsc::Sender<(Peer, Vec<u8>)>,
     inbound_bytes: Arc<AtomicUsize>,
     stats: Arc<NetStats>,
     listening: watch::Sender<Vec<Multiaddr>>,
@@ -355,9 +387,12 @@ impl Task {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Broadcast(bytes) => {
-                if let Err(e) = self.swarm.behaviour_mut().gossip.publish(self.topic.clone(), bytes)
-                {
+            Command::Broadcast(lane, bytes) => {
+                let topic = match lane {
+                    Lane::Consensus => self.topic.clone(),
+                    Lane::Bulk => self.bulk_topic.clone(),
+                };
+                if let Err(e) = self.swarm.behaviour_mut().gossip.publish(topic, bytes) {
                     // Nobody subscribed yet (startup) or a full queue: consensus recovers by
                     // its timeouts, as from any lost message.
                     self.stats.dropped_outbound.fetch_add(1, Ordering::Relaxed);
@@ -420,7 +455,7 @@ impl Task {
 
     /// Hands a member's message to the node, unless the member is banned (its gossip may still
     /// arrive relayed by others) or the node is behind by too many messages or bytes.
-    fn deliver(&mut self, from: PeerId, bytes: Vec<u8>) {
+    fn deliver(&mut self, lane: Lane, from: PeerId, bytes: Vec<u8>) {
         let Some(&peer) = self.index.get(&from) else { return };
         if self.bans.contains_key(&from) {
             return;
@@ -428,8 +463,11 @@ impl Task {
         let len = bytes.len();
         // Counted before it is queued, so the receiver never subtracts what was not added.
         let queued = self.inbound_bytes.fetch_add(len, Ordering::Relaxed);
-        if queued.saturating_add(len) > MAX_INBOUND_BYTES
-            || self.inbound.try_send((peer, bytes)).is_err()
+        let queue = match lane {
+            Lane::Consensus => &self.inbound,
+            Lane::Bulk => &self.bulk,
+        };
+        if queued.saturating_add(len) > MAX_INBOUND_BYTES || queue.try_send((peer, bytes)).is_err()
         {
             self.inbound_bytes.fetch_sub(len, Ordering::Relaxed);
             self.stats.dropped_inbound.fetch_add(1, Ordering::Relaxed);
@@ -444,7 +482,9 @@ impl Task {
             })) => {
                 // Strict validation: `source` is signed by the author's network key.
                 if let Some(source) = message.source {
-                    self.deliver(source, message.data);
+                    let bulk = message.topic == self.bulk_topic.hash();
+                    let lane = if bulk { Lane::Bulk } else { Lane::Consensus };
+                    self.deliver(lane, source, message.data);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => self.on_direct(event),
@@ -482,7 +522,7 @@ impl Task {
             } => match request {
                 Direct::Message(bytes) => {
                     let _ = self.swarm.behaviour_mut().direct.send_response(channel, ());
-                    self.deliver(peer, bytes);
+                    self.deliver(Lane::Consensus, peer, bytes);
                 }
                 Direct::Oversized(len) => {
                     // No honest node sends one; the rest of the frame was never read.

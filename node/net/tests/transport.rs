@@ -88,6 +88,47 @@ async fn members_exchange_gossip_and_direct_messages() {
     assert_eq!(a.stats().dropped_outbound.load(Ordering::Relaxed), dropped + 1);
 }
 
+/// Receives until nothing arrives for `quiet`.
+async fn drain(net: &mut Libp2pNet, quiet: Duration) {
+    while let Ok(Some(_)) = tokio::time::timeout(quiet, net.recv()).await {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_consensus_message_is_taken_before_bulk_ones() {
+    let (_stop, stop_rx) = watch::channel(false);
+    let (mut a, mut b) = pair(Duration::from_secs(60), &stop_rx).await;
+    // Both topics carry messages once subscriptions are known.
+    gossip_reaches(&mut a, &mut b, b"vote 0").await;
+    let mut reached = false;
+    for _ in 0..100 {
+        a.broadcast_bulk(b"txs 0".to_vec());
+        if let Ok(Some((_, got))) = tokio::time::timeout(Duration::from_millis(200), b.recv()).await
+        {
+            reached = got == b"txs 0";
+            if reached {
+                break;
+            }
+        }
+    }
+    assert!(reached, "bulk gossip never arrived");
+    drain(&mut b, Duration::from_millis(300)).await;
+    // Twenty tx batches, then a vote, all waiting at `b`: the vote comes out first, then the
+    // batches in the order sent.
+    for i in 1..=20 {
+        a.broadcast_bulk(format!("txs {i}").into_bytes());
+    }
+    a.broadcast(b"vote 1".to_vec());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut order = Vec::new();
+    while let Ok(Some((_, got))) = tokio::time::timeout(Duration::from_millis(300), b.recv()).await
+    {
+        order.push(String::from_utf8(got).unwrap());
+    }
+    let expected: Vec<String> =
+        std::iter::once("vote 1".to_string()).chain((1..=20).map(|i| format!("txs {i}"))).collect();
+    assert_eq!(order, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_outside_the_member_list_is_refused() {
     let (_stop, stop_rx) = watch::channel(false);
