@@ -22,7 +22,10 @@ use tokenbook_consensus::{Ed25519, verify_certificate};
 use tokenbook_ledger::kv::{self, Changes};
 use tokenbook_ledger::{BlockOutcome, Event, Genesis, LedgerState};
 use tokenbook_protocol::codec::{decode, decode_record};
-use tokenbook_protocol::{Block, CommitCertificate, Hash, Height, VerifiedKey, tx_root};
+use tokenbook_protocol::crypto::{BatchItem, verify_batch};
+use tokenbook_protocol::{
+    Block, CommitCertificate, Hash, Height, PublicKey, SigError, Tx, VerifiedKey, tx_root,
+};
 use tokenbook_store::{MemTree, StateProof, Store, StoreConfig};
 
 /// A block and its certificate as canonical bytes.
@@ -117,6 +120,8 @@ pub struct Replay {
     root: Hash,
     /// Keys the last applied block changed, with the auditor's values.
     last_changes: Changes,
+    /// Signers' keys already checked.
+    keys: BTreeMap<PublicKey, VerifiedKey>,
 }
 
 /// How the auditor keeps state.
@@ -166,7 +171,7 @@ impl Replay {
         };
         // Height 0's "changes" are the whole genesis state: a root that differs already there
         // is narrowed to a key like any other.
-        Ok(Replay { ledger, tree, root, last_changes: changes })
+        Ok(Replay { ledger, tree, root, last_changes: changes, keys: BTreeMap::new() })
     }
 
     /// The replayed state.
@@ -187,7 +192,7 @@ impl Replay {
     ///
     /// # Errors
     /// The [`Finding`].
-    pub fn check(&self, raw: &Raw) -> Result<(Block, CommitCertificate), Finding> {
+    pub fn check(&mut self, raw: &Raw) -> Result<(Block, CommitCertificate), Finding> {
         let h = self.ledger.height.get() + 1;
         let find = |code, message: String| Finding { height: h, code, message };
         let block: Block = decode(&raw.0)
@@ -250,20 +255,41 @@ impl Replay {
         Ok(())
     }
 
-    fn check_txs(&self, block: &Block) -> Result<(), String> {
+    /// Every tx signature, verified as one batch (each bad one still named), signers' keys
+    /// checked once and kept.
+    fn check_txs(&mut self, block: &Block) -> Result<(), String> {
         let chain = &self.ledger.chain_id;
+        let bad = |i: usize, e: SigError| {
+            let hash = block.txs.get(i).map(Tx::hash).unwrap_or_default();
+            format!("block {}: tx {i} ({hash}) has a bad signature: {e}", block.header.height)
+        };
+        let mut keys = Vec::with_capacity(block.txs.len());
         for (i, tx) in block.txs.iter().enumerate() {
-            let verified = VerifiedKey::new(&tx.payload.signer)
-                .and_then(|key| tx.verify_signature(&key, chain));
-            if let Err(e) = verified {
-                return Err(format!(
-                    "block {}: tx {i} ({}) has a bad signature: {e}",
-                    block.header.height,
-                    tx.hash()
-                ));
-            }
+            let signer = tx.payload.signer;
+            let key = match self.keys.get(&signer) {
+                Some(key) => *key,
+                None => VerifiedKey::new(&signer).map_err(|e| bad(i, e))?,
+            };
+            self.keys.insert(signer, key);
+            keys.push(key);
         }
-        Ok(())
+        let preimages: Vec<Vec<u8>> =
+            block.txs.iter().map(|tx| tx.payload.signing_preimage(chain)).collect();
+        let items: Vec<BatchItem<'_>> = block
+            .txs
+            .iter()
+            .zip(&keys)
+            .zip(&preimages)
+            .map(|((tx, key), preimage)| BatchItem { key, preimage, signature: &tx.signature })
+            .collect();
+        match verify_batch(&items)
+            .into_iter()
+            .enumerate()
+            .find_map(|(i, v)| v.err().map(|e| (i, e)))
+        {
+            Some((i, e)) => Err(bad(i, e)),
+            None => Ok(()),
+        }
     }
 
     /// Applies a checked block; returns what it did.
@@ -738,4 +764,61 @@ pub fn export(args: &VerifyArgs, from: u64, out: &Path) -> CliResult<()> {
         out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenbook_ledger::state::GenesisMember;
+    use tokenbook_protocol::{
+        AccountId, CancelAll, Keypair, Timestamp, TxBody, TxPayload, Validator,
+    };
+
+    fn replay() -> Replay {
+        let key = |n: u8| Keypair::from_seed(&[n; 32]).public_key();
+        let member = GenesisMember {
+            name: "m".into(),
+            key: key(1),
+            validator: Some(Validator { consensus_key: key(2), network_key: key(3), power: 1 }),
+        };
+        let genesis = tokenbook_ledger::genesis::devnet(
+            "audit-test",
+            Timestamp::new(1_000),
+            vec![member],
+            vec![],
+        );
+        Replay::new(&genesis, &Keep::Memory).unwrap()
+    }
+
+    fn tx(nonce: u64) -> Tx {
+        let key = Keypair::from_seed(&[1; 32]);
+        let body = TxBody::CancelAll(CancelAll { market: None });
+        TxPayload { account: AccountId::new(1), signer: key.public_key(), nonce, body }
+            .sign(&key, "audit-test")
+    }
+
+    #[test]
+    fn every_signature_is_checked_and_a_bad_one_is_named() {
+        let mut replay = replay();
+        let mut block = Block { header: replay_header(&replay), txs: vec![tx(1), tx(2), tx(3)] };
+        replay.check_txs(&block).unwrap();
+        block.txs[2].signature.0[0] ^= 1;
+        let message = replay.check_txs(&block).unwrap_err();
+        assert!(message.contains("tx 2"), "{message}");
+    }
+
+    fn replay_header(replay: &Replay) -> tokenbook_protocol::BlockHeader {
+        tokenbook_protocol::BlockHeader {
+            chain_id: replay.ledger().chain_id.clone(),
+            height: Height::new(1),
+            time: Timestamp::new(2_000),
+            proposer: Keypair::from_seed(&[2; 32]).public_key(),
+            prev_block_hash: Hash::ZERO,
+            prev_certificate_hash: Hash::ZERO,
+            tx_root: Hash::ZERO,
+            state_root: replay.root(),
+            validator_set_hash: Hash::ZERO,
+            next_validator_set_hash: Hash::ZERO,
+        }
+    }
 }
