@@ -30,11 +30,15 @@ pub fn json(value: &Value) {
     println!("{value}");
 }
 
+/// The market a JSON market id names.
+fn by_id<'a>(markets: &'a [MarketInfo], market: &Value) -> Option<&'a MarketInfo> {
+    markets.iter().find(|m| Some(u64::from(m.id)) == market.as_u64())
+}
+
 /// A price in ticks as USD, given the market id and the markets' terms.
 #[must_use]
 pub fn price(markets: &[MarketInfo], market: &Value, ticks: &Value) -> String {
-    let tick = markets.iter().find(|m| Some(u64::from(m.id)) == market.as_u64());
-    tick.map_or_else(
+    by_id(markets, market).map_or_else(
         || format!("{} ticks", int(ticks)),
         |m| ticks_to_price(int(ticks), m.tick_size),
     )
@@ -43,8 +47,7 @@ pub fn price(markets: &[MarketInfo], market: &Value, ticks: &Value) -> String {
 /// A market id as its symbol.
 #[must_use]
 pub fn symbol(markets: &[MarketInfo], market: &Value) -> String {
-    let found = markets.iter().find(|m| Some(u64::from(m.id)) == market.as_u64());
-    found.map_or_else(|| market.to_string(), |m| m.symbol.clone())
+    by_id(markets, market).map_or_else(|| market.to_string(), |m| m.symbol.clone())
 }
 
 /// One ledger event (the API's tagged JSON) as a line for people.

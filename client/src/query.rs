@@ -37,7 +37,7 @@ pub fn markets(node: &Node, as_json: bool) -> CliResult<()> {
         output::json(&list);
         return Ok(());
     }
-    let terms = units::markets(node)?;
+    let terms = units::parse_markets(&list)?;
     let rows: Vec<Vec<String>> = list
         .as_array()
         .into_iter()

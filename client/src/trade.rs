@@ -131,15 +131,6 @@ pub fn run(node: &Node, key: &KeyChoice, command: OrderCommand, as_json: bool) -
     Ok(())
 }
 
-fn find<'a>(markets: &'a [MarketInfo], name: &str) -> CliResult<&'a MarketInfo> {
-    markets
-        .iter()
-        .find(|m| m.symbol.eq_ignore_ascii_case(name) || m.id.to_string() == name)
-        .ok_or_else(|| {
-            CliError::new("market_unknown", format!("no market {name:?} (see `tokenbook markets`)"))
-        })
-}
-
 fn body(markets: &[MarketInfo], command: OrderCommand) -> CliResult<(TxBody, bool)> {
     Ok(match command {
         OrderCommand::Place {
@@ -155,7 +146,7 @@ fn body(markets: &[MarketInfo], command: OrderCommand) -> CliResult<(TxBody, boo
             stp,
             wait,
         } => {
-            let m = find(markets, &market)?;
+            let m = units::find(markets, &market)?;
             let order = NewOrder {
                 market: MarketId::new(m.id),
                 side: match side {
@@ -178,16 +169,17 @@ fn body(markets: &[MarketInfo], command: OrderCommand) -> CliResult<(TxBody, boo
             (TxBody::PlaceOrder(order), wait)
         }
         OrderCommand::Cancel { market, id, wait } => {
-            let market = MarketId::new(find(markets, &market)?.id);
+            let market = MarketId::new(units::find(markets, &market)?.id);
             (TxBody::CancelOrder(CancelOrder { market, order: order_ref(&id)? }), wait)
         }
         OrderCommand::CancelAll { market, wait } => {
-            let market =
-                market.map(|m| find(markets, &m).map(|m| MarketId::new(m.id))).transpose()?;
+            let market = market
+                .map(|m| units::find(markets, &m).map(|m| MarketId::new(m.id)))
+                .transpose()?;
             (TxBody::CancelAll(CancelAll { market }), wait)
         }
         OrderCommand::Replace { market, id, price, qty, wait } => {
-            let m = find(markets, &market)?;
+            let m = units::find(markets, &market)?;
             let replace = ReplaceOrder {
                 market: MarketId::new(m.id),
                 order: order_ref(&id)?,

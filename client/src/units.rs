@@ -75,7 +75,14 @@ pub struct MarketInfo {
 /// # Errors
 /// The node's errors.
 pub fn markets(node: &Node) -> CliResult<Vec<MarketInfo>> {
-    let list = node.get("/v1/markets")?;
+    parse_markets(&node.get("/v1/markets")?)
+}
+
+/// The terms in a `/v1/markets` answer.
+///
+/// # Errors
+/// An answer that is not a list of markets (`node_bad_answer`).
+pub fn parse_markets(list: &Value) -> CliResult<Vec<MarketInfo>> {
     let bad = || CliError::new("node_bad_answer", "a market without id, symbol or tick size");
     let parse = |m: &Value| -> CliResult<MarketInfo> {
         Ok(MarketInfo {
@@ -92,8 +99,16 @@ pub fn markets(node: &Node) -> CliResult<Vec<MarketInfo>> {
 /// # Errors
 /// No such market (`market_unknown`), or the node's errors.
 pub fn market(node: &Node, name: &str) -> CliResult<MarketInfo> {
-    let all = markets(node)?;
-    all.into_iter()
+    find(&markets(node)?, name).cloned()
+}
+
+/// The market named by symbol (case-insensitive) or id among `markets`.
+///
+/// # Errors
+/// No such market (`market_unknown`).
+pub fn find<'a>(markets: &'a [MarketInfo], name: &str) -> CliResult<&'a MarketInfo> {
+    markets
+        .iter()
         .find(|m| m.symbol.eq_ignore_ascii_case(name) || m.id.to_string() == name)
         .ok_or_else(|| {
             CliError::new("market_unknown", format!("no market {name:?} (see `tokenbook markets`)"))
