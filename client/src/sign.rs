@@ -3,8 +3,10 @@
 //! Promises: the key comes from `--key-file` or the key store (`--key NAME`); the account is
 //! `--account` or, when omitted, the one the node says the key signs for (`/v1/keys/{key}`);
 //! the chain id is the node's; the nonce is the wall clock in milliseconds (the wire format's
-//! nonce rule), so two commands of one account in the same millisecond would collide
-//! (`mempool_duplicate`, nothing lost).
+//! nonce rule). Another client signing for the same account in the same millisecond takes the
+//! nonce first: the node refuses ours (`mempool_nonce_pending`, or `nonce_replayed` in the
+//! block), the refused tx has no effect, and the CLI signs it again with a later nonce (at most
+//! [`NONCE_ATTEMPTS`] times).
 
 use crate::node::{CliError, CliResult, Node};
 use serde_json::Value;
@@ -73,16 +75,28 @@ impl<'a> Signer<'a> {
     /// # Errors
     /// The node's or ledger's refusal.
     pub fn send(&self, body: TxBody, wait: bool) -> CliResult<Value> {
-        let payload = TxPayload {
-            account: self.account,
-            signer: self.key.public_key(),
-            nonce: now_ms(),
-            body,
-        };
-        let tx = payload.sign(&self.key, &self.chain_id);
-        let mut answer = self.node.submit(&tx, wait)?;
-        answer["hash"] = Value::String(tx.hash().to_string());
-        Ok(answer)
+        let mut nonce = now_ms();
+        let mut attempt = 1;
+        loop {
+            let payload = TxPayload {
+                account: self.account,
+                signer: self.key.public_key(),
+                nonce,
+                body: body.clone(),
+            };
+            let tx = payload.sign(&self.key, &self.chain_id);
+            match self.node.submit(&tx, wait) {
+                Err(e) if NONCE_TAKEN.contains(&e.code.as_str()) && attempt < NONCE_ATTEMPTS => {
+                    attempt += 1;
+                    nonce = now_ms().max(nonce + 1);
+                }
+                answer => {
+                    let mut answer = answer?;
+                    answer["hash"] = Value::String(tx.hash().to_string());
+                    return Ok(answer);
+                }
+            }
+        }
     }
 }
 
@@ -103,6 +117,11 @@ fn account_of(node: &Node, key: &Keypair) -> CliResult<AccountId> {
         .map(AccountId::new)
         .ok_or_else(|| CliError::new("node_bad_answer", "key lookup without an account"))
 }
+
+/// Refusals meaning another tx of the account took this nonce first (ours had no effect).
+const NONCE_TAKEN: [&str; 2] = ["mempool_nonce_pending", "nonce_replayed"];
+/// Signing attempts before such a refusal is reported.
+pub const NONCE_ATTEMPTS: u32 = 3;
 
 /// Milliseconds since the Unix epoch (the nonce).
 #[must_use]
