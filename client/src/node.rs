@@ -2,7 +2,8 @@
 //!
 //! Promises: every failure becomes a [`CliError`] with a stable code — the node's own code when
 //! it answered with one (`nonce_replayed`, `market_unknown`, …), `node_unreachable` when it
-//! could not be reached, `node_bad_answer` when it answered something that is not the API.
+//! could not be reached, `node_bad_answer` when it answered something that is not the API (or
+//! more than 64 MiB: answers are read bounded).
 
 use serde_json::Value;
 use std::time::Duration;
@@ -94,8 +95,7 @@ impl Node {
         if !response.status().is_success() {
             return Err(self.json(response).err().unwrap_or_else(|| bad_answer("an error")));
         }
-        let bytes = response.bytes().map_err(|e| self.unreachable(&e))?;
-        Ok(Some(bytes.to_vec()))
+        Ok(Some(self.read_bounded(response)?))
     }
 
     /// Submits a signed tx; with `wait`, until it is committed (the receipt), else until the
@@ -123,12 +123,32 @@ impl Node {
     fn json(&self, response: reqwest::blocking::Response) -> CliResult<Value> {
         let ok = response.status().is_success();
         let status = response.status();
-        let text = response.text().map_err(|e| self.unreachable(&e))?;
-        let body: Value = serde_json::from_str(&text)
+        let bytes = self.read_bounded(response)?;
+        let body: Value = serde_json::from_slice(&bytes)
             .map_err(|_| bad_answer(&format!("HTTP {status} with a body that is not JSON")))?;
         if ok { Ok(body) } else { Err(node_error(&body)) }
     }
 }
+
+impl Node {
+    /// The answer's body, refused past [`MAX_ANSWER_BYTES`] (a node cannot exhaust the CLI's
+    /// memory).
+    fn read_bounded(&self, response: reqwest::blocking::Response) -> CliResult<Vec<u8>> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        response
+            .take(MAX_ANSWER_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| CliError::new("node_unreachable", format!("{}: {e}", self.url)))?;
+        if bytes.len() as u64 > MAX_ANSWER_BYTES {
+            return Err(bad_answer(&format!("more than {MAX_ANSWER_BYTES} bytes")));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Largest answer read from a node: above the largest block or proof the API serves.
+const MAX_ANSWER_BYTES: u64 = 64 << 20;
 
 fn bad_answer(what: &str) -> CliError {
     CliError::new("node_bad_answer", format!("the node answered {what}"))
