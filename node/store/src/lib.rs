@@ -25,6 +25,7 @@ pub mod store;
 pub mod tree;
 
 pub use error::StoreError;
+pub use prune::PruneStats;
 pub use snapshot::{
     MANIFEST_FILE, MAX_CHUNK_BYTES, SnapshotChunk, SnapshotImport, SnapshotManifest, chunk_file,
     decode_manifest, read_snapshot_file,

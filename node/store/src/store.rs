@@ -12,12 +12,14 @@
 //!   with its tree (corruption), each with a clear [`StoreError`].
 //! - **Stops after a failed write.** RocksDB is read-only after a write error until reopened;
 //!   every later write returns [`StoreError::Stopped`] naming the first failure.
-//! - **Prunes only what no retained root reaches.** With a retention window of `w` heights the
-//!   tree keeps versions `[latest − w + 1, latest]`; blocks, certificates and receipts are kept
-//!   forever.
+//! - **Prunes only what no retained root reaches, never on the commit path.** With a retention
+//!   window of `w` heights the tree keeps versions `[latest − w + 1, latest]`; pruning runs on a
+//!   background thread at a cost proportional to what it removes (`prune.rs`); blocks,
+//!   certificates and receipts are kept forever.
 
 use crate::db::{Db, DbTree, NodeCache, borsh_bytes, put_nodes};
 use crate::error::StoreError;
+use crate::prune::{PruneStats, Pruning};
 use crate::schema::{self, PruneLog, meta};
 use crate::tree::{self, MemTree, StateProof, Tree, key_hash, to_hash, value_set};
 use rocksdb::WriteBatch;
@@ -68,8 +70,8 @@ pub struct Store {
     config: StoreConfig,
     /// Last complete height and the root after it; `None` before genesis.
     head: Option<(Height, Hash)>,
-    /// Lowest tree version still kept.
-    pruned_to: u64,
+    /// Pruning (in the background) and the lowest tree version still kept.
+    pruning: Arc<Pruning>,
     /// Consensus records below this height were deleted by this process (so pruning scans
     /// from here, not over the deleted keys' tombstones).
     wal_floor: u64,
@@ -96,6 +98,14 @@ pub struct CommitStats {
     pub write: Duration,
 }
 
+impl Drop for Store {
+    /// A running background prune holds the database open: wait for it, so the directory can
+    /// be opened again as soon as the store is gone.
+    fn drop(&mut self) {
+        self.pruning.wait();
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).field("head", &self.head).finish()
@@ -115,7 +125,7 @@ impl Store {
             path: path.to_path_buf(),
             config,
             head: None,
-            pruned_to: 0,
+            pruning: Arc::default(),
             wal_floor: 0,
             failure: None,
             last_commit: CommitStats::default(),
@@ -123,7 +133,7 @@ impl Store {
         };
         store.check_identity()?;
         store.head = store.read_head()?;
-        store.pruned_to = store.meta_u64(meta::PRUNED_TO)?.unwrap_or(0);
+        store.pruning = Arc::new(Pruning::new(store.meta_u64(meta::PRUNED_TO)?.unwrap_or(0)));
         store.check_head()?;
         Ok(store)
     }
@@ -155,7 +165,18 @@ impl Store {
     /// The lowest height whose tree (proofs, snapshots) is kept.
     #[must_use]
     pub fn retained_from(&self) -> Height {
-        Height::new(self.pruned_to)
+        Height::new(self.pruning.floor())
+    }
+
+    /// What the last finished prune did.
+    #[must_use]
+    pub fn last_prune(&self) -> PruneStats {
+        self.pruning.last()
+    }
+
+    /// Waits until a background prune (if one is running) has finished.
+    pub fn wait_for_prune(&self) {
+        self.pruning.wait();
     }
 
     /// Writes the genesis state as height 0. On a store that already has it, checks it is the
@@ -201,20 +222,25 @@ impl Store {
             return Err(StoreError::WrongHeight { current, found: data.block.header.height });
         }
         let root = self.commit_version(height, changes, block)?;
-        // The height is durable whatever pruning does; a pruning failure stops the store, so the
-        // next commit reports it.
-        if let Err(e) = self.prune_to_window() {
-            self.failure.get_or_insert(e);
-        }
+        // The height is durable whatever pruning does; pruning runs in the background, and a
+        // pruning failure stops the store, so the next commit reports it.
+        self.prune_to_window();
         Ok(root)
     }
 
     /// Writes a batch unless an earlier write failed; a failure stops the store.
     fn write(&mut self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
+        if self.failure.is_none() {
+            self.failure = self.pruning.failure();
+        }
         if let Some(e) = &self.failure {
             return Err(StoreError::Stopped(e.to_string()));
         }
-        self.db.write(batch, sync).inspect_err(|e| self.failure = Some(e.clone()))
+        let result = match self.pruning.writes().lock() {
+            Ok(_writes) => self.db.write(batch, sync),
+            Err(_) => Err(StoreError::Io("write lock poisoned".into())),
+        };
+        result.inspect_err(|e| self.failure = Some(e.clone()))
     }
 
     fn commit_version(
@@ -304,7 +330,13 @@ impl Store {
             indexes.add(position, signer, receipt.result.as_deref().unwrap_or_default());
             let mut location = key.to_vec();
             location.extend_from_slice(&position.to_be_bytes());
-            batch.put_cf(tx_index, receipt.tx_hash.0, location);
+            // A tx included again after it was accepted (a replay a faulty proposer put in a
+            // later block) is refused there: its first inclusion stays the one the index names.
+            let refused_again = receipt.result.is_err()
+                && self.db.get(schema::TX_INDEX, &receipt.tx_hash.0)?.is_some();
+            if !refused_again {
+                batch.put_cf(tx_index, receipt.tx_hash.0, location);
+            }
         }
         let accounts =
             indexes.accounts.into_iter().map(|(id, p)| (id.get().to_be_bytes().to_vec(), p));
@@ -476,12 +508,30 @@ impl Store {
         height: Height,
         record: &[u8],
     ) -> Result<(), StoreError> {
+        self.append_consensus_records(height, &[record])
+    }
+
+    /// Appends consensus records in order, in one write synced before it returns (all or none
+    /// survive a crash).
+    ///
+    /// # Errors
+    /// Write errors (the store stops).
+    pub fn append_consensus_records(
+        &mut self,
+        height: Height,
+        records: &[&[u8]],
+    ) -> Result<(), StoreError> {
         let prefix = schema::height_key(height);
-        let next = self.db.scan_prefix(schema::CONSENSUS_WAL, &prefix, usize::MAX)?.len();
-        let mut key = prefix.to_vec();
-        key.extend_from_slice(&(next as u64).to_be_bytes());
+        let end = schema::height_key(Height::new(height.get().saturating_add(1)));
+        // Keys only: records may hold whole blocks.
+        let next = self.db.keys_between(schema::CONSENSUS_WAL, &prefix, &end)?.len() as u64;
+        let cf = self.db.cf(schema::CONSENSUS_WAL)?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.db.cf(schema::CONSENSUS_WAL)?, key, record);
+        for (i, record) in (next..).zip(records) {
+            let mut key = prefix.to_vec();
+            key.extend_from_slice(&i.to_be_bytes());
+            batch.put_cf(cf, key, record);
+        }
         self.write(batch, true)
     }
 
@@ -530,31 +580,22 @@ impl Store {
         if keep_from > latest {
             return Err(StoreError::NotRetained(keep_from));
         }
-        let keep_from = keep_from.get();
-        if keep_from <= self.pruned_to {
-            return Ok(());
-        }
         if let Some(e) = &self.failure {
             return Err(StoreError::Stopped(e.to_string()));
         }
-        crate::prune::prune(&self.db, keep_from).inspect_err(|e| self.failure = Some(e.clone()))?;
-        let mut batch = WriteBatch::default();
-        batch.put_cf(self.db.cf(schema::META)?, meta::PRUNED_TO, keep_from.to_be_bytes());
-        self.write(batch, true)?;
-        self.pruned_to = keep_from;
-        Ok(())
+        self.pruning.run(&self.db, keep_from.get()).inspect_err(|e| self.failure = Some(e.clone()))
     }
 
-    fn prune_to_window(&mut self) -> Result<(), StoreError> {
+    /// Starts a background prune when the retention window has moved on by at least 1% of it
+    /// (so each prune's fixed costs are amortised).
+    fn prune_to_window(&mut self) {
         let (Some(window), Some(latest)) = (self.config.retain_versions, self.height()) else {
-            return Ok(());
+            return;
         };
         let keep_from = latest.get().saturating_sub(window.saturating_sub(1));
-        // Prune in steps of at least 1% of the window, so the scan cost is amortised.
-        if keep_from >= self.pruned_to + (window / 100).max(1) {
-            self.prune(Height::new(keep_from))?;
+        if keep_from >= self.pruning.floor() + (window / 100).max(1) {
+            self.pruning.start(&self.db, keep_from);
         }
-        Ok(())
     }
 
     /// The shared database handle (snapshot export reads through it).
@@ -578,7 +619,7 @@ impl Store {
 
     fn check_retained(&self, height: Height) -> Result<(), StoreError> {
         match self.height() {
-            Some(latest) if height <= latest && height.get() >= self.pruned_to => Ok(()),
+            Some(latest) if height <= latest && height.get() >= self.pruning.floor() => Ok(()),
             _ => Err(StoreError::NotRetained(height)),
         }
     }

@@ -232,3 +232,51 @@ fn consensus_records_read_back_in_order_and_survive_reopening() {
     store.prune_consensus_records(Height::new(41)).unwrap();
     assert!(store.consensus_records(Height::new(40)).unwrap().is_empty());
 }
+
+#[test]
+fn a_tx_replayed_in_a_later_block_keeps_the_receipt_of_its_first_inclusion() {
+    let mut chain = fixture::chain(5, 2, 50);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fixture::fresh_store(dir.path(), &chain);
+    fixture::commit_all(&mut store, &chain.heights);
+    let last = chain.heights.last().unwrap();
+    let accepted = last.receipts.receipts.iter().find(|r| r.result.is_ok()).unwrap();
+    let tx = last.block.txs[accepted.tx_index as usize].clone();
+    // A faulty proposer includes the same tx again: the ledger refuses it (nonce used).
+    let mut header = last.block.header.clone();
+    header.height = Height::new(header.height.get() + 1);
+    header.time = tokenbook_protocol::Timestamp::new(header.time.get() + 1);
+    header.prev_block_hash = last.block.hash();
+    let (first, first_receipt) = (last.height(), accepted.clone());
+    let replay = fixture::apply(&mut chain.final_state, &header, std::slice::from_ref(&tx));
+    assert!(replay.receipts.receipts[0].result.is_err());
+    store.commit(replay.height(), &replay.changes, Some(replay.data())).unwrap();
+    let (height, found) = store.tx_receipt(&tx.hash()).unwrap().unwrap();
+    assert_eq!((height, found), (first, first_receipt), "the index names the first inclusion");
+}
+
+#[test]
+fn a_prune_steps_over_nothing_earlier_prunes_deleted() {
+    // A hot key written at every height, keys created and deleted, a small window: the
+    // tombstones of earlier prunes pile up until compaction. A prune must cost what it
+    // removes, not step over them (they made pruning stall the chain for seconds).
+    let genesis: KvMap = [(b"hot".to_vec(), vec![0])].into_iter().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig { retain_versions: Some(4), ..config() };
+    let mut store = Store::open(dir.path(), config).unwrap();
+    store.init_genesis(&genesis).unwrap();
+    let mut skipped = Vec::new();
+    for h in 1..=600u64 {
+        let mut changes = Changes::new();
+        changes.insert(b"hot".to_vec(), Some(h.to_be_bytes().to_vec()));
+        changes.insert(h.to_be_bytes().to_vec(), Some(vec![1]));
+        changes.insert((h - 1).to_be_bytes().to_vec(), None);
+        store.commit(Height::new(h), &changes, None).unwrap();
+        store.wait_for_prune();
+        skipped.push(store.last_prune().tombstones_skipped);
+    }
+    let worst = skipped.iter().max().unwrap();
+    assert!(*worst <= 8, "a prune stepped over {worst} tombstones (per height: {skipped:?})");
+    assert_eq!(store.retained_from(), Height::new(597));
+    assert!(store.last_prune().versions >= 1);
+}
