@@ -154,8 +154,10 @@ impl VoteKeeper {
         match tally.votes.get(&p.validator) {
             None => {
                 tally.votes.insert(p.validator, vote);
-                *tally.weights.entry(p.value).or_default() += power;
-                tally.total += power;
+                // Saturating: powers come from state, and no sum of them may stop the node.
+                let weight = tally.weights.entry(p.value).or_default();
+                *weight = weight.saturating_add(power);
+                tally.total = tally.total.saturating_add(power);
                 Added::Counted
             }
             Some(first) if first.payload == p || tally.extra.contains_key(&p.validator) => {
@@ -164,7 +166,8 @@ impl VoteKeeper {
             Some(first) => match DuplicateVoteEvidence::new(*first, vote) {
                 Some(evidence) => {
                     tally.extra.insert(p.validator, vote);
-                    *tally.weights.entry(p.value).or_default() += power;
+                    let weight = tally.weights.entry(p.value).or_default();
+                    *weight = weight.saturating_add(power);
                     Added::Equivocation(Box::new(evidence))
                 }
                 None => Added::Repeat,

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
+pub mod gate;
 mod swarm;
 
 /// libp2p address types the node's config names.

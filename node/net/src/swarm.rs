@@ -273,6 +273,7 @@ impl Libp2pNet {
 struct Behaviour {
     // Consulted in field order when a connection is established: membership first.
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    gate: crate::gate::Gate,
     limits: connection_limits::Behaviour,
     gossip: gossipsub::Behaviour,
     direct: request_response::Behaviour<DirectCodec>,
@@ -287,7 +288,7 @@ fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour
     }
     let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
     let limits = connection_limits::ConnectionLimits::default()
-        .with_max_pending_incoming(Some(32))
+        // Pending inbound handshakes are bounded by the gate, per IP (issue #16).
         .with_max_pending_outgoing(Some(n.saturating_mul(2).max(8)))
         .with_max_established(Some(n.saturating_mul(2).max(2)))
         .with_max_established_per_peer(Some(2));
@@ -301,7 +302,9 @@ fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour
         .map_err(|e| NetError::Transport(e.to_string()))?;
     let direct_config = request_response::Config::default()
         .with_request_timeout(Duration::from_secs(30))
-        .with_max_concurrent_streams(256);
+        // A sync reply is up to 64 one-way messages (the driver's SYNC_BATCH); no more frames
+        // than that are read at once per connection.
+        .with_max_concurrent_streams(64);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -318,6 +321,7 @@ fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour
             );
             Ok(Behaviour {
                 allow,
+                gate: crate::gate::Gate::new(&config.dial),
                 limits: connection_limits::Behaviour::new(limits),
                 gossip,
                 direct,

@@ -293,6 +293,15 @@ pub fn precheck_signature(sig: &Signature) -> Result<(), SigError> {
     Ok(())
 }
 
+/// Whether the signature's `R` has a torsion component: the one kind of invalid signature a
+/// batch equation may still pass (docs/adr/0002), so a peer whose batch admitted it may be
+/// honest. A full scalar multiplication: for error paths only.
+#[must_use]
+pub fn r_has_torsion(sig: &Signature) -> bool {
+    let (r, _) = split_signature(sig);
+    CompressedEdwardsY(r).decompress().is_some_and(|point| !point.is_torsion_free())
+}
+
 fn split_signature(sig: &Signature) -> ([u8; 32], [u8; 32]) {
     let mut r = [0u8; 32];
     let mut s = [0u8; 32];
@@ -428,5 +437,46 @@ impl Keypair {
 impl core::fmt::Debug for Keypair {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Keypair({})", self.public_key().to_hex())
+    }
+}
+
+/// Signatures no honest signer makes, for tests of validators and auditors (a Byzantine
+/// member's tools): nothing in a node calls these.
+pub mod craft {
+    use super::{Keypair, Signature};
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+    use curve25519_dalek::scalar::{Scalar, clamp_integer};
+    use sha2::{Digest, Sha512};
+
+    fn sha512(parts: &[&[u8]]) -> [u8; 64] {
+        let mut h = Sha512::new();
+        for part in parts {
+            h.update(part);
+        }
+        let mut out = [0u8; 64];
+        out.copy_from_slice(h.finalize().as_slice());
+        out
+    }
+
+    /// A signature by `key` over `preimage` whose `R` carries the torsion point of order 2:
+    /// `R = [r]B + T`, `s = r + H(R ‖ A ‖ M)·a`, so `[s]B = R + [k]A − T`. Single (strict)
+    /// verification refuses it; a batch equation passes it exactly when its random coefficient
+    /// for it is even (docs/adr/0002). `nonce` picks `r`, so callers can try several.
+    #[must_use]
+    pub fn torsion_signature(key: &Keypair, preimage: &[u8], nonce: u64) -> Signature {
+        let expanded = sha512(&[&key.seed()]);
+        let mut low = [0u8; 32];
+        low.copy_from_slice(&expanded[..32]);
+        let a = Scalar::from_bytes_mod_order(clamp_integer(low));
+        let r =
+            Scalar::from_bytes_mod_order_wide(&sha512(&[&expanded[32..], &nonce.to_le_bytes()]));
+        let big_r = (ED25519_BASEPOINT_POINT * r + EIGHT_TORSION[4]).compress().0;
+        let k =
+            Scalar::from_bytes_mod_order_wide(&sha512(&[&big_r, &key.public_key().0, preimage]));
+        let s = r + k * a;
+        let mut out = [0u8; 64];
+        out[..32].copy_from_slice(&big_r);
+        out[32..].copy_from_slice(&s.to_bytes());
+        Signature(out)
     }
 }
