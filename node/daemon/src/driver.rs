@@ -9,15 +9,23 @@
 //! - **Persist before send**: every record the core asks to persist is appended to the store
 //!   (synced) before any action that follows it is returned; a restarted node resumes its height
 //!   from those records and never signs a conflicting message.
-//! - A proposal is judged with [`Executor::validate`]; a decided block is committed through the
-//!   executor (one synced write), the mempool is re-checked, and the next height starts with the
-//!   validator sets the ledger schedules.
+//! - A proposal is judged with [`Executor::validate`] — valid or invalid, never a reason to
+//!   stop — as a function of the block, the committed state and this node's clock alone (not of
+//!   what the mempool holds). A decided block is committed through the executor (one synced
+//!   write), the mempool is re-checked, and the next height starts with the validator sets the
+//!   ledger schedules.
+//! - **A block is stored before a vote for it leaves**: the first record persisted for a round
+//!   whose value is a block (this node's proposal, or its vote for another's) is preceded, in
+//!   the same synced write, by that round's proposal with its block and the certificate its
+//!   header names. A restarted node holds every block it voted for and can decide it.
+//! - A proposal this node sends carries the certificate of the previous height that its block's
+//!   header names (a re-proposed block keeps the certificate it came with).
 //! - A node behind catches up from [`Message::SyncReply`]: the certificate is verified against
 //!   the ledger's validator set for that height before the block is applied.
-//! - A state-root divergence or a store failure stops the driver ([`DriverError`]); it is never
-//!   voted through.
+//! - A divergence (a block more than two thirds certified whose state root this node cannot
+//!   reproduce) or a store failure stops the driver ([`DriverError`]).
 
-use crate::executor::{ExecError, Executor};
+use crate::executor::{ExecError, Executor, Proposed};
 use crate::mempool::{AdmitError, Mempool};
 use crate::snapshots::SnapshotServer;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -28,8 +36,9 @@ use tokenbook_consensus::{
 use tokenbook_ledger::BlockReceipts;
 use tokenbook_net::Message;
 use tokenbook_protocol::codec::{decode, encode};
+use tokenbook_protocol::crypto::r_has_torsion;
 use tokenbook_protocol::{
-    Block, CommitCertificate, Hash, Height, Keypair, Proposal, Round, Tx, Vote,
+    Block, CommitCertificate, Hash, Height, Keypair, Proposal, Round, Tx, Vote, VoteKind,
 };
 
 /// Who a message came from or goes to (the runtime's peer handle).
@@ -43,8 +52,17 @@ pub const SYNC_RETRY_MS: u64 = 1_000;
 pub const SYNC_REPLY_BYTES: usize = 16 << 20;
 /// A peer's sync requests are served at most once per this long (ms).
 pub const SYNC_SERVE_MS: u64 = 250;
-/// Most proposals kept for the next height while this one is still being decided.
+/// Most proposals kept for the next height while this one is still being decided (also at
+/// most one per validator of that height).
 const EARLY_PROPOSALS: usize = 64;
+/// This node re-sends its own messages of the current and previous round, and relays what it
+/// has seen when it has not moved on, this often (ms; docs/adr/0006 §5).
+pub const GOSSIP_MS: u64 = 500;
+/// Record tags in the store's consensus log.
+const TAG_PROPOSAL: u8 = 0;
+const TAG_VOTE: u8 = 1;
+/// A proposal with its block and certificate, stored before this node votes for the block.
+const TAG_BLOCK: u8 = 2;
 
 /// What the runtime must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +75,11 @@ pub enum Action {
     Schedule {
         /// The timeout.
         timeout: Timeout,
+        /// Delay.
+        after_ms: u64,
+    },
+    /// Call [`Driver::on_gossip`] after `after_ms`.
+    Gossip {
         /// Delay.
         after_ms: u64,
     },
@@ -112,7 +135,23 @@ pub struct BlockLimits {
     /// Pause between committing a height and starting the next (Tendermint's commit timeout):
     /// txs gather meanwhile.
     pub interval_ms: u64,
+    /// A proposed block whose time is further ahead of this node's clock is invalid (ms).
+    pub max_future_time_ms: u64,
 }
+
+/// The default of [`BlockLimits::max_future_time_ms`].
+pub const MAX_FUTURE_TIME_MS: u64 = 1_000;
+
+/// A block held for this height, with the certificate of the previous height its header names
+/// (`None` at height 1), sent with the block whenever this node proposes it.
+#[derive(Clone, Debug)]
+struct Held {
+    block: Block,
+    prev_certificate: Option<CommitCertificate>,
+}
+
+/// A proposal this node stored with its block before voting for it.
+type Stored = (Proposal, Held);
 
 /// One validator's consensus, execution and mempool.
 pub struct Driver {
@@ -122,9 +161,16 @@ pub struct Driver {
     me: tokenbook_protocol::PublicKey,
     limits: BlockLimits,
     /// Blocks of this height's proposals (and our own), by hash.
-    blocks: BTreeMap<Hash, Block>,
-    /// Rounds of this height whose proposal's block was validated and kept.
-    proposed_rounds: BTreeSet<Round>,
+    blocks: BTreeMap<Hash, Held>,
+    /// This height's proposals whose blocks were validated and kept, by round.
+    proposals: BTreeMap<Round, Proposal>,
+    /// Rounds whose proposal and block are in the store.
+    stored_rounds: BTreeSet<Round>,
+    /// This node's own proposals and votes of this height, as persisted (restored from the
+    /// store after a restart), for re-sending.
+    own: Vec<Record>,
+    /// (height, round, step) at the last gossip tick: unchanged means stalled.
+    last_gossip: Option<(Height, Round, tokenbook_consensus::Step)>,
     /// Proposals for the next height, with their blocks and previous certificates.
     early: Vec<(Proposal, Block, Option<CommitCertificate>)>,
     now_ms: u64,
@@ -157,7 +203,8 @@ impl Driver {
         limits: BlockLimits,
         now_ms: u64,
     ) -> Result<(Driver, Vec<Action>), DriverError> {
-        let start = height_start(&executor)?;
+        let (start, stored) = height_start(&executor)?;
+        let start_records = start.records.clone();
         let me = key.public_key();
         let chain = executor.ledger().chain_id.clone();
         let (core, out) = Consensus::new(&chain, key, timeouts, Ed25519, start);
@@ -168,7 +215,10 @@ impl Driver {
             me,
             limits,
             blocks: BTreeMap::new(),
-            proposed_rounds: BTreeSet::new(),
+            proposals: BTreeMap::new(),
+            stored_rounds: BTreeSet::new(),
+            own: Vec::new(),
+            last_gossip: None,
             early: Vec::new(),
             now_ms,
             sync_requested: None,
@@ -176,7 +226,10 @@ impl Driver {
             highest_seen: Height::new(0),
             snapshots: None,
         };
-        let actions = driver.carry_out(out)?;
+        driver.own = own_records(&start_records, me);
+        let mut actions = driver.carry_out(out)?;
+        actions.extend(driver.restore(stored)?);
+        actions.push(Action::Gossip { after_ms: GOSSIP_MS });
         Ok((driver, actions))
     }
 
@@ -301,10 +354,7 @@ impl Driver {
                 self.on_proposal(proposal, block, prev_certificate)
             }
             Message::Vote(vote) => self.on_vote(vote),
-            Message::Txs(txs) => {
-                let _ = self.mempool.admit_batch(txs, self.executor.ledger());
-                Ok(Vec::new())
-            }
+            Message::Txs(txs) => Ok(self.admit_gossip(from, txs)),
             Message::SyncRequest { from: first } => self.on_sync_request(from, first),
             Message::SyncReply { block, certificate } => {
                 self.on_sync_reply(from, block, certificate)
@@ -323,6 +373,79 @@ impl Driver {
             // Only a node in state sync (before its driver starts) wants these.
             Message::SnapshotOffer { .. } | Message::ChunkReply { .. } => Ok(Vec::new()),
         }
+    }
+
+    /// Txs a peer gossiped. A peer gossips only txs its mempool verified, so a signature that
+    /// fails here for any reason but a torsion component in `R` (which a batch may pass:
+    /// docs/adr/0002) shows the peer is faulty; a refusal by state never does (peers may be at
+    /// other heights).
+    fn admit_gossip(&mut self, from: Peer, txs: Vec<Tx>) -> Vec<Action> {
+        let signatures: Vec<tokenbook_protocol::Signature> =
+            txs.iter().map(|tx| tx.signature).collect();
+        let verdicts = self.mempool.admit_batch(txs, self.executor.ledger());
+        let forged = verdicts.iter().zip(&signatures).position(|(verdict, signature)| {
+            matches!(verdict, Err(AdmitError::Signature(_))) && !r_has_torsion(signature)
+        });
+        forged
+            .map(|i| Action::Penalize(from, format!("gossiped tx {i} has a bad signature")))
+            .into_iter()
+            .collect()
+    }
+
+    /// The gossip tick (docs/adr/0006 §5): re-sends this node's own proposals and votes of the
+    /// current and previous round (from what it persisted, so also after a restart); when the
+    /// node has not moved since the last tick, relays the current round's proposal and votes
+    /// and its valid round's prevotes (the polka a re-proposal needs). Then schedules the next.
+    ///
+    /// # Errors
+    /// None today; the signature matches the other inputs.
+    pub fn on_gossip(&mut self, now_ms: u64) -> Result<Vec<Action>, DriverError> {
+        self.now_ms = now_ms;
+        let mut actions = self.own_messages();
+        let state = (self.core.height(), self.core.round(), self.core.step());
+        if self.last_gossip.replace(state) == Some(state) {
+            actions.extend(self.relayed());
+        }
+        actions.push(Action::Gossip { after_ms: GOSSIP_MS });
+        Ok(actions)
+    }
+
+    fn own_messages(&self) -> Vec<Action> {
+        let from = Round::new(self.core.round().get().saturating_sub(1));
+        self.own
+            .iter()
+            .filter_map(|record| match record {
+                Record::Vote(v) if v.payload.round >= from => {
+                    Some(Action::Broadcast(Message::Vote(*v)))
+                }
+                Record::Proposal(p) if p.payload.round >= from => self.proposal_message(*p),
+                Record::Vote(_) | Record::Proposal(_) => None,
+            })
+            .collect()
+    }
+
+    fn relayed(&self) -> Vec<Action> {
+        let round = self.core.round();
+        let mut votes = self.core.votes(round, VoteKind::Prevote);
+        votes.extend(self.core.votes(round, VoteKind::Precommit));
+        if let Some(valid) = self.core.valid_round().filter(|r| *r != round) {
+            votes.extend(self.core.votes(valid, VoteKind::Prevote));
+        }
+        let proposal = self.proposals.get(&round).and_then(|p| self.proposal_message(*p));
+        proposal
+            .into_iter()
+            .chain(votes.into_iter().map(|v| Action::Broadcast(Message::Vote(v))))
+            .collect()
+    }
+
+    /// `proposal` with its held block and the certificate the block's header names.
+    fn proposal_message(&self, proposal: Proposal) -> Option<Action> {
+        let held = self.blocks.get(&proposal.payload.value)?;
+        Some(Action::Broadcast(Message::Proposal {
+            proposal,
+            block: held.block.clone(),
+            prev_certificate: held.prev_certificate.clone(),
+        }))
     }
 
     /// A peer is at a later height: ask it for the decided blocks this node lacks — once per
@@ -364,19 +487,48 @@ impl Driver {
         if !self.worth_validating(&proposal) {
             return Ok(Vec::new());
         }
-        // Txs this node's mempool holds were verified when admitted: not checked twice.
-        let mempool = &self.mempool;
-        let verified = |hash: &Hash| mempool.contains(hash);
-        let validity =
-            match self.executor.validate_known(&block, prev_certificate.as_ref(), &verified) {
-                Ok(()) => Validity::Valid,
-                Err(ExecError::Invalid { .. }) => Validity::Invalid,
-                Err(e) => return Err(e.into()),
-            };
-        self.proposed_rounds.insert(proposal.payload.round);
-        self.blocks.insert(block.hash(), block);
+        let proposed = Proposed {
+            proposer: proposal.payload.proposer,
+            prev_certificate: prev_certificate.as_ref(),
+            now_ms: self.now_ms,
+            max_future_time_ms: self.limits.max_future_time_ms,
+        };
+        let validity = match self.executor.validate(&block, &proposed) {
+            Ok(()) => Validity::Valid,
+            Err(ExecError::Invalid { .. }) => Validity::Invalid,
+            Err(e) => return Err(e.into()),
+        };
+        let held = self.held(block, prev_certificate)?;
+        self.proposals.insert(proposal.payload.round, proposal);
+        self.blocks.entry(held.block.hash()).or_insert(held);
         let out = self.core.handle(Input::Proposal(proposal, validity));
         self.carry_out(out)
+    }
+
+    /// `block` with the certificate its header names: the one carried, or this node's own.
+    fn held(&self, block: Block, carried: Option<CommitCertificate>) -> Result<Held, DriverError> {
+        let named = block.header.prev_certificate_hash;
+        let prev_certificate = match carried.filter(|c| c.hash() == named) {
+            Some(certificate) => Some(certificate),
+            None => self.executor.last_certificate()?.filter(|c| c.hash() == named),
+        };
+        Ok(Held { block, prev_certificate })
+    }
+
+    /// Takes back, after a restart, the proposals this node stored before voting for their
+    /// blocks: the blocks are held again and the core sees the proposals (as valid: this node
+    /// judged them so before it voted).
+    fn restore(&mut self, stored: Vec<Stored>) -> Result<Vec<Action>, DriverError> {
+        let mut actions = Vec::new();
+        for (proposal, held) in stored {
+            let round = proposal.payload.round;
+            self.stored_rounds.insert(round);
+            self.proposals.insert(round, proposal);
+            self.blocks.insert(proposal.payload.value, held);
+            let out = self.core.handle(Input::Proposal(proposal, Validity::Valid));
+            actions.extend(self.carry_out(out)?);
+        }
+        Ok(actions)
     }
 
     /// Whether a proposal for this height is one the core would admit, before its block is
@@ -387,24 +539,21 @@ impl Driver {
         let p = &proposal.payload;
         p.height == self.core.height()
             && p.round.get() <= self.core.round().get().saturating_add(ROUNDS_AHEAD)
-            && !self.proposed_rounds.contains(&p.round)
+            && !self.proposals.contains_key(&p.round)
             && p.proposer == self.core.proposer(p.round)
             && Ed25519.proposal(&self.executor.ledger().chain_id, proposal)
     }
 
     /// Whether to keep a proposal for the next height until it starts: signed by a validator of
-    /// that height, for a round within the window, the first from that proposer for that
-    /// round, and room left.
+    /// that height, for a round within the window, the first from that proposer, and room
+    /// left. So the blocks held early are at most one per validator of the next height.
     fn keep_early(&self, proposal: &Proposal) -> bool {
         let p = &proposal.payload;
         let ledger = self.executor.ledger();
         self.early.len() < EARLY_PROPOSALS
             && p.round.get() <= ROUNDS_AHEAD
             && ledger.validator_set_for(p.height).get(&p.proposer).is_some()
-            && !self
-                .early
-                .iter()
-                .any(|(e, _, _)| e.payload.proposer == p.proposer && e.payload.round == p.round)
+            && !self.early.iter().any(|(e, _, _)| e.payload.proposer == p.proposer)
             && Ed25519.proposal(&ledger.chain_id, proposal)
     }
 
@@ -481,7 +630,7 @@ impl Driver {
             Err(e) => return Err(e.into()),
         }
         let value = block.hash();
-        self.blocks.insert(value, block);
+        self.blocks.insert(value, Held { block, prev_certificate: None });
         actions.extend(self.decide(height, value, certificate)?);
         Ok(actions)
     }
@@ -492,17 +641,9 @@ impl Driver {
         let mut actions = Vec::new();
         while let Some(output) = work.pop_front() {
             match output {
-                Output::Persist(record) => {
-                    let height = self.core.height();
-                    self.executor_store_append(height, &record)?;
-                }
+                Output::Persist(record) => self.persist(&record)?,
                 Output::BroadcastProposal(proposal) => {
-                    if let Some(block) = self.blocks.get(&proposal.payload.value) {
-                        let block = block.clone();
-                        let prev_certificate = self.executor.last_certificate()?;
-                        let message = Message::Proposal { proposal, block, prev_certificate };
-                        actions.push(Action::Broadcast(message));
-                    }
+                    actions.extend(self.proposal_message(proposal));
                 }
                 Output::BroadcastVote(vote) => actions.push(Action::Broadcast(Message::Vote(vote))),
                 Output::ScheduleTimeout { timeout, after_ms } => {
@@ -512,7 +653,8 @@ impl Driver {
                     let txs = self.mempool.batch(self.limits.max_txs, self.limits.max_bytes);
                     let block = self.executor.propose(self.me, self.now_ms, txs);
                     let value = block.hash();
-                    self.blocks.insert(value, block);
+                    let prev_certificate = self.executor.last_certificate()?;
+                    self.blocks.insert(value, Held { block, prev_certificate });
                     work.extend(self.core.handle(Input::Value { height, round, value }));
                 }
                 Output::Decide { height, value, certificate } => {
@@ -524,13 +666,42 @@ impl Driver {
         Ok(actions)
     }
 
-    fn executor_store_append(
-        &mut self,
-        height: Height,
-        record: &Record,
-    ) -> Result<(), DriverError> {
-        self.executor.append_record(height, &encode_record(record))?;
+    /// Appends a consensus record, preceded (in the same synced write) by the round's proposal
+    /// and block when the record is the first of that round to commit to a block.
+    fn persist(&mut self, record: &Record) -> Result<(), DriverError> {
+        let height = self.core.height();
+        let block = self.block_record(record);
+        let bytes = encode_record(record);
+        let records: Vec<&[u8]> = block.iter().map(Vec::as_slice).chain([&bytes[..]]).collect();
+        self.executor.append_records(height, &records)?;
+        self.own.extend(own_records(std::slice::from_ref(record), self.me));
         Ok(())
+    }
+
+    /// The stored form of the proposal and block `record` commits to, if not stored yet.
+    fn block_record(&mut self, record: &Record) -> Option<Vec<u8>> {
+        let (round, proposal) = match record {
+            Record::Proposal(p) => (p.payload.round, *p),
+            Record::Vote(v) => {
+                let value = v.payload.value?;
+                let proposal = *self.proposals.get(&v.payload.round)?;
+                if proposal.payload.value != value {
+                    return None;
+                }
+                (v.payload.round, proposal)
+            }
+        };
+        if self.stored_rounds.contains(&round) {
+            return None;
+        }
+        let held = self.blocks.get(&proposal.payload.value)?;
+        self.stored_rounds.insert(round);
+        let message = Message::Proposal {
+            proposal,
+            block: held.block.clone(),
+            prev_certificate: held.prev_certificate.clone(),
+        };
+        Some(tagged(TAG_BLOCK, &message.encode()))
     }
 
     /// Commits a decided block and starts the next height.
@@ -540,7 +711,7 @@ impl Driver {
         value: Hash,
         certificate: CommitCertificate,
     ) -> Result<Vec<Action>, DriverError> {
-        let Some(block) = self.blocks.remove(&value) else {
+        let Some(Held { block, .. }) = self.blocks.remove(&value) else {
             return Err(DriverError::Exec(ExecError::Invalid {
                 height,
                 reason: "decided a block this node never received".into(),
@@ -551,7 +722,9 @@ impl Driver {
         self.mempool.on_block(&included, self.executor.ledger());
         self.executor.prune_records(height)?;
         self.blocks.clear();
-        self.proposed_rounds.clear();
+        self.proposals.clear();
+        self.stored_rounds.clear();
+        self.own.clear();
         Ok(vec![
             Action::Committed { height, root, receipts: Box::new(receipts) },
             Action::NextHeight { after_ms: self.limits.interval_ms },
@@ -569,8 +742,11 @@ impl Driver {
         if self.core.height() >= next {
             return Ok(Vec::new());
         }
-        let out = self.core.start_height(height_start(&self.executor)?);
+        let (start, stored) = height_start(&self.executor)?;
+        self.own = own_records(&start.records, self.me);
+        let out = self.core.start_height(start);
         let mut actions = self.carry_out(out)?;
+        actions.extend(self.restore(stored)?);
         for (proposal, block, prev_certificate) in std::mem::take(&mut self.early) {
             actions.extend(self.on_proposal(proposal, block, prev_certificate)?);
         }
@@ -578,41 +754,72 @@ impl Driver {
     }
 }
 
-/// The start of the height after the executor's, with the records stored for it.
-fn height_start(executor: &Executor) -> Result<HeightStart, DriverError> {
+/// The start of the height after the executor's, with the records stored for it, and the
+/// proposals stored with their blocks.
+fn height_start(executor: &Executor) -> Result<(HeightStart, Vec<Stored>), DriverError> {
     let height = Height::new(executor.height().get() + 1);
     let ledger = executor.ledger();
-    let records = executor
-        .store()
-        .consensus_records(height)?
-        .iter()
-        .map(|bytes| decode_record(bytes))
-        .collect::<Result<_, _>>()?;
-    Ok(HeightStart {
+    let (mut records, mut stored) = (Vec::new(), Vec::new());
+    for bytes in executor.store().consensus_records(height)? {
+        match decode_record(&bytes)? {
+            Decoded::Core(record) => records.push(record),
+            Decoded::Block(stored_proposal) => stored.push(*stored_proposal),
+        }
+    }
+    let start = HeightStart {
         height,
         validators: ledger.validator_set_for(height).clone(),
         next_validators: ledger.validator_set_for(Height::new(height.get() + 1)).clone(),
         records,
-    })
+    };
+    Ok((start, stored))
 }
 
-fn encode_record(record: &Record) -> Vec<u8> {
-    let (tag, body) = match record {
-        Record::Proposal(p) => (0u8, encode(p)),
-        Record::Vote(v) => (1u8, encode(v)),
+/// The records among `records` of this node's own proposals and votes.
+fn own_records(records: &[Record], me: tokenbook_protocol::PublicKey) -> Vec<Record> {
+    let signer = |r: &Record| match r {
+        Record::Proposal(p) => p.payload.proposer,
+        Record::Vote(v) => v.payload.validator,
     };
-    let mut out = vec![tag];
-    out.extend_from_slice(&body);
+    records.iter().filter(|r| signer(r) == me).copied().collect()
+}
+
+fn tagged(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 1);
+    out.push(tag);
+    out.extend_from_slice(body);
     out
 }
 
-fn decode_record(bytes: &[u8]) -> Result<Record, DriverError> {
+fn encode_record(record: &Record) -> Vec<u8> {
+    match record {
+        Record::Proposal(p) => tagged(TAG_PROPOSAL, &encode(p)),
+        Record::Vote(v) => tagged(TAG_VOTE, &encode(v)),
+    }
+}
+
+/// A stored consensus record: one for the core, or a proposal with its block.
+enum Decoded {
+    Core(Record),
+    Block(Box<(Proposal, Held)>),
+}
+
+fn decode_record(bytes: &[u8]) -> Result<Decoded, DriverError> {
     let bad = |e: String| DriverError::Record(e);
     match bytes.split_first() {
-        Some((0, body)) => {
-            decode::<Proposal>(body).map(Record::Proposal).map_err(|e| bad(e.to_string()))
-        }
-        Some((1, body)) => decode::<Vote>(body).map(Record::Vote).map_err(|e| bad(e.to_string())),
+        Some((&TAG_PROPOSAL, body)) => decode::<Proposal>(body)
+            .map(|p| Decoded::Core(Record::Proposal(p)))
+            .map_err(|e| bad(e.to_string())),
+        Some((&TAG_VOTE, body)) => decode::<Vote>(body)
+            .map(|v| Decoded::Core(Record::Vote(v)))
+            .map_err(|e| bad(e.to_string())),
+        Some((&TAG_BLOCK, body)) => match Message::decode(body) {
+            Ok(Message::Proposal { proposal, block, prev_certificate }) => {
+                Ok(Decoded::Block(Box::new((proposal, Held { block, prev_certificate }))))
+            }
+            Ok(_) => Err(bad("a stored block record is not a proposal".into())),
+            Err(e) => Err(bad(e.to_string())),
+        },
         _ => Err(bad("unknown record tag".into())),
     }
 }

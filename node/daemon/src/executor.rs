@@ -6,11 +6,16 @@
 //! - [`Executor::propose`] builds the next block's header from the committed state: height,
 //!   time (strictly later), parent and certificate hashes, tx root, the state root after the
 //!   current height, and the validator-set hashes of the next two heights.
-//! - [`Executor::validate`] is consensus's `valid(v)`: a block is valid exactly when its header
-//!   is the one this node would build (bar the proposer, time and txs) and every tx signature
-//!   verifies (a header naming another valid certificate of the previous height is fine). A
-//!   decided block whose state root is not ours is a divergence
-//!   ([`ExecError::Divergence`]): the node must stop, not vote or serve further.
+//! - [`Executor::validate`] is consensus's `valid(v)`: a proposed block is valid exactly when
+//!   its header is the one this node would build for the proposal's signer (a header naming
+//!   another valid certificate of the previous height, carried with it, is fine), its time is
+//!   after the parent's and at most `max_future_time_ms` ahead of this node's clock, no tx
+//!   appears twice, and every tx signature verifies as one batch in block order. Anything else
+//!   is [`ExecError::Invalid`] — a wrong state root too: a proposal is never a reason to stop.
+//! - [`Executor::validate_decided`] judges a block more than two thirds certified: only there
+//!   is a state root this node cannot reproduce a divergence ([`ExecError::Divergence`]), and
+//!   the node must stop, not vote or serve further.
+//! - No arithmetic on a header's time can overflow.
 //! - [`Executor::commit`] applies a decided block through the ledger and commits it with its
 //!   certificate and receipts in one synced store write. If the write fails the executor refuses
 //!   every later commit (its ledger is ahead of the store): the node stops and restarts from the
@@ -148,12 +153,12 @@ impl Executor {
         self.ledger.last_block_hash
     }
 
-    /// Appends a consensus record for `height` (persist-before-send; synced).
+    /// Appends consensus records for `height` in one synced write (persist-before-send).
     ///
     /// # Errors
     /// Store errors (the node must stop).
-    pub fn append_record(&mut self, height: Height, record: &[u8]) -> Result<(), ExecError> {
-        Ok(self.store.append_consensus_record(height, record)?)
+    pub fn append_records(&mut self, height: Height, records: &[&[u8]]) -> Result<(), ExecError> {
+        Ok(self.store.append_consensus_records(height, records)?)
     }
 
     /// Drops the consensus records of heights up to `height` (decided; never needed again).
@@ -171,7 +176,9 @@ impl Executor {
         BlockHeader {
             chain_id: self.ledger.chain_id.clone(),
             height,
-            time: Timestamp::new(now_ms.max(self.ledger.time.get() + 1)),
+            // Saturating: a chain whose last block is at the last millisecond has no next
+            // time (every header then fails `check`), but computing one must not overflow.
+            time: Timestamp::new(now_ms.max(self.ledger.time.get().saturating_add(1))),
             proposer,
             prev_block_hash: self.ledger.last_block_hash,
             prev_certificate_hash: self.last_certificate,
@@ -191,79 +198,73 @@ impl Executor {
         Block { header: self.next_header(proposer, now_ms, &txs), txs }
     }
 
-    /// Consensus's `valid(v)`. Validators may hold different certificates for the previous
-    /// height (any set of signatures over two thirds is one), so a header may name another
-    /// certificate than ours: the proposal then carries it, and it must verify.
+    /// Consensus's `valid(v)` for a proposal signed by `proposal.proposer`, judged at
+    /// `proposal.now_ms` of this node's clock. Validators may hold different certificates for
+    /// the previous height (any set of signatures over two thirds is one), so a header may name
+    /// another certificate than ours: the proposal then carries it, and it must verify.
+    ///
+    /// The verdict is a function of the block, the committed state and the clock alone: every
+    /// tx signature is verified, as one batch in block order, whatever the mempool holds
+    /// (docs/adr/0002: a signature with a torsion component in `R` gets the same verdict from
+    /// every validator and every auditor only then).
     ///
     /// # Errors
-    /// [`ExecError::Invalid`] naming the first difference; [`ExecError::Divergence`] when only
-    /// the state root differs (for a decided block that means this node's state is wrong).
-    pub fn validate(
-        &mut self,
-        block: &Block,
-        prev_certificate: Option<&CommitCertificate>,
-    ) -> Result<(), ExecError> {
-        self.validate_known(block, prev_certificate, &|_| false)
-    }
-
-    /// [`validate`](Self::validate), skipping the signature check of every tx for which
-    /// `verified(hash)` holds — the node's mempool verified those exact bytes (a tx's hash covers
-    /// its signature) when it admitted them.
-    ///
-    /// # Errors
-    /// As [`validate`](Self::validate).
-    pub fn validate_known(
-        &mut self,
-        block: &Block,
-        prev_certificate: Option<&CommitCertificate>,
-        verified: &dyn Fn(&Hash) -> bool,
-    ) -> Result<(), ExecError> {
-        let names_carried = prev_certificate.is_some_and(|certificate| {
+    /// [`ExecError::Invalid`] naming the first difference (a wrong state root included: a
+    /// proposal is only ever valid or invalid); store errors.
+    pub fn validate(&mut self, block: &Block, proposal: &Proposed<'_>) -> Result<(), ExecError> {
+        let names_carried = proposal.prev_certificate.is_some_and(|certificate| {
             certificate.hash() == block.header.prev_certificate_hash
                 && self.certifies_last(certificate)
         });
-        self.check(block, names_carried, verified)
+        self.check(block, &Judged::Proposal { proposal, names_carried })
     }
 
-    /// [`validate`](Self::validate) for a block a verified certificate has already decided (catch-up): its
-    /// header may name any certificate of the previous height (the validators that certified
-    /// the block checked it when they voted); everything else, the state root above all, must
-    /// be this node's next.
+    /// [`validate`](Self::validate) for a block a verified certificate has already decided
+    /// (catch-up): its header may name any certificate of the previous height and any
+    /// proposer, and its time may be ahead of this node's clock (the validators that certified
+    /// the block checked those when they voted); everything else must be this node's next. A
+    /// state root this node cannot reproduce is then a divergence: more than two thirds
+    /// certified a state this node does not have.
     ///
     /// # Errors
-    /// As [`validate`](Self::validate).
+    /// [`ExecError::Invalid`]; [`ExecError::Divergence`] when only the state root differs.
     pub fn validate_decided(&mut self, block: &Block) -> Result<(), ExecError> {
-        self.check(block, true, &|_| false)
+        self.check(block, &Judged::Decided)
     }
 
-    fn check(
-        &mut self,
-        block: &Block,
-        any_prev_certificate: bool,
-        verified: &dyn Fn(&Hash) -> bool,
-    ) -> Result<(), ExecError> {
+    fn check(&mut self, block: &Block, judged: &Judged<'_>) -> Result<(), ExecError> {
         let header = &block.header;
         let invalid = |reason: String| ExecError::Invalid { height: header.height, reason };
         block.check_shape().map_err(invalid)?;
-        let mut expected = self.next_header(header.proposer, header.time.get(), &block.txs);
-        if any_prev_certificate {
-            expected.prev_certificate_hash = header.prev_certificate_hash;
-        }
         if header.time <= self.ledger.time {
             return Err(invalid(format!("time {} is not after {}", header.time, self.ledger.time)));
+        }
+        let mut expected = self.next_header(header.proposer, header.time.get(), &block.txs);
+        match judged {
+            Judged::Decided => expected.prev_certificate_hash = header.prev_certificate_hash,
+            Judged::Proposal { proposal, names_carried } => {
+                proposal.check_header(header).map_err(invalid)?;
+                if *names_carried {
+                    expected.prev_certificate_hash = header.prev_certificate_hash;
+                }
+            }
         }
         let same_but_root = BlockHeader { state_root: header.state_root, ..expected.clone() };
         if *header != same_but_root {
             return Err(invalid(first_difference(header, &expected)));
         }
         if header.state_root != expected.state_root {
-            return Err(ExecError::Divergence {
-                height: self.ledger.height,
-                ours: expected.state_root,
-                certified: header.state_root,
+            return Err(match judged {
+                Judged::Decided => ExecError::Divergence {
+                    height: self.ledger.height,
+                    ours: expected.state_root,
+                    certified: header.state_root,
+                },
+                Judged::Proposal { .. } => invalid("its state root is not this chain's".into()),
             });
         }
-        self.check_signatures(block, verified)
+        check_unique(&block.txs).map_err(invalid)?;
+        self.check_signatures(block)
     }
 
     /// Whether `certificate` is a valid certificate of the last committed block.
@@ -288,20 +289,15 @@ impl Executor {
         Ok(self.store.certificate(self.ledger.height)?)
     }
 
-    fn check_signatures(
-        &mut self,
-        block: &Block,
-        verified: &dyn Fn(&Hash) -> bool,
-    ) -> Result<(), ExecError> {
+    fn check_signatures(&mut self, block: &Block) -> Result<(), ExecError> {
         let chain = &self.ledger.chain_id;
-        let unverified: Vec<(usize, &Tx)> =
-            block.txs.iter().enumerate().filter(|(_, tx)| !verified(&tx.hash())).collect();
         let preimages: Vec<Vec<u8>> =
-            unverified.iter().map(|(_, tx)| tx.payload.signing_preimage(chain)).collect();
-        let items: Vec<SigItem<'_>> = unverified
+            block.txs.iter().map(|tx| tx.payload.signing_preimage(chain)).collect();
+        let items: Vec<SigItem<'_>> = block
+            .txs
             .iter()
             .zip(&preimages)
-            .map(|((_, tx), preimage)| SigItem {
+            .map(|(tx, preimage)| SigItem {
                 signer: &tx.payload.signer,
                 preimage,
                 signature: &tx.signature,
@@ -312,7 +308,7 @@ impl Executor {
             None => Ok(()),
             Some(i) => Err(ExecError::Invalid {
                 height: block.header.height,
-                reason: format!("tx {} has a bad signature", unverified[i].0),
+                reason: format!("tx {i} has a bad signature"),
             }),
         }
     }
@@ -347,6 +343,61 @@ impl Executor {
         self.last_certificate = certificate.hash();
         Ok((root, receipts))
     }
+}
+
+/// A proposal's claims about its block, and this node's clock when it arrived.
+#[derive(Clone, Copy, Debug)]
+pub struct Proposed<'a> {
+    /// The round's proposer, who signed the proposal.
+    pub proposer: PublicKey,
+    /// The certificate of the previous height the proposal carries.
+    pub prev_certificate: Option<&'a CommitCertificate>,
+    /// This node's clock (ms since the Unix epoch).
+    pub now_ms: u64,
+    /// How far the block's time may be ahead of `now_ms`.
+    pub max_future_time_ms: u64,
+}
+
+impl Proposed<'_> {
+    /// The header fields a proposal vouches for: its proposer and a time not too far ahead.
+    fn check_header(&self, header: &BlockHeader) -> Result<(), String> {
+        if header.proposer != self.proposer {
+            return Err("its proposer is not the validator that signed the proposal".into());
+        }
+        let latest = self.now_ms.saturating_add(self.max_future_time_ms);
+        if header.time.get() > latest {
+            return Err(format!(
+                "its time {} is more than {} ms ahead of this node's clock ({})",
+                header.time, self.max_future_time_ms, self.now_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How the block being checked reached this node.
+enum Judged<'a> {
+    /// Proposed for a round this node votes in.
+    Proposal {
+        /// The proposal's claims.
+        proposal: &'a Proposed<'a>,
+        /// The proposal carries the certificate the header names, and it verifies.
+        names_carried: bool,
+    },
+    /// Decided by a certificate already verified.
+    Decided,
+}
+
+/// Refuses a block that includes one tx twice (the ledger would refuse the second; an honest
+/// proposer never includes it).
+fn check_unique(txs: &[Tx]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeMap::new();
+    for (i, tx) in txs.iter().enumerate() {
+        if let Some(first) = seen.insert(tx.hash(), i) {
+            return Err(format!("tx {i} repeats tx {first}"));
+        }
+    }
+    Ok(())
 }
 
 /// The first header field that differs, for the refusal message.

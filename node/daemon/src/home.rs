@@ -99,6 +99,9 @@ pub struct Consensus {
     pub vote_base_ms: u64,
     /// Added per round.
     pub vote_per_round_ms: u64,
+    /// A proposal whose block time is more than this far ahead of this node's clock is
+    /// prevoted nil (ms). Members' clocks must agree to well within it.
+    pub max_future_time_ms: u64,
 }
 
 /// Mempool limits.
@@ -174,6 +177,7 @@ impl Default for Consensus {
             propose_per_round_ms: t.propose_per_round_ms,
             vote_base_ms: t.vote_base_ms,
             vote_per_round_ms: t.vote_per_round_ms,
+            max_future_time_ms: crate::driver::MAX_FUTURE_TIME_MS,
         }
     }
 }

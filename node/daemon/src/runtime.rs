@@ -115,6 +115,8 @@ pub fn now_ms() -> u64 {
 enum Timer {
     Consensus(Timeout),
     NextHeight,
+    /// The driver's gossip tick (re-send and relay).
+    Gossip,
     /// Gossip the txs clients submitted since the last flush.
     GossipTxs,
 }
@@ -210,6 +212,7 @@ async fn run<N: Network>(
                             driver.on_timeout(timeout, now_ms())?
                         }
                         Some(Timer::NextHeight) => driver.start_next_height(now_ms())?,
+                        Some(Timer::Gossip) => driver.on_gossip(now_ms())?,
                         Some(Timer::GossipTxs) => {
                             state.flush_gossip();
                             Vec::new()
@@ -333,6 +336,7 @@ impl<N: Network> Loop<N> {
                     self.schedule(Timer::Consensus(timeout), after_ms);
                 }
                 Action::NextHeight { after_ms } => self.schedule(Timer::NextHeight, after_ms),
+                Action::Gossip { after_ms } => self.schedule(Timer::Gossip, after_ms),
                 Action::Committed { height, root, receipts } => {
                     self.observe_commit(driver, receipts.receipts.len());
                     tracing::info!(height = height.get(), txs = receipts.receipts.len(), %root, "committed");

@@ -32,7 +32,12 @@ async fn node_with(
     genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
     let executor = Executor::open(dir, StoreConfig::new(CHAIN), &genesis).unwrap();
     let mempool = Mempool::new(MempoolConfig::new(CHAIN));
-    let limits = BlockLimits { max_txs: 1_000, max_bytes: 1 << 20, interval_ms: 50 };
+    let limits = BlockLimits {
+        max_txs: 1_000,
+        max_bytes: 1 << 20,
+        interval_ms: 50,
+        max_future_time_ms: 1_000,
+    };
     let (driver, initial) = Driver::start(
         executor,
         mempool,

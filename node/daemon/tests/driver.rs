@@ -26,16 +26,29 @@ use tokenbook_store::StoreConfig;
 fn start(dir: &std::path::Path, i: usize, now: u64) -> (Driver, Vec<Action>) {
     let executor = Executor::open(dir, StoreConfig::new(CHAIN), &genesis()).unwrap();
     let mempool = Mempool::new(MempoolConfig::new(CHAIN));
-    let limits = BlockLimits { max_txs: 1_000, max_bytes: 1 << 20, interval_ms: 20 };
+    let limits = BlockLimits {
+        max_txs: 1_000,
+        max_bytes: 1 << 20,
+        interval_ms: 20,
+        max_future_time_ms: 1_000,
+    };
     Driver::start(executor, mempool, key(100 + i as u64), TimeoutParams::default(), limits, now)
         .unwrap()
+}
+
+/// What a timer does.
+#[derive(Clone, Copy, Debug)]
+enum Fire {
+    Timeout(Timeout),
+    NextHeight,
+    Gossip,
 }
 
 struct Cluster {
     dirs: Vec<tempfile::TempDir>,
     drivers: Vec<Option<Driver>>,
     queue: VecDeque<(usize, usize, Vec<u8>)>,
-    timers: BTreeMap<(u64, u64), (usize, Option<Timeout>)>,
+    timers: BTreeMap<(u64, u64), (usize, Fire)>,
     now: u64,
     seq: u64,
     roots: Vec<BTreeMap<Height, Hash>>,
@@ -74,11 +87,16 @@ impl Cluster {
                 Action::Send(to, m) => self.queue.push_back((to as usize, from, m.encode())),
                 Action::Schedule { timeout, after_ms } => {
                     self.seq += 1;
-                    self.timers.insert((self.now + after_ms, self.seq), (from, Some(timeout)));
+                    self.timers
+                        .insert((self.now + after_ms, self.seq), (from, Fire::Timeout(timeout)));
                 }
                 Action::NextHeight { after_ms } => {
                     self.seq += 1;
-                    self.timers.insert((self.now + after_ms, self.seq), (from, None));
+                    self.timers.insert((self.now + after_ms, self.seq), (from, Fire::NextHeight));
+                }
+                Action::Gossip { after_ms } => {
+                    self.seq += 1;
+                    self.timers.insert((self.now + after_ms, self.seq), (from, Fire::Gossip));
                 }
                 Action::Committed { height, root, receipts } => {
                     assert!(
@@ -119,8 +137,9 @@ impl Cluster {
         let now = self.now;
         if let Some(driver) = self.drivers[node].as_mut() {
             let actions = match timeout {
-                Some(timeout) => driver.on_timeout(timeout, now).unwrap(),
-                None => driver.start_next_height(now).unwrap(),
+                Fire::Timeout(timeout) => driver.on_timeout(timeout, now).unwrap(),
+                Fire::NextHeight => driver.start_next_height(now).unwrap(),
+                Fire::Gossip => driver.on_gossip(now).unwrap(),
             };
             self.carry_out(node, actions);
         }

@@ -8,7 +8,7 @@ mod chain;
 
 use chain::{CHAIN, GENESIS_MS, seed};
 use tokenbook_ledger::kv;
-use tokenbook_node::executor::{ExecError, Executor};
+use tokenbook_node::executor::{ExecError, Executor, Proposed};
 use tokenbook_protocol::*;
 use tokenbook_store::StoreConfig;
 
@@ -18,6 +18,16 @@ fn genesis() -> tokenbook_ledger::Genesis {
 
 fn open(dir: &std::path::Path) -> Executor {
     Executor::open(dir, StoreConfig::new(CHAIN), &genesis()).unwrap()
+}
+
+/// The proposal of `block` by its header's proposer, judged at the block's own time.
+fn proposed(block: &Block) -> Proposed<'static> {
+    Proposed {
+        proposer: block.header.proposer,
+        prev_certificate: None,
+        now_ms: block.header.time.get(),
+        max_future_time_ms: 1_000,
+    }
 }
 
 fn certificate(block: &Block) -> CommitCertificate {
@@ -63,7 +73,7 @@ fn proposes_validates_commits_and_reopens() {
             *roots.last().unwrap(),
             "header carries the previous root"
         );
-        exec.validate(&block, None).unwrap();
+        exec.validate(&block, &proposed(&block)).unwrap();
         let cert = certificate(&block);
         let (root, receipts) = exec.commit(&block, &cert).unwrap();
         assert_eq!(receipts.receipts.len(), 5);
@@ -81,7 +91,7 @@ fn proposes_validates_commits_and_reopens() {
     assert!(kv::export(exec.ledger()) == state);
     // The reopened node builds the same next block as before.
     let block = exec.propose(proposer, GENESIS_MS + 9_000, registrations(90, 1));
-    exec.validate(&block, None).unwrap();
+    exec.validate(&block, &proposed(&block)).unwrap();
     assert_eq!(
         block.header.prev_certificate_hash,
         exec.store().certificate(Height::new(3)).unwrap().unwrap().hash()
@@ -94,7 +104,8 @@ fn validation_names_what_is_wrong() {
     let mut exec = open(dir.path());
     let proposer = seed(1).public_key();
     let good = exec.propose(proposer, GENESIS_MS + 1_000, registrations(1, 3));
-    exec.validate(&good, None).unwrap();
+    let proposal = proposed(&good);
+    exec.validate(&good, &proposal).unwrap();
     let mutate = |f: &dyn Fn(&mut Block)| {
         let mut b = good.clone();
         f(&mut b);
@@ -108,9 +119,19 @@ fn validation_names_what_is_wrong() {
         (mutate(&|b| b.header.validator_set_hash = Hash([2; 32])), "validator set hash"),
         (mutate(&|b| b.header.chain_id = "other".into()), "chain id"),
         (mutate(&|b| b.header.time = Timestamp::new(GENESIS_MS)), "time"),
+        (mutate(&|b| b.header.time = Timestamp::new(GENESIS_MS + 2_001)), "ahead of this node"),
+        (mutate(&|b| b.header.proposer = seed(2).public_key()), "proposer"),
+        (mutate(&|b| b.header.state_root = Hash([3; 32])), "state root"),
+        (
+            mutate(&|b| {
+                b.txs[2] = b.txs[0].clone();
+                b.header.tx_root = b.compute_tx_root();
+            }),
+            "tx 2 repeats tx 0",
+        ),
     ];
     for (block, what) in cases {
-        let err = exec.validate(&block, None).unwrap_err();
+        let err = exec.validate(&block, &proposal).unwrap_err();
         assert_eq!(err.code(), "block_invalid", "{what}: {err}");
         assert!(err.to_string().contains(what), "{what}: {err}");
     }
@@ -118,23 +139,15 @@ fn validation_names_what_is_wrong() {
     let mut forged = good.clone();
     forged.txs[1].signature.0[0] ^= 1;
     forged.header.tx_root = forged.compute_tx_root();
-    let err = exec.validate(&forged, None).unwrap_err();
+    let err = exec.validate(&forged, &proposal).unwrap_err();
     assert!(err.to_string().contains("tx 1 has a bad signature"), "{err}");
-    // Txs the mempool verified are not checked again; any other still is, and named by its
-    // place in the block.
-    let first = good.txs[0].hash();
-    let known = |hash: &Hash| *hash == first;
-    let err = exec.validate_known(&forged, None, &known).unwrap_err();
-    assert!(err.to_string().contains("tx 1 has a bad signature"), "{err}");
-    exec.validate_known(&good, None, &known).unwrap();
-    // Only the state root differs: a divergence, not a mere invalid proposal.
-    let mut other_root = good.clone();
-    other_root.header.state_root = Hash([3; 32]);
-    assert!(matches!(exec.validate(&other_root, None), Err(ExecError::Divergence { .. })));
+    let other_root = mutate(&|b| b.header.state_root = Hash([3; 32]));
     // A decided block (catch-up) may name another certificate of the previous height than
-    // this node's, but nothing else may differ, and a wrong state root is still a divergence.
+    // this node's, and another proposer, but nothing else may differ; only there is a wrong
+    // state root a divergence.
     let named_other = mutate(&|b| b.header.prev_certificate_hash = Hash([1; 32]));
     exec.validate_decided(&named_other).unwrap();
+    exec.validate_decided(&mutate(&|b| b.header.proposer = seed(2).public_key())).unwrap();
     let err = exec.validate_decided(&mutate(&|b| b.header.height = Height::new(2))).unwrap_err();
     assert!(err.to_string().contains("height"), "{err}");
     assert!(matches!(exec.validate_decided(&other_root), Err(ExecError::Divergence { .. })));

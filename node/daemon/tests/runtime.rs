@@ -33,7 +33,12 @@ async fn four_nodes_on_tokio_commit_the_same_blocks() {
     for (i, net) in nets.into_iter().enumerate() {
         let executor = Executor::open(dirs[i].path(), StoreConfig::new(CHAIN), &genesis()).unwrap();
         let mempool = Mempool::new(MempoolConfig::new(CHAIN));
-        let limits = BlockLimits { max_txs: 1_000, max_bytes: 1 << 20, interval_ms: 20 };
+        let limits = BlockLimits {
+            max_txs: 1_000,
+            max_bytes: 1 << 20,
+            interval_ms: 20,
+            max_future_time_ms: 1_000,
+        };
         let now = runtime::now_ms();
         let (driver, initial) =
             Driver::start(executor, mempool, key(100 + i as u64), FAST, limits, now).unwrap();
