@@ -45,6 +45,11 @@ enum Command {
         /// Keep all data here (default: a temporary directory removed on exit).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// `N=KIND`: start validator N misbehaving (this build has the `misbehave` feature;
+        /// kinds as `tokenbook-node start --misbehave`). Repeatable.
+        #[cfg(feature = "misbehave")]
+        #[arg(long = "misbehave")]
+        misbehave: Vec<String>,
     },
     /// Start a devnet, load it with signed orders at a target rate and measure throughput and
     /// submit → final latency; writes bench.csv, bench.png and summary.txt.
@@ -90,7 +95,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Up { validators, traders, dir } => up(validators, traders, dir),
+        #[cfg(not(feature = "misbehave"))]
+        Command::Up { validators, traders, dir } => up(validators, traders, dir, &[]),
+        #[cfg(feature = "misbehave")]
+        Command::Up { validators, traders, dir, misbehave } => {
+            up(validators, traders, dir, &misbehave)
+        }
         Command::Bench { validators, accounts, rate, secs, out, dir, threads, max_inflight } => {
             let opts = bench::Options {
                 validators,
@@ -120,21 +130,48 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Runtime::new().map_err(|e| e.to_string())
 }
 
-fn up(validators: usize, traders: usize, dir: Option<PathBuf>) -> Result<(), String> {
+fn up(
+    validators: usize,
+    traders: usize,
+    dir: Option<PathBuf>,
+    misbehave: &[String],
+) -> Result<(), String> {
     if validators == 0 || traders < 2 {
         return Err("a devnet needs at least 1 validator and 2 traders".into());
     }
+    let misbehave = misbehaving(misbehave, validators)?;
     let keep = dir.is_some();
     let dir = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("tokenbook-devnet-{}", std::process::id()))
     });
     let binary = node_binary()?;
-    let devnet = setup::create(&dir, validators, traders)?;
+    let mut devnet = setup::create(&dir, validators, traders)?;
+    devnet.misbehave = misbehave;
     let result = runtime()?.block_on(run(&binary, &devnet));
     if !keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
+}
+
+/// `N=KIND` specs as validator index → kind (checked by the node at start).
+fn misbehaving(
+    specs: &[String],
+    validators: usize,
+) -> Result<std::collections::BTreeMap<usize, String>, String> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (n, kind) =
+                spec.split_once('=').ok_or(format!("--misbehave {spec}: want N=KIND"))?;
+            let n: usize =
+                n.parse().map_err(|_| format!("--misbehave {spec}: N is not a number"))?;
+            if n >= validators {
+                return Err(format!("--misbehave {spec}: there are {validators} validators"));
+            }
+            Ok((n, kind.to_string()))
+        })
+        .collect()
 }
 
 async fn run(binary: &Path, devnet: &setup::Devnet) -> Result<(), String> {

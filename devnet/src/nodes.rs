@@ -24,9 +24,12 @@ pub fn node_binary() -> Result<PathBuf, String> {
     eprintln!("building tokenbook-node (once) …");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let profile = if dir.ends_with("release") { vec!["--release"] } else { vec![] };
+    let features: &[&str] =
+        if cfg!(feature = "misbehave") { &["--features", "misbehave"] } else { &[] };
     let status = std::process::Command::new(cargo)
         .args(["build", "-p", "tokenbook-node", "--bin", "tokenbook-node"])
         .args(profile)
+        .args(features)
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
     if !status.success() || !node.exists() {
@@ -48,13 +51,15 @@ impl Nodes {
     pub fn start(binary: &Path, devnet: &setup::Devnet) -> Result<Nodes, String> {
         let mut children = Vec::new();
         let mut pids = String::new();
-        for v in &devnet.validators {
+        for (i, v) in devnet.validators.iter().enumerate() {
             let log_path = v.home.0.join("node.log");
             let log = std::fs::File::create(&log_path)
                 .map_err(|e| format!("{}: {e}", log_path.display()))?;
+            let misbehave = devnet.misbehave.get(&i).map(|kind| ["--misbehave", kind.as_str()]);
             let child = tokio::process::Command::new(binary)
                 .args(["start", "--home"])
                 .arg(&v.home.0)
+                .args(misbehave.iter().flatten())
                 .stdout(std::process::Stdio::null())
                 .stderr(log)
                 .spawn()

@@ -38,6 +38,8 @@ pub struct Devnet {
     pub validators: Vec<ValidatorSetup>,
     /// The traders' keys (files under `traders/`).
     pub traders: Vec<Keypair>,
+    /// Validators started misbehaving (`--misbehave KIND`), by index.
+    pub misbehave: std::collections::BTreeMap<usize, String>,
 }
 
 /// A fresh random key.
@@ -121,7 +123,12 @@ pub fn create(dir: &Path, validators: usize, traders: usize) -> Result<Devnet, S
     for (i, trader) in traders.iter().enumerate() {
         write_key(&dir.join("traders").join(format!("trader-{i}.key")), &trader.seed())?;
     }
-    let devnet = Devnet { dir: dir.to_path_buf(), validators: setups, traders };
+    let devnet = Devnet {
+        dir: dir.to_path_buf(),
+        validators: setups,
+        traders,
+        misbehave: std::collections::BTreeMap::new(),
+    };
     write_manifest(&devnet)?;
     Ok(devnet)
 }

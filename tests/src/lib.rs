@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod procs;
 pub mod sim;
 
 /// The wire-protocol crate the harnesses drive.

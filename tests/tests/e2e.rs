@@ -13,29 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where cargo put the workspace's binaries (next to this test's `deps/` directory), building
-/// them if this test runs alone.
 fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let path = dir.join(name);
-    if !path.exists() {
-        let mut build = Command::new(env!("CARGO"));
-        build.args([
-            "build",
-            "-p",
-            "tokenbook-node",
-            "-p",
-            "tokenbook-client",
-            "-p",
-            "tokenbook-devnet",
-        ]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(build.status().unwrap().success(), "building the binaries failed");
-    }
-    path
+    tokenbook_tests::procs::binary(name, &[], false)
 }
 
 struct Net {
@@ -129,14 +108,7 @@ fn start_devnet(dir: &Path) -> Child {
 }
 
 fn apis(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("devnet.json")).unwrap();
-    let manifest: Value = serde_json::from_str(&text).unwrap();
-    manifest["validators"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["api"].as_str().unwrap().into())
-        .collect()
+    tokenbook_tests::procs::devnet_apis(dir)
 }
 
 fn event<'a>(receipt: &'a Value, kind: &str) -> Option<&'a Value> {

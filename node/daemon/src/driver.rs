@@ -182,6 +182,9 @@ pub struct Driver {
     highest_seen: Height,
     /// Snapshots for new nodes' state sync (`None`: not served).
     snapshots: Option<SnapshotServer>,
+    /// A Byzantine behaviour (tests of the real node only).
+    #[cfg(feature = "misbehave")]
+    misbehave: Option<crate::misbehave::Misbehave>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -225,12 +228,31 @@ impl Driver {
             sync_served: BTreeMap::new(),
             highest_seen: Height::new(0),
             snapshots: None,
+            #[cfg(feature = "misbehave")]
+            misbehave: None,
         };
         driver.own = own_records(&start_records, me);
         let mut actions = driver.carry_out(out)?;
         actions.extend(driver.restore(stored)?);
         actions.push(Action::Gossip { after_ms: GOSSIP_MS });
         Ok((driver, actions))
+    }
+
+    /// Makes this validator misbehave from now on (tests of the real node only).
+    #[cfg(feature = "misbehave")]
+    pub fn misbehave(&mut self, kind: crate::misbehave::Misbehaviour, key: &Keypair) {
+        let chain = self.executor.ledger().chain_id.clone();
+        self.misbehave = Some(crate::misbehave::Misbehave::new(kind, key, &chain));
+    }
+
+    /// What this node sends: `actions`, rewritten by its misbehaviour if it has one.
+    #[allow(clippy::unused_self)]
+    fn emit(&mut self, actions: Vec<Action>) -> Vec<Action> {
+        #[cfg(feature = "misbehave")]
+        if let Some(misbehave) = &mut self.misbehave {
+            return misbehave.actions(actions, self.core.height());
+        }
+        actions
     }
 
     /// Serves snapshots to peers that ask (state sync).
@@ -299,7 +321,8 @@ impl Driver {
     ) -> Result<Vec<Action>, DriverError> {
         self.now_ms = now_ms;
         let out = self.core.handle(Input::Timeout(timeout));
-        self.carry_out(out)
+        let actions = self.carry_out(out)?;
+        Ok(self.emit(actions))
     }
 
     /// A message from a peer (already decoded and size-checked by [`Message::decode`]).
@@ -318,7 +341,7 @@ impl Driver {
             None => Vec::new(),
         };
         actions.extend(self.dispatch(from, message)?);
-        Ok(actions)
+        Ok(self.emit(actions))
     }
 
     /// The height a proposal or vote shows a peer deciding, if it is past the one this node
@@ -407,7 +430,7 @@ impl Driver {
             actions.extend(self.relayed());
         }
         actions.push(Action::Gossip { after_ms: GOSSIP_MS });
-        Ok(actions)
+        Ok(self.emit(actions))
     }
 
     fn own_messages(&self) -> Vec<Action> {
@@ -610,7 +633,7 @@ impl Driver {
             if self.core.height() == height {
                 break;
             }
-            actions.extend(self.start_next_height(self.now_ms)?);
+            actions.extend(self.begin_next_height(self.now_ms)?);
         }
         let ledger = self.executor.ledger();
         let validators = ledger.validator_set_for(height);
@@ -652,6 +675,11 @@ impl Driver {
                 Output::RequestValue { height, round } => {
                     let txs = self.mempool.batch(self.limits.max_txs, self.limits.max_bytes);
                     let block = self.executor.propose(self.me, self.now_ms, txs);
+                    #[cfg(feature = "misbehave")]
+                    let block = match &self.misbehave {
+                        Some(misbehave) => misbehave.block(block, &self.executor),
+                        None => block,
+                    };
                     let value = block.hash();
                     let prev_certificate = self.executor.last_certificate()?;
                     self.blocks.insert(value, Held { block, prev_certificate });
@@ -737,6 +765,11 @@ impl Driver {
     /// # Errors
     /// [`DriverError`]: the node must stop.
     pub fn start_next_height(&mut self, now_ms: u64) -> Result<Vec<Action>, DriverError> {
+        let actions = self.begin_next_height(now_ms)?;
+        Ok(self.emit(actions))
+    }
+
+    fn begin_next_height(&mut self, now_ms: u64) -> Result<Vec<Action>, DriverError> {
         self.now_ms = now_ms;
         let next = Height::new(self.executor.height().get() + 1);
         if self.core.height() >= next {

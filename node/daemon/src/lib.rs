@@ -17,6 +17,8 @@ pub mod executor;
 pub mod home;
 pub mod mempool;
 pub mod metrics;
+#[cfg(feature = "misbehave")]
+pub mod misbehave;
 pub mod node;
 pub mod runtime;
 pub mod sigs;

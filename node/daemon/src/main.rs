@@ -58,6 +58,13 @@ enum Command {
         /// The home directory (with genesis.json).
         #[arg(long)]
         home: PathBuf,
+        /// Misbehave (tests of the real node; this build has the `misbehave` feature):
+        /// bad-state-root, future-time, stale-time, bad-tx-root, bad-validator-set,
+        /// wrong-proposer, invalid-txs, torsion-sig, duplicate-txs, oversize-block, equivocate,
+        /// withhold, double-vote, far-round, replay-old.
+        #[cfg(feature = "misbehave")]
+        #[arg(long)]
+        misbehave: Option<tokenbook_node::misbehave::Misbehaviour>,
     },
 }
 
@@ -72,7 +79,10 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Init { home, chain_id } => init(&Home(home), &chain_id),
         Command::ShowId { home } => show_id(&Home(home)),
-        Command::Start { home } => start(&Home(home)),
+        #[cfg(not(feature = "misbehave"))]
+        Command::Start { home } => start(&Home(home), node::Options::default()),
+        #[cfg(feature = "misbehave")]
+        Command::Start { home, misbehave } => start(&Home(home), node::Options { misbehave }),
         Command::Genesis { chain_id, members, out } => genesis(&chain_id, &members, &out),
     };
     match result {
@@ -145,10 +155,10 @@ fn genesis(chain_id: &str, members: &[String], out: &std::path::Path) -> Result<
     Ok(())
 }
 
-fn start(home: &Home) -> Result<(), String> {
+fn start(home: &Home, options: node::Options) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let running = node::start(home).await?;
+        let running = node::start_with(home, options).await?;
         let mut status = running.handles.status.clone();
         // Until a signal, or until the consensus task ends on its own (divergence, store
         // failure), which `stop` then reports.

@@ -88,12 +88,28 @@ pub fn peer_id_of(key: &PublicKey) -> Result<String, String> {
     tokenbook_net::peer_id(key).map(|p| p.to_string()).map_err(|e| e.to_string())
 }
 
+/// How to start a node, beyond what its home says.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Misbehave this way (tests of the real node).
+    #[cfg(feature = "misbehave")]
+    pub misbehave: Option<crate::misbehave::Misbehaviour>,
+}
+
 /// Starts the node in `home` on the current tokio runtime.
 ///
 /// # Errors
 /// A config, genesis or key problem, a store that does not open, or an address that cannot be
 /// bound; each names what is wrong.
 pub async fn start(home: &Home) -> Result<Running, String> {
+    start_with(home, Options::default()).await
+}
+
+/// [`start`] with [`Options`].
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with(home: &Home, options: Options) -> Result<Running, String> {
     let config = home.load_config()?;
     let genesis = home.load_genesis()?;
     if genesis.chain_id != config.chain_id {
@@ -119,7 +135,17 @@ pub async fn start(home: &Home) -> Result<Running, String> {
         };
         state_sync(&mut net, &genesis, &home.store(), &store_config(&config), &how).await?;
     }
-    let (driver, initial) = open_driver(home, &config, &genesis, key)?;
+    #[cfg(feature = "misbehave")]
+    let own_key = tokenbook_protocol::Keypair::from_seed(&key.seed());
+    #[allow(unused_mut)]
+    let (mut driver, initial) = open_driver(home, &config, &genesis, key)?;
+    #[cfg(feature = "misbehave")]
+    if let Some(kind) = options.misbehave {
+        tracing::warn!(%kind, "this validator misbehaves (test build)");
+        driver.misbehave(kind, &own_key);
+    }
+    #[cfg(not(feature = "misbehave"))]
+    let Options {} = options;
     let peer_id = net.local_peer_id();
     let p2p = net.listening();
     let (handles, consensus) = runtime::spawn(driver, initial, net, stop_rx.clone());
