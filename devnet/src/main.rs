@@ -45,9 +45,9 @@ enum Command {
         /// Keep all data here (default: a temporary directory removed on exit).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// `N=KIND`: start validator N misbehaving (this build has the `misbehave` feature;
-        /// kinds as `tokenbook-node start --misbehave`). Repeatable.
-        #[cfg(feature = "misbehave")]
+        /// `N=KIND`: start validator N with `tokenbook-node start --misbehave KIND` (tests of
+        /// the real node: the node binary must be built with `--features misbehave`, which
+        /// default builds never have). Repeatable.
         #[arg(long = "misbehave")]
         misbehave: Vec<String>,
     },
@@ -95,9 +95,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        #[cfg(not(feature = "misbehave"))]
-        Command::Up { validators, traders, dir } => up(validators, traders, dir, &[]),
-        #[cfg(feature = "misbehave")]
         Command::Up { validators, traders, dir, misbehave } => {
             up(validators, traders, dir, &misbehave)
         }

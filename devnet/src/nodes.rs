@@ -24,12 +24,9 @@ pub fn node_binary() -> Result<PathBuf, String> {
     eprintln!("building tokenbook-node (once) …");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let profile = if dir.ends_with("release") { vec!["--release"] } else { vec![] };
-    let features: &[&str] =
-        if cfg!(feature = "misbehave") { &["--features", "misbehave"] } else { &[] };
     let status = std::process::Command::new(cargo)
         .args(["build", "-p", "tokenbook-node", "--bin", "tokenbook-node"])
         .args(profile)
-        .args(features)
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
     if !status.success() || !node.exists() {
