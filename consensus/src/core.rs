@@ -2,7 +2,7 @@
 //! comments cite its lines). See the crate docs for the shape and the deviations.
 
 use crate::proposer::Schedule;
-use crate::tally::{Added, VoteKeeper};
+use crate::tally::{Added, VoteKeeper, is_quorum, power_of};
 use crate::types::{
     HeightStart, Input, Output, Record, Step, Timeout, TimeoutKind, TimeoutParams, Validity,
 };
@@ -49,6 +49,8 @@ pub struct Consensus<V: Verifier> {
     keeper: VoteKeeper,
     next_validators: ValidatorSet,
     proposals: BTreeMap<Round, (ProposalPayload, Validity)>,
+    /// Polkas proven by a peer's signed prevotes ([`Input::Polka`]), by (round, value).
+    polkas: BTreeSet<(Round, Hash)>,
     fired: BTreeSet<(Round, Once)>,
     signed_votes: BTreeMap<(Round, VoteKind), Vote>,
     signed_proposals: BTreeMap<Round, Proposal>,
@@ -80,6 +82,7 @@ impl<V: Verifier> Consensus<V> {
             keeper: VoteKeeper::new(start.validators.clone(), Round::new(ROUNDS_AHEAD)),
             next_validators: start.next_validators.clone(),
             proposals: BTreeMap::new(),
+            polkas: BTreeSet::new(),
             fired: BTreeSet::new(),
             signed_votes: BTreeMap::new(),
             signed_proposals: BTreeMap::new(),
@@ -148,6 +151,7 @@ impl<V: Verifier> Consensus<V> {
         self.locked = None;
         self.valid = None;
         self.proposals.clear();
+        self.polkas.clear();
         self.fired.clear();
         self.signed_votes.clear();
         self.signed_proposals.clear();
@@ -214,6 +218,7 @@ impl<V: Verifier> Consensus<V> {
         match input {
             Input::Proposal(proposal, validity) => self.on_proposal(proposal, validity, &mut out),
             Input::Vote(vote) => self.on_vote(vote, &mut out),
+            Input::Polka(votes) => self.on_polka(&votes, &mut out),
             Input::Timeout(timeout) => self.on_timeout(timeout, &mut out),
             Input::Value { height, round, value } => {
                 self.on_value(height, round, value, &mut out);
@@ -340,6 +345,46 @@ impl<V: Verifier> Consensus<V> {
         self.progress(out);
     }
 
+    /// A polka proven by signed prevotes: one height (this one), round and value, distinct
+    /// validators of the set with more than two thirds of the power, every signature valid.
+    fn on_polka(&mut self, votes: &[Vote], out: &mut Vec<Output>) {
+        let Some(first) = votes.first().map(|v| v.payload) else { return };
+        let (round, Some(value)) = (first.round, first.value) else { return };
+        let same = |v: &Vote| {
+            v.payload.kind == VoteKind::Prevote
+                && v.payload.height == self.height
+                && v.payload.round == round
+                && v.payload.value == Some(value)
+        };
+        let validators = self.keeper.validators();
+        let signers: BTreeSet<PublicKey> = votes.iter().map(|v| v.payload.validator).collect();
+        let proven = first.height == self.height
+            && signers.len() == votes.len()
+            && votes.iter().all(same)
+            && is_quorum(power_of(validators, signers.iter()), self.keeper.total_power())
+            && votes.iter().all(|v| self.verifier.vote(&self.chain_id, v));
+        if proven && self.polkas.insert((round, value)) {
+            self.progress(out);
+        }
+    }
+
+    /// Whether a polka for `value` in `round` is known: counted here or proven by a peer.
+    fn polka(&self, round: Round, value: Hash) -> bool {
+        self.polkas.contains(&(round, value))
+            || self.keeper.quorum_for(round, VoteKind::Prevote, Some(value))
+    }
+
+    /// The prevotes of this core's valid round for its valid value (the polka a re-proposal
+    /// of that value needs), for a driver to show peers.
+    #[must_use]
+    pub fn valid_polka(&self) -> Vec<Vote> {
+        let Some((round, value)) = self.valid else { return Vec::new() };
+        self.keeper
+            .tally(round, VoteKind::Prevote)
+            .map(|t| t.votes_for(Some(value)))
+            .unwrap_or_default()
+    }
+
     /// Keeps a next-height vote by a next-height validator for an early round (first per
     /// validator, round and kind; bounded by validators × [`ROUNDS_AHEAD`] × 2).
     fn buffer_next(&mut self, vote: Vote) {
@@ -421,7 +466,7 @@ impl<V: Verifier> Consensus<V> {
             self.schedule_timeout(TimeoutKind::Prevote, out); // L34–L35
         }
         if let Some((p, Validity::Valid)) = proposal {
-            let polka = self.keeper.quorum_for(round, VoteKind::Prevote, Some(p.value));
+            let polka = self.polka(round, p.value);
             let stepped = matches!(self.step, Step::Prevote | Step::Precommit);
             if stepped && polka && self.fired.insert((round, Once::Lock)) {
                 // L36
@@ -467,7 +512,7 @@ impl<V: Verifier> Consensus<V> {
             }
             // L28–L32: needs a polka for v in the valid round vr < round.
             Some(vr) if vr < self.round => {
-                if !self.keeper.quorum_for(vr, VoteKind::Prevote, Some(p.value)) {
+                if !self.polka(vr, p.value) {
                     return;
                 }
                 let free = self.locked.is_none_or(|(r, value)| r <= vr || value == p.value);

@@ -107,6 +107,11 @@ pub enum Input {
     Proposal(Proposal, Validity),
     /// A vote from the network.
     Vote(Vote),
+    /// A polka shown by a peer: prevotes for one value in one round, from more than two thirds
+    /// of the power. Counted as a polka when every signature verifies, whatever this core saw
+    /// of those validators before (a validator that equivocated three ways can otherwise make
+    /// a polka visible to some correct validators and never to others: issue #16).
+    Polka(Vec<Vote>),
     /// A timeout the core asked for has fired.
     Timeout(Timeout),
     /// The value (block hash) to propose, answering [`Output::RequestValue`]; the driver holds

@@ -12,14 +12,14 @@
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
 pub mod api;
-pub mod driver;
-pub mod executor;
 pub mod home;
-pub mod mempool;
 pub mod metrics;
-#[cfg(feature = "misbehave")]
-pub mod misbehave;
 pub mod node;
 pub mod runtime;
-pub mod sigs;
 pub mod snapshots;
+
+/// Byzantine behaviours (tests of the real node).
+#[cfg(feature = "misbehave")]
+pub use tokenbook_engine::misbehave;
+/// The engine the node runs (`tokenbook-engine`), under the paths the node always had.
+pub use tokenbook_engine::{driver, executor, mempool, sigs};

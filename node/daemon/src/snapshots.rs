@@ -1,146 +1,27 @@
-//! State sync: serving snapshots to new nodes, and starting a new node from one.
+//! State sync: starting a new node from a peer's snapshot (the serving side is the engine's
+//! [`SnapshotServer`]).
 //!
-//! A snapshot of the state after height `h` is offered with block `h + 1` and the certificate
-//! that decided it: the block's header carries the root after `h`, so a node that verifies the
-//! certificate against the validator set it trusts (genesis's) can verify every chunk against
-//! that root, chunk by chunk, without trusting the peer.
-//!
-//! Promises:
-//! - [`SnapshotServer`] exports at most one snapshot per `every` heights (reused in between,
-//!   the previous one deleted), and answers chunk requests only for the snapshot it offers.
-//! - [`state_sync`] imports only a state whose root a certificate by the genesis validators
-//!   vouches for, through the store's verified import; peers are asked one at a time, and one
-//!   whose offer or chunks fail is penalized (if provably at fault) and not asked again; when no
-//!   offer verifies before the deadline (for instance because the validator set has changed
-//!   since genesis, so no certificate can be checked from genesis alone) it returns `false` and
-//!   the node replays blocks from genesis instead. Trusting genesis means trusting its
-//!   validators' keys forever: validators rotated out since could still sign a fake snapshot
-//!   (a trusted recent header in config is the known remedy; not built).
+//! Promises: [`state_sync`] imports only a state whose root a certificate by the genesis
+//! validators vouches for, through the store's verified import; peers are asked one at a time,
+//! and one whose offer or chunks fail is penalized (if provably at fault) and not asked again;
+//! when no offer verifies before the deadline (for instance because the validator set has
+//! changed since genesis, so no certificate can be checked from genesis alone) it returns
+//! `false` and the node replays blocks from genesis instead. Trusting genesis means trusting
+//! its validators' keys forever: validators rotated out since could still sign a fake snapshot
+//! (a trusted recent header in config is the known remedy; not built).
+
+pub use tokenbook_engine::snapshots::SnapshotServer;
 
 use crate::driver::Peer;
 use crate::runtime::Network;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use tokenbook_consensus::{Ed25519, verify_certificate};
+use tokenbook_engine::snapshots::chunk_count;
 use tokenbook_ledger::Genesis;
 use tokenbook_net::Message;
 use tokenbook_protocol::{Block, CommitCertificate, Height};
-use tokenbook_store::{
-    MANIFEST_FILE, SnapshotImport, SnapshotManifest, Store, StoreConfig, StoreError, chunk_file,
-    decode_manifest, read_snapshot_file,
-};
-
-/// Serves this node's snapshots.
-#[derive(Debug)]
-pub struct SnapshotServer {
-    dir: PathBuf,
-    every: u64,
-    chunk_entries: usize,
-    current: Option<Served>,
-}
-
-#[derive(Debug)]
-struct Served {
-    height: Height,
-    manifest: Vec<u8>,
-    chunks: u32,
-}
-
-impl SnapshotServer {
-    /// Snapshots go under `dir`; one is reused until it is `every` heights old; chunks hold at
-    /// most `chunk_entries` pairs.
-    #[must_use]
-    pub fn new(dir: PathBuf, every: u64, chunk_entries: usize) -> SnapshotServer {
-        SnapshotServer { dir, every: every.max(1), chunk_entries, current: None }
-    }
-
-    /// The offer for a [`Message::SnapshotRequest`]: the newest snapshot (exported now if the
-    /// last is too old), with the block and certificate that vouch for its root. `None` before
-    /// height 2 (nothing to offer yet). A failure to export or read (disk full, unwritable
-    /// directory) is logged and answered with nothing: serving snapshots never stops the
-    /// validator.
-    pub fn offer(&mut self, store: &Store) -> Option<Message> {
-        match self.try_offer(store) {
-            Ok(offer) => offer,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot offer a snapshot");
-                None
-            }
-        }
-    }
-
-    fn try_offer(&mut self, store: &Store) -> Result<Option<Message>, StoreError> {
-        let Some(latest) = store.height().filter(|h| h.get() >= 2) else { return Ok(None) };
-        let wanted = Height::new(latest.get() - 1);
-        let stale = self
-            .current
-            .as_ref()
-            .is_none_or(|c| c.height.get().saturating_add(self.every) <= wanted.get());
-        if stale {
-            self.export(store, wanted)?;
-        }
-        let Some(served) = &self.current else { return Ok(None) };
-        let next = Height::new(served.height.get() + 1);
-        let (Some(block), Some(certificate)) = (store.block(next)?, store.certificate(next)?)
-        else {
-            return Ok(None);
-        };
-        let offer =
-            Message::SnapshotOffer { manifest: served.manifest.clone(), block, certificate };
-        if offer.encode().len() > tokenbook_net::MAX_MESSAGE_BYTES {
-            tracing::warn!(
-                "snapshot offer over the message limit: raise sync.snapshot_chunk_entries"
-            );
-            return Ok(None);
-        }
-        Ok(Some(offer))
-    }
-
-    fn export(&mut self, store: &Store, height: Height) -> Result<(), StoreError> {
-        if let Some(old) = self.current.take() {
-            let _ = std::fs::remove_dir_all(self.snapshot_dir(old.height));
-        }
-        let dir = self.snapshot_dir(height);
-        let _ = std::fs::remove_dir_all(&dir);
-        let manifest = store.export_snapshot(height, &dir, self.chunk_entries)?;
-        let bytes = read_snapshot_file(&dir.join(MANIFEST_FILE))?;
-        let chunks = chunk_count(&manifest);
-        tracing::info!(
-            height = height.get(),
-            chunks,
-            entries = manifest.entries,
-            "snapshot exported"
-        );
-        self.current = Some(Served { height, manifest: bytes, chunks });
-        Ok(())
-    }
-
-    /// The reply to a [`Message::ChunkRequest`], if it names a chunk of the offered snapshot.
-    #[must_use]
-    pub fn chunk(&self, height: Height, index: u32) -> Option<Message> {
-        let served = self.current.as_ref().filter(|s| s.height == height && index < s.chunks)?;
-        let path = self.snapshot_dir(served.height).join(chunk_file(index));
-        match read_snapshot_file(&path).map(|bytes| Message::ChunkReply { height, index, bytes }) {
-            Ok(reply) if reply.encode().len() <= tokenbook_net::MAX_MESSAGE_BYTES => Some(reply),
-            Ok(_) => {
-                tracing::error!(
-                    index,
-                    "snapshot chunk too large to send: lower \
-                                        sync.snapshot_chunk_entries"
-                );
-                None
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "snapshot chunk unreadable");
-                None
-            }
-        }
-    }
-
-    fn snapshot_dir(&self, height: Height) -> PathBuf {
-        self.dir.join(format!("{:020}", height.get()))
-    }
-}
+use tokenbook_store::{SnapshotImport, SnapshotManifest, StoreConfig, StoreError, decode_manifest};
 
 /// How a new node looks for a snapshot.
 #[derive(Clone, Debug)]
@@ -309,8 +190,4 @@ async fn next_chunk<N: Network>(
             return Some(bytes);
         }
     }
-}
-
-fn chunk_count(manifest: &SnapshotManifest) -> u32 {
-    u32::try_from(manifest.chunk_hashes.len()).unwrap_or(u32::MAX)
 }

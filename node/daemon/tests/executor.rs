@@ -24,6 +24,7 @@ fn open(dir: &std::path::Path) -> Executor {
 fn proposed(block: &Block) -> Proposed<'static> {
     Proposed {
         proposer: block.header.proposer,
+        reproposed: false,
         prev_certificate: None,
         now_ms: block.header.time.get(),
         max_future_time_ms: 1_000,

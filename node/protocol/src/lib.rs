@@ -20,6 +20,7 @@ pub mod codec;
 pub mod crypto;
 pub mod hash;
 pub mod ids;
+pub mod message;
 pub mod nonce;
 pub mod order;
 pub mod tx;

@@ -22,10 +22,17 @@
 #![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 
 pub mod app;
+pub mod engine;
 mod node;
 mod world;
 
-pub use world::run;
+/// Runs one seed: with [`Config::ledger`] on the real engine ([`engine`]: the driver, executor,
+/// mempool and ledger the node ships, over a store in memory), otherwise the consensus core
+/// alone with validator-set changes (`world`).
+#[must_use]
+pub fn run(cfg: &Config) -> Report {
+    if cfg.ledger { engine::run(cfg) } else { world::run(cfg) }
+}
 
 /// Longest an honest node may go without a decision once all faults have healed.
 pub const LIVENESS_BOUND_MS: u64 = 60_000;

@@ -100,3 +100,27 @@ fn faults_parse_and_print_back() {
     assert_eq!(Faults::parse("none").unwrap(), Faults::none());
     assert!(Faults::parse("meteor").is_err());
 }
+
+/// The shipped engine (`Config::ledger`): every Byzantine kind of the engine's `misbehave`
+/// feature (the seed picks one per Byzantine validator, so 30 seeds cover all 15 twice), with
+/// every fault, crashes at any step and whole-network restarts.
+#[test]
+fn the_shipped_engine_outlasts_every_byzantine_kind_and_fault() {
+    for seed in seeds(30) {
+        let cfg = Config { ledger: true, ..config(seed, 4, 1, 40) };
+        assert_clean(&run(&cfg), &cfg);
+    }
+    for seed in seeds(8) {
+        let cfg = Config { ledger: true, ..config(seed, 7, 2, 30) };
+        assert_clean(&run(&cfg), &cfg);
+    }
+}
+
+#[test]
+fn the_shipped_engine_replays_a_seed_exactly() {
+    for seed in [5, 11] {
+        let cfg = Config { ledger: true, ..config(seed, 4, 1, 30) };
+        let (a, b) = (run(&cfg), run(&cfg));
+        assert_eq!(a, b, "two runs of seed {seed} differ");
+    }
+}

@@ -22,6 +22,7 @@
 //!   store.
 
 use crate::sigs::{SigChecker, SigItem};
+use crate::storage::ChainStore;
 use std::path::Path;
 use tokenbook_consensus::{Ed25519, verify_certificate};
 use tokenbook_ledger::kv;
@@ -73,11 +74,12 @@ impl ExecError {
     }
 }
 
-/// The ledger state after the store's last height, and the store.
+/// The ledger state after the store's last height, and the store (RocksDB in the daemon, memory
+/// in the simulator).
 #[derive(Debug)]
-pub struct Executor {
+pub struct Executor<S = Store> {
     ledger: LedgerState,
-    store: Store,
+    store: S,
     /// Hash of the last committed height's certificate (zero at genesis).
     last_certificate: Hash,
     signatures: SigChecker,
@@ -86,13 +88,23 @@ pub struct Executor {
     failed: Option<String>,
 }
 
-impl Executor {
-    /// Opens the store in `dir` and loads the ledger, writing the genesis into an empty store.
+impl Executor<Store> {
+    /// Opens the RocksDB store in `dir` and loads the ledger, writing the genesis into an empty
+    /// store.
     ///
     /// # Errors
     /// Store errors, a genesis that does not build, or a stored state that does not load.
     pub fn open(dir: &Path, config: StoreConfig, genesis: &Genesis) -> Result<Executor, ExecError> {
-        let mut store = Store::open(dir, config)?;
+        Executor::new(Store::open(dir, config)?, genesis)
+    }
+}
+
+impl<S: ChainStore> Executor<S> {
+    /// Loads the ledger from `store`, writing the genesis into an empty one.
+    ///
+    /// # Errors
+    /// Store errors, a genesis that does not build, or a stored state that does not load.
+    pub fn new(mut store: S, genesis: &Genesis) -> Result<Executor<S>, ExecError> {
         let ledger = match store.height() {
             None => {
                 let ledger = tokenbook_ledger::genesis_state(genesis).map_err(ExecError::Load)?;
@@ -131,7 +143,7 @@ impl Executor {
 
     /// The store.
     #[must_use]
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &S {
         &self.store
     }
 
@@ -244,6 +256,9 @@ impl Executor {
             Judged::Decided => expected.prev_certificate_hash = header.prev_certificate_hash,
             Judged::Proposal { proposal, names_carried } => {
                 proposal.check_header(header).map_err(invalid)?;
+                if self.ledger.validator_set_for(header.height).get(&header.proposer).is_none() {
+                    return Err(invalid("its proposer is not a validator of the height".into()));
+                }
                 if *names_carried {
                     expected.prev_certificate_hash = header.prev_certificate_hash;
                 }
@@ -350,6 +365,9 @@ impl Executor {
 pub struct Proposed<'a> {
     /// The round's proposer, who signed the proposal.
     pub proposer: PublicKey,
+    /// The proposal re-proposes a value from an earlier round (it names a POL round): the block
+    /// was built by that round's proposer, whom its header names.
+    pub reproposed: bool,
     /// The certificate of the previous height the proposal carries.
     pub prev_certificate: Option<&'a CommitCertificate>,
     /// This node's clock (ms since the Unix epoch).
@@ -359,9 +377,10 @@ pub struct Proposed<'a> {
 }
 
 impl Proposed<'_> {
-    /// The header fields a proposal vouches for: its proposer and a time not too far ahead.
+    /// The header fields a proposal vouches for: its proposer (for a fresh value) and a time
+    /// not too far ahead.
     fn check_header(&self, header: &BlockHeader) -> Result<(), String> {
-        if header.proposer != self.proposer {
+        if !self.reproposed && header.proposer != self.proposer {
             return Err("its proposer is not the validator that signed the proposal".into());
         }
         let latest = self.now_ms.saturating_add(self.max_future_time_ms);

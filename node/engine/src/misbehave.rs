@@ -8,8 +8,9 @@
 
 use crate::driver::Action;
 use crate::executor::Executor;
+use crate::storage::ChainStore;
 use std::collections::VecDeque;
-use tokenbook_net::Message;
+use tokenbook_protocol::message::Message;
 use tokenbook_protocol::{
     AccountId, Block, CancelAll, Hash, Height, Keypair, MAX_BLOCK_TXS, Proposal, ProposalPayload,
     Round, Timestamp, Tx, TxBody, TxPayload, Vote, VotePayload, crypto,
@@ -150,7 +151,7 @@ impl Misbehave {
 
     /// The block this validator proposes instead of `block`.
     #[must_use]
-    pub fn block(&self, mut block: Block, executor: &Executor) -> Block {
+    pub fn block<S: ChainStore>(&self, mut block: Block, executor: &Executor<S>) -> Block {
         let height = block.header.height.get();
         let lie = Hash::digest(format!("{}:{height}", self.kind).as_bytes());
         let header = &mut block.header;
@@ -218,7 +219,7 @@ impl Misbehave {
     }
 
     /// A bad signature, an unknown account, or a tx of the last block again, in turn.
-    fn invalid_tx(&self, height: u64, executor: &Executor) -> Tx {
+    fn invalid_tx<S: ChainStore>(&self, height: u64, executor: &Executor<S>) -> Tx {
         let mut tx = self.own_tx(height);
         match height % 3 {
             0 => tx.signature.0[7] ^= 0x20,

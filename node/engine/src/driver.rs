@@ -28,18 +28,20 @@
 use crate::executor::{ExecError, Executor, Proposed};
 use crate::mempool::{AdmitError, Mempool};
 use crate::snapshots::SnapshotServer;
+use crate::storage::ChainStore;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tokenbook_consensus::{
     Consensus, Ed25519, HeightStart, Input, Output, ROUNDS_AHEAD, Record, Timeout, TimeoutParams,
     Validity, Verifier, verify_certificate,
 };
 use tokenbook_ledger::BlockReceipts;
-use tokenbook_net::Message;
 use tokenbook_protocol::codec::{decode, encode};
 use tokenbook_protocol::crypto::r_has_torsion;
+use tokenbook_protocol::message::Message;
 use tokenbook_protocol::{
     Block, CommitCertificate, Hash, Height, Keypair, Proposal, Round, Tx, Vote, VoteKind,
 };
+use tokenbook_store::Store;
 
 /// Who a message came from or goes to (the runtime's peer handle).
 pub type Peer = u64;
@@ -153,10 +155,11 @@ struct Held {
 /// A proposal this node stored with its block before voting for it.
 type Stored = (Proposal, Held);
 
-/// One validator's consensus, execution and mempool.
-pub struct Driver {
+/// One validator's consensus, execution and mempool, over a store (RocksDB in the daemon,
+/// memory in the simulator).
+pub struct Driver<S = Store> {
     core: Consensus<Ed25519>,
-    executor: Executor,
+    executor: Executor<S>,
     mempool: Mempool,
     me: tokenbook_protocol::PublicKey,
     limits: BlockLimits,
@@ -187,25 +190,25 @@ pub struct Driver {
     misbehave: Option<crate::misbehave::Misbehave>,
 }
 
-impl std::fmt::Debug for Driver {
+impl<S> std::fmt::Debug for Driver<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver").field("height", &self.core.height()).finish()
     }
 }
 
-impl Driver {
+impl<S: ChainStore> Driver<S> {
     /// Starts at the height after the executor's, resuming from its stored records.
     ///
     /// # Errors
     /// A stored record that does not decode; store errors.
     pub fn start(
-        executor: Executor,
+        executor: Executor<S>,
         mempool: Mempool,
         key: Keypair,
         timeouts: TimeoutParams,
         limits: BlockLimits,
         now_ms: u64,
-    ) -> Result<(Driver, Vec<Action>), DriverError> {
+    ) -> Result<(Driver<S>, Vec<Action>), DriverError> {
         let (start, stored) = height_start(&executor)?;
         let start_records = start.records.clone();
         let me = key.public_key();
@@ -272,6 +275,12 @@ impl Driver {
         self.core.round()
     }
 
+    /// The consensus core (its round, step, lock and counted votes, for status and diagnosis).
+    #[must_use]
+    pub fn core(&self) -> &Consensus<Ed25519> {
+        &self.core
+    }
+
     /// The proposer of `round` at the height being decided.
     #[must_use]
     pub fn proposer(&self, round: Round) -> tokenbook_protocol::PublicKey {
@@ -287,7 +296,7 @@ impl Driver {
 
     /// The executor (committed state and store).
     #[must_use]
-    pub fn executor(&self) -> &Executor {
+    pub fn executor(&self) -> &Executor<S> {
         &self.executor
     }
 
@@ -377,6 +386,10 @@ impl Driver {
                 self.on_proposal(proposal, block, prev_certificate)
             }
             Message::Vote(vote) => self.on_vote(vote),
+            Message::Polka(votes) => {
+                let out = self.core.handle(Input::Polka(votes));
+                self.carry_out(out)
+            }
             Message::Txs(txs) => Ok(self.admit_gossip(from, txs)),
             Message::SyncRequest { from: first } => self.on_sync_request(from, first),
             Message::SyncReply { block, certificate } => {
@@ -418,7 +431,9 @@ impl Driver {
     /// The gossip tick (docs/adr/0006 §5): re-sends this node's own proposals and votes of the
     /// current and previous round (from what it persisted, so also after a restart); when the
     /// node has not moved since the last tick, relays the current round's proposal and votes
-    /// and its valid round's prevotes (the polka a re-proposal needs). Then schedules the next.
+    /// and its valid round's prevotes, and shows its valid value's polka whole
+    /// ([`Message::Polka`]: a re-proposal needs it, and a peer that saw a validator equivocate
+    /// three ways may have dropped the vote that completes it). Then schedules the next.
     ///
     /// # Errors
     /// None today; the signature matches the other inputs.
@@ -455,8 +470,11 @@ impl Driver {
             votes.extend(self.core.votes(valid, VoteKind::Prevote));
         }
         let proposal = self.proposals.get(&round).and_then(|p| self.proposal_message(*p));
+        let polka = self.core.valid_polka();
+        let polka = (!polka.is_empty()).then_some(Action::Broadcast(Message::Polka(polka)));
         proposal
             .into_iter()
+            .chain(polka)
             .chain(votes.into_iter().map(|v| Action::Broadcast(Message::Vote(v))))
             .collect()
     }
@@ -512,13 +530,17 @@ impl Driver {
         }
         let proposed = Proposed {
             proposer: proposal.payload.proposer,
+            reproposed: proposal.payload.pol_round.is_some(),
             prev_certificate: prev_certificate.as_ref(),
             now_ms: self.now_ms,
             max_future_time_ms: self.limits.max_future_time_ms,
         };
         let validity = match self.executor.validate(&block, &proposed) {
             Ok(()) => Validity::Valid,
-            Err(ExecError::Invalid { .. }) => Validity::Invalid,
+            Err(ExecError::Invalid { reason, .. }) => {
+                tracing::debug!(round = proposal.payload.round.get(), reason, "invalid proposal");
+                Validity::Invalid
+            }
             Err(e) => return Err(e.into()),
         };
         let held = self.held(block, prev_certificate)?;
@@ -739,6 +761,11 @@ impl Driver {
         value: Hash,
         certificate: CommitCertificate,
     ) -> Result<Vec<Action>, DriverError> {
+        if height <= self.executor.height() {
+            // Committed already (from a peer's certified block, while this core still decided
+            // the height itself): a height is committed once.
+            return Ok(Vec::new());
+        }
         let Some(Held { block, .. }) = self.blocks.remove(&value) else {
             return Err(DriverError::Exec(ExecError::Invalid {
                 height,
@@ -789,7 +816,9 @@ impl Driver {
 
 /// The start of the height after the executor's, with the records stored for it, and the
 /// proposals stored with their blocks.
-fn height_start(executor: &Executor) -> Result<(HeightStart, Vec<Stored>), DriverError> {
+fn height_start<S: ChainStore>(
+    executor: &Executor<S>,
+) -> Result<(HeightStart, Vec<Stored>), DriverError> {
     let height = Height::new(executor.height().get() + 1);
     let ledger = executor.ledger();
     let (mut records, mut stored) = (Vec::new(), Vec::new());
