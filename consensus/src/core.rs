@@ -49,8 +49,9 @@ pub struct Consensus<V: Verifier> {
     keeper: VoteKeeper,
     next_validators: ValidatorSet,
     proposals: BTreeMap<Round, (ProposalPayload, Validity)>,
-    /// Polkas proven by a peer's signed prevotes ([`Input::Polka`]), by (round, value).
-    polkas: BTreeSet<(Round, Hash)>,
+    /// Polkas proven by signed prevotes shown whole ([`Input::Polka`], or restored with a
+    /// lock), by (round, value), with the votes (to show them on and to persist with a lock).
+    polkas: BTreeMap<(Round, Hash), Vec<Vote>>,
     fired: BTreeSet<(Round, Once)>,
     signed_votes: BTreeMap<(Round, VoteKind), Vote>,
     signed_proposals: BTreeMap<Round, Proposal>,
@@ -82,7 +83,7 @@ impl<V: Verifier> Consensus<V> {
             keeper: VoteKeeper::new(start.validators.clone(), Round::new(ROUNDS_AHEAD)),
             next_validators: start.next_validators.clone(),
             proposals: BTreeMap::new(),
-            polkas: BTreeSet::new(),
+            polkas: BTreeMap::new(),
             fired: BTreeSet::new(),
             signed_votes: BTreeMap::new(),
             signed_proposals: BTreeMap::new(),
@@ -159,8 +160,24 @@ impl<V: Verifier> Consensus<V> {
         let resume = start.records.iter().filter_map(|r| self.own_round(r)).max();
         let resume = resume.unwrap_or(Round::new(0));
         self.keeper.admit_up_to(Round::new(resume.get().saturating_add(ROUNDS_AHEAD)));
+        let restored: Vec<Vote> = start
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Vote(v) if v.payload.kind == VoteKind::Prevote => Some(*v),
+                Record::Vote(_) | Record::Proposal(_) => None,
+            })
+            .collect();
         for record in start.records {
             self.restore(record);
+        }
+        // The polka kept with the lock, whole (the keeper may have dropped a vote of it).
+        if let Some((round, value)) = self.locked {
+            let polka: Vec<Vote> = restored
+                .into_iter()
+                .filter(|v| v.payload.round == round && v.payload.value == Some(value))
+                .collect();
+            self.prove_polka(&polka);
         }
         let buffered = std::mem::take(&mut self.next.votes);
         let mut out = Vec::new();
@@ -348,8 +365,15 @@ impl<V: Verifier> Consensus<V> {
     /// A polka proven by signed prevotes: one height (this one), round and value, distinct
     /// validators of the set with more than two thirds of the power, every signature valid.
     fn on_polka(&mut self, votes: &[Vote], out: &mut Vec<Output>) {
-        let Some(first) = votes.first().map(|v| v.payload) else { return };
-        let (round, Some(value)) = (first.round, first.value) else { return };
+        if self.prove_polka(votes) {
+            self.progress(out);
+        }
+    }
+
+    /// Keeps `votes` as a polka if they are one; whether it is new.
+    fn prove_polka(&mut self, votes: &[Vote]) -> bool {
+        let Some(first) = votes.first().map(|v| v.payload) else { return false };
+        let (round, Some(value)) = (first.round, first.value) else { return false };
         let same = |v: &Vote| {
             v.payload.kind == VoteKind::Prevote
                 && v.payload.height == self.height
@@ -363,15 +387,30 @@ impl<V: Verifier> Consensus<V> {
             && votes.iter().all(same)
             && is_quorum(power_of(validators, signers.iter()), self.keeper.total_power())
             && votes.iter().all(|v| self.verifier.vote(&self.chain_id, v));
-        if proven && self.polkas.insert((round, value)) {
-            self.progress(out);
+        if !proven || self.polkas.contains_key(&(round, value)) {
+            return false;
         }
+        let mut votes = votes.to_vec();
+        votes.sort_by_key(|v| v.payload.validator);
+        self.polkas.insert((round, value), votes);
+        true
     }
 
     /// Whether a polka for `value` in `round` is known: counted here or proven by a peer.
     fn polka(&self, round: Round, value: Hash) -> bool {
-        self.polkas.contains(&(round, value))
+        self.polkas.contains_key(&(round, value))
             || self.keeper.quorum_for(round, VoteKind::Prevote, Some(value))
+    }
+
+    /// The prevotes that make the polka for `value` in `round`: those counted here if they are
+    /// one, else the set shown whole.
+    fn polka_votes(&self, round: Round, value: Hash) -> Vec<Vote> {
+        if self.keeper.quorum_for(round, VoteKind::Prevote, Some(value)) {
+            if let Some(tally) = self.keeper.tally(round, VoteKind::Prevote) {
+                return tally.votes_for(Some(value));
+            }
+        }
+        self.polkas.get(&(round, value)).cloned().unwrap_or_default()
     }
 
     /// The prevotes of this core's valid round for its valid value (the polka a re-proposal
@@ -379,10 +418,7 @@ impl<V: Verifier> Consensus<V> {
     #[must_use]
     pub fn valid_polka(&self) -> Vec<Vote> {
         let Some((round, value)) = self.valid else { return Vec::new() };
-        self.keeper
-            .tally(round, VoteKind::Prevote)
-            .map(|t| t.votes_for(Some(value)))
-            .unwrap_or_default()
+        self.polka_votes(round, value)
     }
 
     /// Keeps a next-height vote by a next-height validator for an early round (first per
@@ -494,11 +530,9 @@ impl<V: Verifier> Consensus<V> {
     /// Records the prevotes that justify a lock, so a restarted validator can still show its
     /// polka (a proposal re-proposing the value needs it, L28).
     fn persist_polka(&self, round: Round, value: Hash, out: &mut Vec<Output>) {
-        if let Some(tally) = self.keeper.tally(round, VoteKind::Prevote) {
-            let polka = tally.votes_for(Some(value));
-            let others = polka.into_iter().filter(|v| v.payload.validator != self.me);
-            out.extend(others.map(|v| Output::Persist(Record::Vote(v))));
-        }
+        let polka = self.polka_votes(round, value);
+        let others = polka.into_iter().filter(|v| v.payload.validator != self.me);
+        out.extend(others.map(|v| Output::Persist(Record::Vote(v))));
     }
 
     /// L22–L33: the round's proposal while in the propose step.

@@ -677,6 +677,9 @@ impl<S: ChainStore> Driver<S> {
         let value = block.hash();
         self.blocks.insert(value, Held { block, prev_certificate: None });
         actions.extend(self.decide(height, value, certificate)?);
+        // The core may still be deciding the height just committed: start the next one now, so
+        // it never proposes or votes for a height the store is past (no pause: catching up).
+        actions.extend(self.begin_next_height(self.now_ms)?);
         Ok(actions)
     }
 
@@ -694,7 +697,9 @@ impl<S: ChainStore> Driver<S> {
                 Output::ScheduleTimeout { timeout, after_ms } => {
                     actions.push(Action::Schedule { timeout, after_ms });
                 }
-                Output::RequestValue { height, round } => {
+                Output::RequestValue { height, round }
+                    if height.get() == self.executor.height().get().saturating_add(1) =>
+                {
                     let txs = self.mempool.batch(self.limits.max_txs, self.limits.max_bytes);
                     let block = self.executor.propose(self.me, self.now_ms, txs);
                     #[cfg(feature = "misbehave")]
@@ -707,6 +712,8 @@ impl<S: ChainStore> Driver<S> {
                     self.blocks.insert(value, Held { block, prev_certificate });
                     work.extend(self.core.handle(Input::Value { height, round, value }));
                 }
+                // A stale core asking for a height already committed: nothing to propose.
+                Output::RequestValue { .. } => {}
                 Output::Decide { height, value, certificate } => {
                     actions.extend(self.decide(height, value, certificate)?);
                 }

@@ -172,24 +172,7 @@ fn describe(i: usize, n: &Node) -> String {
                 d.core().step(),
                 d.core().locked().map(|(r, v)| (r.get(), v.to_string()[..8].to_owned())),
                 d.core().valid_round().map(tokenbook_protocol::Round::get),
-            ) + &if std::env::var_os("TOKENBOOK_SIM_TRACE").is_some() {
-                let votes = d.core().votes(
-                    tokenbook_protocol::Round::new(1),
-                    tokenbook_protocol::VoteKind::Prevote,
-                );
-                format!(
-                    " r1 prevotes {:?}",
-                    votes
-                        .iter()
-                        .map(|v| (
-                            v.payload.validator.to_string()[..4].to_owned(),
-                            v.payload.value.map(|h| h.to_string()[..8].to_owned())
-                        ))
-                        .collect::<Vec<_>>()
-                )
-            } else {
-                String::new()
-            }
+            )
         }
         None => format!("node {i} ({role}): down at {}", n.height),
     }
@@ -549,7 +532,9 @@ impl Sim {
 
     fn on_commit(&mut self, node: usize, height: Height, root: Hash) {
         let Some(driver) = self.nodes[node].driver.as_ref() else { return };
-        let block = driver.executor().last_block_hash();
+        // The block of `height` (the driver may have committed more in the same call).
+        let stored = driver.executor().store().block(height).ok().flatten();
+        let block = stored.map_or(Hash::ZERO, |b| b.hash());
         let ledger = driver.executor().ledger();
         let certified =
             driver.executor().store().certificate(height).ok().flatten().is_some_and(|c| {
