@@ -19,13 +19,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use tokenbook_consensus::{Ed25519, verify_certificate};
+use tokenbook_engine::chain::{ChainError, Tip};
+use tokenbook_engine::sigs::SigChecker;
 use tokenbook_ledger::kv::{self, Changes};
 use tokenbook_ledger::{BlockOutcome, Event, Genesis, LedgerState};
 use tokenbook_protocol::codec::{decode, decode_record};
-use tokenbook_protocol::crypto::{BatchItem, verify_batch};
-use tokenbook_protocol::{
-    Block, CommitCertificate, Hash, Height, PublicKey, SigError, Tx, VerifiedKey, tx_root,
-};
+use tokenbook_protocol::{Block, CommitCertificate, Hash, Height};
 use tokenbook_store::{MemTree, StateProof, Store, StoreConfig};
 
 /// A block and its certificate as canonical bytes.
@@ -120,8 +119,8 @@ pub struct Replay {
     root: Hash,
     /// Keys the last applied block changed, with the auditor's values.
     last_changes: Changes,
-    /// Signers' keys already checked.
-    keys: BTreeMap<PublicKey, VerifiedKey>,
+    /// The batch signature check with its key cache (the validators' own).
+    signatures: SigChecker,
 }
 
 /// How the auditor keeps state.
@@ -171,7 +170,7 @@ impl Replay {
         };
         // Height 0's "changes" are the whole genesis state: a root that differs already there
         // is narrowed to a key like any other.
-        Ok(Replay { ledger, tree, root, last_changes: changes, keys: BTreeMap::new() })
+        Ok(Replay { ledger, tree, root, last_changes: changes, signatures: SigChecker::new() })
     }
 
     /// The replayed state.
@@ -214,81 +213,35 @@ impl Replay {
         verify_certificate(&certificate, set, &self.ledger.chain_id, &Ed25519).map_err(|e| {
             find("audit_certificate", format!("certificate {h} does not verify: {e}"))
         })?;
-        self.check_header(&block).map_err(|(code, message)| find(code, message))?;
-        self.check_txs(&block).map_err(|message| find("audit_signature", message))?;
+        self.check_block(&block).map_err(|(code, message)| find(code, message))?;
         Ok((block, certificate))
     }
 
-    fn check_header(&self, block: &Block) -> Result<(), (&'static str, String)> {
-        let header = &block.header;
-        let ledger = &self.ledger;
-        let h = Height::new(ledger.height.get() + 1);
-        let next = Height::new(h.get() + 1);
-        block.check_shape().map_err(|e| ("audit_header", format!("block {h}: {e}")))?;
-        let checks = [
-            ("chain id", header.chain_id == ledger.chain_id),
-            ("height", header.height == h),
-            ("previous block hash", header.prev_block_hash == ledger.last_block_hash),
-            ("time", header.time > ledger.time),
-            ("tx root", header.tx_root == tx_root(&block.txs)),
-            ("validator set hash", header.validator_set_hash == ledger.validator_set_for(h).hash()),
-            (
-                "next validator set hash",
-                header.next_validator_set_hash == ledger.validator_set_for(next).hash(),
-            ),
-        ];
-        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
-            return Err((
-                "audit_header",
-                format!("block {h}: its {field} does not follow the replayed chain"),
-            ));
-        }
-        if header.state_root != self.root {
-            return Err((
+    /// The chain rule the validators apply ([`Tip::check`]), with the previous certificate
+    /// unpinned (the auditor holds the one it fetched; voters checked the header's). A wrong
+    /// state root is reported as `audit_state_root` for the previous height, a bad signature
+    /// as `audit_signature`, anything else as `audit_header`.
+    fn check_block(&mut self, block: &Block) -> Result<(), (&'static str, String)> {
+        let h = block.header.height;
+        let tip = Tip::new(&self.ledger, self.root, Hash::ZERO);
+        match tip.check(block, false, &mut self.signatures) {
+            Ok(()) => Ok(()),
+            Err(ChainError::StateRoot { ours, certified }) => Err((
                 "audit_state_root",
                 format!(
-                    "the state root after height {} is {} here, but block {h} certifies {}",
-                    ledger.height, self.root, header.state_root
+                    "the state root after height {} is {ours} here, but block {h} certifies \
+                     {certified}",
+                    self.ledger.height
                 ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Every tx signature, verified as one batch (each bad one still named), signers' keys
-    /// checked once and kept.
-    fn check_txs(&mut self, block: &Block) -> Result<(), String> {
-        let chain = &self.ledger.chain_id;
-        let bad = |i: usize, e: SigError| {
-            let hash = block.txs.get(i).map(Tx::hash).unwrap_or_default();
-            format!("block {}: tx {i} ({hash}) has a bad signature: {e}", block.header.height)
-        };
-        let mut keys = Vec::with_capacity(block.txs.len());
-        for (i, tx) in block.txs.iter().enumerate() {
-            let signer = tx.payload.signer;
-            let key = match self.keys.get(&signer) {
-                Some(key) => *key,
-                None => VerifiedKey::new(&signer).map_err(|e| bad(i, e))?,
-            };
-            self.keys.insert(signer, key);
-            keys.push(key);
-        }
-        let preimages: Vec<Vec<u8>> =
-            block.txs.iter().map(|tx| tx.payload.signing_preimage(chain)).collect();
-        let items: Vec<BatchItem<'_>> = block
-            .txs
-            .iter()
-            .zip(&keys)
-            .zip(&preimages)
-            .map(|((tx, key), preimage)| BatchItem { key, preimage, signature: &tx.signature })
-            .collect();
-        match verify_batch(&items)
-            .into_iter()
-            .enumerate()
-            .find_map(|(i, v)| v.err().map(|e| (i, e)))
-        {
-            Some((i, e)) => Err(bad(i, e)),
-            None => Ok(()),
+            )),
+            Err(e @ ChainError::Signature { .. }) => {
+                Err(("audit_signature", format!("block {h}: {e}")))
+            }
+            Err(ChainError::Header { field }) => Err((
+                "audit_header",
+                format!("block {h}: its {field} does not follow the replayed chain"),
+            )),
+            Err(e) => Err(("audit_header", format!("block {h}: {e}"))),
         }
     }
 
@@ -771,7 +724,7 @@ mod tests {
     use super::*;
     use tokenbook_ledger::state::GenesisMember;
     use tokenbook_protocol::{
-        AccountId, CancelAll, Keypair, Timestamp, TxBody, TxPayload, Validator,
+        AccountId, CancelAll, Keypair, Timestamp, Tx, TxBody, TxPayload, Validator,
     };
 
     fn replay() -> Replay {
@@ -800,25 +753,27 @@ mod tests {
     #[test]
     fn every_signature_is_checked_and_a_bad_one_is_named() {
         let mut replay = replay();
-        let mut block = Block { header: replay_header(&replay), txs: vec![tx(1), tx(2), tx(3)] };
-        replay.check_txs(&block).unwrap();
-        block.txs[2].signature.0[0] ^= 1;
-        let message = replay.check_txs(&block).unwrap_err();
+        let mut txs = vec![tx(1), tx(2), tx(3)];
+        replay.check_block(&block(&replay, txs.clone())).unwrap();
+        txs[2].signature.0[0] ^= 1;
+        let (code, message) = replay.check_block(&block(&replay, txs)).unwrap_err();
+        assert_eq!(code, "audit_signature");
         assert!(message.contains("tx 2"), "{message}");
     }
 
-    fn replay_header(replay: &Replay) -> tokenbook_protocol::BlockHeader {
-        tokenbook_protocol::BlockHeader {
-            chain_id: replay.ledger().chain_id.clone(),
-            height: Height::new(1),
-            time: Timestamp::new(2_000),
-            proposer: Keypair::from_seed(&[2; 32]).public_key(),
-            prev_block_hash: Hash::ZERO,
-            prev_certificate_hash: Hash::ZERO,
-            tx_root: Hash::ZERO,
-            state_root: replay.root(),
-            validator_set_hash: Hash::ZERO,
-            next_validator_set_hash: Hash::ZERO,
-        }
+    /// The validators refuse a block with one tx twice; the auditor applies the same rule.
+    #[test]
+    fn a_repeated_tx_is_refused_as_the_validators_refuse_it() {
+        let mut replay = replay();
+        let block = block(&replay, vec![tx(1), tx(2), tx(1)]);
+        let (code, message) = replay.check_block(&block).unwrap_err();
+        assert_eq!(code, "audit_header");
+        assert!(message.contains("tx 2 repeats tx 0"), "{message}");
+    }
+
+    fn block(replay: &Replay, txs: Vec<Tx>) -> Block {
+        let proposer = Keypair::from_seed(&[2; 32]).public_key();
+        let tip = Tip::new(replay.ledger(), replay.root(), Hash::ZERO);
+        Block { header: tip.next_header(proposer, 2_000, &txs), txs }
     }
 }

@@ -1,19 +1,16 @@
-//! Money at the edge: the CLI reads and prints USD as decimals (rust_decimal) and converts them
-//! to the ledger's integers — cash in micro-USD, prices in ticks of the market's tick size,
-//! quantities in lots — refusing any amount that is not a whole number of units.
+//! Money at the edge: the CLI reads and prints USD as decimals and converts them to the ledger's
+//! integers — cash in micro-USD, prices in ticks of the market's tick size — with the ledger's
+//! own conversions (`tokenbook_ledger::units`, one rule for every edge), refusing any amount
+//! that is not a whole number of units with the ledger's stable codes (`not_a_number`,
+//! `too_precise`, `price_off_tick`, `out_of_range`).
 
 use crate::node::{CliError, CliResult, Node};
-use rust_decimal::Decimal;
 use serde_json::Value;
-use std::str::FromStr;
+use tokenbook_ledger::units::{self, UnitError};
+use tokenbook_protocol::{Cash, Price};
 
-/// Smallest cash units per USD (the settlement asset is micro-USD).
-pub const CASH_PER_USD: i64 = 1_000_000;
-
-fn decimal(text: &str, what: &str) -> CliResult<Decimal> {
-    Decimal::from_str(text.trim()).map_err(|_| {
-        CliError::new("bad_amount", format!("{what} {text:?} is not a decimal number"))
-    })
+fn refused(e: &UnitError) -> CliError {
+    CliError::new(e.code(), e.to_string())
 }
 
 /// `"12.5"` USD → 12,500,000 micro-USD.
@@ -21,19 +18,13 @@ fn decimal(text: &str, what: &str) -> CliResult<Decimal> {
 /// # Errors
 /// Not a decimal, finer than a micro-dollar, or out of range.
 pub fn usd_to_cash(text: &str) -> CliResult<i128> {
-    let micros = decimal(text, "amount")? * Decimal::from(CASH_PER_USD);
-    if !micros.fract().is_zero() {
-        return Err(CliError::new("bad_amount", format!("{text} is finer than $0.000001")));
-    }
-    i128::try_from(micros)
-        .map_err(|_| CliError::new("bad_amount", format!("{text} is out of range")))
+    units::cash_from_text(text).map(Cash::get).map_err(|e| refused(&e))
 }
 
-/// Micro-USD → `"12.500000"`-style text without trailing zeros.
+/// Micro-USD → `"12.5"`-style text without trailing zeros.
 #[must_use]
 pub fn cash_to_usd(micros: i128) -> String {
-    Decimal::try_from_i128_with_scale(micros, 6)
-        .map_or_else(|_| micros.to_string(), |d| d.normalize().to_string())
+    units::cash_to_short_text(Cash::new(micros))
 }
 
 /// A USD price → ticks of `tick_size` micro-USD.
@@ -41,22 +32,13 @@ pub fn cash_to_usd(micros: i128) -> String {
 /// # Errors
 /// Not a decimal, or not a whole number of ticks.
 pub fn price_to_ticks(text: &str, tick_size: i128) -> CliResult<i64> {
-    let micros = usd_to_cash(text)?;
-    if tick_size <= 0 || micros % tick_size != 0 {
-        let tick = cash_to_usd(tick_size);
-        return Err(CliError::new(
-            "bad_price",
-            format!("{text} is not a multiple of the tick ${tick}"),
-        ));
-    }
-    i64::try_from(micros / tick_size)
-        .map_err(|_| CliError::new("bad_price", format!("{text} is out of range")))
+    units::price_from_text_on(Cash::new(tick_size), text).map(Price::get).map_err(|e| refused(&e))
 }
 
 /// Ticks → USD text.
 #[must_use]
 pub fn ticks_to_price(ticks: i64, tick_size: i128) -> String {
-    cash_to_usd(i128::from(ticks).saturating_mul(tick_size))
+    units::price_to_text_on(Cash::new(tick_size), Price::new(ticks))
 }
 
 /// A listed market's terms, as `/v1/markets` gives them.
@@ -130,14 +112,17 @@ mod tests {
         assert_eq!(usd_to_cash("12.5"), Ok(12_500_000));
         assert_eq!(usd_to_cash("-0.000001"), Ok(-1));
         assert_eq!(cash_to_usd(12_500_000), "12.5");
-        assert_eq!(usd_to_cash("0.0000001").map_err(|e| e.code), Err("bad_amount".into()));
-        assert_eq!(usd_to_cash("ten").map_err(|e| e.code), Err("bad_amount".into()));
+        assert_eq!(usd_to_cash("0.0000001").map_err(|e| e.code), Err("too_precise".into()));
+        assert_eq!(usd_to_cash("ten").map_err(|e| e.code), Err("not_a_number".into()));
     }
 
     #[test]
     fn prices_must_be_whole_ticks() {
         assert_eq!(price_to_ticks("10.01", 10_000), Ok(1_001));
         assert_eq!(ticks_to_price(1_001, 10_000), "10.01");
-        assert_eq!(price_to_ticks("10.015", 10_000).map_err(|e| e.code), Err("bad_price".into()));
+        assert_eq!(
+            price_to_ticks("10.015", 10_000).map_err(|e| e.code),
+            Err("price_off_tick".into())
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! comments cite its lines). See the crate docs for the shape and the deviations.
 
 use crate::proposer::Schedule;
+use crate::sign::{SignError, Signer};
 use crate::tally::{Added, VoteKeeper, is_quorum, power_of};
 use crate::types::{
     HeightStart, Input, Output, Record, Step, Timeout, TimeoutKind, TimeoutParams, Validity,
@@ -9,8 +10,8 @@ use crate::types::{
 use crate::verify::Verifier;
 use std::collections::{BTreeMap, BTreeSet};
 use tokenbook_protocol::{
-    CommitCertificate, CommitSignature, Hash, Height, Keypair, Proposal, ProposalPayload,
-    PublicKey, Round, ValidatorSet, Vote, VoteKind, VotePayload,
+    CommitCertificate, CommitSignature, Hash, Height, Proposal, ProposalPayload, PublicKey, Round,
+    Signature, ValidatorSet, Vote, VoteKind, VotePayload,
 };
 
 /// Rounds above the current one whose votes and proposals are kept (beyond it only the
@@ -36,7 +37,9 @@ struct NextHeight {
 #[derive(Debug)]
 pub struct Consensus<V: Verifier> {
     chain_id: String,
-    key: Keypair,
+    signer: Box<dyn Signer>,
+    /// Proposals and votes the signer failed to sign.
+    sign_failures: u64,
     me: PublicKey,
     timeouts: TimeoutParams,
     verifier: V,
@@ -59,18 +62,19 @@ pub struct Consensus<V: Verifier> {
 }
 
 impl<V: Verifier> Consensus<V> {
-    /// A validator with signing key `key` on chain `chain_id`, starting at `start`.
+    /// A validator signing with `signer` on chain `chain_id`, starting at `start`.
     pub fn new(
         chain_id: &str,
-        key: Keypair,
+        signer: impl Signer + 'static,
         timeouts: TimeoutParams,
         verifier: V,
         start: HeightStart,
     ) -> (Self, Vec<Output>) {
-        let me = key.public_key();
+        let me = signer.public_key();
         let mut core = Self {
             chain_id: chain_id.to_owned(),
-            key,
+            signer: Box::new(signer),
+            sign_failures: 0,
             me,
             timeouts,
             verifier,
@@ -91,6 +95,16 @@ impl<V: Verifier> Consensus<V> {
         };
         let out = core.start_height(start);
         (core, out)
+    }
+
+    /// Proposals and votes this validator's signer failed to sign (each cost it that step).
+    #[must_use]
+    pub fn sign_failures(&self) -> u64 {
+        self.sign_failures
+    }
+
+    fn sign(&mut self, preimage: &[u8]) -> Result<Signature, SignError> {
+        self.signer.sign(preimage).inspect_err(|_| self.sign_failures += 1)
     }
 
     /// The height being decided.
@@ -275,7 +289,10 @@ impl<V: Verifier> Consensus<V> {
             value,
             proposer: self.me,
         };
-        let proposal = payload.sign(&self.key, &self.chain_id);
+        let Ok(signature) = self.sign(&payload.signing_preimage(&self.chain_id)) else {
+            return;
+        };
+        let proposal = Proposal { payload, signature };
         self.signed_proposals.insert(self.round, proposal);
         out.push(Output::Persist(Record::Proposal(proposal)));
         out.push(Output::BroadcastProposal(proposal));
@@ -308,7 +325,10 @@ impl<V: Verifier> Consensus<V> {
                     value,
                     validator: self.me,
                 };
-                let vote = payload.sign(&self.key, &self.chain_id);
+                let Ok(signature) = self.sign(&payload.signing_preimage(&self.chain_id)) else {
+                    return;
+                };
+                let vote = Vote { payload, signature };
                 self.signed_votes.insert((self.round, kind), vote);
                 out.push(Output::Persist(Record::Vote(vote)));
                 vote

@@ -6,7 +6,8 @@
 //! carries out in order: persist a record, broadcast a proposal or vote, schedule a timeout,
 //! request a value, decide (with its commit certificate), report equivocation evidence. No clock,
 //! IO, threads or randomness: the node and the simulator (`tokenbook-tests`, binary `sim`) drive
-//! the same core. Signatures are checked through a [`Verifier`].
+//! the same core. Signatures are checked through a [`Verifier`] and made through a [`Signer`]
+//! (the validator key may live in an HSM or a remote signer).
 //!
 //! **Promises.**
 //! - Safety as in the paper with Byzantine validators holding less than a third of the power:
@@ -56,11 +57,13 @@
 
 mod core;
 pub mod proposer;
+pub mod sign;
 pub mod tally;
 pub mod types;
 pub mod verify;
 
 pub use crate::core::{Consensus, ROUNDS_AHEAD};
+pub use sign::{SignError, Signer};
 pub use types::{
     HeightStart, Input, Output, Record, Step, Timeout, TimeoutKind, TimeoutParams, Validity,
 };

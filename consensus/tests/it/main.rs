@@ -7,3 +7,4 @@ mod harness;
 mod keeper;
 mod rules;
 mod safety;
+mod signer;

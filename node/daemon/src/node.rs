@@ -183,10 +183,12 @@ fn open_driver(
 fn net_config(config: &Config, genesis: &Genesis, seed: [u8; 32]) -> Result<NetConfig, String> {
     let mut members: Vec<PublicKey> =
         genesis.members.iter().filter_map(|m| m.validator.map(|v| v.network_key)).collect();
+    let mut always = Vec::new();
     for hex in &config.p2p.allow_extra {
         let key = PublicKey::from_hex(hex)
             .map_err(|e| format!("config.toml: p2p.allow_extra {hex}: {e}"))?;
         members.push(key);
+        always.push(key);
     }
     let parse = |text: &String| {
         text.parse::<Multiaddr>().map_err(|e| format!("config.toml: p2p address {text}: {e}"))
@@ -197,6 +199,7 @@ fn net_config(config: &Config, genesis: &Genesis, seed: [u8; 32]) -> Result<NetC
         listen: config.p2p.listen.iter().map(parse).collect::<Result<_, _>>()?,
         dial: config.p2p.peers.iter().map(parse).collect::<Result<_, _>>()?,
         members,
+        always,
         redial: Duration::from_millis(config.p2p.redial_ms.max(100)),
         ban: Duration::from_secs(config.p2p.ban_secs),
     })

@@ -9,12 +9,12 @@
 
 use crate::driver::{Action, Driver, DriverError, Peer};
 use crate::mempool::AdmitError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use tokenbook_consensus::Timeout;
 use tokenbook_ledger::BlockReceipts;
 use tokenbook_net::Message;
-use tokenbook_protocol::{Hash, Height, Tx};
+use tokenbook_protocol::{Hash, Height, PublicKey, Tx};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -35,6 +35,10 @@ pub trait Network: Send {
     fn penalize(&mut self, peer: Peer, reason: String);
     /// Peers connected now.
     fn peers(&self) -> usize;
+    /// The network keys of the validators that may connect now (the current and scheduled
+    /// sets, after a governance change), besides the operator's fixed extras. By default
+    /// ignored (test networks connect everyone).
+    fn set_members(&mut self, _keys: Vec<PublicKey>) {}
 }
 
 /// What the API asks of the node.
@@ -145,6 +149,8 @@ struct Loop<N> {
     last_commit: Option<Instant>,
     /// Admitted client txs not gossiped yet (a [`Timer::GossipTxs`] is pending while non-empty).
     gossip: Vec<tokenbook_protocol::Tx>,
+    /// The validators' network keys last given to the network.
+    members: BTreeSet<PublicKey>,
 }
 
 /// Starts the node's loop; returns its handles and the task's result future.
@@ -168,6 +174,7 @@ pub fn spawn<N: Network + 'static>(
         metrics: std::sync::Arc::clone(&metrics),
         last_commit: None,
         gossip: Vec::new(),
+        members: BTreeSet::new(),
     };
     let task = tokio::spawn(run(driver, initial, state, commands_rx, shutdown));
     (Handles { commands: commands_tx, commits, status: status_rx, metrics }, task)
@@ -181,6 +188,7 @@ async fn run<N: Network>(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), DriverError> {
     state.carry_out(&driver, initial);
+    state.follow_validators(&driver);
     loop {
         let deadline = state.timers.keys().next().map(|(at, _)| *at);
         tokio::select! {
@@ -282,6 +290,25 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl<N: Network> Loop<N> {
+    /// Lets the network follow the validator set: the current and scheduled validators' network
+    /// keys may connect. While catching up the node's ledger is behind the chain, and its set
+    /// may lack validators that serve the blocks it needs: keys are then only added.
+    fn follow_validators(&mut self, driver: &Driver) {
+        let ledger = driver.executor().ledger();
+        let mut keys: BTreeSet<PublicKey> = std::iter::once(&ledger.validators)
+            .chain(ledger.pending_validators.values())
+            .flat_map(|set| set.validators.iter().map(|v| v.network_key))
+            .collect();
+        if driver.catching_up() {
+            keys.extend(self.members.iter().copied());
+        }
+        if keys != self.members {
+            tracing::info!(members = keys.len(), "validator network keys changed");
+            self.net.set_members(keys.iter().copied().collect());
+            self.members = keys;
+        }
+    }
+
     fn observe_commit(&mut self, driver: &Driver, txs: usize) {
         let now = Instant::now();
         if let Some(last) = self.last_commit.replace(now) {
@@ -339,6 +366,7 @@ impl<N: Network> Loop<N> {
                 Action::Gossip { after_ms } => self.schedule(Timer::Gossip, after_ms),
                 Action::Committed { height, root, receipts } => {
                     self.observe_commit(driver, receipts.receipts.len());
+                    self.follow_validators(driver);
                     tracing::info!(height = height.get(), txs = receipts.receipts.len(), %root, "committed");
                     let _ = self.commits.send(Commit {
                         height,
@@ -502,5 +530,9 @@ impl Network for tokenbook_net::Libp2pNet {
     fn peers(&self) -> usize {
         usize::try_from(self.stats().peers.load(std::sync::atomic::Ordering::Relaxed))
             .unwrap_or(usize::MAX)
+    }
+
+    fn set_members(&mut self, keys: Vec<PublicKey>) {
+        tokenbook_net::Libp2pNet::set_members(self, keys);
     }
 }

@@ -31,15 +31,15 @@ use crate::snapshots::SnapshotServer;
 use crate::storage::ChainStore;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tokenbook_consensus::{
-    Consensus, Ed25519, HeightStart, Input, Output, ROUNDS_AHEAD, Record, Timeout, TimeoutParams,
-    Validity, Verifier, verify_certificate,
+    Consensus, Ed25519, HeightStart, Input, Output, ROUNDS_AHEAD, Record, Signer, Timeout,
+    TimeoutParams, Validity, Verifier, verify_certificate,
 };
 use tokenbook_ledger::BlockReceipts;
 use tokenbook_protocol::codec::{decode, encode};
 use tokenbook_protocol::crypto::r_has_torsion;
 use tokenbook_protocol::message::Message;
 use tokenbook_protocol::{
-    Block, CommitCertificate, Hash, Height, Keypair, Proposal, Round, Tx, Vote, VoteKind,
+    Block, CommitCertificate, Hash, Height, Proposal, Round, Tx, Vote, VoteKind,
 };
 use tokenbook_store::Store;
 
@@ -197,23 +197,25 @@ impl<S> std::fmt::Debug for Driver<S> {
 }
 
 impl<S: ChainStore> Driver<S> {
-    /// Starts at the height after the executor's, resuming from its stored records.
+    /// Starts at the height after the executor's, resuming from its stored records, signing
+    /// through `signer` (the validator's [`tokenbook_protocol::Keypair`], or an HSM or remote signer behind the
+    /// [`Signer`] seam).
     ///
     /// # Errors
     /// A stored record that does not decode; store errors.
     pub fn start(
         executor: Executor<S>,
         mempool: Mempool,
-        key: Keypair,
+        signer: impl Signer + 'static,
         timeouts: TimeoutParams,
         limits: BlockLimits,
         now_ms: u64,
     ) -> Result<(Driver<S>, Vec<Action>), DriverError> {
         let (start, stored) = height_start(&executor)?;
         let start_records = start.records.clone();
-        let me = key.public_key();
+        let me = signer.public_key();
         let chain = executor.ledger().chain_id.clone();
-        let (core, out) = Consensus::new(&chain, key, timeouts, Ed25519, start);
+        let (core, out) = Consensus::new(&chain, signer, timeouts, Ed25519, start);
         let mut driver = Driver {
             core,
             executor,
@@ -243,7 +245,11 @@ impl<S: ChainStore> Driver<S> {
 
     /// Makes this validator misbehave from now on (tests of the real node only).
     #[cfg(feature = "misbehave")]
-    pub fn misbehave(&mut self, kind: crate::misbehave::Misbehaviour, key: &Keypair) {
+    pub fn misbehave(
+        &mut self,
+        kind: crate::misbehave::Misbehaviour,
+        key: &tokenbook_protocol::Keypair,
+    ) {
         let chain = self.executor.ledger().chain_id.clone();
         self.misbehave = Some(crate::misbehave::Misbehave::new(kind, key, &chain));
     }

@@ -7,10 +7,10 @@
 //!   time (strictly later), parent and certificate hashes, tx root, the state root after the
 //!   current height, and the validator-set hashes of the next two heights.
 //! - [`Executor::validate`] is consensus's `valid(v)`: a proposed block is valid exactly when
-//!   its header is the one this node would build for the proposal's signer (a header naming
-//!   another valid certificate of the previous height, carried with it, is fine), its time is
-//!   after the parent's and at most `max_future_time_ms` ahead of this node's clock, no tx
-//!   appears twice, and every tx signature verifies as one batch in block order. Anything else
+//!   it follows the chain rule ([`crate::chain::Tip::check`], the one the auditor applies too)
+//!   with the certificate this node holds (or another valid one of the previous height the
+//!   proposal carries), its fresh value's header names the proposal's signer, its proposer is a
+//!   validator, and its time is at most `max_future_time_ms` ahead of this node's clock. Anything else
 //!   is [`ExecError::Invalid`] — a wrong state root too: a proposal is never a reason to stop.
 //! - [`Executor::validate_decided`] judges a block more than two thirds certified: only there
 //!   is a state root this node cannot reproduce a divergence ([`ExecError::Divergence`]), and
@@ -21,15 +21,14 @@
 //!   every later commit (its ledger is ahead of the store): the node stops and restarts from the
 //!   store.
 
-use crate::sigs::{SigChecker, SigItem};
+use crate::chain::{ChainError, Tip};
+use crate::sigs::SigChecker;
 use crate::storage::ChainStore;
 use std::path::Path;
 use tokenbook_consensus::{Ed25519, verify_certificate};
 use tokenbook_ledger::kv;
 use tokenbook_ledger::{BlockReceipts, Genesis, LedgerState};
-use tokenbook_protocol::{
-    Block, BlockHeader, CommitCertificate, Hash, Height, PublicKey, Timestamp, Tx, tx_root,
-};
+use tokenbook_protocol::{Block, BlockHeader, CommitCertificate, Hash, Height, PublicKey, Tx};
 use tokenbook_store::{BlockData, Store, StoreConfig, StoreError};
 
 /// Why the executor refused or stopped.
@@ -181,27 +180,16 @@ impl<S: ChainStore> Executor<S> {
         Ok(self.store.prune_consensus_records(Height::new(height.get() + 1))?)
     }
 
+    /// The committed state the next block is judged against (the chain rule).
+    #[must_use]
+    pub fn tip(&self) -> Tip<'_> {
+        Tip::new(&self.ledger, self.root(), self.last_certificate)
+    }
+
     /// The header the next block must carry, for `proposer` at `now_ms` with `txs`.
     #[must_use]
     pub fn next_header(&self, proposer: PublicKey, now_ms: u64, txs: &[Tx]) -> BlockHeader {
-        let height = Height::new(self.ledger.height.get() + 1);
-        BlockHeader {
-            chain_id: self.ledger.chain_id.clone(),
-            height,
-            // Saturating: a chain whose last block is at the last millisecond has no next
-            // time (every header then fails `check`), but computing one must not overflow.
-            time: Timestamp::new(now_ms.max(self.ledger.time.get().saturating_add(1))),
-            proposer,
-            prev_block_hash: self.ledger.last_block_hash,
-            prev_certificate_hash: self.last_certificate,
-            tx_root: tx_root(txs),
-            state_root: self.root(),
-            validator_set_hash: self.ledger.validator_set_for(height).hash(),
-            next_validator_set_hash: self
-                .ledger
-                .validator_set_for(Height::new(height.get() + 1))
-                .hash(),
-        }
+        self.tip().next_header(proposer, now_ms, txs)
     }
 
     /// The next block with these txs.
@@ -247,39 +235,25 @@ impl<S: ChainStore> Executor<S> {
     fn check(&mut self, block: &Block, judged: &Judged<'_>) -> Result<(), ExecError> {
         let header = &block.header;
         let invalid = |reason: String| ExecError::Invalid { height: header.height, reason };
-        block.check_shape().map_err(invalid)?;
-        if header.time <= self.ledger.time {
-            return Err(invalid(format!("time {} is not after {}", header.time, self.ledger.time)));
-        }
-        let mut expected = self.next_header(header.proposer, header.time.get(), &block.txs);
-        match judged {
-            Judged::Decided => expected.prev_certificate_hash = header.prev_certificate_hash,
+        let pin_certificate = match judged {
+            Judged::Decided => false,
             Judged::Proposal { proposal, names_carried } => {
                 proposal.check_header(header).map_err(invalid)?;
                 if self.ledger.validator_set_for(header.height).get(&header.proposer).is_none() {
                     return Err(invalid("its proposer is not a validator of the height".into()));
                 }
-                if *names_carried {
-                    expected.prev_certificate_hash = header.prev_certificate_hash;
-                }
+                !*names_carried
             }
+        };
+        let root = self.root();
+        let tip = Tip::new(&self.ledger, root, self.last_certificate);
+        match tip.check(block, pin_certificate, &mut self.signatures) {
+            Ok(()) => Ok(()),
+            Err(ChainError::StateRoot { ours, certified }) if matches!(judged, Judged::Decided) => {
+                Err(ExecError::Divergence { height: self.ledger.height, ours, certified })
+            }
+            Err(e) => Err(invalid(e.to_string())),
         }
-        let same_but_root = BlockHeader { state_root: header.state_root, ..expected.clone() };
-        if *header != same_but_root {
-            return Err(invalid(first_difference(header, &expected)));
-        }
-        if header.state_root != expected.state_root {
-            return Err(match judged {
-                Judged::Decided => ExecError::Divergence {
-                    height: self.ledger.height,
-                    ours: expected.state_root,
-                    certified: header.state_root,
-                },
-                Judged::Proposal { .. } => invalid("its state root is not this chain's".into()),
-            });
-        }
-        check_unique(&block.txs).map_err(invalid)?;
-        self.check_signatures(block)
     }
 
     /// Whether `certificate` is a valid certificate of the last committed block.
@@ -302,30 +276,6 @@ impl<S: ChainStore> Executor<S> {
     /// Store errors.
     pub fn last_certificate(&self) -> Result<Option<CommitCertificate>, ExecError> {
         Ok(self.store.certificate(self.ledger.height)?)
-    }
-
-    fn check_signatures(&mut self, block: &Block) -> Result<(), ExecError> {
-        let chain = &self.ledger.chain_id;
-        let preimages: Vec<Vec<u8>> =
-            block.txs.iter().map(|tx| tx.payload.signing_preimage(chain)).collect();
-        let items: Vec<SigItem<'_>> = block
-            .txs
-            .iter()
-            .zip(&preimages)
-            .map(|(tx, preimage)| SigItem {
-                signer: &tx.payload.signer,
-                preimage,
-                signature: &tx.signature,
-            })
-            .collect();
-        let verdicts = self.signatures.verify(&items);
-        match verdicts.iter().position(Result::is_err) {
-            None => Ok(()),
-            Some(i) => Err(ExecError::Invalid {
-                height: block.header.height,
-                reason: format!("tx {i} has a bad signature"),
-            }),
-        }
     }
 
     /// Applies a decided block and commits it with its certificate; returns the new root and
@@ -405,38 +355,4 @@ enum Judged<'a> {
     },
     /// Decided by a certificate already verified.
     Decided,
-}
-
-/// Refuses a block that includes one tx twice (the ledger would refuse the second; an honest
-/// proposer never includes it).
-fn check_unique(txs: &[Tx]) -> Result<(), String> {
-    let mut seen = std::collections::BTreeMap::new();
-    for (i, tx) in txs.iter().enumerate() {
-        if let Some(first) = seen.insert(tx.hash(), i) {
-            return Err(format!("tx {i} repeats tx {first}"));
-        }
-    }
-    Ok(())
-}
-
-/// The first header field that differs, for the refusal message.
-fn first_difference(found: &BlockHeader, expected: &BlockHeader) -> String {
-    let fields: [(&str, bool); 8] = [
-        ("chain id", found.chain_id == expected.chain_id),
-        ("height", found.height == expected.height),
-        ("previous block hash", found.prev_block_hash == expected.prev_block_hash),
-        (
-            "previous certificate hash",
-            found.prev_certificate_hash == expected.prev_certificate_hash,
-        ),
-        ("tx root", found.tx_root == expected.tx_root),
-        ("validator set hash", found.validator_set_hash == expected.validator_set_hash),
-        (
-            "next validator set hash",
-            found.next_validator_set_hash == expected.next_validator_set_hash,
-        ),
-        ("time", found.time == expected.time),
-    ];
-    let name = fields.iter().find(|(_, same)| !same).map_or("header", |(name, _)| name);
-    format!("its {name} is not this chain's next")
 }

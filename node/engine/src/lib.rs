@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
+pub mod chain;
 pub mod driver;
 pub mod executor;
 pub mod mempool;

@@ -71,17 +71,18 @@ pub trait ChainStore {
     /// # Errors
     /// Write errors.
     fn prune_consensus_records(&mut self, height: Height) -> Result<(), StoreError>;
-    /// Writes a verifiable snapshot of the state at `height` into `dir`.
+    /// The job that writes a verifiable snapshot of the state at `height` (into a directory,
+    /// in chunks of at most so many pairs), detached from the store so it can run off the
+    /// consensus path.
     ///
     /// # Errors
-    /// The height is not retained; the store cannot export; write errors.
-    fn export_snapshot(
-        &self,
-        height: Height,
-        dir: &Path,
-        chunk_entries: usize,
-    ) -> Result<SnapshotManifest, StoreError>;
+    /// The height is not retained; the store cannot export.
+    fn snapshot_job(&self, height: Height) -> Result<SnapshotJob, StoreError>;
 }
+
+/// A snapshot export to run on any thread: writes to the directory, in chunks of at most the
+/// given number of pairs.
+pub type SnapshotJob = Box<dyn FnOnce(&Path, usize) -> Result<SnapshotManifest, StoreError> + Send>;
 
 impl ChainStore for Store {
     fn height(&self) -> Option<Height> {
@@ -133,13 +134,9 @@ impl ChainStore for Store {
         Store::prune_consensus_records(self, height)
     }
 
-    fn export_snapshot(
-        &self,
-        height: Height,
-        dir: &Path,
-        chunk_entries: usize,
-    ) -> Result<SnapshotManifest, StoreError> {
-        Store::export_snapshot(self, height, dir, chunk_entries)
+    fn snapshot_job(&self, height: Height) -> Result<SnapshotJob, StoreError> {
+        let export = self.snapshot_export(height)?;
+        Ok(Box::new(move |dir: &Path, chunk_entries| export.write(dir, chunk_entries)))
     }
 }
 
@@ -265,12 +262,7 @@ impl ChainStore for MemChainStore {
         Ok(())
     }
 
-    fn export_snapshot(
-        &self,
-        _height: Height,
-        _dir: &Path,
-        _chunk_entries: usize,
-    ) -> Result<SnapshotManifest, StoreError> {
+    fn snapshot_job(&self, _height: Height) -> Result<SnapshotJob, StoreError> {
         Err(StoreError::Io("a store in memory exports no snapshots".into()))
     }
 }

@@ -92,31 +92,50 @@ pub fn cash_to_text(cash: Cash) -> String {
     Decimal::from_i128_with_scale(cash.get(), CASH_DECIMALS).to_string()
 }
 
+/// Cash units → USD text without trailing zeros (`12.5`, not `12.500000`).
+#[must_use]
+pub fn cash_to_short_text(cash: Cash) -> String {
+    Decimal::try_from_i128_with_scale(cash.get(), CASH_DECIMALS)
+        .map_or_else(|_| cash.get().to_string(), |d| d.normalize().to_string())
+}
+
 /// USD-per-quoted-unit text → ticks of the market.
 ///
 /// # Errors
 /// Not a number, finer than a cash unit, off the tick grid, or out of range.
 pub fn price_from_text(spec: &MarketSpec, text: &str) -> Result<Price, UnitError> {
-    let units = micro(text).map_err(|e| match e {
-        UnitError::TooPrecise(_) => off_tick(spec, text),
-        other => other,
-    })?;
-    let tick = spec.tick_size.get();
-    if tick <= 0 || units % tick != 0 {
-        return Err(off_tick(spec, text));
-    }
-    i64::try_from(units / tick).map(Price::new).map_err(|_| UnitError::OutOfRange(text.to_owned()))
+    price_from_text_on(spec.tick_size, text)
 }
 
-fn off_tick(spec: &MarketSpec, text: &str) -> UnitError {
-    UnitError::OffTick { price: text.to_owned(), tick: cash_to_text(spec.tick_size) }
+/// USD-per-quoted-unit text → ticks of `tick` cash units (for callers that know a market's
+/// tick size only, as the CLI does from `/v1/markets`).
+///
+/// # Errors
+/// Not a number, finer than a cash unit, off the tick grid, or out of range.
+pub fn price_from_text_on(tick: Cash, text: &str) -> Result<Price, UnitError> {
+    let off_tick = || UnitError::OffTick { price: text.to_owned(), tick: cash_to_short_text(tick) };
+    let units = micro(text).map_err(|e| match e {
+        UnitError::TooPrecise(_) => off_tick(),
+        other => other,
+    })?;
+    if tick.get() <= 0 || units % tick.get() != 0 {
+        return Err(off_tick());
+    }
+    i64::try_from(units / tick.get())
+        .map(Price::new)
+        .map_err(|_| UnitError::OutOfRange(text.to_owned()))
 }
 
 /// Ticks → USD-per-quoted-unit text.
 #[must_use]
 pub fn price_to_text(spec: &MarketSpec, price: Price) -> String {
-    let units = i128::from(price.get()) * spec.tick_size.get();
-    Decimal::from_i128_with_scale(units, CASH_DECIMALS).normalize().to_string()
+    price_to_text_on(spec.tick_size, price)
+}
+
+/// Ticks of `tick` cash units → USD-per-quoted-unit text, without trailing zeros.
+#[must_use]
+pub fn price_to_text_on(tick: Cash, price: Price) -> String {
+    cash_to_short_text(Cash::new(i128::from(price.get()).saturating_mul(tick.get())))
 }
 
 /// Contracts text → lots of the market.

@@ -25,7 +25,7 @@ use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, gossipsub,
     identity, multiaddr, noise, request_response, tcp, yamux,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -61,6 +61,8 @@ pub struct NetConfig {
     pub dial: Vec<Multiaddr>,
     /// The network keys allowed to connect; a peer's [`Peer`] is its index here.
     pub members: Vec<PublicKey>,
+    /// Keys allowed whatever [`Libp2pNet::set_members`] says (operators' `allow_extra`).
+    pub always: Vec<PublicKey>,
     /// How often to redial peers that are not connected.
     pub redial: Duration,
     /// How long a penalized peer is refused.
@@ -115,6 +117,7 @@ enum Command {
     Broadcast(Lane, Vec<u8>),
     Send(Peer, Vec<u8>),
     Penalize(Peer, String),
+    SetMembers(Vec<PublicKey>),
 }
 
 /// Which gossip topic and inbound queue a message uses.
@@ -145,6 +148,7 @@ impl std::fmt::Debug for Command {
             Command::Broadcast(lane, b) => write!(f, "Broadcast({lane:?}, {} bytes)", b.len()),
             Command::Send(p, b) => write!(f, "Send({p}, {} bytes)", b.len()),
             Command::Penalize(p, why) => write!(f, "Penalize({p}, {why})"),
+            Command::SetMembers(keys) => write!(f, "SetMembers({} keys)", keys.len()),
         }
     }
 }
@@ -189,6 +193,8 @@ impl Libp2pNet {
             bulk_topic,
             index: members.iter().enumerate().map(|(i, p)| (*p, i as Peer)).collect(),
             members,
+            excluded: BTreeSet::new(),
+            always: config.always.iter().filter_map(|k| peer_id(k).ok()).collect(),
             dial,
             inbound: inbound_tx,
             bulk: bulk_tx,
@@ -221,6 +227,14 @@ impl Libp2pNet {
     /// period.
     pub fn penalize(&mut self, peer: Peer, reason: String) {
         self.command(Command::Penalize(peer, reason));
+    }
+
+    /// Replaces the network keys allowed to connect (the validator set changed by governance),
+    /// besides [`NetConfig::always`]: a key not known before becomes a new [`Peer`] (indices
+    /// already given never change); a member no longer listed is disconnected and refused until
+    /// it is listed again.
+    pub fn set_members(&mut self, keys: Vec<PublicKey>) {
+        self.command(Command::SetMembers(keys));
     }
 
     /// The next message from a member — a waiting consensus message before any bulk one;
@@ -286,7 +300,9 @@ fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour
     for member in members {
         allow.allow_peer(*member);
     }
-    let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
+    // Room for members governance adds later ([`Libp2pNet::set_members`]).
+    let n =
+        u32::try_from(members.len().max(tokenbook_protocol::MAX_VALIDATORS)).unwrap_or(u32::MAX);
     let limits = connection_limits::ConnectionLimits::default()
         // Pending inbound handshakes are bounded by the gate, per IP (issue #16).
         .with_max_pending_outgoing(Some(n.saturating_mul(2).max(8)))
@@ -362,6 +378,10 @@ struct Task {
     /// Banned peers and when their ban ends.
     bans: BTreeMap<PeerId, Instant>,
     ban: Duration,
+    /// Members no longer listed ([`Libp2pNet::set_members`]): refused, never redialed.
+    excluded: BTreeSet<PeerId>,
+    /// Members listed whatever `set_members` says.
+    always: BTreeSet<PeerId>,
 }
 
 impl Task {
@@ -417,6 +437,35 @@ impl Task {
                     self.penalize(id, &reason);
                 }
             }
+            Command::SetMembers(keys) => self.set_members(&keys),
+        }
+    }
+
+    fn set_members(&mut self, keys: &[PublicKey]) {
+        let mut listed: BTreeSet<PeerId> = keys.iter().filter_map(|k| peer_id(k).ok()).collect();
+        listed.extend(self.always.iter().copied());
+        for id in &listed {
+            if !self.index.contains_key(id) {
+                self.index.insert(*id, self.members.len() as Peer);
+                self.members.push(*id);
+                self.swarm.behaviour_mut().allow.allow_peer(*id);
+                tracing::info!(peer = %id, "new member allowed");
+            } else if self.excluded.remove(id) && !self.bans.contains_key(id) {
+                self.swarm.behaviour_mut().allow.allow_peer(*id);
+                tracing::info!(peer = %id, "member allowed again");
+            }
+        }
+        let gone: Vec<PeerId> = self
+            .members
+            .iter()
+            .filter(|id| !listed.contains(id) && !self.excluded.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            self.excluded.insert(id);
+            self.swarm.behaviour_mut().allow.disallow_peer(id);
+            let _ = self.swarm.disconnect_peer_id(id);
+            tracing::info!(peer = %id, "no longer a member: disconnected");
         }
     }
 
@@ -438,6 +487,9 @@ impl Task {
             self.bans.iter().filter(|(_, until)| **until <= now).map(|(id, _)| *id).collect();
         for id in over {
             self.bans.remove(&id);
+            if self.excluded.contains(&id) {
+                continue;
+            }
             self.swarm.behaviour_mut().allow.allow_peer(id);
             tracing::info!(peer = %id, "ban over");
         }
@@ -445,7 +497,10 @@ impl Task {
 
     fn redial(&mut self) {
         for (id, address) in self.dial.clone() {
-            if self.bans.contains_key(&id) || self.swarm.is_connected(&id) {
+            if self.bans.contains_key(&id)
+                || self.excluded.contains(&id)
+                || self.swarm.is_connected(&id)
+            {
                 continue;
             }
             let options = DialOpts::peer_id(id)
@@ -461,7 +516,7 @@ impl Task {
     /// arrive relayed by others) or the node is behind by too many messages or bytes.
     fn deliver(&mut self, lane: Lane, from: PeerId, bytes: Vec<u8>) {
         let Some(&peer) = self.index.get(&from) else { return };
-        if self.bans.contains_key(&from) {
+        if self.bans.contains_key(&from) || self.excluded.contains(&from) {
             return;
         }
         let len = bytes.len();

@@ -21,6 +21,7 @@ fn config(me: u8, members: &[u8], dial: Vec<Multiaddr>, ban: Duration) -> NetCon
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         dial,
         members: members.iter().map(|m| Keypair::from_seed(&seed(*m)).public_key()).collect(),
+        always: Vec::new(),
         redial: Duration::from_millis(200),
         ban,
     }
@@ -187,4 +188,87 @@ async fn an_oversized_frame_is_refused_and_its_sender_cut_off() {
     }
     peers_become(&a, 0).await;
     assert!(tokio::time::timeout(Duration::from_millis(300), a.recv()).await.is_err());
+}
+
+/// The validator set changes by governance: a key added later is let in, a key removed is cut
+/// off and refused, and a key listed again is let back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_follow_the_validator_set() {
+    let (_stop, stop_rx) = watch::channel(false);
+    let ban = Duration::from_secs(60);
+    // `a` starts knowing only itself and key 2; key 3 joins later.
+    let mut a = Libp2pNet::start(config(1, &[1, 2], vec![], ban), stop_rx.clone()).unwrap();
+    let mut c =
+        Libp2pNet::start(config(3, &[1, 3], vec![address(&a).await], ban), stop_rx).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while a.stats().refused.load(Ordering::Relaxed) < 1 {
+        assert!(tokio::time::Instant::now() < deadline, "key 3 was never refused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let key = |n: u8| Keypair::from_seed(&seed(n)).public_key();
+    a.set_members(vec![key(1), key(2), key(3)]);
+    peers_become(&a, 1).await;
+    // Key 3 is a's peer 2 (the next index); messages pass both ways.
+    assert_eq!(gossip_reaches(&mut c, &mut a, b"joined").await, 2);
+    gossip_reaches(&mut a, &mut c, b"welcome").await;
+    // Removed: disconnected, and its redials refused.
+    a.set_members(vec![key(1), key(2)]);
+    peers_become(&a, 0).await;
+    let refused = a.stats().refused.load(Ordering::Relaxed);
+    while a.stats().refused.load(Ordering::Relaxed) <= refused {
+        assert!(tokio::time::Instant::now() < deadline + Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(a.stats().peers.load(Ordering::Relaxed), 0);
+    // Listed again: let back, same peer index.
+    a.set_members(vec![key(1), key(2), key(3)]);
+    peers_become(&a, 1).await;
+    assert_eq!(gossip_reaches(&mut c, &mut a, b"back").await, 2);
+}
+
+/// Issue #16 finding 9 on real sockets: outsiders on other IPs hold open every unauthenticated
+/// connection they can (TCP connected, no handshake ever sent); a validator restarting on a
+/// configured peer address still gets in at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outsiders_holding_handshakes_never_keep_a_validator_out() {
+    let (_stop, stop_rx) = watch::channel(false);
+    let ban = Duration::from_secs(60);
+    // b's address is known before b runs (a free port), so `a` trusts its IP.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let b_id = tokenbook_net::peer_id(&Keypair::from_seed(&seed(2)).public_key()).unwrap();
+    let b_address: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{b_id}").parse().unwrap();
+    let mut a_config = config(1, &[1, 2], vec![b_address], ban);
+    // `a` dials b once at start (b is down) and not again for the test's length: b gets in
+    // only by its own inbound connection, through the gate.
+    a_config.redial = Duration::from_secs(600);
+    let a = Libp2pNet::start(a_config, stop_rx.clone()).unwrap();
+    let target = address(&a).await;
+    let Some(Protocol::Tcp(a_port)) = target.iter().find(|p| matches!(p, Protocol::Tcp(_))) else {
+        panic!("no tcp port in {target}");
+    };
+    // 20 outsider IPs × 6 held connections: over the per-IP and the total budgets.
+    let mut held = Vec::new();
+    for ip in 2..22u8 {
+        for _ in 0..6 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("127.0.0.{ip}:0").parse().unwrap()).unwrap();
+            if let Ok(stream) = socket.connect(format!("127.0.0.1:{a_port}").parse().unwrap()).await
+            {
+                held.push(stream);
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while a.stats().refused.load(Ordering::Relaxed) < 40 {
+        assert!(tokio::time::Instant::now() < deadline, "the gate refused no outsider");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut b_config = config(2, &[1, 2], vec![target], ban);
+    b_config.listen = vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()];
+    let started = tokio::time::Instant::now();
+    let b = Libp2pNet::start(b_config, stop_rx).unwrap();
+    peers_become(&b, 1).await;
+    peers_become(&a, 1).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    drop(held);
 }

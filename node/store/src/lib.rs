@@ -27,8 +27,8 @@ pub mod tree;
 pub use error::StoreError;
 pub use prune::PruneStats;
 pub use snapshot::{
-    MANIFEST_FILE, MAX_CHUNK_BYTES, SnapshotChunk, SnapshotImport, SnapshotManifest, chunk_file,
-    decode_manifest, read_snapshot_file,
+    MANIFEST_FILE, MAX_CHUNK_BYTES, SnapshotChunk, SnapshotExport, SnapshotImport,
+    SnapshotManifest, chunk_file, decode_manifest, read_snapshot_file,
 };
 pub use store::{BlockData, CommitStats, Store, StoreConfig};
 pub use tree::{MemTree, ProofError, StateProof};

@@ -80,16 +80,62 @@ impl Store {
         dir: &Path,
         chunk_entries: usize,
     ) -> Result<SnapshotManifest, StoreError> {
-        let root = self.root_at(height)?;
-        std::fs::create_dir_all(dir).map_err(|e| crate::db::io_error(dir, &e))?;
-        let reader = Arc::new(self.tree());
-        let leaves =
-            JellyfishMerkleIterator::new(Arc::clone(&reader), height.get(), KeyHash([0; 32]))
-                .map_err(|e| StoreError::from_tree(&e))?;
-        let mut manifest = SnapshotManifest {
+        self.snapshot_export(height)?.write(dir, chunk_entries)
+    }
+
+    /// The export of the state after a retained height, to run on any thread: it reads the
+    /// tree version of `height` only (later commits add versions and leave it alone), so a
+    /// node exports while its consensus goes on.
+    ///
+    /// # Errors
+    /// [`StoreError::NotRetained`] for a pruned height; read errors.
+    pub fn snapshot_export(&self, height: Height) -> Result<SnapshotExport, StoreError> {
+        Ok(SnapshotExport {
+            db: Arc::clone(self.db()),
+            reader: Arc::new(self.tree()),
             chain_id: self.chain_id().to_string(),
             height,
-            root,
+            root: self.root_at(height)?,
+        })
+    }
+}
+
+/// A snapshot export of one height, detached from the [`Store`] ([`Store::snapshot_export`]).
+pub struct SnapshotExport {
+    db: Arc<Db>,
+    reader: Arc<DbTree>,
+    chain_id: String,
+    height: Height,
+    root: Hash,
+}
+
+impl std::fmt::Debug for SnapshotExport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotExport").field("height", &self.height).finish_non_exhaustive()
+    }
+}
+
+impl SnapshotExport {
+    /// The height whose state is exported.
+    #[must_use]
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    /// Writes the manifest and chunks of at most `chunk_entries` pairs to `dir`.
+    ///
+    /// # Errors
+    /// Read and file errors (a height pruned meanwhile reads as missing nodes).
+    pub fn write(self, dir: &Path, chunk_entries: usize) -> Result<SnapshotManifest, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| crate::db::io_error(dir, &e))?;
+        let reader = self.reader;
+        let leaves =
+            JellyfishMerkleIterator::new(Arc::clone(&reader), self.height.get(), KeyHash([0; 32]))
+                .map_err(|e| StoreError::from_tree(&e))?;
+        let mut manifest = SnapshotManifest {
+            chain_id: self.chain_id,
+            height: self.height,
+            root: self.root,
             entries: 0,
             chunk_hashes: Vec::new(),
         };
@@ -98,7 +144,7 @@ impl Store {
         for leaf in leaves {
             let (hash, value) = leaf.map_err(|e| StoreError::from_tree(&e))?;
             let key = self
-                .db()
+                .db
                 .get(schema::PREIMAGES, &hash.0)?
                 .ok_or_else(|| StoreError::Corrupt(format!("no preimage for tree key {hash:?}")))?;
             entries.push((key, value));

@@ -21,6 +21,7 @@ mod workload;
 mod crash;
 mod errors;
 mod fixture;
+mod frozen;
 mod proofs;
 mod roots;
 mod snapshot;

@@ -11,15 +11,16 @@
     clippy::cast_possible_truncation
 )]
 
+#[path = "../../daemon/tests/common/base.rs"]
 mod common;
 
 use common::*;
 use std::collections::{BTreeMap, VecDeque};
 use tokenbook_consensus::{Timeout, TimeoutParams};
-use tokenbook_net::Message;
-use tokenbook_node::driver::{Action, BlockLimits, Driver};
-use tokenbook_node::executor::Executor;
-use tokenbook_node::mempool::{Mempool, MempoolConfig};
+use tokenbook_engine::Message;
+use tokenbook_engine::driver::{Action, BlockLimits, Driver};
+use tokenbook_engine::executor::Executor;
+use tokenbook_engine::mempool::{Mempool, MempoolConfig};
 use tokenbook_protocol::*;
 use tokenbook_store::StoreConfig;
 

@@ -12,14 +12,15 @@
     clippy::cast_possible_truncation
 )]
 
+#[path = "../../daemon/tests/common/base.rs"]
 mod common;
 
 use common::*;
 use tokenbook_consensus::{Timeout, TimeoutKind, TimeoutParams};
-use tokenbook_net::Message;
-use tokenbook_node::driver::{Action, BlockLimits, Driver, DriverError};
-use tokenbook_node::executor::{ExecError, Executor};
-use tokenbook_node::mempool::{Mempool, MempoolConfig};
+use tokenbook_engine::Message;
+use tokenbook_engine::driver::{Action, BlockLimits, Driver, DriverError};
+use tokenbook_engine::executor::{ExecError, Executor};
+use tokenbook_engine::mempool::{Mempool, MempoolConfig};
 use tokenbook_protocol::*;
 use tokenbook_store::StoreConfig;
 

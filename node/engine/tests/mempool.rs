@@ -7,8 +7,8 @@
 mod chain;
 
 use chain::{CHAIN, Chain, seed};
+use tokenbook_engine::mempool::{AdmitError, Mempool, MempoolConfig};
 use tokenbook_ledger::Reject;
-use tokenbook_node::mempool::{AdmitError, Mempool, MempoolConfig};
 use tokenbook_protocol::*;
 
 /// A chain with `traders` registered accounts and their keys.

@@ -1,0 +1,212 @@
+//! The chain rule, written once: what block `h+1` must be, given the committed state after `h`.
+//!
+//! The executor (judging proposals and decided blocks), the auditor (`tokenbook audit verify`)
+//! and the simulator all judge a block with [`Tip::check`], so a block one of them accepts is a
+//! block every other accepts. The rule is a function of the block and the committed state
+//! alone: no clock, no mempool, no cache that changes a verdict (the key cache in
+//! [`SigChecker`] only saves work).
+//!
+//! Promises:
+//! - [`Tip::next_header`] is the header an honest proposer builds; it never overflows.
+//! - [`Tip::check`] accepts a block exactly when its shape is canonical, its time is after the
+//!   parent's, its header equals [`Tip::next_header`] for its own proposer and time (the
+//!   previous certificate's hash only when the caller pins it), no tx appears twice, and every
+//!   tx signature verifies (one batch, in block order). The first failure is named.
+//! - Whether the proposer may propose, and how far ahead of a clock the time may be, are the
+//!   caller's: they depend on the round (executor) or were checked by the voters (auditor).
+
+use crate::sigs::{SigChecker, SigItem};
+use tokenbook_ledger::LedgerState;
+use tokenbook_protocol::{
+    Block, BlockHeader, Hash, Height, PublicKey, SigError, Timestamp, Tx, tx_root,
+};
+
+/// The committed state a next block is judged against.
+#[derive(Clone, Copy, Debug)]
+pub struct Tip<'a> {
+    /// The ledger after the last committed height.
+    pub ledger: &'a LedgerState,
+    /// The state root after the last committed height.
+    pub state_root: Hash,
+    /// The hash of the certificate of the last committed height that this party holds (zero at
+    /// genesis).
+    pub prev_certificate_hash: Hash,
+}
+
+/// Why a block is not the chain's next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The block is not in canonical shape (sizes, counts).
+    #[error("{0}")]
+    Shape(String),
+    /// A header field other than the state root is not the chain's next.
+    #[error("its {field} is not this chain's next")]
+    Header {
+        /// The first differing field.
+        field: &'static str,
+    },
+    /// Only the state root differs: the block certifies a state after the last height that is
+    /// not this party's.
+    #[error("its state root {certified} is not this chain's {ours}")]
+    StateRoot {
+        /// This party's root.
+        ours: Hash,
+        /// The root the header carries.
+        certified: Hash,
+    },
+    /// A tx appears twice.
+    #[error("tx {index} repeats tx {first}")]
+    Repeated {
+        /// The later position.
+        index: usize,
+        /// The first position.
+        first: usize,
+    },
+    /// A tx signature does not verify.
+    #[error("tx {index} ({hash}) has a bad signature: {error}")]
+    Signature {
+        /// Its position.
+        index: usize,
+        /// Its hash.
+        hash: Hash,
+        /// Why.
+        error: SigError,
+    },
+}
+
+impl<'a> Tip<'a> {
+    /// The tip after `ledger`'s height, with its root and the certificate hash held for it.
+    #[must_use]
+    pub fn new(ledger: &'a LedgerState, state_root: Hash, prev_certificate_hash: Hash) -> Self {
+        Tip { ledger, state_root, prev_certificate_hash }
+    }
+
+    /// The height the next block has.
+    #[must_use]
+    pub fn next_height(&self) -> Height {
+        Height::new(self.ledger.height.get().saturating_add(1))
+    }
+
+    /// The header the next block must carry, for `proposer` at `time_ms` with `txs`.
+    #[must_use]
+    pub fn next_header(&self, proposer: PublicKey, time_ms: u64, txs: &[Tx]) -> BlockHeader {
+        let ledger = self.ledger;
+        let height = self.next_height();
+        BlockHeader {
+            chain_id: ledger.chain_id.clone(),
+            height,
+            // Saturating: a chain whose last block is at the last millisecond has no next time
+            // (every header then fails `check`), but computing one must not overflow.
+            time: Timestamp::new(time_ms.max(ledger.time.get().saturating_add(1))),
+            proposer,
+            prev_block_hash: ledger.last_block_hash,
+            prev_certificate_hash: self.prev_certificate_hash,
+            tx_root: tx_root(txs),
+            state_root: self.state_root,
+            validator_set_hash: ledger.validator_set_for(height).hash(),
+            next_validator_set_hash: ledger
+                .validator_set_for(Height::new(height.get().saturating_add(1)))
+                .hash(),
+        }
+    }
+
+    /// Judges `block` as the next height. `pin_certificate` makes the header's previous
+    /// certificate hash part of the rule (a proposal that carries no other certificate);
+    /// without it any hash is accepted (the certificate was checked elsewhere, or the block is
+    /// already certified).
+    ///
+    /// # Errors
+    /// The first [`ChainError`]: shape, time, header fields, state root, repeated tx, bad
+    /// signature — in that order.
+    pub fn check(
+        &self,
+        block: &Block,
+        pin_certificate: bool,
+        signatures: &mut SigChecker,
+    ) -> Result<(), ChainError> {
+        let header = &block.header;
+        block.check_shape().map_err(ChainError::Shape)?;
+        if header.time <= self.ledger.time {
+            return Err(ChainError::Header { field: "time" });
+        }
+        let mut expected = self.next_header(header.proposer, header.time.get(), &block.txs);
+        if !pin_certificate {
+            expected.prev_certificate_hash = header.prev_certificate_hash;
+        }
+        let same_but_root = BlockHeader { state_root: header.state_root, ..expected.clone() };
+        if *header != same_but_root {
+            let field = first_difference(header, &expected).unwrap_or("header");
+            return Err(ChainError::Header { field });
+        }
+        if header.state_root != expected.state_root {
+            return Err(ChainError::StateRoot {
+                ours: expected.state_root,
+                certified: header.state_root,
+            });
+        }
+        check_unique(&block.txs)?;
+        check_signatures(block, &self.ledger.chain_id, signatures)
+    }
+}
+
+/// Refuses a block that includes one tx twice (the ledger would refuse the second; an honest
+/// proposer never includes it).
+fn check_unique(txs: &[Tx]) -> Result<(), ChainError> {
+    let mut seen = std::collections::BTreeMap::new();
+    for (index, tx) in txs.iter().enumerate() {
+        if let Some(first) = seen.insert(tx.hash(), index) {
+            return Err(ChainError::Repeated { index, first });
+        }
+    }
+    Ok(())
+}
+
+/// Every tx signature, verified as one batch in block order; the first bad one is named.
+fn check_signatures(
+    block: &Block,
+    chain: &str,
+    signatures: &mut SigChecker,
+) -> Result<(), ChainError> {
+    let preimages: Vec<Vec<u8>> =
+        block.txs.iter().map(|tx| tx.payload.signing_preimage(chain)).collect();
+    let items: Vec<SigItem<'_>> = block
+        .txs
+        .iter()
+        .zip(&preimages)
+        .map(|(tx, preimage)| SigItem {
+            signer: &tx.payload.signer,
+            preimage,
+            signature: &tx.signature,
+        })
+        .collect();
+    let verdicts = signatures.verify(&items);
+    match verdicts.into_iter().enumerate().find_map(|(i, v)| v.err().map(|e| (i, e))) {
+        None => Ok(()),
+        Some((index, error)) => {
+            let hash = block.txs.get(index).map(Tx::hash).unwrap_or_default();
+            Err(ChainError::Signature { index, hash, error })
+        }
+    }
+}
+
+/// The first header field other than the state root that differs.
+fn first_difference(found: &BlockHeader, expected: &BlockHeader) -> Option<&'static str> {
+    let fields: [(&str, bool); 9] = [
+        ("chain id", found.chain_id == expected.chain_id),
+        ("height", found.height == expected.height),
+        ("previous block hash", found.prev_block_hash == expected.prev_block_hash),
+        (
+            "previous certificate hash",
+            found.prev_certificate_hash == expected.prev_certificate_hash,
+        ),
+        ("tx root", found.tx_root == expected.tx_root),
+        ("validator set hash", found.validator_set_hash == expected.validator_set_hash),
+        (
+            "next validator set hash",
+            found.next_validator_set_hash == expected.next_validator_set_hash,
+        ),
+        ("time", found.time == expected.time),
+        ("proposer", found.proposer == expected.proposer),
+    ];
+    fields.iter().find(|(_, same)| !same).map(|(name, _)| *name)
+}
