@@ -8,9 +8,11 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{Devnet, agreed_root, audit, heights, until, up};
+use std::path::Path;
+use std::time::Duration;
 use tokenbook_tests::procs::{binary, devnet_apis};
 
 const KINDS: [&str; 15] = [
@@ -36,62 +38,8 @@ const KINDS: [&str; 15] = [
 const WATCH: Duration = Duration::from_secs(10);
 const MIN_HEIGHTS: u64 = 10;
 
-/// Stops the devnet however the check ends.
-struct Devnet {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    up: Child,
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.bin).args(["down", "--dir"]).arg(self.dir.path()).output();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline && matches!(self.up.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.up.kill();
-        let _ = self.up.wait();
-    }
-}
-
-fn get(url: &str) -> Option<serde_json::Value> {
-    let client =
-        reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().ok()?;
-    serde_json::from_str(&client.get(url).send().ok()?.text().ok()?).ok()
-}
-
-fn height(api: &str) -> Option<u64> {
-    get(&format!("{api}/v1/status"))?["height"].as_u64()
-}
-
-fn heights(apis: &[String]) -> Result<Vec<u64>, String> {
-    apis.iter().map(|a| height(a).ok_or(format!("{a} does not answer"))).collect()
-}
-
-fn until(secs: u64, what: &str, mut check: impl FnMut() -> bool) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        if Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}"));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    Ok(())
-}
-
 fn start(bin: &Path, kind: &str) -> Devnet {
-    let dir = tempfile::tempdir().unwrap();
-    let up = Command::new(bin)
-        .env("TOKENBOOK_DEVNET_API_PORT", "0")
-        .args(["up", "--validators", "4", "--traders", "4", "--dir"])
-        .arg(dir.path())
-        .args(["--misbehave", &format!("3={kind}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Devnet { bin: bin.to_path_buf(), dir, up }
+    up(bin, &["--misbehave", &format!("3={kind}")])
 }
 
 /// One kind: the verdict line, or what went wrong.
@@ -111,24 +59,8 @@ fn check(devnet_bin: &Path, cli: &Path, kind: &str) -> Result<String, String> {
         return Err(format!("honest heights {before:?} → {after:?} in {WATCH:?}"));
     }
     let common = after.iter().min().copied().unwrap_or(1) - 1;
-    let roots: Vec<Option<String>> = honest
-        .iter()
-        .map(|a| get(&format!("{a}/v1/state-root/{common}")))
-        .map(|v| v.and_then(|v| v["state_root"].as_str().map(String::from)))
-        .collect();
-    if roots.iter().any(Option::is_none) || roots.windows(2).any(|w| w[0] != w[1]) {
-        return Err(format!("state roots at {common}: {roots:?}"));
-    }
-    let genesis = dir.join("validator-0/genesis.json");
-    let audit = Command::new(cli)
-        .args(["audit", "verify", "--in-memory", "--node", &honest[0], "--to", &common.to_string()])
-        .arg("--from-genesis")
-        .arg(&genesis)
-        .output()
-        .unwrap();
-    if !audit.status.success() {
-        return Err(format!("audit verify: {}", String::from_utf8_lossy(&audit.stderr)));
-    }
+    agreed_root(&honest, common)?;
+    audit(cli, dir, &honest[0], common)?;
     Ok(format!(
         "honest +{gained} heights in {}s, roots agree at {common}, audit passes",
         WATCH.as_secs()

@@ -65,6 +65,11 @@ enum Command {
         #[cfg(feature = "misbehave")]
         #[arg(long)]
         misbehave: Option<tokenbook_node::misbehave::Misbehaviour>,
+        /// Abort the process the Nth time the driver passes POINT (tests of restart safety;
+        /// `misbehave` feature): proposal, vote, before-commit, commit, prune.
+        #[cfg(feature = "misbehave")]
+        #[arg(long, value_name = "POINT:N")]
+        crash_at: Option<String>,
     },
 }
 
@@ -82,7 +87,12 @@ fn main() -> ExitCode {
         #[cfg(not(feature = "misbehave"))]
         Command::Start { home } => start(&Home(home), node::Options::default()),
         #[cfg(feature = "misbehave")]
-        Command::Start { home, misbehave } => start(&Home(home), node::Options { misbehave }),
+        Command::Start { home, misbehave, crash_at } => {
+            match crash_at.as_deref().map(tokenbook_engine::crash::arm).transpose() {
+                Ok(_) => start(&Home(home), node::Options { misbehave }),
+                Err(e) => Err(e),
+            }
+        }
         Command::Genesis { chain_id, members, out } => genesis(&chain_id, &members, &out),
     };
     match result {

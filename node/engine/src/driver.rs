@@ -737,6 +737,10 @@ impl<S: ChainStore> Driver<S> {
         let bytes = encode_record(record);
         let records: Vec<&[u8]> = block.iter().map(Vec::as_slice).chain([&bytes[..]]).collect();
         self.executor.append_records(height, &records)?;
+        crate::crash::point(match record {
+            Record::Proposal(_) => "proposal",
+            Record::Vote(_) => "vote",
+        });
         self.own.extend(own_records(std::slice::from_ref(record), self.me));
         Ok(())
     }
@@ -785,10 +789,13 @@ impl<S: ChainStore> Driver<S> {
                 reason: "decided a block this node never received".into(),
             }));
         };
+        crate::crash::point("before-commit");
         let (root, receipts) = self.executor.commit(&block, &certificate)?;
+        crate::crash::point("commit");
         let included: Vec<Hash> = block.txs.iter().map(Tx::hash).collect();
         self.mempool.on_block(&included, self.executor.ledger());
         self.executor.prune_records(height)?;
+        crate::crash::point("prune");
         self.blocks.clear();
         self.proposals.clear();
         self.stored_rounds.clear();

@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
 pub mod chain;
+pub mod crash;
 pub mod driver;
 pub mod executor;
 pub mod mempool;

@@ -156,3 +156,39 @@ fn validation_names_what_is_wrong() {
     // Nothing was committed by any of this.
     assert_eq!(exec.height(), Height::new(0));
 }
+
+/// Issue #16: a peer's snapshot request never exports on the consensus path. The first request
+/// starts the export on its own thread and is answered at once with nothing; commits go on
+/// meanwhile; once written, the snapshot is offered with the block that certifies its root.
+#[test]
+fn snapshots_are_exported_off_the_consensus_path() {
+    use tokenbook_engine::Message;
+    use tokenbook_engine::snapshots::SnapshotServer;
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = tempfile::tempdir().unwrap();
+    let mut exec = open(dir.path());
+    let proposer = seed(1).public_key();
+    let commit = |exec: &mut Executor, h: u64| {
+        let block = exec.propose(proposer, GENESIS_MS + h * 1_000, registrations(h * 10, 5));
+        exec.commit(&block, &certificate(&block)).unwrap();
+    };
+    for h in 1..=3 {
+        commit(&mut exec, h);
+    }
+    let mut server = SnapshotServer::new(snapshots.path().to_path_buf(), 100, 4);
+    assert!(server.offer(exec.store()).is_none(), "nothing written yet");
+    assert!(server.exporting());
+    // The export reads its own tree version; the node commits on.
+    commit(&mut exec, 4);
+    server.finish_export();
+    let Some(Message::SnapshotOffer { manifest, block, .. }) = server.offer(exec.store()) else {
+        panic!("no offer once the export is written");
+    };
+    let manifest = tokenbook_store::decode_manifest(&manifest).unwrap();
+    assert_eq!(manifest.height, Height::new(2));
+    assert_eq!(block.header.height, Height::new(3));
+    assert_eq!(manifest.root, block.header.state_root);
+    assert!(manifest.chunk_hashes.len() > 1);
+    assert!(!server.exporting(), "a fresh snapshot is reused, not exported again");
+    assert!(matches!(server.chunk(Height::new(2), 0), Some(Message::ChunkReply { index: 0, .. })));
+}
