@@ -6,12 +6,15 @@ use std::sync::{Arc, Mutex};
 use tokenbook_consensus::*;
 use tokenbook_protocol::*;
 
+/// Every preimage the signer signed.
+type Log = Arc<Mutex<Vec<Vec<u8>>>>;
+
 /// A remote signer stand-in: signs with a key it holds, logs every preimage, and can be told to
 /// refuse.
 #[derive(Debug)]
 struct Remote {
     key: Keypair,
-    signed: Arc<Mutex<Vec<Vec<u8>>>>,
+    signed: Log,
     refuse: bool,
 }
 
@@ -29,7 +32,7 @@ impl Signer for Remote {
     }
 }
 
-fn core_with(net: &Net, i: usize, refuse: bool) -> (Consensus<Ed25519>, Arc<Mutex<Vec<Vec<u8>>>>) {
+fn core_with(net: &Net, i: usize, refuse: bool) -> (Consensus<Ed25519>, Log) {
     let signed = Arc::new(Mutex::new(Vec::new()));
     let remote = Remote { key: net.key(i), signed: Arc::clone(&signed), refuse };
     let (core, _) =
