@@ -87,12 +87,10 @@ fn main() -> ExitCode {
         #[cfg(not(feature = "misbehave"))]
         Command::Start { home } => start(&Home(home), node::Options::default()),
         #[cfg(feature = "misbehave")]
-        Command::Start { home, misbehave, crash_at } => {
-            match crash_at.as_deref().map(tokenbook_engine::crash::arm).transpose() {
-                Ok(_) => start(&Home(home), node::Options { misbehave }),
-                Err(e) => Err(e),
-            }
-        }
+        Command::Start { home, misbehave, crash_at } => crash_at
+            .as_deref()
+            .map_or(Ok(()), tokenbook_engine::crash::arm)
+            .and_then(|()| start(&Home(home), node::Options { misbehave })),
         Command::Genesis { chain_id, members, out } => genesis(&chain_id, &members, &out),
     };
     match result {
