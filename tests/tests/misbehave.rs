@@ -13,25 +13,8 @@ mod common;
 use common::{Devnet, agreed_root, audit, heights, until, up};
 use std::path::Path;
 use std::time::Duration;
+use tokenbook_engine::misbehave::Misbehaviour;
 use tokenbook_tests::procs::{binary, devnet_apis};
-
-const KINDS: [&str; 15] = [
-    "bad-state-root",
-    "future-time",
-    "stale-time",
-    "bad-tx-root",
-    "bad-validator-set",
-    "wrong-proposer",
-    "invalid-txs",
-    "torsion-sig",
-    "duplicate-txs",
-    "oversize-block",
-    "equivocate",
-    "withhold",
-    "double-vote",
-    "far-round",
-    "replay-old",
-];
 
 /// How long the honest validators are watched, and the fewest heights each must commit in it
 /// (debug builds on 2 shared cores; release does ≥ 10 heights/s, docs/benchmarks.md).
@@ -74,7 +57,8 @@ fn three_honest_validators_outlast_every_misbehaviour() {
     let cli = binary("tokenbook", &[], false);
     let only = std::env::var("TOKENBOOK_MISBEHAVE").ok();
     let mut failed = Vec::new();
-    for kind in KINDS.iter().filter(|k| only.as_deref().is_none_or(|o| o == **k)) {
+    let kinds = Misbehaviour::ALL.map(Misbehaviour::name);
+    for kind in kinds.iter().filter(|k| only.as_deref().is_none_or(|o| o == **k)) {
         match check(&devnet, &cli, kind) {
             Ok(verdict) => eprintln!("misbehave {kind}: ok: {verdict}"),
             Err(e) => {

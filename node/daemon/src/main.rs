@@ -61,7 +61,7 @@ enum Command {
         /// Misbehave (tests of the real node; this build has the `misbehave` feature):
         /// bad-state-root, future-time, stale-time, bad-tx-root, bad-validator-set,
         /// wrong-proposer, invalid-txs, torsion-sig, duplicate-txs, oversize-block, equivocate,
-        /// withhold, double-vote, far-round, replay-old.
+        /// withhold, double-vote, far-round, replay-old, amnesia.
         #[cfg(feature = "misbehave")]
         #[arg(long)]
         misbehave: Option<tokenbook_node::misbehave::Misbehaviour>,

@@ -259,7 +259,7 @@ impl<S: ChainStore> Driver<S> {
     fn emit(&mut self, actions: Vec<Action>) -> Vec<Action> {
         #[cfg(feature = "misbehave")]
         if let Some(misbehave) = &mut self.misbehave {
-            return misbehave.actions(actions, self.core.height());
+            return misbehave.actions(actions, self.core.height(), &self.proposals);
         }
         actions
     }
@@ -561,7 +561,12 @@ impl<S: ChainStore> Driver<S> {
         let named = block.header.prev_certificate_hash;
         let prev_certificate = match carried.filter(|c| c.hash() == named) {
             Some(certificate) => Some(certificate),
-            None => self.executor.last_certificate()?.filter(|c| c.hash() == named),
+            // Read from the store only when it is the one this node holds (a proposal naming
+            // another certificate and carrying none is simply unvoteable).
+            None if named == self.executor.last_certificate_hash() => {
+                self.executor.last_certificate()?
+            }
+            None => None,
         };
         Ok(Held { block, prev_certificate })
     }

@@ -278,6 +278,12 @@ impl<S: ChainStore> Executor<S> {
         Ok(self.store.certificate(self.ledger.height)?)
     }
 
+    /// The hash of the last committed height's certificate (zero at genesis), from memory.
+    #[must_use]
+    pub fn last_certificate_hash(&self) -> Hash {
+        self.last_certificate
+    }
+
     /// Applies a decided block and commits it with its certificate; returns the new root and
     /// the receipts.
     ///

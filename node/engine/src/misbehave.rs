@@ -9,7 +9,7 @@
 use crate::driver::Action;
 use crate::executor::Executor;
 use crate::storage::ChainStore;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use tokenbook_protocol::message::Message;
 use tokenbook_protocol::{
     AccountId, Block, CancelAll, Hash, Height, Keypair, MAX_BLOCK_TXS, Proposal, ProposalPayload,
@@ -49,11 +49,15 @@ pub enum Misbehaviour {
     FarRound,
     /// Sends messages of earlier heights again.
     ReplayOld,
+    /// Forgets its lock and the block's validity: every vote it sends is for the round's
+    /// proposal, whatever its core decided (the amnesia attack on Tendermint's locking).
+    Amnesia,
 }
 
 impl Misbehaviour {
-    /// Every kind, in the order of issue #16.
-    pub const ALL: [Misbehaviour; 15] = [
+    /// Every kind, in the order of issue #16 (amnesia added with the retired consensus-only
+    /// simulator, which had it).
+    pub const ALL: [Misbehaviour; 16] = [
         Misbehaviour::BadStateRoot,
         Misbehaviour::FutureTime,
         Misbehaviour::StaleTime,
@@ -69,6 +73,7 @@ impl Misbehaviour {
         Misbehaviour::DoubleVote,
         Misbehaviour::FarRound,
         Misbehaviour::ReplayOld,
+        Misbehaviour::Amnesia,
     ];
 
     /// The kind's name (`bad-state-root`, …).
@@ -90,6 +95,7 @@ impl Misbehaviour {
             Misbehaviour::DoubleVote => "double-vote",
             Misbehaviour::FarRound => "far-round",
             Misbehaviour::ReplayOld => "replay-old",
+            Misbehaviour::Amnesia => "amnesia",
         }
     }
 }
@@ -202,7 +208,8 @@ impl Misbehave {
             | Misbehaviour::Withhold
             | Misbehaviour::DoubleVote
             | Misbehaviour::FarRound
-            | Misbehaviour::ReplayOld => {}
+            | Misbehaviour::ReplayOld
+            | Misbehaviour::Amnesia => {}
         }
         block
     }
@@ -234,22 +241,28 @@ impl Misbehave {
         tx
     }
 
-    /// What this validator sends instead of `actions`.
+    /// What this validator sends instead of `actions`, at `height` where `proposals` are the
+    /// proposals its driver holds, by round.
     #[must_use]
-    pub fn actions(&mut self, actions: Vec<Action>, height: Height) -> Vec<Action> {
+    pub fn actions(
+        &mut self,
+        actions: Vec<Action>,
+        height: Height,
+        proposals: &BTreeMap<Round, Proposal>,
+    ) -> Vec<Action> {
         let mut out = Vec::with_capacity(actions.len());
         for action in actions {
-            match &action {
-                Action::Broadcast(Message::Proposal { .. } | Message::Vote(_)) => {
-                    if let Action::Broadcast(message) = &action {
-                        self.remember(height, message);
-                        out.extend(self.lies(message));
-                    }
-                    if self.kind != Misbehaviour::Withhold {
-                        out.push(action);
-                    }
-                }
-                _ => out.push(action),
+            let action = self.forget(action, height, proposals);
+            let Action::Broadcast(message @ (Message::Proposal { .. } | Message::Vote(_))) =
+                &action
+            else {
+                out.push(action);
+                continue;
+            };
+            self.remember(height, message);
+            out.extend(self.lies(message));
+            if self.kind != Misbehaviour::Withhold {
+                out.push(action);
             }
         }
         if self.kind == Misbehaviour::ReplayOld {
@@ -257,6 +270,28 @@ impl Misbehave {
             out.extend(old.map(|(_, m)| Action::Broadcast(m.clone())));
         }
         out
+    }
+
+    /// With amnesia, a vote of this height becomes a vote for its round's proposal.
+    fn forget(
+        &self,
+        action: Action,
+        height: Height,
+        proposals: &BTreeMap<Round, Proposal>,
+    ) -> Action {
+        let Action::Broadcast(Message::Vote(vote)) = &action else { return action };
+        let p = vote.payload;
+        let proposed = proposals.get(&p.round).map(|proposal| proposal.payload.value);
+        match proposed {
+            Some(value)
+                if self.kind == Misbehaviour::Amnesia
+                    && p.height == height
+                    && p.value != Some(value) =>
+            {
+                self.vote(vote, p.height, p.round, Some(value))
+            }
+            _ => action,
+        }
     }
 
     fn remember(&mut self, height: Height, message: &Message) {

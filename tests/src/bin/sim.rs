@@ -1,8 +1,12 @@
-//! `sim`: runs the deterministic consensus simulation over a range of seeds.
+//! `sim`: runs the deterministic simulation of the shipped engine over a range of seeds.
 //!
 //! `cargo run --release -p tokenbook-tests --bin sim -- --seeds 1..1000 --validators 4
 //! --byzantine 1 --heights 200 [--faults all|none|drop,duplicate,reorder,partition,asymmetric,
-//! crash,set-changes] [--threads 2] [--twice] [--ledger]`
+//! crash,set-changes] [--threads 2] [--twice]`
+//!
+//! `--ledger` is accepted and does nothing: the simulation always runs the real engine and
+//! ledger now (it once selected them over a consensus-only model; older replay commands keep
+//! working).
 //!
 //! Prints one summary line; for every failing seed, its violations and the command that replays
 //! it exactly. Exits 1 on any violation (or, with `--twice`, on two runs of a seed that differ).
@@ -22,7 +26,6 @@ struct Args {
     faults: Faults,
     threads: usize,
     twice: bool,
-    ledger: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -34,7 +37,6 @@ fn parse() -> Result<Args, String> {
         faults: Faults::all(),
         threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         twice: false,
-        ledger: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,7 +55,7 @@ fn parse() -> Result<Args, String> {
             "--faults" => args.faults = Faults::parse(&value()?)?,
             "--threads" => args.threads = value()?.parse().map_err(|e| format!("{e}"))?,
             "--twice" => args.twice = true,
-            "--ledger" => args.ledger = true,
+            "--ledger" => {}
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -70,7 +72,6 @@ fn config(args: &Args, seed: u64) -> Config {
         byzantine: args.byzantine,
         heights: args.heights,
         faults: args.faults,
-        ledger: args.ledger,
     }
 }
 
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
     let started = std::time::Instant::now();
     let next = AtomicU64::new(args.seeds.start);
     let failures: Mutex<Vec<(Report, Option<Report>)>> = Mutex::new(Vec::new());
-    let totals = Mutex::new((0u64, 0u64, 0u64)); // runs, decided heights, evidence
+    let totals = Mutex::new((0u64, 0u64, 0u64, 0u64)); // runs, decided heights, evidence, set changes
     std::thread::scope(|s| {
         for _ in 0..args.threads.max(1) {
             s.spawn(|| {
@@ -100,6 +101,7 @@ fn main() -> ExitCode {
                         t.0 += 1;
                         t.1 += report.decided;
                         t.2 += report.evidence;
+                        t.3 += report.set_changes;
                     }
                     let differs = again.as_ref().is_some_and(|b| *b != report);
                     if !report.violations.is_empty() || differs {
@@ -113,7 +115,7 @@ fn main() -> ExitCode {
     });
     let mut failures = failures.into_inner().unwrap_or_default();
     failures.sort_by_key(|(r, _)| r.seed);
-    let (runs, decided, evidence) = totals.into_inner().unwrap_or_default();
+    let (runs, decided, evidence, set_changes) = totals.into_inner().unwrap_or_default();
     for (report, again) in &failures {
         for violation in &report.violations {
             println!("seed={} violation: {violation}", report.seed);
@@ -130,15 +132,14 @@ fn main() -> ExitCode {
         println!("replay: {}", config(&args, report.seed).replay_command());
     }
     println!(
-        "seeds={}..{} validators={} byzantine={} heights={} faults={} ledger={} runs={runs} decided={decided} \
-         evidence={evidence} violations={} elapsed={:.1}s",
+        "seeds={}..{} validators={} byzantine={} heights={} faults={} runs={runs} decided={decided} \
+         evidence={evidence} set_changes={set_changes} violations={} elapsed={:.1}s",
         args.seeds.start,
         args.seeds.end,
         args.validators,
         args.byzantine,
         args.heights,
         args.faults.to_text(),
-        args.ledger,
         failures.len(),
         started.elapsed().as_secs_f64()
     );

@@ -8,6 +8,12 @@
 //! persisted record and the messages that follow it (the event's actions are lost), during a
 //! commit (the store refuses the write, the driver stops) — and all nodes may crash at once.
 //! Clients submit signed txs (index prices, deposits, orders) to random live validators.
+//! With set changes on, the members change the validator set by governance, as a real network
+//! would: one honest node starts outside the set, following the chain; every few hundred
+//! milliseconds the members either approve the open proposals or propose the next change —
+//! add the honest node that is outside, or remove the next honest validator in turn — and each
+//! change takes effect two heights after the approving block. The set never drops below the
+//! genesis size, so the Byzantine validators stay under a third of the power.
 //! Byzantine validators run the same driver with a misbehaviour of the engine's `misbehave`
 //! feature, the same code `tokenbook-node --misbehave` runs.
 //!
@@ -32,9 +38,9 @@ use tokenbook_engine::storage::{ChainStore, MemChainStore};
 use tokenbook_ledger::Genesis;
 use tokenbook_ledger::state::GenesisMember;
 use tokenbook_protocol::{
-    AccountId, Cash, CashTransfer, Hash, Height, IndexId, IndexObservation, Keypair, MarketId,
-    NewOrder, OrderKind, Price, Qty, SelfTradePrevention, Side, TimeInForce, Timestamp, Tx, TxBody,
-    TxPayload, Validator,
+    AccountId, Approve, Cash, CashTransfer, GovAction, Hash, Height, IndexId, IndexObservation,
+    Keypair, MarketId, NewOrder, OrderKind, Price, ProposalId, Propose, Qty, SelfTradePrevention,
+    Side, TimeInForce, Timestamp, Tx, TxBody, TxPayload, Validator, ValidatorSet,
 };
 
 /// Block time of genesis (ms); simulated time is added to it.
@@ -44,6 +50,10 @@ const FAULTS_FROM_MS: u64 = 1_000;
 const FAULT_WINDOW_MS: u64 = 20_000;
 /// Clients submit txs this often.
 const SUBMIT_EVERY_MS: u64 = 100;
+/// Members act on validator-set governance this often (with set changes on).
+const GOVERN_EVERY_MS: u64 = 700;
+/// How long a proposal stays open.
+const PROPOSAL_LIFE_MS: u64 = 30_000;
 
 const LIMITS: BlockLimits =
     BlockLimits { max_txs: 1_000, max_bytes: 1 << 20, interval_ms: 50, max_future_time_ms: 1_000 };
@@ -75,6 +85,7 @@ enum Event {
     Cut(BTreeSet<(usize, usize)>),
     Mend(BTreeSet<(usize, usize)>),
     Submit,
+    Govern,
 }
 
 #[derive(Clone, Copy)]
@@ -106,17 +117,34 @@ struct Sim {
     nodes: Vec<Node>,
     genesis: Genesis,
     members: Vec<Keypair>,
+    /// The honest nodes that take turns being outside the validator set (with set changes on):
+    /// the honest genesis validators and one spare that starts outside.
+    rotation: Vec<usize>,
+    /// Removals proposed so far (which honest validator leaves next).
+    removals: usize,
+    /// The last change proposed.
+    proposed: Option<GovAction>,
     nonce: u64,
     cut: BTreeMap<(usize, usize), u32>,
     drop_per_mille: u64,
     heal_ms: u64,
-    /// The block hash and root the first honest validator committed at each height.
-    committed: BTreeMap<u64, (Hash, Hash)>,
+    /// The block hash, root and validator set the first honest node committed at each height.
+    committed: BTreeMap<u64, Commit>,
+    /// The validator set of each height, as the honest nodes decided it beforehand.
+    sets: BTreeMap<u64, ValidatorSet>,
     violations: Vec<String>,
     trace: u64,
     events: u64,
     evidence: u64,
     fills: u64,
+}
+
+/// What the first honest node to commit a height committed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Commit {
+    block: Hash,
+    root: Hash,
+    validators: Hash,
 }
 
 /// Runs one seed on the real engine.
@@ -128,6 +156,9 @@ pub fn run(cfg: &Config) -> Report {
         sim.start_node(i, MemChainStore::new());
     }
     sim.at(SUBMIT_EVERY_MS, Event::Submit);
+    if cfg.faults.set_changes {
+        sim.at(GOVERN_EVERY_MS, Event::Govern);
+    }
     while sim.violations.is_empty() && !sim.done() {
         if sim.events % 100_000 == 0 && std::env::var_os("TOKENBOOK_SIM_DEBUG").is_some() {
             let heights: Vec<u64> = sim.nodes.iter().map(|n| n.height).collect();
@@ -146,6 +177,8 @@ pub fn run(cfg: &Config) -> Report {
         sim.step(event);
         sim.check_liveness();
     }
+    let set_changes = sim.set_changes();
+    let keys: Vec<_> = sim.nodes.iter().map(|n| n.key.public_key()).collect();
     Report {
         seed: cfg.seed,
         decided: sim.honest().map(|n| n.height).min().unwrap_or(0),
@@ -155,17 +188,22 @@ pub fn run(cfg: &Config) -> Report {
         time_ms: sim.now,
         evidence: sim.evidence,
         fills: sim.fills,
-        nodes: sim.nodes.iter().enumerate().map(|(i, n)| describe(i, n)).collect(),
+        set_changes,
+        nodes: sim.nodes.iter().enumerate().map(|(i, n)| describe(i, n, &keys)).collect(),
     }
 }
 
-fn describe(i: usize, n: &Node) -> String {
+fn describe(i: usize, n: &Node, keys: &[tokenbook_protocol::PublicKey]) -> String {
     let role = n.byzantine.map_or("honest".to_owned(), |b| b.to_string());
     match &n.driver {
         Some(d) => {
+            // Which nodes this one counts as validators of the height it is deciding.
+            let set = d.executor().ledger().validator_set_for(d.height());
+            let members: Vec<usize> =
+                (0..keys.len()).filter(|&k| set.get(&keys[k]).is_some()).collect();
             format!(
                 "node {i} ({role}): committed {} deciding {} round {} step {:?} locked {:?} valid \
-             round {:?}",
+                 round {:?} validators {members:?}",
                 n.height,
                 d.height(),
                 d.round(),
@@ -189,10 +227,11 @@ impl Sim {
     fn new(cfg: Config) -> Sim {
         let n = cfg.validators;
         let byzantine = cfg.byzantine.min(n);
-        let nodes: Vec<Node> = (0..n)
+        let spare = usize::from(cfg.faults.set_changes);
+        let nodes: Vec<Node> = (0..n + spare)
             .map(|i| Node {
                 key: seed_key(0x51, i, cfg.seed),
-                byzantine: (i >= n - byzantine).then(|| {
+                byzantine: (i >= n - byzantine && i < n).then(|| {
                     let kinds = Misbehaviour::ALL;
                     kinds[(cfg.seed.wrapping_add(i as u64) % kinds.len() as u64) as usize]
                 }),
@@ -205,6 +244,11 @@ impl Sim {
             })
             .collect();
         let members: Vec<Keypair> = (0..n).map(|i| seed_key(0x6d, i, cfg.seed)).collect();
+        let rotation = if cfg.faults.set_changes {
+            (0..n - byzantine).chain([n]).collect()
+        } else {
+            Vec::new()
+        };
         let genesis_members = members
             .iter()
             .zip(&nodes)
@@ -233,11 +277,15 @@ impl Sim {
             nodes,
             genesis,
             members,
+            rotation,
+            removals: 0,
+            proposed: None,
             nonce: 0,
             cut: BTreeMap::new(),
             drop_per_mille: 0,
             heal_ms: 0,
             committed: BTreeMap::new(),
+            sets: BTreeMap::new(),
             violations: Vec::new(),
             trace: 0xcbf2_9ce4_8422_2325,
             events: 0,
@@ -281,6 +329,9 @@ impl Sim {
                 }
                 self.nodes[i].height = driver.executor().height().get();
                 self.nodes[i].driver = Some(driver);
+                if self.nodes[i].byzantine.is_none() {
+                    self.learn_sets(i);
+                }
                 self.nodes[i].last_commit_ms = self.now;
                 self.carry_out(i, actions);
             }
@@ -359,6 +410,10 @@ impl Sim {
             Event::Submit => {
                 self.submit();
                 self.at(SUBMIT_EVERY_MS, Event::Submit);
+            }
+            Event::Govern => {
+                self.govern();
+                self.at(GOVERN_EVERY_MS, Event::Govern);
             }
         }
     }
@@ -534,36 +589,84 @@ impl Sim {
         let Some(driver) = self.nodes[node].driver.as_ref() else { return };
         // The block of `height` (the driver may have committed more in the same call).
         let stored = driver.executor().store().block(height).ok().flatten();
-        let block = stored.map_or(Hash::ZERO, |b| b.hash());
-        let ledger = driver.executor().ledger();
-        let certified =
-            driver.executor().store().certificate(height).ok().flatten().is_some_and(|c| {
-                verify_certificate(
-                    &c,
-                    ledger.validator_set_for(height),
-                    &ledger.chain_id,
-                    &tokenbook_consensus::Ed25519,
-                )
-                .is_ok()
-            });
+        let (block, validators) =
+            stored.map_or((Hash::ZERO, Hash::ZERO), |b| (b.hash(), b.header.validator_set_hash));
+        let certificate = driver.executor().store().certificate(height).ok().flatten();
         self.nodes[node].height = height.get();
         self.nodes[node].last_commit_ms = self.now;
         if self.nodes[node].byzantine.is_some() {
             return;
         }
+        self.learn_sets(node);
+        self.maybe_isolate(node);
+        // Against the set the honest nodes knew for the height before they reached it (a
+        // node's ledger only knows the sets of the next two heights).
+        let set = self.sets.get(&height.get());
+        let certified = match (certificate, set) {
+            (Some(c), Some(set)) => {
+                verify_certificate(&c, set, CHAIN, &tokenbook_consensus::Ed25519).is_ok()
+            }
+            (None, _) => false,
+            (Some(_), None) => true,
+        };
         if !certified {
             self.violations
                 .push(format!("node {node}: the certificate of height {height} does not verify"));
         }
+        let commit = Commit { block, root, validators };
         match self.committed.get(&height.get()) {
             None => {
-                self.committed.insert(height.get(), (block, root));
+                self.committed.insert(height.get(), commit);
             }
-            Some(&(b, r)) if (b, r) != (block, root) => self.violations.push(format!(
-                "agreement: node {node} committed block {block} root {root} at {height}, another honest node {b} root {r}"
+            Some(&first) if first != commit => self.violations.push(format!(
+                "agreement: node {node} committed block {block} root {root} at {height}, \
+                 another honest node {} root {}",
+                first.block, first.root
             )),
             Some(_) => {}
         }
+    }
+
+    /// Records the validator sets of the two heights after honest node `node`'s last commit
+    /// (which its ledger has decided), checking that every honest node decided the same ones.
+    fn learn_sets(&mut self, node: usize) {
+        let Some(driver) = self.nodes[node].driver.as_ref() else { return };
+        let ledger = driver.executor().ledger();
+        let next = ledger.height.get() + 1;
+        for height in [next, next + 1] {
+            let set = ledger.validator_set_for(Height::new(height)).clone();
+            match self.sets.get(&height) {
+                Some(known) if *known != set => self.violations.push(format!(
+                    "agreement: node {node} has validator set {} for height {height}, another \
+                     honest node {}",
+                    set.hash(),
+                    known.hash()
+                )),
+                Some(_) => {}
+                None => {
+                    self.sets.insert(height, set);
+                }
+            }
+        }
+    }
+
+    /// During the fault window, sometimes cuts a node off the moment it commits (both ways,
+    /// for a while): the others must finish the height without its last messages, and it must
+    /// catch up.
+    fn maybe_isolate(&mut self, node: usize) {
+        let faulty = self.now >= FAULTS_FROM_MS && self.now < self.heal_ms;
+        if !(faulty && self.cfg.faults.partition && self.rng.chance(20)) {
+            return;
+        }
+        let links: BTreeSet<(usize, usize)> = (0..self.nodes.len())
+            .filter(|&other| other != node)
+            .flat_map(|other| [(node, other), (other, node)])
+            .collect();
+        for link in &links {
+            *self.cut.entry(*link).or_default() += 1;
+        }
+        let until = 500 + self.rng.below(2_500);
+        self.at(until, Event::Mend(links));
     }
 
     fn check_liveness(&mut self) {
@@ -587,12 +690,7 @@ impl Sim {
     /// A client submits a few signed txs to a random live validator: members publish both
     /// index prices, deposit early, and quote around the mark.
     fn submit(&mut self) {
-        let live: Vec<usize> =
-            (0..self.nodes.len()).filter(|&i| self.nodes[i].driver.is_some()).collect();
-        if live.is_empty() {
-            return;
-        }
-        let node = live[self.rng.below(live.len() as u64) as usize];
+        let Some(node) = self.random_live() else { return };
         let member = self.rng.below(self.members.len() as u64) as usize;
         let account = AccountId::new(member as u64 + 1);
         let now = self.clock();
@@ -630,6 +728,92 @@ impl Sim {
         self.on_node(node, |d, _| Ok(d.submit(txs).1));
     }
 
+    fn random_live(&mut self) -> Option<usize> {
+        let live: Vec<usize> =
+            (0..self.nodes.len()).filter(|&i| self.nodes[i].driver.is_some()).collect();
+        (!live.is_empty()).then(|| live[self.rng.below(live.len() as u64) as usize])
+    }
+
+    /// The members' governance of the validator set: approve what is open, else propose the
+    /// next change unless one is already scheduled. They read the state of the most advanced
+    /// live honest node (a stale read only makes a duplicate proposal, which closes without
+    /// effect when the first has executed).
+    fn govern(&mut self) {
+        let reference = self
+            .nodes
+            .iter()
+            .filter(|n| n.byzantine.is_none())
+            .filter_map(|n| n.driver.as_ref())
+            .max_by_key(|d| d.executor().height());
+        let Some(ledger) = reference.map(|d| d.executor().ledger()) else { return };
+        let open: Vec<(ProposalId, BTreeSet<AccountId>)> =
+            ledger.proposals.values().map(|p| (p.id, p.approvals.clone())).collect();
+        let scheduled = !ledger.pending_validators.is_empty();
+        let current = ledger.validators.clone();
+        let mut txs = Vec::new();
+        if !open.is_empty() {
+            for (proposal, approvals) in open {
+                for member in 0..self.members.len() {
+                    let account = AccountId::new(member as u64 + 1);
+                    if !approvals.contains(&account) {
+                        txs.push(self.sign(member, account, TxBody::Approve(Approve { proposal })));
+                    }
+                }
+            }
+        } else if !scheduled {
+            let action = self.next_change(&current);
+            let expires_at = Timestamp::new(self.clock() + PROPOSAL_LIFE_MS);
+            txs.push(self.sign(
+                0,
+                AccountId::new(1),
+                TxBody::Propose(Propose { action, expires_at }),
+            ));
+        }
+        if let Some(node) = self.random_live().filter(|_| !txs.is_empty()) {
+            self.on_node(node, |d, _| Ok(d.submit(txs).1));
+        }
+    }
+
+    /// The next change of `set`: the last one proposed again while `set` does not show it yet
+    /// (its proposal may not be committed yet: a duplicate closes without effect), else add the
+    /// honest node outside the set, or (all inside) remove the next honest validator in turn.
+    fn next_change(&mut self, set: &ValidatorSet) -> GovAction {
+        let in_set = |key: &tokenbook_protocol::PublicKey| set.get(key).is_some();
+        let pending = match &self.proposed {
+            Some(GovAction::AddValidator(v)) => !in_set(&v.consensus_key),
+            Some(GovAction::RemoveValidator { consensus_key }) => in_set(consensus_key),
+            _ => false,
+        };
+        if let (true, Some(action)) = (pending, &self.proposed) {
+            return action.clone();
+        }
+        let outside =
+            self.rotation.iter().find(|&&i| !in_set(&self.nodes[i].key.public_key())).copied();
+        let action = match outside {
+            Some(i) => {
+                let key = self.nodes[i].key.public_key();
+                GovAction::AddValidator(Validator {
+                    consensus_key: key,
+                    network_key: key,
+                    power: 1,
+                })
+            }
+            None => {
+                let leaving = self.rotation[self.removals % self.rotation.len()];
+                self.removals += 1;
+                GovAction::RemoveValidator { consensus_key: self.nodes[leaving].key.public_key() }
+            }
+        };
+        self.proposed = Some(action.clone());
+        action
+    }
+
+    /// How many times the committed validator set changed.
+    fn set_changes(&self) -> u64 {
+        let sets: Vec<Hash> = self.committed.values().map(|c| c.validators).collect();
+        sets.windows(2).filter(|w| w[0] != w[1]).count() as u64
+    }
+
     fn sign(&mut self, member: usize, account: AccountId, body: TxBody) -> Tx {
         self.nonce += 1;
         let key = &self.members[member];
@@ -660,9 +844,10 @@ impl Sim {
             self.seq += 2;
         }
         if f.crash {
-            let honest = n - self.cfg.byzantine.min(n);
+            let honest: Vec<usize> =
+                (0..n).filter(|&i| self.nodes[i].byzantine.is_none()).collect();
             for _ in 0..1 + self.rng.below(3) {
-                let node = self.rng.below(honest as u64) as usize;
+                let node = honest[self.rng.below(honest.len() as u64) as usize];
                 let point = match self.rng.below(3) {
                     0 => CrashPoint::Idle,
                     1 => CrashPoint::BeforeSend,

@@ -1,37 +1,33 @@
-//! Deterministic simulation of n validators running the real consensus core
-//! (ARCHITECTURE.md "Tests"; STYLE.md 10).
+//! Deterministic simulation of the node we ship (ARCHITECTURE.md "Tests"; STYLE.md 10).
 //!
-//! One seeded event queue drives everything: simulated time, a simulated network (delay, drop,
-//! duplicate, reorder, partitions that heal, asymmetric partitions), crashes and restarts from
-//! each node's persisted records, Byzantine validators (equivocating proposer, double voter,
-//! withholder, sender of votes for far rounds and heights), and an app that changes the validator
-//! set (decided at `h`, in force at `h + 2`). Nothing reads a clock or an unseeded generator, so
-//! a seed replays exactly: [`run`] returns a trace hash over every event it processed.
+//! n validators each run the engine's real driver, executor, mempool and ledger over a store in
+//! memory ([`engine`]), on one seeded event queue: simulated time, a simulated network (delay,
+//! drop, duplicate, reorder, partitions that heal, asymmetric partitions), crashes at any step
+//! and restarts from each node's store, whole-network restarts, Byzantine validators running
+//! the engine's `misbehave` kinds, and validator-set changes by governance txs (decided at `h`,
+//! in force at `h + 2`). Nothing reads a clock or an unseeded generator, so a seed replays
+//! exactly: [`run`] returns a trace hash over every event it processed.
 //!
-//! With [`Config::ledger`] the app is the real ledger ([`app`]): blocks carry signed txs and
-//! every node applies every decided block to its own state.
+//! There is no second implementation of any rule here: an earlier simulator drove the
+//! consensus core with its own block building and validity rule, and so could not see defects
+//! of the engine around it (docs/adr/0006). It was retired in issue #16.
 //!
-//! Checks, at every step: agreement (no two honest nodes decide different values at a height),
-//! validity (only blocks the app accepts are decided), every certificate verifies against the
-//! height's validator set, identical state roots at every height (with the ledger), every
-//! equivocation an honest core was shown produced evidence, and
-//! liveness — once every fault has healed, each honest node keeps deciding (no gap longer than
-//! [`LIVENESS_BOUND_MS`] of simulated time) until it reaches the target height.
+//! Checks, at every step: agreement (no two honest nodes commit different blocks, state roots
+//! or validator sets at a height), every certificate verifies against the height's validator
+//! set, no honest node stops or is penalised or named in evidence by an honest one, the
+//! ledger's invariants after every block, and liveness — once every fault has healed, each
+//! honest node keeps committing (no gap longer than [`LIVENESS_BOUND_MS`] of simulated time)
+//! until it reaches the target height.
 
 // Simulation sizes (validators, heights, rounds) are small: casts between them cannot truncate.
 #![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 
-pub mod app;
 pub mod engine;
-mod node;
-mod world;
 
-/// Runs one seed: with [`Config::ledger`] on the real engine ([`engine`]: the driver, executor,
-/// mempool and ledger the node ships, over a store in memory), otherwise the consensus core
-/// alone with validator-set changes (`world`).
+/// Runs one seed on the shipped engine.
 #[must_use]
 pub fn run(cfg: &Config) -> Report {
-    if cfg.ledger { engine::run(cfg) } else { world::run(cfg) }
+    engine::run(cfg)
 }
 
 /// Longest an honest node may go without a decision once all faults have healed.
@@ -56,7 +52,8 @@ pub struct Faults {
     pub asymmetric: bool,
     /// Honest nodes crash and restart from their records.
     pub crash: bool,
-    /// Validator-set changes by the app.
+    /// Validator-set changes by governance (a spare honest node joins and honest validators
+    /// take turns leaving).
     pub set_changes: bool,
 }
 
@@ -142,8 +139,6 @@ pub struct Config {
     pub heights: u64,
     /// Faults to inject.
     pub faults: Faults,
-    /// Run the real ledger as the app (blocks of signed txs, state roots compared).
-    pub ledger: bool,
 }
 
 impl Config {
@@ -152,14 +147,13 @@ impl Config {
     pub fn replay_command(&self) -> String {
         format!(
             "cargo run --release -p tokenbook-tests --bin sim -- --seeds {}..{} --validators {} \
-             --byzantine {} --heights {} --faults {}{}",
+             --byzantine {} --heights {} --faults {}",
             self.seed,
             self.seed + 1,
             self.validators,
             self.byzantine,
             self.heights,
             self.faults.to_text(),
-            if self.ledger { " --ledger" } else { "" }
         )
     }
 }
@@ -169,7 +163,7 @@ impl Config {
 pub struct Report {
     /// The run's seed.
     pub seed: u64,
-    /// Lowest height any honest node reached.
+    /// Lowest height any honest node committed.
     pub decided: u64,
     /// Every check that failed, in order.
     pub violations: Vec<String>,
@@ -179,10 +173,12 @@ pub struct Report {
     pub events: u64,
     /// Simulated time at the end (ms).
     pub time_ms: u64,
-    /// Evidence reports by honest nodes.
+    /// Evidence of equivocation the nodes reported.
     pub evidence: u64,
-    /// Fills in the decided blocks (with the ledger).
+    /// Fills in the committed blocks.
     pub fills: u64,
+    /// How many times the committed validator set changed.
+    pub set_changes: u64,
     /// Where each node stood at the end (height, round, step, lock), for diagnosing a failure.
     pub nodes: Vec<String>,
 }
