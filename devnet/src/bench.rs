@@ -17,9 +17,9 @@
 //! - The devnet is stopped cleanly at the end (as `up` does on Ctrl-C); a validator that exits,
 //!   or a stream that fails, makes the run fail.
 
-mod load;
+pub(crate) mod load;
 mod logs;
-mod plot;
+pub(crate) mod plot;
 mod record;
 
 use futures_util::StreamExt;
@@ -361,7 +361,7 @@ async fn send_one(client: reqwest::Client, url: Arc<str>, signed: load::Signed, 
 }
 
 /// Every member publishes both indexes (unchanged) every second, so they stay fresh.
-async fn publish_every_second(
+pub(crate) async fn publish_every_second(
     http: reqwest::Client,
     apis: Vec<String>,
     members: Vec<Keypair>,

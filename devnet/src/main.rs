@@ -6,12 +6,15 @@
 //! runs the order flow and prints a live status line until Ctrl-C, then stops every node cleanly.
 //! `status --dir DIR` and `down --dir DIR` act on a devnet started with `--dir`. `bench` starts
 //! a devnet of its own and measures finalized orders per second and submit → final latency
-//! under a paced load (docs/benchmarks.md).
+//! under a paced load (docs/benchmarks.md). `faults` runs each validator as a host of its own
+//! (a network namespace) under partitions, kills and pauses, and checks the chain against what
+//! the load generator was told (README, "Faults on a real network").
 
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod faults;
 mod flow;
 mod nodes;
 mod setup;
@@ -79,6 +82,34 @@ enum Command {
         #[arg(long, default_value_t = 1_024)]
         max_inflight: usize,
     },
+    /// Run every validator as a host of its own (a network namespace, root needed) under
+    /// partitions, kills, pauses and a shaped network while traders submit orders, then check
+    /// every chain against what was acknowledged; writes verdicts.txt, history.jsonl,
+    /// heights.csv and timeline.png. Without `--minutes`: the short suite (every fault once).
+    Faults {
+        /// Number of validators.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// Number of trading accounts (each submits one order at a time).
+        #[arg(long, default_value_t = 16)]
+        traders: usize,
+        /// Network profile: lan, regions (three regions, 40/80/150 ms RTT), lossy (5% loss,
+        /// reordering), or all (each scenario the next profile).
+        #[arg(long, default_value = "lan")]
+        profile: String,
+        /// Soak: random faults for this many minutes (the seed is printed).
+        #[arg(long)]
+        minutes: Option<u64>,
+        /// Seed of the soak's schedule and the wire's randomness.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where the results, the node logs and the picture go.
+        #[arg(long, default_value = "target/faults")]
+        out: PathBuf,
+        /// Internal: set when the harness runs itself inside its namespace.
+        #[arg(long, hide = true)]
+        inside: Option<String>,
+    },
     /// Show each validator's height and state root.
     Status {
         /// The devnet's directory.
@@ -110,6 +141,10 @@ fn main() -> ExitCode {
                 max_inflight,
             };
             bench::run(&opts)
+        }
+        Command::Faults { validators, traders, profile, minutes, seed, out, inside } => {
+            let opts = faults::Options { validators, traders, profile, minutes, seed, out, inside };
+            faults::run(&opts)
         }
         Command::Status { dir } => runtime().and_then(|rt| rt.block_on(status(&dir))),
         Command::Down { dir } => down(&dir),

@@ -2,8 +2,9 @@
 //! missing), one child process per validator with its log in `node.log`, readiness by polling
 //! `/v1/status`, and a clean stop (SIGTERM, SIGKILL after 15 s).
 //!
-//! Promises: `pids` and `devnet.pid` in the devnet's directory name every process started, so
-//! `down` can stop them from another shell; `stop` waits for every child.
+//! Promises: `pids` and `devnet.pid` in the devnet's directory name every process started (kept
+//! current across restarts), so `down` can stop them from another shell; `stop` waits for every
+//! child, resuming a paused one first.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,9 +36,35 @@ pub fn node_binary() -> Result<PathBuf, String> {
     Ok(node)
 }
 
+/// How one validator is started: the command line and the log its stderr is appended to.
+#[derive(Clone, Debug)]
+struct Launch {
+    program: PathBuf,
+    args: Vec<std::ffi::OsString>,
+    log: PathBuf,
+}
+
+impl Launch {
+    fn spawn(&self) -> Result<tokio::process::Child, String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| format!("{}: {e}", self.log.display()))?;
+        tokio::process::Command::new(&self.program)
+            .args(&self.args)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", self.program.display()))
+    }
+}
+
 /// The running validator processes, in genesis order.
 pub struct Nodes {
+    launches: Vec<Launch>,
     children: Vec<tokio::process::Child>,
+    dir: PathBuf,
 }
 
 impl Nodes {
@@ -46,34 +73,77 @@ impl Nodes {
     /// # Errors
     /// A log file or pid file cannot be written, or a process cannot be spawned.
     pub fn start(binary: &Path, devnet: &setup::Devnet) -> Result<Nodes, String> {
-        let mut children = Vec::new();
-        let mut pids = String::new();
+        Nodes::start_wrapped(binary, devnet, &|_| Vec::new())
+    }
+
+    /// Starts every validator as `wrap(i)` followed by `tokenbook-node start …` (for example
+    /// `ip netns exec NAME`, which execs the node in place: the child's pid is the node's).
+    ///
+    /// # Errors
+    /// As [`Nodes::start`].
+    pub fn start_wrapped(
+        binary: &Path,
+        devnet: &setup::Devnet,
+        wrap: &dyn Fn(usize) -> Vec<String>,
+    ) -> Result<Nodes, String> {
+        let mut launches = Vec::new();
         for (i, v) in devnet.validators.iter().enumerate() {
-            let log_path = v.home.0.join("node.log");
-            let log = std::fs::File::create(&log_path)
-                .map_err(|e| format!("{}: {e}", log_path.display()))?;
-            let misbehave = devnet.misbehave.get(&i).map(|kind| ["--misbehave", kind.as_str()]);
-            let child = tokio::process::Command::new(binary)
-                .args(["start", "--home"])
-                .arg(&v.home.0)
-                .args(misbehave.iter().flatten())
-                .stdout(std::process::Stdio::null())
-                .stderr(log)
-                .spawn()
-                .map_err(|e| format!("{}: {e}", binary.display()))?;
-            pids.push_str(&format!("{}\n", child.id().unwrap_or(0)));
-            children.push(child);
+            let mut line: Vec<std::ffi::OsString> = wrap(i).into_iter().map(Into::into).collect();
+            line.push(binary.into());
+            line.extend(["start".into(), "--home".into(), v.home.0.clone().into()]);
+            if let Some(kind) = devnet.misbehave.get(&i) {
+                line.extend(["--misbehave".into(), kind.into()]);
+            }
+            let program = PathBuf::from(line.remove(0));
+            let log = v.home.0.join("node.log");
+            // A fresh log per start of the devnet; restarts append.
+            std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+            launches.push(Launch { program, args: line, log });
         }
-        std::fs::write(devnet.dir.join("pids"), pids).map_err(|e| e.to_string())?;
+        let children = launches.iter().map(Launch::spawn).collect::<Result<Vec<_>, _>>()?;
+        let nodes = Nodes { launches, children, dir: devnet.dir.clone() };
+        nodes.write_pids()?;
         std::fs::write(devnet.dir.join("devnet.pid"), std::process::id().to_string())
             .map_err(|e| e.to_string())?;
-        Ok(Nodes { children })
+        Ok(nodes)
+    }
+
+    fn write_pids(&self) -> Result<(), String> {
+        let pids: String =
+            self.children.iter().map(|c| format!("{}\n", c.id().unwrap_or(0))).collect();
+        std::fs::write(self.dir.join("pids"), pids).map_err(|e| e.to_string())
+    }
+
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`, `TERM`) to validator `i`'s process.
+    pub fn signal(&self, i: usize, signal: &str) {
+        if let Some(pid) = self.children.get(i).and_then(tokio::process::Child::id) {
+            send_signal(pid, signal);
+        }
+    }
+
+    /// Waits (at most `limit`) for validator `i`'s process to exit; whether it did.
+    pub async fn wait_exit(&mut self, i: usize, limit: Duration) -> bool {
+        let Some(child) = self.children.get_mut(i) else { return true };
+        tokio::time::timeout(limit, child.wait()).await.is_ok()
+    }
+
+    /// Starts validator `i` again with the command line it was first started with (its log is
+    /// appended to). The old process must have exited.
+    ///
+    /// # Errors
+    /// It cannot be spawned, or the pid file cannot be written.
+    pub fn restart(&mut self, i: usize) -> Result<(), String> {
+        let launch = self.launches.get(i).ok_or(format!("no validator {i}"))?;
+        self.children[i] = launch.spawn()?;
+        self.write_pids()
     }
 
     /// SIGTERM to every node, then waits for each (SIGKILL after 15 s).
     pub async fn stop(mut self) {
         for child in &self.children {
             if let Some(pid) = child.id() {
+                // A paused node would never act on TERM.
+                send_signal(pid, "CONT");
                 terminate(pid);
             }
         }
@@ -124,8 +194,13 @@ where
 
 /// SIGTERM through the shell's builtin `kill` (no procps needed).
 pub fn terminate(pid: u32) {
+    send_signal(pid, "TERM");
+}
+
+/// `kill -SIGNAL pid` through the shell's builtin (no procps needed).
+pub fn send_signal(pid: u32, signal: &str) {
     let _ = std::process::Command::new("sh")
-        .args(["-c", &format!("kill -TERM {pid} 2>/dev/null")])
+        .args(["-c", &format!("kill -{signal} {pid} 2>/dev/null")])
         .status();
 }
 

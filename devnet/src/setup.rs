@@ -1,5 +1,5 @@
 //! Building a devnet on disk: keys, a genesis naming every validator, one home per validator
-//! (config dialing every other validator on loopback), member and trader key files
+//! (config dialing every other validator, on loopback or at each validator's own address), member and trader key files
 //! (`members/member-N.key`, `traders/trader-N.key`), and `devnet.json` (what `status` and
 //! `down` read). Validator 0's API takes `127.0.0.1:8080`, the CLI's default, when it is free.
 //!
@@ -69,11 +69,54 @@ fn api_port(validator: usize) -> Result<u16, String> {
     if validator == 0 && free { Ok(wanted) } else { free_port() }
 }
 
-/// Writes a devnet of `validators` validators and `traders` traders into `dir`.
+/// Where the validators listen.
+#[derive(Clone, Debug)]
+pub enum Hosts {
+    /// Every validator on `127.0.0.1`, ports asked of the OS (validator 0's API on 8080 when
+    /// free).
+    Loopback,
+    /// Validator `i` alone on the address `addresses[i]` (its own network namespace), P2P on
+    /// [`HOST_P2P_PORT`] and API on [`HOST_API_PORT`].
+    Own(Vec<std::net::Ipv4Addr>),
+}
+
+/// The P2P port of a validator with a host of its own.
+pub const HOST_P2P_PORT: u16 = 26_656;
+/// The API port of a validator with a host of its own.
+pub const HOST_API_PORT: u16 = 8_080;
+
+impl Hosts {
+    /// Validator `i`'s IP address, P2P port and API port.
+    fn of(&self, i: usize) -> Result<(String, u16, u16), String> {
+        match self {
+            Hosts::Loopback => Ok(("127.0.0.1".into(), free_port()?, api_port(i)?)),
+            Hosts::Own(addresses) => {
+                let ip = addresses.get(i).ok_or(format!("no address for validator {i}"))?;
+                Ok((ip.to_string(), HOST_P2P_PORT, HOST_API_PORT))
+            }
+        }
+    }
+}
+
+/// Writes a devnet of `validators` validators and `traders` traders into `dir`, all on
+/// loopback.
 ///
 /// # Errors
 /// `dir` already holds a devnet; a file cannot be written.
 pub fn create(dir: &Path, validators: usize, traders: usize) -> Result<Devnet, String> {
+    create_on(dir, validators, traders, &Hosts::Loopback)
+}
+
+/// Writes a devnet whose validators listen where `hosts` says.
+///
+/// # Errors
+/// `dir` already holds a devnet; a file cannot be written; `hosts` names too few addresses.
+pub fn create_on(
+    dir: &Path,
+    validators: usize,
+    traders: usize,
+    hosts: &Hosts,
+) -> Result<Devnet, String> {
     if dir.join("devnet.json").exists() {
         return Err(format!(
             "{} already holds a devnet: `tokenbook-devnet up --dir` a new directory, or delete it",
@@ -99,10 +142,12 @@ pub fn create(dir: &Path, validators: usize, traders: usize) -> Result<Devnet, S
     let now = tokenbook_node::runtime::now_ms();
     let genesis =
         tokenbook_ledger::genesis::dated_devnet(CHAIN, Timestamp::new(now), members, vec![]);
-    let p2p: Vec<u16> = (0..validators).map(|_| free_port()).collect::<Result<_, _>>()?;
+    let places: Vec<(String, u16, u16)> =
+        (0..validators).map(|i| hosts.of(i)).collect::<Result<_, _>>()?;
     let peer_address = |i: usize, network: &Keypair| -> Result<String, String> {
         let peer = tokenbook_node::node::peer_id_of(&network.public_key())?;
-        Ok(format!("/ip4/127.0.0.1/tcp/{}/p2p/{peer}", p2p[i]))
+        let (ip, p2p, _) = &places[i];
+        Ok(format!("/ip4/{ip}/tcp/{p2p}/p2p/{peer}"))
     };
     let addresses: Vec<String> = keys
         .iter()
@@ -114,9 +159,11 @@ pub fn create(dir: &Path, validators: usize, traders: usize) -> Result<Devnet, S
     for (i, (member, consensus, network)) in keys.into_iter().enumerate() {
         let home = Home(dir.join(format!("validator-{i}")));
         write_key(&dir.join("members").join(format!("member-{i}.key")), &member.seed())?;
-        let api = format!("127.0.0.1:{}", api_port(i)?);
+        let (ip, p2p, api_port) = &places[i];
+        let api = format!("{ip}:{api_port}");
         let peers = addresses.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.clone());
-        write_home(&home, &consensus, &network, &genesis, p2p[i], peers.collect(), &api)?;
+        let listen = format!("/ip4/{ip}/tcp/{p2p}");
+        write_home(&home, &consensus, &network, &genesis, &listen, peers.collect(), &api)?;
         setups.push(ValidatorSetup { home, member, api });
     }
     let traders: Vec<Keypair> = (0..traders).map(|_| random_key()).collect::<Result<_, _>>()?;
@@ -138,12 +185,12 @@ fn write_home(
     consensus: &Keypair,
     network: &Keypair,
     genesis: &Genesis,
-    p2p_port: u16,
+    listen: &str,
     peers: Vec<String>,
     api: &str,
 ) -> Result<(), String> {
     let mut config = Config { chain_id: CHAIN.into(), ..Config::default() };
-    config.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{p2p_port}")];
+    config.p2p.listen = vec![listen.to_string()];
     config.p2p.peers = peers;
     config.p2p.redial_ms = 500;
     config.api.listen = api.into();

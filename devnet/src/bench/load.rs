@@ -60,6 +60,14 @@ impl Trader {
     }
 }
 
+impl Trader {
+    /// Signs this trader's next tx (see [`next_body`]).
+    pub fn sign_next(&mut self, signer: &mut Signer, walk: &mut Walk) -> tokenbook_protocol::Tx {
+        let body = next_body(self, walk);
+        signer.sign(&self.key, self.account, body)
+    }
+}
+
 /// The limits of bench accounts: room for ~20 resting orders and a drifting position.
 #[must_use]
 pub fn bench_limits() -> AccountLimits {

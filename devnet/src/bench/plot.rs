@@ -40,7 +40,7 @@ struct Line<'a> {
 
 /// Runs of points one second apart: a second without a value breaks the line rather than
 /// drawing across it.
-fn segments(points: &[(f64, f64)]) -> Vec<&[(f64, f64)]> {
+pub(crate) fn segments(points: &[(f64, f64)]) -> Vec<&[(f64, f64)]> {
     let mut out = Vec::new();
     let mut start = 0;
     for i in 1..=points.len() {

@@ -21,7 +21,8 @@
 //! - A proposal this node sends carries the certificate of the previous height that its block's
 //!   header names (a re-proposed block keeps the certificate it came with).
 //! - A node behind catches up from [`Message::SyncReply`]: the certificate is verified against
-//!   the ledger's validator set for that height before the block is applied.
+//!   the ledger's validator set for that height before the block is applied. Replies may arrive
+//!   in any order; those for later heights wait (bounded) for the ones before them.
 //! - A divergence (a block more than two thirds certified whose state root this node cannot
 //!   reproduce) or a store failure stops the driver ([`DriverError`]).
 
@@ -181,6 +182,11 @@ pub struct Driver<S = Store> {
     sync_requested: Option<(Height, u64)>,
     /// When each peer's last sync request was served (ms).
     sync_served: BTreeMap<Peer, u64>,
+    /// Sync replies for heights past the next one, held until the blocks before them are in
+    /// (replies travel on separate streams and may arrive in any order): at most one per
+    /// height, heights within [`SYNC_BATCH`] of the next, [`SYNC_REPLY_BYTES`] in all.
+    sync_ahead: BTreeMap<Height, (Peer, Block, CommitCertificate, usize)>,
+    sync_ahead_bytes: usize,
     /// The highest height a peer has been seen deciding.
     highest_seen: Height,
     /// Snapshots for new nodes' state sync (`None`: not served).
@@ -231,6 +237,8 @@ impl<S: ChainStore> Driver<S> {
             now_ms,
             sync_requested: None,
             sync_served: BTreeMap::new(),
+            sync_ahead: BTreeMap::new(),
+            sync_ahead_bytes: 0,
             highest_seen: Height::new(0),
             snapshots: None,
             #[cfg(feature = "misbehave")]
@@ -648,8 +656,64 @@ impl<S: ChainStore> Driver<S> {
         Ok(actions)
     }
 
-    /// A decided block from a peer: verified by its certificate, then committed as if decided.
+    /// A decided block from a peer: the next height's is applied at once, followed by every
+    /// held reply that then becomes next; a later height's is held (bounded) until then.
     fn on_sync_reply(
+        &mut self,
+        from: Peer,
+        block: Block,
+        certificate: CommitCertificate,
+    ) -> Result<Vec<Action>, DriverError> {
+        let next = self.executor.height().get().saturating_add(1);
+        let height = block.header.height.get();
+        if height > next {
+            self.hold_sync_reply(from, block, certificate, next);
+            return Ok(Vec::new());
+        }
+        let mut actions = self.apply_sync_reply(from, block, certificate)?;
+        loop {
+            let next = Height::new(self.executor.height().get().saturating_add(1));
+            let stale: Vec<Height> = self.sync_ahead.range(..next).map(|(h, _)| *h).collect();
+            for h in stale {
+                self.release_sync_reply(h);
+            }
+            let Some((peer, block, certificate)) = self.release_sync_reply(next) else { break };
+            actions.extend(self.apply_sync_reply(peer, block, certificate)?);
+            if self.executor.height() < next {
+                break; // refused (and its sender penalized): ask again later
+            }
+        }
+        Ok(actions)
+    }
+
+    fn hold_sync_reply(
+        &mut self,
+        from: Peer,
+        block: Block,
+        certificate: CommitCertificate,
+        next: u64,
+    ) {
+        let height = block.header.height;
+        if height.get() > next.saturating_add(SYNC_BATCH) || self.sync_ahead.contains_key(&height) {
+            return;
+        }
+        let bytes = encode(&block).len();
+        if self.sync_ahead_bytes.saturating_add(bytes) > SYNC_REPLY_BYTES {
+            return;
+        }
+        self.sync_ahead_bytes += bytes;
+        self.sync_ahead.insert(height, (from, block, certificate, bytes));
+    }
+
+    fn release_sync_reply(&mut self, height: Height) -> Option<(Peer, Block, CommitCertificate)> {
+        let (peer, block, certificate, bytes) = self.sync_ahead.remove(&height)?;
+        self.sync_ahead_bytes -= bytes;
+        Some((peer, block, certificate))
+    }
+
+    /// The next height's decided block: verified by its certificate, then committed as if
+    /// decided.
+    fn apply_sync_reply(
         &mut self,
         from: Peer,
         block: Block,

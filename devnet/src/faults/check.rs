@@ -1,0 +1,174 @@
+//! The checker: reads the final chain of every validator and holds it to the history.
+//!
+//! - Every tx the API acknowledged as committed (`?wait=commit` answered 200 with a height) is
+//!   in the chain exactly once, at the height the acknowledgement named.
+//! - No two validators hold different blocks, or different state roots, at any height up to
+//!   the lowest final height.
+//! - Every acknowledged tx's receipt (accepted or not, its events: fills included) is the same
+//!   on every validator as in the acknowledgement.
+//!
+//! Promises: it reads through the public API only, and each violation it reports names the
+//! height or tx and the validators that disagree.
+
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokenbook_protocol::Block;
+use tokenbook_protocol::codec::decode;
+
+use super::load::{Entry, Outcome};
+
+/// Each validator's raw block and state root at one height (`None`: it has none).
+type AtHeight = Vec<(Option<Vec<u8>>, Option<String>)>;
+
+/// What the checker found.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Heights compared on every validator.
+    pub heights: u64,
+    /// Acknowledged commits checked.
+    pub acknowledged: usize,
+    /// Every violation, as a readable line with the time (ms) it belongs to when known.
+    pub violations: Vec<(Option<u64>, String)>,
+}
+
+/// The final chains against the history.
+///
+/// # Errors
+/// A validator does not answer (the run is not checkable).
+pub async fn check(apis: &[String], history: &[Entry]) -> Result<Findings, String> {
+    let http = super::load::client(Duration::from_secs(10))?;
+    let mut finals = Vec::new();
+    for api in apis {
+        let height = super::load::height_of(&http, api).await;
+        finals.push(height.ok_or(format!("{api} does not answer /v1/status"))?);
+    }
+    let common = finals.iter().copied().min().unwrap_or(0);
+    let mut findings = Findings { heights: common, ..Findings::default() };
+    let placed = compare_chains(&http, apis, common, &mut findings).await?;
+    let acks: Vec<&Entry> =
+        history.iter().filter(|e| matches!(e.outcome, Outcome::Committed { .. })).collect();
+    findings.acknowledged = acks.len();
+    for entry in &acks {
+        check_placement(entry, &placed, common, &mut findings);
+    }
+    compare_receipts(&http, apis, &acks, &mut findings).await;
+    Ok(findings)
+}
+
+/// Compares every block (raw bytes) and state root up to `common`; returns where each tx of
+/// validator 0's chain sits (tx hash → heights).
+async fn compare_chains(
+    http: &reqwest::Client,
+    apis: &[String],
+    common: u64,
+    findings: &mut Findings,
+) -> Result<BTreeMap<String, Vec<u64>>, String> {
+    let reads = futures_util::stream::iter(1..=common)
+        .map(|h| async move { (h, read_height(http, apis, h).await) })
+        .buffered(16);
+    let all: Vec<(u64, AtHeight)> = reads.collect().await;
+    let mut placed: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (height, per_node) in all {
+        let blocks: Vec<Option<&Vec<u8>>> = per_node.iter().map(|(b, _)| b.as_ref()).collect();
+        if blocks.iter().any(Option::is_none) || blocks.windows(2).any(|w| w[0] != w[1]) {
+            let which: Vec<String> = blocks.iter().map(|b| short(b.map(Vec::as_slice))).collect();
+            findings
+                .violations
+                .push((None, format!("blocks differ at height {height}: {which:?}")));
+        }
+        let roots: Vec<Option<&String>> = per_node.iter().map(|(_, r)| r.as_ref()).collect();
+        if roots.iter().any(Option::is_none) || roots.windows(2).any(|w| w[0] != w[1]) {
+            findings.violations.push((None, format!("state roots differ at {height}: {roots:?}")));
+        }
+        let Some(Some(bytes)) = blocks.first() else { continue };
+        let block: Block = decode(bytes).map_err(|e| format!("block {height}: {e}"))?;
+        for tx in &block.txs {
+            placed.entry(tx.hash().to_string()).or_default().push(height);
+        }
+    }
+    Ok(placed)
+}
+
+/// Each validator's raw block and state root at `height`.
+async fn read_height(http: &reqwest::Client, apis: &[String], height: u64) -> AtHeight {
+    let mut out = Vec::new();
+    for api in apis {
+        let block = match http.get(format!("{api}/v1/blocks/{height}?format=raw")).send().await {
+            Ok(r) if r.status().is_success() => r.bytes().await.ok().map(|b| b.to_vec()),
+            _ => None,
+        };
+        let root = get_json(http, &format!("{api}/v1/state-root/{height}")).await;
+        let root = root.and_then(|r| r["state_root"].as_str().map(String::from));
+        out.push((block, root));
+    }
+    out
+}
+
+fn short(bytes: Option<&[u8]>) -> String {
+    bytes.map_or("missing".into(), |b| {
+        tokenbook_protocol::Hash::digest(b).to_string().chars().take(12).collect()
+    })
+}
+
+fn check_placement(
+    entry: &Entry,
+    placed: &BTreeMap<String, Vec<u64>>,
+    common: u64,
+    findings: &mut Findings,
+) {
+    let Outcome::Committed { height, .. } = entry.outcome else { return };
+    let at = placed.get(&entry.hash).cloned().unwrap_or_default();
+    let fine = if height > common { at.is_empty() } else { at == [height] };
+    if !fine {
+        findings.violations.push((
+            Some(entry.sent_ms),
+            format!(
+                "tx {} acknowledged at height {height} by v{} is at heights {at:?} of the chain",
+                entry.hash, entry.validator
+            ),
+        ));
+    }
+}
+
+/// Every acknowledged receipt read back from every validator.
+async fn compare_receipts(
+    http: &reqwest::Client,
+    apis: &[String],
+    acks: &[&Entry],
+    findings: &mut Findings,
+) {
+    let reads = futures_util::stream::iter(acks.iter().copied())
+        .map(|entry| async move {
+            let mut differ = Vec::new();
+            let Outcome::Committed { receipt, .. } = &entry.outcome else { return (entry, differ) };
+            for (i, api) in apis.iter().enumerate() {
+                let read = get_json(http, &format!("{api}/v1/tx/{}", entry.hash)).await;
+                if read.as_ref() != Some(receipt) {
+                    differ.push(i);
+                }
+            }
+            (entry, differ)
+        })
+        .buffer_unordered(32);
+    let results: Vec<(&Entry, Vec<usize>)> = reads.collect().await;
+    for (entry, differ) in results {
+        if !differ.is_empty() {
+            findings.violations.push((
+                Some(entry.sent_ms),
+                format!(
+                    "tx {}: the receipt on validators {differ:?} is not the acknowledged one",
+                    entry.hash
+                ),
+            ));
+        }
+    }
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    let response = http.get(url).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
