@@ -93,13 +93,25 @@ pub fn run(opts: &Options) -> Result<(), String> {
     result
 }
 
-async fn bench(
+/// An HTTP client whose every request has a deadline: a validator that stops answering (a
+/// SIGSTOPped one) costs its requests a timeout, never a hung run.
+fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The benchmark on a started devnet whose validators answer at `apis` (also run by the fault
+/// harness on a shaped network).
+pub(crate) async fn bench(
     opts: &Options,
     devnet: &setup::Devnet,
     apis: &[String],
     nodes: &mut Nodes,
 ) -> Result<(), String> {
-    let http = reqwest::Client::new();
+    let http = client()?;
     nodes::wait_ready(&http, apis).await?;
     println!(
         "bench: {} validators, {} accounts, {} txs/s for {} s; data in {}",
@@ -270,8 +282,8 @@ async fn pace(
 ) -> Result<(u64, u64), String> {
     let clients: Vec<(reqwest::Client, Arc<str>)> = apis
         .iter()
-        .map(|api| (reqwest::Client::new(), Arc::from(format!("{api}/v1/tx").as_str())))
-        .collect();
+        .map(|api| Ok((client()?, Arc::from(format!("{api}/v1/tx").as_str()))))
+        .collect::<Result<_, String>>()?;
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_inflight));
     let rate = opts.rate as f64;
     let (mut starved, mut full, mut budget) = (0u64, 0u64, 0.0f64);

@@ -106,6 +106,13 @@ enum Command {
         /// Where the results, the node logs and the picture go.
         #[arg(long, default_value = "target/faults")]
         out: PathBuf,
+        /// Instead of faults: the end-to-end bench (as `bench`) at this many orders/s offered,
+        /// on the network `--profile` shapes (the validators in their namespaces, no faults).
+        #[arg(long)]
+        bench_rate: Option<u64>,
+        /// Seconds the bench submits for.
+        #[arg(long, default_value_t = 30)]
+        bench_secs: u64,
         /// Internal: set when the harness runs itself inside its namespace.
         #[arg(long, hide = true)]
         inside: Option<String>,
@@ -142,8 +149,20 @@ fn main() -> ExitCode {
             };
             bench::run(&opts)
         }
-        Command::Faults { validators, traders, profile, minutes, seed, out, inside } => {
-            let opts = faults::Options { validators, traders, profile, minutes, seed, out, inside };
+        Command::Faults {
+            validators,
+            traders,
+            profile,
+            minutes,
+            seed,
+            out,
+            bench_rate,
+            bench_secs,
+            inside,
+        } => {
+            let bench = bench_rate.map(|rate| (rate, bench_secs));
+            let opts =
+                faults::Options { validators, traders, profile, minutes, seed, out, bench, inside };
             faults::run(&opts)
         }
         Command::Status { dir } => runtime().and_then(|rt| rt.block_on(status(&dir))),

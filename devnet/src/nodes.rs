@@ -46,6 +46,10 @@ struct Launch {
 
 impl Launch {
     fn spawn(&self) -> Result<tokio::process::Child, String> {
+        self.spawn_with(&[])
+    }
+
+    fn spawn_with(&self, extra: &[String]) -> Result<tokio::process::Child, String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -53,6 +57,7 @@ impl Launch {
             .map_err(|e| format!("{}: {e}", self.log.display()))?;
         tokio::process::Command::new(&self.program)
             .args(&self.args)
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
@@ -133,9 +138,24 @@ impl Nodes {
     /// # Errors
     /// It cannot be spawned, or the pid file cannot be written.
     pub fn restart(&mut self, i: usize) -> Result<(), String> {
+        self.restart_with(i, &[])
+    }
+
+    /// As [`Nodes::restart`], with `extra` arguments after the first command line (this start
+    /// only: a later [`Nodes::restart`] leaves them out).
+    ///
+    /// # Errors
+    /// As [`Nodes::restart`].
+    pub fn restart_with(&mut self, i: usize, extra: &[String]) -> Result<(), String> {
         let launch = self.launches.get(i).ok_or(format!("no validator {i}"))?;
-        self.children[i] = launch.spawn()?;
+        self.children[i] = launch.spawn_with(extra)?;
         self.write_pids()
+    }
+
+    /// Validator `i`'s process id while it runs.
+    #[must_use]
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.children.get(i).and_then(tokio::process::Child::id)
     }
 
     /// SIGTERM to every node, then waits for each (SIGKILL after 15 s).

@@ -3,8 +3,12 @@
 //! generator in another; it partitions, kills and pauses validators on a timeline, then checks
 //! every chain against what the API acknowledged and replays it with `tokenbook audit verify`.
 //! It needs root (namespaces, TUN); without root it fails, saying so — never a silent pass.
+//! Every fault kind runs once: partitions (minority, 2/2, bridge, one-way), kill -9 (once and
+//! in a loop), SIGSTOP, a clock off by +1 h and −2 s, a full disk, a restart from a state-sync
+//! snapshot, and a misbehaving validator while another is cut off.
 //!
-//! Replay: `cargo build -p tokenbook-node -p tokenbook-client -p tokenbook-devnet &&
+//! Replay: `cargo build -p tokenbook-node -p tokenbook-client -p tokenbook-devnet --features
+//! tokenbook-node/misbehave &&
 //! target/debug/tokenbook-devnet faults --seed 1 --out target/faults` (as root).
 
 #![allow(
@@ -20,7 +24,8 @@ use tokenbook_tests::procs::binary;
 
 #[test]
 fn the_short_suite_loses_nothing_and_every_validator_recovers() {
-    let devnet = binary("tokenbook-devnet", &[], false);
+    // The clock-offset and misbehaving faults need the node's `misbehave` feature.
+    let devnet = binary("tokenbook-devnet", &["tokenbook-node/misbehave"], false);
     // `audit verify` runs the CLI next to it.
     let _ = binary("tokenbook", &[], false);
     let out = tempfile::tempdir().unwrap();
@@ -43,10 +48,32 @@ fn the_short_suite_loses_nothing_and_every_validator_recovers() {
     }
     let verdicts = std::fs::read_to_string(out.path().join("verdicts.txt")).unwrap();
     // Every fault kind ran and got its line.
-    for kind in ["isolate", "split", "bridge", "one-way", "kill -9 v", "SIGSTOP", "kill -9 loop"] {
+    let kinds = [
+        "isolate",
+        "split",
+        "bridge",
+        "one-way",
+        "kill -9 v",
+        "SIGSTOP",
+        "kill -9 loop",
+        "clock v1 +1 h",
+        "clock v2 -2 s",
+        "disk full",
+        "state-sync restart",
+        "misbehave v3=equivocate + isolate",
+    ];
+    for kind in kinds {
         assert!(verdicts.contains(kind), "no verdict for {kind}:\n{verdicts}");
     }
     assert!(verdicts.contains("audit verify from genesis: ok"), "{verdicts}");
+    // The full disk stopped the node with an error that says so (or it kept going).
+    assert!(
+        verdicts.contains("disk is full") || verdicts.contains("kept running on the full disk"),
+        "{verdicts}"
+    );
+    for line in ["stalls:", "resources:"] {
+        assert!(verdicts.contains(line), "no {line} line:\n{verdicts}");
+    }
     let png = std::fs::read(out.path().join("timeline.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "timeline.png is not a PNG");
 }

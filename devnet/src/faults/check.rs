@@ -6,12 +6,14 @@
 //!   the lowest final height.
 //! - Every acknowledged tx's receipt (accepted or not, its events: fills included) is the same
 //!   on every validator as in the acknowledgement.
+//! - A validator restarted from a snapshot holds no blocks before it: below its first block it
+//!   is left out of the comparisons (its blocks from there on are held to the same rules).
 //!
 //! Promises: it reads through the public API only, and each violation it reports names the
 //! height or tx and the validators that disagree.
 
 use futures_util::StreamExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokenbook_protocol::Block;
 use tokenbook_protocol::codec::decode;
@@ -36,7 +38,11 @@ pub struct Findings {
 ///
 /// # Errors
 /// A validator does not answer (the run is not checkable).
-pub async fn check(apis: &[String], history: &[Entry]) -> Result<Findings, String> {
+pub async fn check(
+    apis: &[String],
+    history: &[Entry],
+    synced: &BTreeSet<usize>,
+) -> Result<Findings, String> {
     let http = super::load::client(Duration::from_secs(10))?;
     let mut finals = Vec::new();
     for api in apis {
@@ -45,31 +51,53 @@ pub async fn check(apis: &[String], history: &[Entry]) -> Result<Findings, Strin
     }
     let common = finals.iter().copied().min().unwrap_or(0);
     let mut findings = Findings { heights: common, ..Findings::default() };
-    let placed = compare_chains(&http, apis, common, &mut findings).await?;
+    let chains = compare_chains(&http, apis, common, synced, &mut findings).await?;
     let acks: Vec<&Entry> =
         history.iter().filter(|e| matches!(e.outcome, Outcome::Committed { .. })).collect();
     findings.acknowledged = acks.len();
     for entry in &acks {
-        check_placement(entry, &placed, common, &mut findings);
+        check_placement(entry, &chains.placed, common, &mut findings);
     }
-    compare_receipts(&http, apis, &acks, &mut findings).await;
+    compare_receipts(&http, apis, &acks, &chains.first, &mut findings).await;
     Ok(findings)
 }
 
-/// Compares every block (raw bytes) and state root up to `common`; returns where each tx of
-/// validator 0's chain sits (tx hash → heights).
+/// What the chains hold.
+struct Chains {
+    /// Where each tx sits (tx hash → heights).
+    placed: BTreeMap<String, Vec<u64>>,
+    /// Each validator's first block height (1 unless it was restarted from a snapshot).
+    first: Vec<u64>,
+}
+
+/// Compares every block (raw bytes) and state root up to `common`, leaving out a `synced`
+/// validator below its first block.
 async fn compare_chains(
     http: &reqwest::Client,
     apis: &[String],
     common: u64,
+    synced: &BTreeSet<usize>,
     findings: &mut Findings,
-) -> Result<BTreeMap<String, Vec<u64>>, String> {
+) -> Result<Chains, String> {
     let reads = futures_util::stream::iter(1..=common)
         .map(|h| async move { (h, read_height(http, apis, h).await) })
         .buffered(16);
     let all: Vec<(u64, AtHeight)> = reads.collect().await;
     let mut placed: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut first: Vec<Option<u64>> = vec![None; apis.len()];
     for (height, per_node) in all {
+        for (i, (block, _)) in per_node.iter().enumerate() {
+            if block.is_some() && first[i].is_none() {
+                first[i] = Some(height);
+            }
+        }
+        // A synced validator before its first block is not asked.
+        let per_node: AtHeight = per_node
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !synced.contains(i) || first[*i].is_some())
+            .map(|(_, at)| at)
+            .collect();
         let blocks: Vec<Option<&Vec<u8>>> = per_node.iter().map(|(b, _)| b.as_ref()).collect();
         if blocks.iter().any(Option::is_none) || blocks.windows(2).any(|w| w[0] != w[1]) {
             let which: Vec<String> = blocks.iter().map(|b| short(b.map(Vec::as_slice))).collect();
@@ -87,7 +115,7 @@ async fn compare_chains(
             placed.entry(tx.hash().to_string()).or_default().push(height);
         }
     }
-    Ok(placed)
+    Ok(Chains { placed, first: first.into_iter().map(|f| f.unwrap_or(u64::MAX)).collect() })
 }
 
 /// Each validator's raw block and state root at `height`.
@@ -131,18 +159,22 @@ fn check_placement(
     }
 }
 
-/// Every acknowledged receipt read back from every validator.
+/// Every acknowledged receipt read back from every validator that holds its block (`first`:
+/// each validator's first block height).
 async fn compare_receipts(
     http: &reqwest::Client,
     apis: &[String],
     acks: &[&Entry],
+    first: &[u64],
     findings: &mut Findings,
 ) {
     let reads = futures_util::stream::iter(acks.iter().copied())
         .map(|entry| async move {
             let mut differ = Vec::new();
-            let Outcome::Committed { receipt, .. } = &entry.outcome else { return (entry, differ) };
-            for (i, api) in apis.iter().enumerate() {
+            let Outcome::Committed { receipt, height } = &entry.outcome else {
+                return (entry, differ);
+            };
+            for (i, api) in apis.iter().enumerate().filter(|(i, _)| first[*i] <= *height) {
                 let read = get_json(http, &format!("{api}/v1/tx/{}", entry.hash)).await;
                 if read.as_ref() != Some(receipt) {
                     differ.push(i);

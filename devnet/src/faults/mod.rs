@@ -19,10 +19,12 @@
 //! `--out`.
 
 mod check;
+mod disk;
 mod load;
 mod net;
 mod picture;
 mod plan;
+mod resources;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +39,7 @@ use crate::nodes::{Nodes, node_binary, wait_ready};
 use crate::setup::{self, Hosts};
 use load::{Clock, Heights, History};
 use net::{Host, Namespaces, Wire};
-use plan::{Fault, Profile, Scenario};
+use plan::{Expect, Fault, Profile, Scenario};
 
 /// What `faults` was asked to do.
 #[derive(Clone, Debug)]
@@ -54,6 +56,8 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Where the history, heights, logs and picture go.
     pub out: PathBuf,
+    /// Instead of faults: the end-to-end bench at (orders/s offered, seconds) on the profile.
+    pub bench: Option<(u64, u64)>,
     /// Set when running inside the harness namespace: the namespaces' prefix.
     pub inside: Option<String>,
 }
@@ -147,12 +151,24 @@ fn inside(opts: &Options, prefix: &str) -> Result<(), String> {
         let dir = opts.out.join("devnet");
         let _ = std::fs::remove_dir_all(&dir);
         let addresses = (0..opts.validators).map(|i| Host::Validator(i).address()).collect();
-        let devnet = setup::create_on(&dir, opts.validators, opts.traders, &Hosts::Own(addresses))?;
+        // The bench spreads its load over more accounts (as `bench` does by default).
+        let traders = if opts.bench.is_some() { opts.traders.max(128) } else { opts.traders };
+        let devnet = setup::create_on(&dir, opts.validators, traders, &Hosts::Own(addresses))?;
+        let homes: Vec<PathBuf> = devnet.validators.iter().map(|v| v.home.0.clone()).collect();
+        // Every data directory is a tmpfs of its own, so one can be filled (`DiskFull`).
+        for home in &homes {
+            disk::mount(&disk::data_dir(home))?;
+        }
         let binary = node_binary()?;
         let wrap = |i: usize| {
             vec!["ip".into(), "netns".into(), "exec".into(), spaces.name(Host::Validator(i))]
         };
         let mut nodes = Nodes::start_wrapped(&binary, &devnet, &wrap)?;
+        if let Some((rate, secs)) = opts.bench {
+            let result = bench_on_profile(opts, &devnet, &mut nodes, rate, secs).await;
+            nodes.stop().await;
+            return result;
+        }
         let plan = match opts.minutes {
             Some(minutes) => plan::soak(opts.validators, minutes, seed),
             None => plan::short_suite(opts.validators),
@@ -163,13 +179,44 @@ fn inside(opts: &Options, prefix: &str) -> Result<(), String> {
             opts.profile,
             plan.len()
         );
-        let validators = opts.validators;
-        let mut run = Run { nodes: &mut nodes, validators, wire, profiles, seed, report: Report::default() };
+        let mut run = Run {
+            nodes: &mut nodes,
+            validators: opts.validators,
+            homes,
+            wire,
+            profiles,
+            seed,
+            synced: std::collections::BTreeSet::new(),
+            report: Report::default(),
+        };
         let outcome = run.drive(&devnet, &plan).await;
         let report = std::mem::take(&mut run.report);
         nodes.stop().await;
         outcome.and_then(|()| report.write(opts, &devnet))
     })
+}
+
+/// The end-to-end bench on the shaped network, no faults.
+async fn bench_on_profile(
+    opts: &Options,
+    devnet: &setup::Devnet,
+    nodes: &mut Nodes,
+    rate: u64,
+    secs: u64,
+) -> Result<(), String> {
+    println!("faults --bench-rate: profile {}, no faults", opts.profile);
+    let bench = crate::bench::Options {
+        validators: opts.validators,
+        accounts: devnet.traders.len(),
+        rate,
+        secs,
+        out: opts.out.clone(),
+        dir: Some(devnet.dir.clone()),
+        threads: 1,
+        max_inflight: 1_024,
+    };
+    let apis: Vec<String> = devnet.validators.iter().map(|v| format!("http://{}", v.api)).collect();
+    crate::bench::bench(&bench, devnet, &apis, nodes).await
 }
 
 /// One scenario's result.
@@ -179,20 +226,24 @@ struct Verdict {
     profile: Profile,
     from_ms: u64,
     heal_ms: u64,
-    keeps_quorum: bool,
+    expect: Expect,
     /// Heights the highest validator gained while the fault held (after a 3 s grace).
     gained: u64,
     /// Time from the heal until every validator passed the height of the heal.
     recovered: Option<Duration>,
+    /// What the faulty validator did, when the fault asks (a full disk: how it stopped).
+    note: Option<String>,
+    /// Problems the fault's own checks found.
+    failures: Vec<String>,
 }
 
 impl Verdict {
     fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.keeps_quorum && self.gained < 2 {
+        let mut out = self.failures.clone();
+        if self.expect == Expect::Progress && self.gained < 2 {
             out.push(format!("a quorum was up but only {} heights were committed", self.gained));
         }
-        if !self.keeps_quorum && self.gained > 0 {
+        if self.expect == Expect::Halt && self.gained > 0 {
             out.push(format!("no quorum was up but {} heights were committed", self.gained));
         }
         match self.recovered {
@@ -215,15 +266,23 @@ struct Report {
     findings: Option<check::Findings>,
     audit: Option<Result<(), String>>,
     wire: (u64, u64, u64),
+    resources: Vec<resources::Reading>,
+    /// The largest gap between commits outside fault windows, in the run's first and second
+    /// half (ms).
+    stalls: Option<resources::Stalls>,
 }
 
 /// The live state of a run.
 struct Run<'a> {
     nodes: &'a mut Nodes,
     validators: usize,
+    /// Each validator's home directory.
+    homes: Vec<PathBuf>,
     wire: Wire,
     profiles: Vec<Profile>,
     seed: u64,
+    /// Validators restarted from a snapshot (no blocks before it).
+    synced: std::collections::BTreeSet<usize>,
     report: Report,
 }
 
@@ -259,8 +318,10 @@ impl Run<'_> {
             let profile = self.profiles[k % self.profiles.len()];
             profile.apply(&self.wire, &hosts(devnet.validators.len()));
             let verdict = self.scenario(&load, scenario, profile).await?;
-            println!("  {:<32} {}", verdict.label, summary(&verdict));
+            println!("  {:<40} {}", verdict.label, summary(&verdict));
             self.report.verdicts.push(verdict);
+            let at_ms = load.clock.ms();
+            self.report.resources.extend(resources::read(&self.pids(), at_ms));
         }
         self.finish(load, devnet, &apis).await
     }
@@ -286,7 +347,7 @@ impl Run<'_> {
         };
         let at_heal = load.max_height();
         let heal_ms = load.clock.ms();
-        self.heal(&scenario.fault)?;
+        let (note, failures) = self.heal(&scenario.fault).await?;
         let recovered = recover(load, at_heal, profile.recovery_bound()).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         Ok(Verdict {
@@ -294,9 +355,11 @@ impl Run<'_> {
             profile,
             from_ms,
             heal_ms,
-            keeps_quorum: scenario.fault.keeps_quorum(self.validators),
+            expect: scenario.fault.expect(self.validators),
             gained,
             recovered,
+            note,
+            failures,
         })
     }
 
@@ -316,20 +379,67 @@ impl Run<'_> {
             Fault::Kill(i) => self.kill(*i).await?,
             Fault::Pause(i) => self.nodes.signal(*i, "STOP"),
             Fault::KillLoop { .. } => {}
+            Fault::ClockOffset { node, ms } => {
+                self.kill(*node).await?;
+                self.nodes.restart_with(*node, &["--clock-offset-ms".into(), ms.to_string()])?;
+            }
+            Fault::DiskFull(i) => disk::fill(&disk::data_dir(&self.homes[*i]))?,
+            Fault::StateSync(i) => {
+                self.kill(*i).await?;
+                disk::wipe(&disk::data_dir(&self.homes[*i]))?;
+                set_state_sync(&self.homes[*i], true)?;
+                self.synced.insert(*i);
+                self.nodes.restart(*i)?;
+            }
+            Fault::MisbehaveInPartition { node, kind, isolated } => {
+                self.kill(*node).await?;
+                self.nodes.restart_with(*node, &["--misbehave".into(), kind.clone()])?;
+                self.wire.cut_between(&[Host::Validator(*isolated)], &others(*isolated));
+            }
         }
         Ok(())
     }
 
-    fn heal(&mut self, fault: &Fault) -> Result<(), String> {
+    /// Undoes `fault`; what the faulty validator did (when it matters) and the problems seen.
+    async fn heal(&mut self, fault: &Fault) -> Result<(Option<String>, Vec<String>), String> {
         self.wire.heal();
         match fault {
-            Fault::Kill(i) => self.nodes.restart(*i),
-            Fault::Pause(i) => {
-                self.nodes.signal(*i, "CONT");
-                Ok(())
+            Fault::Kill(i) => self.nodes.restart(*i)?,
+            Fault::Pause(i) => self.nodes.signal(*i, "CONT"),
+            Fault::ClockOffset { node: i, .. } | Fault::MisbehaveInPartition { node: i, .. } => {
+                self.kill(*i).await?;
+                self.nodes.restart(*i)?;
             }
-            _ => Ok(()),
+            Fault::StateSync(i) => set_state_sync(&self.homes[*i], false)?,
+            Fault::DiskFull(i) => return self.heal_disk(*i),
+            Fault::Isolate(_)
+            | Fault::Split(..)
+            | Fault::Bridge { .. }
+            | Fault::OneWay { .. }
+            | Fault::KillLoop { .. } => {}
         }
+        Ok((None, Vec::new()))
+    }
+
+    /// Gives the disk its space back; a node that stopped must have said why, and is started
+    /// again (as systemd's `Restart=on-failure` would).
+    fn heal_disk(&mut self, i: usize) -> Result<(Option<String>, Vec<String>), String> {
+        disk::free(&disk::data_dir(&self.homes[i]))?;
+        if !self.nodes.exited().contains(&i) {
+            return Ok((Some("kept running on the full disk".into()), Vec::new()));
+        }
+        let log = std::fs::read_to_string(self.homes[i].join("node.log")).unwrap_or_default();
+        let said = log.lines().rev().find(|l| l.contains("tokenbook-node:")).unwrap_or("");
+        let mut failures = Vec::new();
+        if !disk::names_full_disk(&log) {
+            failures.push(format!("v{i} stopped without naming the full disk: {said:?}"));
+        }
+        self.nodes.restart(i)?;
+        Ok((Some(format!("stopped: {}", said.trim())), failures))
+    }
+
+    fn pids(&self) -> Vec<Option<u32>> {
+        (0..self.validators).map(|i| self.nodes.pid(i)).collect()
     }
 
     async fn kill(&mut self, i: usize) -> Result<(), String> {
@@ -377,11 +487,15 @@ impl Run<'_> {
         }
         let _ = load.monitor.await;
         let history = load.history.lock().map(|h| h.clone()).unwrap_or_default();
-        self.report.findings = Some(check::check(apis, &history).await?);
+        self.report.findings = Some(check::check(apis, &history, &self.synced).await?);
         let to = self.report.findings.as_ref().map_or(0, |f| f.heights);
-        self.report.audit = Some(audit(devnet, &apis[0], to).await);
+        // The audit replays from genesis: a validator that holds every block.
+        let whole = (0..apis.len()).find(|i| !self.synced.contains(i)).unwrap_or(0);
+        self.report.audit = Some(audit(devnet, &apis[whole], to).await);
         self.report.history = history;
         self.report.samples = load.heights.lock().map(|h| h.samples.clone()).unwrap_or_default();
+        let windows: Vec<(u64, u64)> = self.report.verdicts.iter().map(Verdict::window).collect();
+        self.report.stalls = Some(resources::stalls(&self.report.samples, &windows));
         let c = &self.wire.counters;
         self.report.wire = (
             c.forwarded.load(Ordering::Relaxed),
@@ -389,6 +503,25 @@ impl Run<'_> {
             c.cut.load(Ordering::Relaxed),
         );
         Ok(())
+    }
+}
+
+/// Turns `[sync] state_sync` on or off in validator `home`'s config.toml.
+fn set_state_sync(home: &std::path::Path, on: bool) -> Result<(), String> {
+    let path = home.join("config.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (from, to) = if on { ("false", "true") } else { ("true", "false") };
+    let text = text.replace(&format!("state_sync = {from}"), &format!("state_sync = {to}"));
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl Verdict {
+    /// The span of the run this fault disturbed: from its start until the chain recovered
+    /// (or the bound passed) and settled.
+    fn window(&self) -> (u64, u64) {
+        let recovery = self.recovered.unwrap_or(self.profile.recovery_bound());
+        let end = self.heal_ms + u64::try_from(recovery.as_millis()).unwrap_or(0) + 2_000;
+        (self.from_ms, end)
     }
 }
 
@@ -412,8 +545,9 @@ fn summary(v: &Verdict) -> String {
     let problems = v.problems();
     let recovered = v.recovered.map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64()));
     let verdict = if problems.is_empty() { "ok".to_string() } else { problems.join("; ") };
+    let note = v.note.as_ref().map_or(String::new(), |n| format!(" ({n})"));
     format!(
-        "[{}] +{} heights during, recovered in {recovered}: {verdict}",
+        "[{}] +{} heights during, recovered in {recovered}{note}: {verdict}",
         v.profile.name(),
         v.gained
     )
@@ -503,7 +637,7 @@ impl Report {
                 .collect();
             failed |= !v.problems().is_empty() || !mine.is_empty();
             let lost = if mine.is_empty() { String::new() } else { format!("; {mine:?}") };
-            lines.push(format!("{:<32} {}{lost}", v.label, summary(v)));
+            lines.push(format!("{:<40} {}{lost}", v.label, summary(v)));
         }
         let committed =
             self.history.iter().filter(|e| matches!(e.outcome, load::Outcome::Committed { .. }));
@@ -531,6 +665,13 @@ impl Report {
             }
             None => {}
         }
+        if let Some(stalls) = &self.stalls {
+            failed |= !stalls.problems().is_empty();
+            lines.push(stalls.line());
+        }
+        let growth = resources::growth(&self.resources);
+        failed |= !growth.problems.is_empty();
+        lines.push(growth.line());
         let (forwarded, lost, cut) = self.wire;
         lines.push(format!(
             "load: {} submissions, {committed} acknowledged commits; wire: {forwarded} packets \
@@ -562,6 +703,7 @@ impl Report {
             heights += &format!("{},{},{h}\n", s.at_ms, s.validator);
         }
         write("heights.csv", heights.as_bytes())?;
+        write("resources.csv", resources::csv(&self.resources).as_bytes())?;
         let windows: Vec<picture::Window> = self
             .verdicts
             .iter()
@@ -574,8 +716,8 @@ impl Report {
         let png = opts.out.join("timeline.png");
         picture::draw(&png, &self.samples, &windows, &self.history, devnet.validators.len())?;
         println!(
-            "wrote {} (verdicts.txt, history.jsonl, heights.csv, timeline.png; node logs under \
-             devnet/validator-*/node.log)",
+            "wrote {} (verdicts.txt, history.jsonl, heights.csv, resources.csv, timeline.png; \
+             node logs under devnet/validator-*/node.log)",
             opts.out.display()
         );
         Ok(())

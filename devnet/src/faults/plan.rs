@@ -114,7 +114,39 @@ pub enum Fault {
     KillLoop { kills: u32 },
     /// SIGSTOP, SIGCONT when the fault heals.
     Pause(usize),
+    /// Restarted with its clock `ms` off (negative: behind); restarted with a true clock when
+    /// the fault heals.
+    ClockOffset { node: usize, ms: i64 },
+    /// Its data directory (a tmpfs of its own) is made full; the space returns when the fault
+    /// heals (and a node that stopped is started again, as its supervisor would).
+    DiskFull(usize),
+    /// Stopped, its data deleted, started empty with state sync on: it joins from a peer's
+    /// snapshot while the others commit.
+    StateSync(usize),
+    /// Restarted misbehaving as `kind` while `isolated`, another validator, is cut off from
+    /// every host; both undone when the fault heals.
+    MisbehaveInPartition { node: usize, kind: String, isolated: usize },
 }
+
+/// What the chain must do while a fault holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// More than two thirds of the power works: it keeps committing.
+    Progress,
+    /// No quorum: it must stop.
+    Halt,
+    /// More faults than the chain tolerates (f + 1): it may stop, but must never fork.
+    Either,
+}
+
+/// Misbehaviours a soak runs during a partition: ones an honest peer does not ban for (a
+/// banned validator stays out for `p2p.ban_secs` after it is honest again, which is the
+/// penalty, not a failure to recover).
+const PARTITION_MISBEHAVIOURS: [&str; 4] =
+    ["bad-state-root", "future-time", "equivocate", "withhold"];
+
+/// Clock offsets a soak picks from: ±2 s and ±1 h.
+const CLOCK_OFFSETS: [i64; 4] = [2_000, -2_000, 3_600_000, -3_600_000];
 
 impl Fault {
     /// A short name for verdict lines and the picture.
@@ -131,20 +163,39 @@ impl Fault {
             Fault::Kill(i) => format!("kill -9 v{i}"),
             Fault::KillLoop { kills } => format!("kill -9 loop x{kills}"),
             Fault::Pause(i) => format!("SIGSTOP v{i}"),
+            Fault::ClockOffset { node, ms } => format!("clock v{node} {}", offset_label(*ms)),
+            Fault::DiskFull(i) => format!("disk full v{i}"),
+            Fault::StateSync(i) => format!("state-sync restart v{i}"),
+            Fault::MisbehaveInPartition { node, kind, isolated } => {
+                format!("misbehave v{node}={kind} + isolate v{isolated}")
+            }
         }
     }
 
-    /// Whether the validators left working still hold more than two thirds of the power (so the
-    /// chain must keep committing during the fault) — with `n` equal validators.
+    /// What the chain must do during the fault, with `n` equal validators: commit when the
+    /// validators left working hold more than two thirds of the power, stop when no side does.
     #[must_use]
-    pub fn keeps_quorum(&self, n: usize) -> bool {
+    pub fn expect(&self, n: usize) -> Expect {
         let quorum = 2 * n / 3 + 1;
+        let progress = |up: usize| if up >= quorum { Expect::Progress } else { Expect::Halt };
         match self {
-            Fault::Split(a, b) => a.len().max(b.len()) >= quorum,
-            Fault::Bridge { left, right, .. } => left.len().max(right.len()) + 1 >= quorum,
+            Fault::Split(a, b) => progress(a.len().max(b.len())),
+            Fault::Bridge { left, right, .. } => progress(left.len().max(right.len()) + 1),
+            Fault::MisbehaveInPartition { .. } if n - 2 < quorum => Expect::Either,
+            Fault::MisbehaveInPartition { .. } => Expect::Progress,
             // One validator down at a time.
-            _ => n > quorum,
+            _ => progress(n - 1),
         }
+    }
+}
+
+fn offset_label(ms: i64) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    let abs = ms.unsigned_abs();
+    if abs >= 3_600_000 && abs % 3_600_000 == 0 {
+        format!("{sign}{} h", abs / 3_600_000)
+    } else {
+        format!("{sign}{} s", abs as f64 / 1e3)
     }
 }
 
@@ -171,6 +222,11 @@ pub fn short_suite(n: usize) -> Vec<Scenario> {
         Fault::Kill(2),
         Fault::Pause(1),
         Fault::KillLoop { kills: 3 },
+        Fault::ClockOffset { node: 1, ms: 3_600_000 },
+        Fault::ClockOffset { node: 2, ms: -2_000 },
+        Fault::DiskFull(2),
+        Fault::StateSync(last),
+        Fault::MisbehaveInPartition { node: last, kind: "equivocate".into(), isolated: 0 },
     ];
     faults.into_iter().map(|fault| Scenario { fault, hold }).collect()
 }
@@ -197,6 +253,17 @@ pub fn soak(n: usize, minutes: u64, seed: u64) -> Vec<Scenario> {
             Fault::OneWay { .. } => Fault::OneWay { from: node },
             Fault::Kill(_) => Fault::Kill(node),
             Fault::Pause(_) => Fault::Pause(node),
+            Fault::DiskFull(_) => Fault::DiskFull(node),
+            Fault::StateSync(_) => Fault::StateSync(node),
+            Fault::ClockOffset { .. } => {
+                let ms = CLOCK_OFFSETS[usize::try_from(next(4)).unwrap_or(0)];
+                Fault::ClockOffset { node, ms }
+            }
+            Fault::MisbehaveInPartition { .. } => {
+                let kind = PARTITION_MISBEHAVIOURS[usize::try_from(next(4)).unwrap_or(0)];
+                let isolated = (node + 1 + usize::try_from(next(n as u64 - 1)).unwrap_or(0)) % n;
+                Fault::MisbehaveInPartition { node, kind: kind.into(), isolated }
+            }
             other => other,
         };
         let hold = Duration::from_secs(5 + next(26));
@@ -218,8 +285,15 @@ mod tests {
             .map(|s| s.fault.label().split(' ').take(3).collect::<Vec<_>>().join(" "))
             .collect();
         assert_eq!(kinds.len(), suite.len());
-        let quorum: Vec<bool> = suite.iter().map(|s| s.fault.keeps_quorum(4)).collect();
-        assert_eq!(quorum, [true, false, true, true, true, true, true]);
+        let expect: Vec<Expect> = suite.iter().map(|s| s.fault.expect(4)).collect();
+        let (p, h, e) = (Expect::Progress, Expect::Halt, Expect::Either);
+        assert_eq!(expect, [p, h, p, p, p, p, p, p, p, p, p, e]);
+        assert_eq!(
+            Fault::MisbehaveInPartition { node: 6, kind: "withhold".into(), isolated: 0 }.expect(7),
+            p
+        );
+        assert_eq!(Fault::ClockOffset { node: 1, ms: -3_600_000 }.label(), "clock v1 -1 h");
+        assert_eq!(Fault::ClockOffset { node: 1, ms: 2_000 }.label(), "clock v1 +2 s");
     }
 
     #[test]

@@ -70,6 +70,11 @@ enum Command {
         #[cfg(feature = "misbehave")]
         #[arg(long, value_name = "POINT:N")]
         crash_at: Option<String>,
+        /// Run with the clock this many ms off (negative: behind), as a validator whose clock
+        /// is wrong would (fault tests; `misbehave` feature).
+        #[cfg(feature = "misbehave")]
+        #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+        clock_offset_ms: Option<i64>,
     },
 }
 
@@ -87,10 +92,13 @@ fn main() -> ExitCode {
         #[cfg(not(feature = "misbehave"))]
         Command::Start { home } => start(&Home(home), node::Options::default()),
         #[cfg(feature = "misbehave")]
-        Command::Start { home, misbehave, crash_at } => crash_at
-            .as_deref()
-            .map_or(Ok(()), tokenbook_engine::crash::arm)
-            .and_then(|()| start(&Home(home), node::Options { misbehave })),
+        Command::Start { home, misbehave, crash_at, clock_offset_ms } => {
+            tokenbook_node::runtime::set_clock_offset_ms(clock_offset_ms.unwrap_or(0));
+            crash_at
+                .as_deref()
+                .map_or(Ok(()), tokenbook_engine::crash::arm)
+                .and_then(|()| start(&Home(home), node::Options { misbehave }))
+        }
         Command::Genesis { chain_id, members, out } => genesis(&chain_id, &members, &out),
     };
     match result {

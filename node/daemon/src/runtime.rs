@@ -106,12 +106,24 @@ pub struct Handles {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
-/// Milliseconds since the Unix epoch (the proposer's block time; state never reads it).
+/// Milliseconds since the Unix epoch (the proposer's block time; state never reads it), plus
+/// the test-only clock offset (zero unless [`set_clock_offset_ms`] moved it).
 #[must_use]
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
+    let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    wall.saturating_add_signed(CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// What [`now_ms`] adds to the wall clock.
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Moves this process's clock by `ms` (fault tests: a validator whose clock is wrong; only
+/// builds with the `misbehave` feature can call it).
+#[cfg(feature = "misbehave")]
+pub fn set_clock_offset_ms(ms: i64) {
+    CLOCK_OFFSET_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// What a timer does when it fires.
