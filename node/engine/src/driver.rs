@@ -55,6 +55,10 @@ pub const SYNC_RETRY_MS: u64 = 1_000;
 pub const SYNC_REPLY_BYTES: usize = 16 << 20;
 /// A peer's sync requests are served at most once per this long (ms).
 pub const SYNC_SERVE_MS: u64 = 250;
+/// A proposal or vote for the height this node last committed, arriving this long after the
+/// commit (ms), shows its sender still deciding that height (not a message already in flight
+/// when the height was decided): the block and its certificate are sent to it unasked.
+pub const LAGGING_PEER_MS: u64 = 200;
 /// Most proposals kept for the next height while this one is still being decided (also at
 /// most one per validator of that height).
 const EARLY_PROPOSALS: usize = 64;
@@ -189,6 +193,8 @@ pub struct Driver<S = Store> {
     sync_ahead_bytes: usize,
     /// The highest height a peer has been seen deciding.
     highest_seen: Height,
+    /// When this node committed its latest height (ms).
+    committed_at: u64,
     /// Snapshots for new nodes' state sync (`None`: not served).
     snapshots: Option<SnapshotServer>,
     /// A Byzantine behaviour (tests of the real node only).
@@ -240,6 +246,7 @@ impl<S: ChainStore> Driver<S> {
             sync_ahead: BTreeMap::new(),
             sync_ahead_bytes: 0,
             highest_seen: Height::new(0),
+            committed_at: now_ms,
             snapshots: None,
             #[cfg(feature = "misbehave")]
             misbehave: None,
@@ -363,6 +370,7 @@ impl<S: ChainStore> Driver<S> {
             Some(theirs) => self.maybe_sync(from, theirs),
             None => Vec::new(),
         };
+        actions.extend(self.answer_lagging_peer(from, &message)?);
         actions.extend(self.dispatch(from, message)?);
         Ok(self.emit(actions))
     }
@@ -392,6 +400,32 @@ impl<S: ChainStore> Driver<S> {
             _ => false,
         };
         (known && signed).then_some(height)
+    }
+
+    /// A peer still proposing or voting for a height this node committed missed the decision
+    /// (its precommits were lost or late): it is sent the decided blocks from that height on,
+    /// as if it had asked ([`Self::on_sync_request`], rate-limited per peer). Without this it
+    /// learns only from the next height's messages — and when it proposes that height, those
+    /// come only after everyone's propose timeout, costing the height a round.
+    ///
+    /// Nothing needs verifying here: what is sent is what any peer may ask for.
+    fn answer_lagging_peer(
+        &mut self,
+        from: Peer,
+        message: &Message,
+    ) -> Result<Vec<Action>, DriverError> {
+        let theirs = match message {
+            Message::Proposal { proposal, .. } => proposal.payload.height,
+            Message::Vote(vote) => vote.payload.height,
+            _ => return Ok(Vec::new()),
+        };
+        let committed = self.executor.height();
+        let in_flight = theirs == committed
+            && self.now_ms.saturating_sub(self.committed_at) < LAGGING_PEER_MS;
+        if theirs > committed || theirs.get() == 0 || in_flight {
+            return Ok(Vec::new());
+        }
+        self.on_sync_request(from, theirs)
     }
 
     fn dispatch(&mut self, from: Peer, message: Message) -> Result<Vec<Action>, DriverError> {
@@ -869,6 +903,7 @@ impl<S: ChainStore> Driver<S> {
         self.proposals.clear();
         self.stored_rounds.clear();
         self.own.clear();
+        self.committed_at = self.now_ms;
         Ok(vec![
             Action::Committed { height, root, receipts: Box::new(receipts) },
             Action::NextHeight { after_ms: self.limits.interval_ms },
