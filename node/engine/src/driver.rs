@@ -630,12 +630,16 @@ impl<S: ChainStore> Driver<S> {
     }
 
     /// Whether a proposal for this height is one the core would admit, before its block is
-    /// validated or kept: this round's proposer signed it, the round is within the core's
-    /// window, and no block was kept for the round yet. So a peer cannot make this node hold
+    /// validated or kept: it is for a height not yet committed, this round's proposer signed
+    /// it, the round is within the core's window, and no block was kept for the round yet. So a peer cannot make this node hold
     /// (or re-execute) more than one block per round, however many it sends.
     fn worth_validating(&self, proposal: &Proposal) -> bool {
         let p = &proposal.payload;
+        // Between committing a height and starting the next the core is still at the
+        // committed height; a proposal for it then is stale, and keeping it would take the
+        // next height's slot for its round.
         p.height == self.core.height()
+            && p.height > self.executor.height()
             && p.round.get() <= self.core.round().get().saturating_add(ROUNDS_AHEAD)
             && !self.proposals.contains_key(&p.round)
             && p.proposer == self.core.proposer(p.round)
@@ -927,6 +931,11 @@ impl<S: ChainStore> Driver<S> {
             return Ok(Vec::new());
         }
         let (start, stored) = height_start(&self.executor)?;
+        // Nothing of the height before carries over (its proposals and blocks were cleared
+        // when it was committed; these are for the new height only).
+        self.proposals.clear();
+        self.blocks.clear();
+        self.stored_rounds.clear();
         self.own = own_records(&start.records, self.me);
         let out = self.core.start_height(start);
         let mut actions = self.carry_out(out)?;

@@ -281,6 +281,40 @@ fn a_validator_that_missed_a_decision_learns_it_before_its_turn_to_propose() {
     assert!(slow.is_empty(), "heights that took 500 ms or more (height, ms): {slow:?}");
 }
 
+/// A proposal for the height a validator just decided — a peer's re-send still in flight —
+/// arriving before the validator starts the next height is not taken for the next height's
+/// round-0 proposal (seen under the three-region profile: it held the round's slot, the real
+/// proposal was dropped as a second one, and the height took a round more).
+#[test]
+fn a_late_proposal_for_the_decided_height_does_not_take_the_next_heights_slot() {
+    let mut c = Cluster::new();
+    c.run_until(2, &[0, 1, 2, 3]);
+    let decided = Height::new(c.drivers[0].as_ref().unwrap().executor().height().get() + 1);
+    // Messages go before timers: every validator commits `decided`, none starts the next.
+    while !(0..NODES).all(|i| c.roots[i].contains_key(&decided)) {
+        assert!(c.step());
+    }
+    while !c.queue.is_empty() {
+        c.step();
+    }
+    let store = c.drivers[0].as_ref().unwrap().executor().store();
+    let block = store.block(decided).unwrap().unwrap();
+    let signer = validator_key(block.header.proposer);
+    for i in 0..NODES {
+        let late = proposal_message(&signer, block.clone(), 0);
+        let d = c.drivers[i].as_mut().unwrap();
+        assert_eq!(d.height(), decided, "node {i} started the next height already");
+        let actions = d.on_message(((i + 1) % NODES) as u64, late, c.now).unwrap();
+        c.carry_out(i, actions);
+    }
+    let next = decided.get() + 1;
+    c.run_until(next, &[0, 1, 2, 3]);
+    c.assert_same_roots();
+    let store = c.drivers[0].as_ref().unwrap().executor().store();
+    let round = store.certificate(Height::new(next)).unwrap().unwrap().round.get();
+    assert_eq!(round, 0, "height {next} was decided in round {round}");
+}
+
 /// The validator key (100 + i) whose public key is `public`.
 fn validator_key(public: PublicKey) -> Keypair {
     (0..NODES as u64).map(|i| key(100 + i)).find(|k| k.public_key() == public).unwrap()
