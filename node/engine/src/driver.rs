@@ -186,6 +186,9 @@ pub struct Driver<S = Store> {
     sync_requested: Option<(Height, u64)>,
     /// When each peer's last sync request was served (ms).
     sync_served: BTreeMap<Peer, u64>,
+    /// The height last sent to each lagging peer unasked (once per peer and height; kept
+    /// apart from `sync_served`, so a push never delays the answer to a request).
+    pushed: BTreeMap<Peer, Height>,
     /// Sync replies for heights past the next one, held until the blocks before them are in
     /// (replies travel on separate streams and may arrive in any order): at most one per
     /// height, heights within [`SYNC_BATCH`] of the next, [`SYNC_REPLY_BYTES`] in all.
@@ -243,6 +246,7 @@ impl<S: ChainStore> Driver<S> {
             now_ms,
             sync_requested: None,
             sync_served: BTreeMap::new(),
+            pushed: BTreeMap::new(),
             sync_ahead: BTreeMap::new(),
             sync_ahead_bytes: 0,
             highest_seen: Height::new(0),
@@ -402,11 +406,12 @@ impl<S: ChainStore> Driver<S> {
         (known && signed).then_some(height)
     }
 
-    /// A peer still proposing or voting for a height this node committed missed the decision
-    /// (its precommits were lost or late): it is sent the decided blocks from that height on,
-    /// as if it had asked ([`Self::on_sync_request`], rate-limited per peer). Without this it
-    /// learns only from the next height's messages — and when it proposes that height, those
-    /// come only after everyone's propose timeout, costing the height a round.
+    /// A peer still proposing or voting for the height this node committed last, a while after
+    /// the commit, missed the decision (its precommits were lost or late): it is sent that
+    /// block and its certificate, once per peer and height. Without this it learns only from
+    /// the next height's messages — and when it proposes that height, those come only after
+    /// everyone's propose timeout. A peer further
+    /// behind sees this node's later heights and asks by itself.
     ///
     /// Nothing needs verifying here: what is sent is what any peer may ask for.
     fn answer_lagging_peer(
@@ -420,12 +425,14 @@ impl<S: ChainStore> Driver<S> {
             _ => return Ok(Vec::new()),
         };
         let committed = self.executor.height();
-        let in_flight = theirs == committed
-            && self.now_ms.saturating_sub(self.committed_at) < LAGGING_PEER_MS;
-        if theirs > committed || theirs.get() == 0 || in_flight {
+        let in_flight = self.now_ms.saturating_sub(self.committed_at) < LAGGING_PEER_MS;
+        if theirs != committed || theirs.get() == 0 || in_flight {
             return Ok(Vec::new());
         }
-        self.on_sync_request(from, theirs)
+        if self.pushed.insert(from, theirs) == Some(theirs) {
+            return Ok(Vec::new());
+        }
+        self.blocks_for(from, theirs, theirs)
     }
 
     fn dispatch(&mut self, from: Peer, message: Message) -> Result<Vec<Action>, DriverError> {
@@ -670,12 +677,34 @@ impl<S: ChainStore> Driver<S> {
     /// request per peer per [`SYNC_SERVE_MS`]: a peer asking in a loop costs bounded reads and
     /// bounded queued bytes.
     fn on_sync_request(&mut self, peer: Peer, first: Height) -> Result<Vec<Action>, DriverError> {
+        let last = first.get().saturating_add(SYNC_BATCH - 1);
+        self.serve_blocks(peer, first, Height::new(last))
+    }
+
+    /// A sync request, unless `peer` was served within [`SYNC_SERVE_MS`].
+    fn serve_blocks(
+        &mut self,
+        peer: Peer,
+        first: Height,
+        last: Height,
+    ) -> Result<Vec<Action>, DriverError> {
         let now = self.now_ms;
         if self.sync_served.get(&peer).is_some_and(|at| now.saturating_sub(*at) < SYNC_SERVE_MS) {
             return Ok(Vec::new());
         }
         self.sync_served.insert(peer, now);
-        let last = self.executor.height().get().min(first.get().saturating_add(SYNC_BATCH - 1));
+        self.blocks_for(peer, first, last)
+    }
+
+    /// The decided blocks `first..=last` this node holds, with their certificates, to `peer`:
+    /// at most [`SYNC_REPLY_BYTES`] of them.
+    fn blocks_for(
+        &self,
+        peer: Peer,
+        first: Height,
+        last: Height,
+    ) -> Result<Vec<Action>, DriverError> {
+        let last = self.executor.height().get().min(last.get());
         let (mut actions, mut bytes) = (Vec::new(), 0usize);
         for h in first.get().max(1)..=last {
             let store = self.executor.store();

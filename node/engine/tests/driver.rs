@@ -90,7 +90,8 @@ impl Cluster {
             match action {
                 Action::Broadcast(m) => {
                     let bytes = m.encode();
-                    let precommit = matches!(&m, Message::Vote(v) if v.payload.kind == VoteKind::Precommit);
+                    let precommit =
+                        matches!(&m, Message::Vote(v) if v.payload.kind == VoteKind::Precommit);
                     let lost = |to: usize| precommit && self.drop_precommits_to == Some(to);
                     for to in (0..NODES).filter(|&to| to != from && !lost(to)) {
                         self.queue.push_back((to, from, bytes.clone()));

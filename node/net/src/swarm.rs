@@ -1,4 +1,4 @@
-//! The libp2p transport: TCP + Noise + Yamux, gossipsub for what every validator needs,
+//! The libp2p transport: TCP + Noise + Yamux (dead links closed and redialed, [`UNACKED_CLOSE`]), gossipsub for what every validator needs,
 //! request-response for what one peer needs, permissioned to the chain's members.
 //!
 //! Promises:
@@ -38,6 +38,15 @@ use crate::MAX_MESSAGE_BYTES;
 
 /// A peer: its index in [`NetConfig::members`].
 pub type Peer = u64;
+
+/// A connection whose sent data stays unacknowledged this long is closed by the kernel
+/// (`TCP_USER_TIMEOUT`), and the peer redialed. Without it a link that was cut for a few
+/// seconds stays silent after it heals until TCP's next retransmission, whose interval doubles
+/// with every loss: 13 s after a 12 s cut (seen in issue #17's faults harness), up to minutes.
+pub const UNACKED_CLOSE: Duration = Duration::from_secs(6);
+/// A dial or handshake that has not completed in this long is abandoned (the next redial
+/// starts afresh instead of waiting out SYN retransmissions that back off the same way).
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Gossipsub's envelope around our bytes (protobuf framing, signature, source, sequence number).
 const GOSSIP_OVERHEAD: usize = 4_096;
@@ -293,6 +302,33 @@ struct Behaviour {
     direct: request_response::Behaviour<DirectCodec>,
 }
 
+/// TCP (no Nagle, [`UNACKED_CLOSE`] on every connection) + Noise + Yamux, every dial and
+/// handshake bounded by [`DIAL_TIMEOUT`].
+fn transport(
+    key: &identity::Keypair,
+) -> Result<
+    libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    use libp2p::Transport as _;
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).map(
+        |stream: tcp::tokio::TcpStream, _| {
+            let unacked = socket2::SockRef::from(&stream.0).set_tcp_user_timeout(Some(UNACKED_CLOSE));
+            if let Err(e) = unacked {
+                tracing::warn!(error = %e, "TCP_USER_TIMEOUT not set: a healed link may stay silent");
+            }
+            stream
+        },
+    );
+    Ok(tcp
+        .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default())
+        .timeout(DIAL_TIMEOUT)
+        .map(|(peer, muxer), _| (peer, libp2p::core::muxing::StreamMuxerBox::new(muxer)))
+        .boxed())
+}
+
 fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour>, NetError> {
     let keypair = identity::Keypair::ed25519_from_bytes(config.key_seed)
         .map_err(|e| NetError::Key(e.to_string()))?;
@@ -323,7 +359,7 @@ fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour
         .with_max_concurrent_streams(64);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_other_transport(transport)
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_behaviour(|key| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
             let gossip = gossipsub::Behaviour::new(
