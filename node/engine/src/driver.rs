@@ -410,8 +410,8 @@ impl<S: ChainStore> Driver<S> {
     /// the commit, missed the decision (its precommits were lost or late): it is sent that
     /// block and its certificate, once per peer and height. Without this it learns only from
     /// the next height's messages — and when it proposes that height, those come only after
-    /// everyone's propose timeout. A peer further
-    /// behind sees this node's later heights and asks by itself.
+    /// everyone's propose timeout. A peer further behind sees this node's later heights and
+    /// asks by itself.
     ///
     /// Nothing needs verifying here: what is sent is what any peer may ask for.
     fn answer_lagging_peer(
@@ -638,8 +638,9 @@ impl<S: ChainStore> Driver<S> {
 
     /// Whether a proposal for this height is one the core would admit, before its block is
     /// validated or kept: it is for a height not yet committed, this round's proposer signed
-    /// it, the round is within the core's window, and no block was kept for the round yet. So a peer cannot make this node hold
-    /// (or re-execute) more than one block per round, however many it sends.
+    /// it, the round is within the core's window, and no block was kept for the round yet. So a
+    /// peer cannot make this node hold (or re-execute) more than one block per round, however
+    /// many it sends.
     fn worth_validating(&self, proposal: &Proposal) -> bool {
         let p = &proposal.payload;
         // Between committing a height and starting the next the core is still at the
@@ -677,23 +678,12 @@ impl<S: ChainStore> Driver<S> {
     /// request per peer per [`SYNC_SERVE_MS`]: a peer asking in a loop costs bounded reads and
     /// bounded queued bytes.
     fn on_sync_request(&mut self, peer: Peer, first: Height) -> Result<Vec<Action>, DriverError> {
-        let last = first.get().saturating_add(SYNC_BATCH - 1);
-        self.serve_blocks(peer, first, Height::new(last))
-    }
-
-    /// A sync request, unless `peer` was served within [`SYNC_SERVE_MS`].
-    fn serve_blocks(
-        &mut self,
-        peer: Peer,
-        first: Height,
-        last: Height,
-    ) -> Result<Vec<Action>, DriverError> {
         let now = self.now_ms;
         if self.sync_served.get(&peer).is_some_and(|at| now.saturating_sub(*at) < SYNC_SERVE_MS) {
             return Ok(Vec::new());
         }
         self.sync_served.insert(peer, now);
-        self.blocks_for(peer, first, last)
+        self.blocks_for(peer, first, Height::new(first.get().saturating_add(SYNC_BATCH - 1)))
     }
 
     /// The decided blocks `first..=last` this node holds, with their certificates, to `peer`:

@@ -264,8 +264,9 @@ fn sync_replies_out_of_order_still_catch_a_node_up_in_one_batch() {
 
 /// A validator that misses every decision's precommits (a lossy or slow link) learns each
 /// decided block from the peers that moved on as soon as its re-sent votes show them it lags:
-/// when it is the next height's proposer, the others do not time out waiting for it (seen under the three-region profile: a validator that missed
-/// one decision cost the next height a propose timeout).
+/// when it is the next height's proposer, the others do not time out waiting for it (seen
+/// under the three-region profile: a validator that missed one decision cost the next height
+/// a propose timeout).
 #[test]
 fn a_validator_that_missed_a_decision_learns_it_before_its_turn_to_propose() {
     let mut c = Cluster::new();

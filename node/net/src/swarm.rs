@@ -1,5 +1,6 @@
-//! The libp2p transport: TCP + Noise + Yamux (dead links closed and redialed, [`UNACKED_CLOSE`]), gossipsub for what every validator needs,
-//! request-response for what one peer needs, permissioned to the chain's members.
+//! The libp2p transport: TCP + Noise + Yamux (dead links closed and redialed,
+//! [`UNACKED_CLOSE`]), gossipsub for what every validator needs, request-response for what one
+//! peer needs, permissioned to the chain's members.
 //!
 //! Promises:
 //! - Only the peers named at start (the genesis validators' network keys) can hold a connection:
@@ -311,15 +312,8 @@ fn transport(
     Box<dyn std::error::Error + Send + Sync>,
 > {
     use libp2p::Transport as _;
-    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).map(
-        |stream: tcp::tokio::TcpStream, _| {
-            let unacked = socket2::SockRef::from(&stream.0).set_tcp_user_timeout(Some(UNACKED_CLOSE));
-            if let Err(e) = unacked {
-                tracing::warn!(error = %e, "TCP_USER_TIMEOUT not set: a healed link may stay silent");
-            }
-            stream
-        },
-    );
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .map(|stream, _| with_unacked_close(stream));
     Ok(tcp
         .upgrade(libp2p::core::upgrade::Version::V1Lazy)
         .authenticate(noise::Config::new(key)?)
@@ -327,6 +321,15 @@ fn transport(
         .timeout(DIAL_TIMEOUT)
         .map(|(peer, muxer), _| (peer, libp2p::core::muxing::StreamMuxerBox::new(muxer)))
         .boxed())
+}
+
+/// `stream` with [`UNACKED_CLOSE`] set (a warning, not a failure, where the system refuses).
+fn with_unacked_close(stream: tcp::tokio::TcpStream) -> tcp::tokio::TcpStream {
+    let socket = socket2::SockRef::from(&stream.0);
+    if let Err(e) = socket.set_tcp_user_timeout(Some(UNACKED_CLOSE)) {
+        tracing::warn!(error = %e, "TCP_USER_TIMEOUT not set: a healed link may stay silent");
+    }
+    stream
 }
 
 fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour>, NetError> {
