@@ -113,6 +113,10 @@ enum Command {
         /// Seconds the bench submits for.
         #[arg(long, default_value_t = 30)]
         bench_secs: u64,
+        /// Run only these scenarios of the plan (1-based, comma-separated, in plan order):
+        /// replays the one that failed, with the same seed, in minutes.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<usize>,
         /// Internal: set when the harness runs itself inside its namespace.
         #[arg(long, hide = true)]
         inside: Option<String>,
@@ -158,11 +162,21 @@ fn main() -> ExitCode {
             out,
             bench_rate,
             bench_secs,
+            only,
             inside,
         } => {
             let bench = bench_rate.map(|rate| (rate, bench_secs));
-            let opts =
-                faults::Options { validators, traders, profile, minutes, seed, out, bench, inside };
+            let opts = faults::Options {
+                validators,
+                traders,
+                profile,
+                minutes,
+                seed,
+                out,
+                bench,
+                only,
+                inside,
+            };
             faults::run(&opts)
         }
         Command::Status { dir } => runtime().and_then(|rt| rt.block_on(status(&dir))),

@@ -40,7 +40,7 @@ fn the_short_suite_loses_nothing_and_every_validator_recovers() {
     if !run.status.success() {
         let kept = out.keep();
         panic!(
-            "faults failed ({}); results kept in {}\n{stderr}\nreplay: {} faults --seed 1",
+            "faults failed ({}); results kept in {}\n{stderr}\nreplay: {} faults --seed 1 (one scenario: add --only N, N its line in the plan)",
             run.status,
             kept.display(),
             devnet.display()

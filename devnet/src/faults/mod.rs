@@ -58,6 +58,8 @@ pub struct Options {
     pub out: PathBuf,
     /// Instead of faults: the end-to-end bench at (orders/s offered, seconds) on the profile.
     pub bench: Option<(u64, u64)>,
+    /// Only these scenarios of the plan (1-based); empty: all.
+    pub only: Vec<usize>,
     /// Set when running inside the harness namespace: the namespaces' prefix.
     pub inside: Option<String>,
 }
@@ -173,6 +175,7 @@ fn inside(opts: &Options, prefix: &str) -> Result<(), String> {
             Some(minutes) => plan::soak(opts.validators, minutes, seed),
             None => plan::short_suite(opts.validators),
         };
+        let plan = plan::only(plan, &opts.only)?;
         println!(
             "faults: {} validators in namespaces {prefix}-v*, profile {}, {} scenarios, seed {seed}",
             opts.validators,

@@ -231,6 +231,23 @@ pub fn short_suite(n: usize) -> Vec<Scenario> {
     faults.into_iter().map(|fault| Scenario { fault, hold }).collect()
 }
 
+/// The scenarios of `plan` numbered in `only` (1-based, kept in plan order); all when `only`
+/// is empty.
+///
+/// # Errors
+/// A number outside the plan.
+pub fn only(plan: Vec<Scenario>, only: &[usize]) -> Result<Vec<Scenario>, String> {
+    if let Some(bad) = only.iter().find(|&&k| k == 0 || k > plan.len()) {
+        return Err(format!("--only {bad}: the plan has scenarios 1..={}", plan.len()));
+    }
+    Ok(plan
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| only.is_empty() || only.contains(&(k + 1)))
+        .map(|(_, s)| s)
+        .collect())
+}
+
 /// A soak's schedule: random faults (each 5–30 s) from `seed`, as many as fit in `minutes`.
 #[must_use]
 pub fn soak(n: usize, minutes: u64, seed: u64) -> Vec<Scenario> {

@@ -163,6 +163,9 @@ async fn a_new_node_starts_from_a_verified_snapshot_and_joins_the_validators() {
     }
     assert!(status["validators"].as_array().unwrap().len() == NODES, "{status}");
     wait_height(&nodes[1], approved_at + 3, 60).await;
+    // The newcomer follows the chain (it is not yet a validator, and may be a block or two
+    // behind): it must itself have applied the change before its status shows it.
+    wait_height(&fresh, approved_at + 3, 60).await;
     let (_, status) = get(&format!("http://{}/v1/status", fresh.api)).await;
     assert_eq!(status["validators"].as_array().unwrap().len(), NODES + 1, "{status}");
     let stopped = nodes.remove(0);

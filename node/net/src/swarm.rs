@@ -49,6 +49,12 @@ pub const UNACKED_CLOSE: Duration = Duration::from_secs(6);
 /// starts afresh instead of waiting out SYN retransmissions that back off the same way).
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A member connected this long whose subscription gossip has not learned gets none of this
+/// node's gossip (gossipsub announces a node's topics only on a peer's first connection, and a
+/// hello lost with a half-dead connection is never sent again): the link is dropped and
+/// redialed, and both sides announce their topics afresh.
+pub const SUBSCRIBE_GRACE: Duration = Duration::from_secs(3);
+
 /// Gossipsub's envelope around our bytes (protobuf framing, signature, source, sequence number).
 const GOSSIP_OVERHEAD: usize = 4_096;
 /// Queue depth between the swarm task and the node, each way.
@@ -121,6 +127,8 @@ pub struct NetStats {
     pub penalties: AtomicU64,
     /// Connections refused (not a member, banned, or over the limits).
     pub refused: AtomicU64,
+    /// Members disconnected (to be redialed) because gossip never learned their subscription.
+    pub relinked: AtomicU64,
 }
 
 enum Command {
@@ -213,6 +221,7 @@ impl Libp2pNet {
             listening: listening_tx,
             bans: BTreeMap::new(),
             ban: config.ban,
+            connected_since: BTreeMap::new(),
         };
         let task = Some(tokio::spawn(task.run(commands_rx, shutdown, config.redial)));
         Ok(Libp2pNet { commands, inbound, bulk, inbound_bytes, task, stats, listening, me })
@@ -421,6 +430,8 @@ struct Task {
     excluded: BTreeSet<PeerId>,
     /// Members listed whatever `set_members` says.
     always: BTreeSet<PeerId>,
+    /// When each connected peer's current run of connections began.
+    connected_since: BTreeMap<PeerId, Instant>,
 }
 
 impl Task {
@@ -440,6 +451,7 @@ impl Task {
                     None => return,
                 },
                 _ = redial.tick() => {
+                    self.relink_deaf();
                     self.lift_bans();
                     self.redial();
                 }
@@ -586,13 +598,11 @@ impl Task {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => self.on_direct(event),
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. }
-                if num_established.get() == 1 =>
-            {
-                self.stats.peers.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(peer = %peer_id, "peer connected");
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
+                self.on_connected(peer_id, num_established.get());
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
+                self.connected_since.remove(&peer_id);
                 self.stats.peers.fetch_sub(1, Ordering::Relaxed);
                 tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
             }
@@ -609,6 +619,53 @@ impl Task {
             }
             _ => {}
         }
+    }
+
+    /// A connection to `id` is up, the `count`th open one. A member that dials while this
+    /// node has been connected to it for longer than a dial takes found every connection dead
+    /// (the redial dials only members it has none to): the older ones are stale, and its
+    /// gossip has forgotten this node's subscription, which gossipsub announces only on a
+    /// first connection. Every connection is dropped, so the redial starts clean on both sides.
+    fn on_connected(&mut self, id: PeerId, count: u32) {
+        let now = Instant::now();
+        if count == 1 {
+            self.stats.peers.fetch_add(1, Ordering::Relaxed);
+            self.connected_since.insert(id, now);
+            tracing::info!(peer = %id, "peer connected");
+            return;
+        }
+        let since = self.connected_since.get(&id).copied().unwrap_or(now);
+        if self.index.contains_key(&id) && now.duration_since(since) > DIAL_TIMEOUT {
+            tracing::info!(peer = %id, "member redialed over an open connection: reconnecting");
+            self.relink(id);
+        }
+    }
+
+    /// Drops every member connected for [`SUBSCRIBE_GRACE`] whose subscription to the
+    /// consensus topic gossip does not know (it would get none of this node's gossip).
+    fn relink_deaf(&mut self) {
+        let now = Instant::now();
+        let topic = self.topic.hash();
+        let subscribed: BTreeSet<PeerId> = (self.swarm.behaviour().gossip.all_peers())
+            .filter(|(_, topics)| topics.contains(&&topic))
+            .map(|(id, _)| *id)
+            .collect();
+        let deaf: Vec<PeerId> = (self.connected_since.iter())
+            .filter(|(_, since)| now.duration_since(**since) >= SUBSCRIBE_GRACE)
+            .filter(|(id, _)| self.index.contains_key(id) && !subscribed.contains(id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in deaf {
+            tracing::warn!(peer = %id, "member connected without a known gossip subscription: reconnecting");
+            self.relink(id);
+        }
+    }
+
+    /// Closes every connection to `id`; the redial makes a new one.
+    fn relink(&mut self, id: PeerId) {
+        self.stats.relinked.fetch_add(1, Ordering::Relaxed);
+        self.connected_since.remove(&id);
+        let _ = self.swarm.disconnect_peer_id(id);
     }
 
     fn on_direct(&mut self, event: request_response::Event<Direct, ()>) {

@@ -272,3 +272,99 @@ async fn outsiders_holding_handshakes_never_keep_a_validator_out() {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     drop(held);
 }
+
+/// A bare swarm with member `n`'s key that speaks gossipsub but has subscribed to nothing: to
+/// the node it looks like a member whose subscription was lost (gossipsub announces its topics
+/// only on a peer's first connection; when one side still held a half-dead connection as the
+/// link healed, it never announces them again, and the other side never sends it gossip).
+fn deaf_member(n: u8) -> libp2p::Swarm<libp2p::gossipsub::Behaviour> {
+    bare_member(n, None)
+}
+
+/// A bare swarm with member `n`'s key, subscribed to `topic` if given.
+fn bare_member(n: u8, topic: Option<&str>) -> libp2p::Swarm<libp2p::gossipsub::Behaviour> {
+    let key = libp2p::identity::Keypair::ed25519_from_bytes(seed(n)).unwrap();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| {
+            libp2p::gossipsub::Behaviour::new(
+                libp2p::gossipsub::MessageAuthenticity::Signed(key.clone()),
+                libp2p::gossipsub::Config::default(),
+            )
+            .unwrap()
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3_600)))
+        .build();
+    if let Some(topic) = topic {
+        swarm.behaviour_mut().subscribe(&libp2p::gossipsub::IdentTopic::new(topic)).unwrap();
+    }
+    swarm
+}
+
+/// Polls `swarm` until its last connection closes (after one was established), or `secs`.
+async fn until_disconnected(
+    swarm: &mut libp2p::Swarm<libp2p::gossipsub::Behaviour>,
+    secs: u64,
+) -> bool {
+    use futures::StreamExt as _;
+    use libp2p::swarm::SwarmEvent;
+    let mut connected = false;
+    let closed = async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => connected = true,
+                SwarmEvent::ConnectionClosed { num_established: 0, .. } if connected => return,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(secs), closed).await.is_ok()
+}
+
+/// A member connected for a while whose subscription the node never learned would get none of
+/// its gossip (issue #17: after a partition healed, a validator heard two others only through
+/// the third, and when the third was killed the chain stalled until it came back). The node
+/// drops such a link, so the redial starts clean and both sides announce their topics again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_subscription_never_arrived_is_reconnected() {
+    let (_stop, stop_rx) = watch::channel(false);
+    let a = Libp2pNet::start(config(1, &[1, 2], vec![], Duration::from_secs(60)), stop_rx).unwrap();
+    let mut deaf = deaf_member(2);
+    deaf.dial(address(&a).await).unwrap();
+    assert!(
+        until_disconnected(&mut deaf, 20).await,
+        "the node kept a member it sends no gossip to"
+    );
+    assert_eq!(a.stats().relinked.load(Ordering::Relaxed), 1);
+}
+
+/// A member that dials while the node has long been connected to it found that connection dead
+/// (it redials only members it has no connection to), and its gossip forgot the node's
+/// subscription — which gossipsub would not announce again over a second connection. The node
+/// drops every connection to it, so both sides start clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_redialing_over_a_long_open_connection_is_reconnected() {
+    use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+    let (_stop, stop_rx) = watch::channel(false);
+    let a = Libp2pNet::start(config(1, &[1, 2], vec![], Duration::from_secs(60)), stop_rx).unwrap();
+    let mut member = bare_member(2, Some("/tokenbook/net-test/consensus/1"));
+    let at = address(&a).await;
+    member.dial(at.clone()).unwrap();
+    // Connected and subscribed: kept past the grace period and a dial's duration.
+    assert!(!until_disconnected(&mut member, 7).await, "a healthy member was dropped");
+    assert_eq!(a.stats().relinked.load(Ordering::Relaxed), 0);
+    let again = DialOpts::peer_id(a.local_peer_id())
+        .addresses(vec![at])
+        .condition(PeerCondition::Always)
+        .build();
+    member.dial(again).unwrap();
+    assert!(until_disconnected(&mut member, 10).await, "the stale connection was kept");
+    assert_eq!(a.stats().relinked.load(Ordering::Relaxed), 1);
+}
