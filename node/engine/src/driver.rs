@@ -186,9 +186,10 @@ pub struct Driver<S = Store> {
     sync_requested: Option<(Height, u64)>,
     /// When each peer's last sync request was served (ms).
     sync_served: BTreeMap<Peer, u64>,
-    /// The height last sent to each lagging peer unasked (once per peer and height; kept
-    /// apart from `sync_served`, so a push never delays the answer to a request).
-    pushed: BTreeMap<Peer, Height>,
+    /// The height last sent to each lagging peer unasked, and when (ms): again only after
+    /// [`SYNC_RETRY_MS`] (kept apart from `sync_served`, so a push never delays the answer to
+    /// a request).
+    pushed: BTreeMap<Peer, (Height, u64)>,
     /// Sync replies for heights past the next one, held until the blocks before them are in
     /// (replies travel on separate streams and may arrive in any order): at most one per
     /// height, heights within [`SYNC_BATCH`] of the next, [`SYNC_REPLY_BYTES`] in all.
@@ -408,7 +409,8 @@ impl<S: ChainStore> Driver<S> {
 
     /// A peer still proposing or voting for the height this node committed last, a while after
     /// the commit, missed the decision (its precommits were lost or late): it is sent that
-    /// block and its certificate, once per peer and height. Without this it learns only from
+    /// block and its certificate, again after [`SYNC_RETRY_MS`] if it still lags (the push
+    /// may have been lost with a dying connection). Without this it learns only from
     /// the next height's messages — and when it proposes that height, those come only after
     /// everyone's propose timeout. A peer further behind sees this node's later heights and
     /// asks by itself.
@@ -429,9 +431,13 @@ impl<S: ChainStore> Driver<S> {
         if theirs != committed || theirs.get() == 0 || in_flight {
             return Ok(Vec::new());
         }
-        if self.pushed.insert(from, theirs) == Some(theirs) {
+        let lately = |&(height, at): &(Height, u64)| {
+            height == theirs && self.now_ms.saturating_sub(at) < SYNC_RETRY_MS
+        };
+        if self.pushed.get(&from).is_some_and(lately) {
             return Ok(Vec::new());
         }
+        self.pushed.insert(from, (theirs, self.now_ms));
         self.blocks_for(from, theirs, theirs)
     }
 

@@ -407,3 +407,33 @@ fn a_flood_of_proposals_holds_at_most_one_block_per_round() {
     c.run_until(height.get() + 3, &[0, 1, 2, 3]);
     c.assert_same_roots();
 }
+
+/// A peer still voting for the height this node committed is sent the decided block — and sent
+/// it again if it still lags a second later (the first push may have been lost with a dying
+/// connection; issue #17), but not on every vote it re-sends in between.
+#[test]
+fn a_lagging_peer_is_pushed_the_decided_block_again_if_it_still_lags() {
+    let mut c = Cluster::new();
+    c.run_until(3, &[0, 1, 2, 3]);
+    let d = c.drivers[0].as_mut().unwrap();
+    let committed = d.executor().height();
+    let lagging = key(103);
+    let vote = Message::Vote(
+        VotePayload {
+            kind: VoteKind::Prevote,
+            height: committed,
+            round: Round::new(1),
+            value: None,
+            validator: lagging.public_key(),
+        }
+        .sign(&lagging, CHAIN),
+    );
+    let pushed = |actions: &[Action]| {
+        actions.iter().any(|a| matches!(a, Action::Send(3, Message::SyncReply { .. })))
+    };
+    let start = c.now + tokenbook_engine::driver::LAGGING_PEER_MS;
+    let mut at = |ms: u64| d.on_message(3, vote.clone(), start + ms).unwrap();
+    assert!(pushed(&at(0)), "the lagging peer was not sent the block");
+    assert!(!pushed(&at(500)), "pushed again on a re-sent vote half a second later");
+    assert!(pushed(&at(tokenbook_engine::driver::SYNC_RETRY_MS)), "never pushed again");
+}
