@@ -199,6 +199,20 @@ fn inside(opts: &Options, prefix: &str) -> Result<(), String> {
     })
 }
 
+/// Fills in each reading's store memory from its validator's `/metrics` (left 0 when the node
+/// does not answer within a second).
+async fn store_memory(readings: &mut [resources::Reading], apis: &[String]) {
+    let Ok(http) = load::client(Duration::from_secs(1)) else { return };
+    for reading in readings {
+        let Some(api) = apis.get(reading.validator) else { continue };
+        let text = match http.get(format!("{api}/metrics")).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => continue,
+        };
+        reading.store_kib = resources::store_kib(&text).unwrap_or(0);
+    }
+}
+
 /// The end-to-end bench on the shaped network, no faults.
 async fn bench_on_profile(
     opts: &Options,
@@ -324,7 +338,9 @@ impl Run<'_> {
             println!("  {:<40} {}", verdict.label, summary(&verdict));
             self.report.verdicts.push(verdict);
             let at_ms = load.clock.ms();
-            self.report.resources.extend(resources::read(&self.pids(), at_ms));
+            let mut readings = resources::read(&self.pids(), at_ms);
+            store_memory(&mut readings, &apis).await;
+            self.report.resources.extend(readings);
         }
         self.finish(load, devnet, &apis).await
     }

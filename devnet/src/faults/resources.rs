@@ -23,6 +23,26 @@ pub struct Reading {
     pub rss_kib: u64,
     /// Open file descriptors.
     pub fds: u64,
+    /// Of `rss_kib`, what the node's store holds by design in RocksDB's memtables, block
+    /// cache and table readers (its `/metrics`; 0 when it did not answer), KiB. Bounded by
+    /// configuration (256 MiB of cache, the write buffers), it fills as the chain grows; the
+    /// growth verdict judges the rest.
+    pub store_kib: u64,
+}
+
+impl Reading {
+    /// Resident memory beyond the store's caches, KiB.
+    #[must_use]
+    pub fn own_kib(&self) -> u64 {
+        self.rss_kib.saturating_sub(self.store_kib)
+    }
+}
+
+/// `tokenbook_store_memory_bytes` from a node's `/metrics` text, in KiB.
+#[must_use]
+pub fn store_kib(metrics: &str) -> Option<u64> {
+    let line = metrics.lines().find(|l| l.starts_with("tokenbook_store_memory_bytes "))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|bytes| bytes / 1024)
 }
 
 /// Reads every running validator (`pids[i]`: validator `i`'s process, if it runs).
@@ -38,7 +58,7 @@ pub fn read(pids: &[Option<u32>], at_ms: u64) -> Vec<Reading> {
                 .find_map(|l| l.strip_prefix("VmRSS:"))
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())?;
             let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
-            Some(Reading { at_ms, validator, pid, rss_kib, fds })
+            Some(Reading { at_ms, validator, pid, rss_kib, fds, store_kib: 0 })
         })
         .collect()
 }
@@ -53,8 +73,11 @@ const RSS_SLACK_KIB: u64 = 64 * 1024;
 pub struct Growth {
     /// Process lifetimes long enough to judge (≥ 4 readings).
     pub judged: usize,
-    /// The largest gains seen (KiB, fds) from baseline to last reading.
+    /// The largest gains seen (KiB beyond the store's caches, fds) from baseline to last
+    /// reading.
     pub largest: (i64, i64),
+    /// The most the store's caches held in any reading (KiB).
+    pub store_kib: u64,
     /// Each process that grew past the slack.
     pub problems: Vec<String>,
 }
@@ -70,9 +93,11 @@ impl Growth {
         };
         format!(
             "resources: {} validator lifetimes judged, largest gain after warm-up {} MiB \
-             resident, {} open files: {verdict}",
+             resident beyond the store's caches (which held up to {} MiB), {} open files: \
+             {verdict}",
             self.judged,
             self.largest.0 / 1024,
+            self.store_kib / 1024,
             self.largest.1
         )
     }
@@ -85,23 +110,27 @@ pub fn growth(readings: &[Reading]) -> Growth {
     for r in readings {
         lives.entry((r.validator, r.pid)).or_default().push(*r);
     }
-    let mut out = Growth::default();
+    let mut out = Growth {
+        store_kib: readings.iter().map(|r| r.store_kib).max().unwrap_or(0),
+        ..Growth::default()
+    };
     for ((validator, pid), life) in lives {
         if life.len() < 4 {
             continue;
         }
         out.judged += 1;
         let (base, last) = (life[life.len() / 3], life[life.len() - 1]);
-        let rss_gain = i64::try_from(last.rss_kib).unwrap_or(i64::MAX)
-            - i64::try_from(base.rss_kib).unwrap_or(0);
+        let (base_kib, last_kib) = (base.own_kib(), last.own_kib());
+        let rss_gain =
+            i64::try_from(last_kib).unwrap_or(i64::MAX) - i64::try_from(base_kib).unwrap_or(0);
         let fd_gain =
             i64::try_from(last.fds).unwrap_or(i64::MAX) - i64::try_from(base.fds).unwrap_or(0);
         out.largest = (out.largest.0.max(rss_gain), out.largest.1.max(fd_gain));
-        if last.rss_kib > base.rss_kib + base.rss_kib / 2 + RSS_SLACK_KIB {
+        if last_kib > base_kib + base_kib / 2 + RSS_SLACK_KIB {
             out.problems.push(format!(
-                "v{validator} (pid {pid}) resident {} → {} MiB",
-                base.rss_kib / 1024,
-                last.rss_kib / 1024
+                "v{validator} (pid {pid}) resident beyond the store's caches {} → {} MiB",
+                base_kib / 1024,
+                last_kib / 1024
             ));
         }
         if last.fds > base.fds + FD_SLACK {
@@ -115,9 +144,11 @@ pub fn growth(readings: &[Reading]) -> Growth {
 /// The readings as CSV.
 #[must_use]
 pub fn csv(readings: &[Reading]) -> String {
-    let mut out = String::from("ms,validator,pid,rss_kib,fds\n");
+    let mut out = String::from("ms,validator,pid,rss_kib,store_kib,fds\n");
     for r in readings {
-        out += &format!("{},{},{},{},{}\n", r.at_ms, r.validator, r.pid, r.rss_kib, r.fds);
+        let (at, v, pid, rss, store, fds) =
+            (r.at_ms, r.validator, r.pid, r.rss_kib, r.store_kib, r.fds);
+        out += &format!("{at},{v},{pid},{rss},{store},{fds}\n");
     }
     out
 }
@@ -208,7 +239,14 @@ mod tests {
 
     #[test]
     fn growth_is_judged_per_process_lifetime_after_warm_up() {
-        let r = |at_ms, pid, rss_kib, fds| Reading { at_ms, validator: 1, pid, rss_kib, fds };
+        let r = |at_ms, pid, rss_kib, fds| Reading {
+            at_ms,
+            validator: 1,
+            pid,
+            rss_kib,
+            fds,
+            store_kib: 0,
+        };
         // Warm-up growth, then flat: fine. A restart (new pid) starts over.
         let flat = [
             r(0, 7, 10_000, 20),
@@ -227,5 +265,23 @@ mod tests {
             r(3, 7, 500_000, 200),
         ];
         assert_eq!(growth(&leaking).problems.len(), 2);
+        // The same growth, all of it in the store's caches (filling toward their bound): fine.
+        let caching: Vec<Reading> = leaking
+            .iter()
+            .map(|x| Reading { store_kib: x.rss_kib - 150_000, fds: 40, ..*x })
+            .collect();
+        let verdict = growth(&caching);
+        assert!(verdict.problems.is_empty(), "{:?}", verdict.problems);
+        assert_eq!(verdict.store_kib, 350_000);
+    }
+
+    #[test]
+    fn the_store_memory_is_read_from_the_metrics_text() {
+        let text = "# HELP tokenbook_store_memory_bytes Bytes RocksDB holds\n\
+                    # TYPE tokenbook_store_memory_bytes gauge\n\
+                    tokenbook_store_memory_bytes 10485760\n\
+                    tokenbook_height 7\n";
+        assert_eq!(store_kib(text), Some(10_240));
+        assert_eq!(store_kib("tokenbook_height 7\n"), None);
     }
 }

@@ -1,5 +1,5 @@
 //! Prometheus metrics (`GET /metrics`): height, round, block interval, txs per block, mempool
-//! size, peers, apply and commit time, undecodable messages.
+//! size, peers, apply and commit time, undecodable messages, the store's memory.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -29,6 +29,9 @@ pub struct Metrics {
     pub block_txs: Histogram,
     /// Seconds the store spent on a block's tree, batch and synced write.
     pub commit_seconds: Histogram,
+    /// Bytes RocksDB holds by design: memtables, block cache and table readers (bounded by
+    /// configuration; a growth verdict subtracts them from the resident size).
+    pub store_memory_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -53,6 +56,7 @@ impl Metrics {
             block_interval: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
             block_txs: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            store_memory_bytes: Gauge::default(),
         };
         registry.register("height", "Last committed height", m.height.clone());
         registry.register("round", "Round being decided", m.round.clone());
@@ -71,6 +75,11 @@ impl Metrics {
         );
         registry.register("block_txs", "Txs per committed block", m.block_txs.clone());
         registry.register("commit_seconds", "Store time per block", m.commit_seconds.clone());
+        registry.register(
+            "store_memory_bytes",
+            "Bytes RocksDB holds in memtables, block cache and table readers",
+            m.store_memory_bytes.clone(),
+        );
         Metrics { registry, ..m }
     }
 

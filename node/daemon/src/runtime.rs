@@ -328,8 +328,11 @@ impl<N: Network> Loop<N> {
         }
         self.metrics.txs_committed.inc_by(txs as u64);
         self.metrics.block_txs.observe(txs as f64);
-        let stats = driver.executor().store().last_commit();
+        let store = driver.executor().store();
+        let stats = store.last_commit();
         self.metrics.commit_seconds.observe((stats.tree + stats.batch + stats.write).as_secs_f64());
+        let memory = store.memory().total();
+        self.metrics.store_memory_bytes.set(i64::try_from(memory).unwrap_or(i64::MAX));
     }
 
     /// Queues client txs for the next gossip flush (now, if enough are waiting).

@@ -143,6 +143,7 @@ async fn the_api_serves_a_running_node() {
         "tokenbook_txs_committed_total",
         "tokenbook_block_interval_seconds_bucket",
         "tokenbook_mempool_txs",
+        "tokenbook_store_memory_bytes",
     ] {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
     }

@@ -598,6 +598,12 @@ impl Store {
         }
     }
 
+    /// The memory RocksDB holds by design (memtables, block cache, table readers).
+    #[must_use]
+    pub fn memory(&self) -> crate::db::MemoryUse {
+        self.db.memory()
+    }
+
     /// The shared database handle (snapshot export reads through it).
     pub(crate) fn db(&self) -> &Arc<Db> {
         &self.db

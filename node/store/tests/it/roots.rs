@@ -72,6 +72,24 @@ fn receipts_are_indexed_by_tx_account_and_market() {
     assert_eq!(store.tx_receipt(&tokenbook_protocol::Hash([9; 32])).unwrap(), None);
 }
 
+/// The memory RocksDB holds by design is reported: committed blocks sit in memtables until a
+/// flush, and reads after a reopen go through the block cache.
+#[test]
+fn the_store_reports_the_memory_rocksdb_holds() {
+    let chain = fixture::chain(5, 3, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fixture::fresh_store(dir.path(), &chain);
+    fixture::commit_all(&mut store, &chain.heights);
+    let written = store.memory();
+    assert!(written.memtables > 0, "{written:?}");
+    drop(store);
+    let store = Store::open(dir.path(), config()).unwrap();
+    store.load_state().unwrap();
+    let read = store.memory();
+    assert!(read.block_cache > 0, "{read:?}");
+    assert_eq!(read.total(), read.memtables + read.block_cache + read.table_readers);
+}
+
 #[test]
 fn commits_must_follow_the_height() {
     let chain = fixture::chain(6, 1, 50);
