@@ -199,8 +199,8 @@ fn inside(opts: &Options, prefix: &str) -> Result<(), String> {
     })
 }
 
-/// Fills in each reading's store memory from its validator's `/metrics` (left 0 when the node
-/// does not answer within a second).
+/// Fills in each reading's store memory from its validator's `/metrics` (left unknown when the
+/// node does not answer within a second).
 async fn store_memory(readings: &mut [resources::Reading], apis: &[String]) {
     let Ok(http) = load::client(Duration::from_secs(1)) else { return };
     for reading in readings {
@@ -209,7 +209,7 @@ async fn store_memory(readings: &mut [resources::Reading], apis: &[String]) {
             Ok(response) => response.text().await.unwrap_or_default(),
             Err(_) => continue,
         };
-        reading.store_kib = resources::store_kib(&text).unwrap_or(0);
+        reading.store_kib = resources::store_kib(&text);
     }
 }
 

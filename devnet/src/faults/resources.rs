@@ -24,17 +24,18 @@ pub struct Reading {
     /// Open file descriptors.
     pub fds: u64,
     /// Of `rss_kib`, what the node's store holds by design in RocksDB's memtables, block
-    /// cache and table readers (its `/metrics`; 0 when it did not answer), KiB. Bounded by
-    /// configuration (256 MiB of cache, the write buffers), it fills as the chain grows; the
-    /// growth verdict judges the rest.
-    pub store_kib: u64,
+    /// cache and table readers (its `/metrics`; `None` when it did not answer, e.g. cut off
+    /// from the harness), KiB. Bounded by configuration (256 MiB of cache, the write buffers),
+    /// it fills as the chain grows; the growth verdict judges the rest, on the readings that
+    /// have it.
+    pub store_kib: Option<u64>,
 }
 
 impl Reading {
     /// Resident memory beyond the store's caches, KiB.
     #[must_use]
     pub fn own_kib(&self) -> u64 {
-        self.rss_kib.saturating_sub(self.store_kib)
+        self.rss_kib.saturating_sub(self.store_kib.unwrap_or(0))
     }
 }
 
@@ -58,7 +59,7 @@ pub fn read(pids: &[Option<u32>], at_ms: u64) -> Vec<Reading> {
                 .find_map(|l| l.strip_prefix("VmRSS:"))
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())?;
             let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
-            Some(Reading { at_ms, validator, pid, rss_kib, fds, store_kib: 0 })
+            Some(Reading { at_ms, validator, pid, rss_kib, fds, store_kib: None })
         })
         .collect()
 }
@@ -111,7 +112,7 @@ pub fn growth(readings: &[Reading]) -> Growth {
         lives.entry((r.validator, r.pid)).or_default().push(*r);
     }
     let mut out = Growth {
-        store_kib: readings.iter().map(|r| r.store_kib).max().unwrap_or(0),
+        store_kib: readings.iter().filter_map(|r| r.store_kib).max().unwrap_or(0),
         ..Growth::default()
     };
     for ((validator, pid), life) in lives {
@@ -119,20 +120,27 @@ pub fn growth(readings: &[Reading]) -> Growth {
             continue;
         }
         out.judged += 1;
+        // Memory only where the store's share is known: a node the harness could not reach
+        // (cut off by the fault) would otherwise count its whole cache as growth.
+        let known: Vec<Reading> = life.iter().filter(|r| r.store_kib.is_some()).copied().collect();
+        if known.len() >= 4 {
+            let (base_kib, last_kib) =
+                (known[known.len() / 3].own_kib(), known[known.len() - 1].own_kib());
+            let rss_gain =
+                i64::try_from(last_kib).unwrap_or(i64::MAX) - i64::try_from(base_kib).unwrap_or(0);
+            out.largest.0 = out.largest.0.max(rss_gain);
+            if last_kib > base_kib + base_kib / 2 + RSS_SLACK_KIB {
+                out.problems.push(format!(
+                    "v{validator} (pid {pid}) resident beyond the store's caches {} → {} MiB",
+                    base_kib / 1024,
+                    last_kib / 1024
+                ));
+            }
+        }
         let (base, last) = (life[life.len() / 3], life[life.len() - 1]);
-        let (base_kib, last_kib) = (base.own_kib(), last.own_kib());
-        let rss_gain =
-            i64::try_from(last_kib).unwrap_or(i64::MAX) - i64::try_from(base_kib).unwrap_or(0);
         let fd_gain =
             i64::try_from(last.fds).unwrap_or(i64::MAX) - i64::try_from(base.fds).unwrap_or(0);
-        out.largest = (out.largest.0.max(rss_gain), out.largest.1.max(fd_gain));
-        if last_kib > base_kib + base_kib / 2 + RSS_SLACK_KIB {
-            out.problems.push(format!(
-                "v{validator} (pid {pid}) resident beyond the store's caches {} → {} MiB",
-                base_kib / 1024,
-                last_kib / 1024
-            ));
-        }
+        out.largest.1 = out.largest.1.max(fd_gain);
         if last.fds > base.fds + FD_SLACK {
             out.problems
                 .push(format!("v{validator} (pid {pid}) open files {} → {}", base.fds, last.fds));
@@ -148,6 +156,7 @@ pub fn csv(readings: &[Reading]) -> String {
     for r in readings {
         let (at, v, pid, rss, store, fds) =
             (r.at_ms, r.validator, r.pid, r.rss_kib, r.store_kib, r.fds);
+        let store = store.map_or(String::new(), |kib| kib.to_string());
         out += &format!("{at},{v},{pid},{rss},{store},{fds}\n");
     }
     out
@@ -245,7 +254,7 @@ mod tests {
             pid,
             rss_kib,
             fds,
-            store_kib: 0,
+            store_kib: Some(0),
         };
         // Warm-up growth, then flat: fine. A restart (new pid) starts over.
         let flat = [
@@ -268,11 +277,21 @@ mod tests {
         // The same growth, all of it in the store's caches (filling toward their bound): fine.
         let caching: Vec<Reading> = leaking
             .iter()
-            .map(|x| Reading { store_kib: x.rss_kib - 150_000, fds: 40, ..*x })
+            .map(|x| Reading { store_kib: Some(x.rss_kib - 150_000), fds: 40, ..*x })
             .collect();
         let verdict = growth(&caching);
         assert!(verdict.problems.is_empty(), "{:?}", verdict.problems);
         assert_eq!(verdict.store_kib, 350_000);
+        // The caches unread in the last readings (the node cut off from the harness): those
+        // readings are not judged for memory, rather than counting the caches as growth.
+        let mut unread = caching.clone();
+        unread.extend(caching.iter().map(|x| Reading {
+            at_ms: x.at_ms + 10,
+            store_kib: None,
+            ..*x
+        }));
+        let verdict = growth(&unread);
+        assert!(verdict.problems.is_empty(), "{:?}", verdict.problems);
     }
 
     #[test]

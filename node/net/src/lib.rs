@@ -12,7 +12,10 @@ mod swarm;
 
 /// libp2p address types the node's config names.
 pub use libp2p::{Multiaddr, PeerId, multiaddr};
-pub use swarm::{Lane, Libp2pNet, NetConfig, NetError, NetStats, Peer, peer_id};
+pub use swarm::{
+    DIAL_TIMEOUT, Lane, Libp2pNet, NetConfig, NetError, NetStats, Peer, SILENCE_RELINK,
+    SUBSCRIBE_GRACE, UNACKED_CLOSE, peer_id,
+};
 
 /// The wire-protocol crate this crate builds on.
 pub use tokenbook_protocol as protocol;

@@ -55,6 +55,14 @@ pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// redialed, and both sides announce their topics afresh.
 pub const SUBSCRIBE_GRACE: Duration = Duration::from_secs(3);
 
+/// A validator's link that has delivered no message for this long is dropped and redialed. A
+/// live validator re-sends its votes every half second (the driver's gossip timer), so only a
+/// dead link, a stopped process or a broken gossip stream is this quiet: issue #17's soak saw
+/// connections that stayed open across partitions but carried no gossip either way (nothing
+/// unacknowledged, so [`UNACKED_CLOSE`] never fired, and the subscriptions were known, so
+/// [`SUBSCRIBE_GRACE`] did not either), leaving a validator deaf for 57 s after a heal.
+pub const SILENCE_RELINK: Duration = Duration::from_secs(5);
+
 /// Gossipsub's envelope around our bytes (protobuf framing, signature, source, sequence number).
 const GOSSIP_OVERHEAD: usize = 4_096;
 /// Queue depth between the swarm task and the node, each way.
@@ -127,7 +135,8 @@ pub struct NetStats {
     pub penalties: AtomicU64,
     /// Connections refused (not a member, banned, or over the limits).
     pub refused: AtomicU64,
-    /// Members disconnected (to be redialed) because gossip never learned their subscription.
+    /// Members disconnected (to be redialed) because gossip never learned their subscription,
+    /// they redialed over an open connection, or their link went silent.
     pub relinked: AtomicU64,
 }
 
@@ -205,6 +214,9 @@ impl Libp2pNet {
         let stats = Arc::new(NetStats::default());
         let inbound_bytes = Arc::new(AtomicUsize::new(0));
         let me = *swarm.local_peer_id();
+        let always: BTreeSet<PeerId> =
+            config.always.iter().filter_map(|k| peer_id(k).ok()).collect();
+        let members_at_start = members.iter().filter(|id| !always.contains(id)).copied().collect();
         let task = Task {
             swarm,
             topic,
@@ -212,7 +224,7 @@ impl Libp2pNet {
             index: members.iter().enumerate().map(|(i, p)| (*p, i as Peer)).collect(),
             members,
             excluded: BTreeSet::new(),
-            always: config.always.iter().filter_map(|k| peer_id(k).ok()).collect(),
+            always,
             dial,
             inbound: inbound_tx,
             bulk: bulk_tx,
@@ -222,6 +234,8 @@ impl Libp2pNet {
             bans: BTreeMap::new(),
             ban: config.ban,
             connected_since: BTreeMap::new(),
+            validators: members_at_start,
+            last_heard: BTreeMap::new(),
         };
         let task = Some(tokio::spawn(task.run(commands_rx, shutdown, config.redial)));
         Ok(Libp2pNet { commands, inbound, bulk, inbound_bytes, task, stats, listening, me })
@@ -432,6 +446,12 @@ struct Task {
     always: BTreeSet<PeerId>,
     /// When each connected peer's current run of connections began.
     connected_since: BTreeMap<PeerId, Instant>,
+    /// The validators listed last (not the `always` extras, which may be silent observers):
+    /// the peers whose links must carry messages.
+    validators: BTreeSet<PeerId>,
+    /// When a message last arrived over each connected peer's link (gossip it forwarded or
+    /// authored, or a direct message).
+    last_heard: BTreeMap<PeerId, Instant>,
 }
 
 impl Task {
@@ -452,6 +472,7 @@ impl Task {
                 },
                 _ = redial.tick() => {
                     self.relink_deaf();
+                    self.relink_silent();
                     self.lift_bans();
                     self.redial();
                 }
@@ -494,6 +515,7 @@ impl Task {
 
     fn set_members(&mut self, keys: &[PublicKey]) {
         let mut listed: BTreeSet<PeerId> = keys.iter().filter_map(|k| peer_id(k).ok()).collect();
+        self.validators.clone_from(&listed);
         listed.extend(self.always.iter().copied());
         for id in &listed {
             if !self.index.contains_key(id) {
@@ -587,9 +609,11 @@ impl Task {
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
                 message,
                 ..
             })) => {
+                self.heard(propagation_source);
                 // Strict validation: `source` is signed by the author's network key.
                 if let Some(source) = message.source {
                     let bulk = message.topic == self.bulk_topic.hash();
@@ -603,6 +627,7 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
                 self.connected_since.remove(&peer_id);
+                self.last_heard.remove(&peer_id);
                 self.stats.peers.fetch_sub(1, Ordering::Relaxed);
                 tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
             }
@@ -631,6 +656,7 @@ impl Task {
         if count == 1 {
             self.stats.peers.fetch_add(1, Ordering::Relaxed);
             self.connected_since.insert(id, now);
+            self.last_heard.insert(id, now);
             tracing::info!(peer = %id, "peer connected");
             return;
         }
@@ -661,10 +687,33 @@ impl Task {
         }
     }
 
+    /// A message arrived over `id`'s link.
+    fn heard(&mut self, id: PeerId) {
+        if let Some(at) = self.last_heard.get_mut(&id) {
+            *at = Instant::now();
+        }
+    }
+
+    /// Drops every validator whose link has delivered nothing for [`SILENCE_RELINK`].
+    fn relink_silent(&mut self) {
+        let now = Instant::now();
+        let silent: Vec<PeerId> = (self.last_heard.iter())
+            .filter(|(id, at)| {
+                self.validators.contains(id) && now.duration_since(**at) >= SILENCE_RELINK
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            tracing::warn!(peer = %id, "no message from a validator's link for {SILENCE_RELINK:?}: reconnecting");
+            self.relink(id);
+        }
+    }
+
     /// Closes every connection to `id`; the redial makes a new one.
     fn relink(&mut self, id: PeerId) {
         self.stats.relinked.fetch_add(1, Ordering::Relaxed);
         self.connected_since.remove(&id);
+        self.last_heard.remove(&id);
         let _ = self.swarm.disconnect_peer_id(id);
     }
 
@@ -676,6 +725,7 @@ impl Task {
                 ..
             } => match request {
                 Direct::Message(bytes) => {
+                    self.heard(peer);
                     let _ = self.swarm.behaviour_mut().direct.send_response(channel, ());
                     self.deliver(Lane::Consensus, peer, bytes);
                 }

@@ -6,7 +6,9 @@
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokenbook_net::{Libp2pNet, MAX_MESSAGE_BYTES, Multiaddr, NetConfig, multiaddr::Protocol};
+use tokenbook_net::{
+    Libp2pNet, MAX_MESSAGE_BYTES, Multiaddr, NetConfig, SILENCE_RELINK, multiaddr::Protocol,
+};
 use tokenbook_protocol::Keypair;
 use tokio::sync::watch;
 
@@ -328,6 +330,56 @@ async fn until_disconnected(
     tokio::time::timeout(Duration::from_secs(secs), closed).await.is_ok()
 }
 
+/// Polls `swarm` like [`until_disconnected`] while it publishes on the test chain's consensus
+/// topic every 500 ms, as a live validator re-sends its votes.
+async fn talking_until_disconnected(
+    swarm: &mut libp2p::Swarm<libp2p::gossipsub::Behaviour>,
+    secs: u64,
+) -> bool {
+    use futures::StreamExt as _;
+    use libp2p::swarm::SwarmEvent;
+    let topic = libp2p::gossipsub::IdentTopic::new(TOPIC);
+    let mut connected = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut sent = 0u64;
+    let closed = async {
+        loop {
+            tokio::select! {
+                event = swarm.select_next_some() => match event {
+                    SwarmEvent::ConnectionEstablished { .. } => connected = true,
+                    SwarmEvent::ConnectionClosed { num_established: 0, .. } if connected => return,
+                    _ => {}
+                },
+                _ = tick.tick() => {
+                    sent += 1;
+                    let _ = swarm.behaviour_mut().publish(topic.clone(), sent.to_be_bytes().to_vec());
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(secs), closed).await.is_ok()
+}
+
+/// The test chain's consensus topic (chain id `net-test`).
+const TOPIC: &str = "/tokenbook/net-test/consensus/1";
+
+/// A validator's link that delivers nothing for longer than a live validator is ever quiet (it
+/// re-sends its votes every 500 ms) is dead whatever TCP and gossipsub believe: issue #17's
+/// soak had connections that stayed open through partitions, subscriptions known, carrying no
+/// gossip either way, and a validator deaf to all three others for 57 s after a heal. The node
+/// drops such a link and the redial makes a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_whose_link_stays_silent_is_reconnected() {
+    let (_stop, stop_rx) = watch::channel(false);
+    let a = Libp2pNet::start(config(1, &[1, 2], vec![], Duration::from_secs(60)), stop_rx).unwrap();
+    let mut silent = bare_member(2, Some(TOPIC));
+    silent.dial(address(&a).await).unwrap();
+    let started = std::time::Instant::now();
+    assert!(until_disconnected(&mut silent, 20).await, "the node kept a link that carries nothing");
+    assert!(started.elapsed() >= SILENCE_RELINK, "dropped after {:?}", started.elapsed());
+    assert_eq!(a.stats().relinked.load(Ordering::Relaxed), 1);
+}
+
 /// A member connected for a while whose subscription the node never learned would get none of
 /// its gossip (issue #17: after a partition healed, a validator heard two others only through
 /// the third, and when the third was killed the chain stalled until it came back). The node
@@ -354,11 +406,11 @@ async fn a_member_redialing_over_a_long_open_connection_is_reconnected() {
     use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
     let (_stop, stop_rx) = watch::channel(false);
     let a = Libp2pNet::start(config(1, &[1, 2], vec![], Duration::from_secs(60)), stop_rx).unwrap();
-    let mut member = bare_member(2, Some("/tokenbook/net-test/consensus/1"));
+    let mut member = bare_member(2, Some(TOPIC));
     let at = address(&a).await;
     member.dial(at.clone()).unwrap();
-    // Connected and subscribed: kept past the grace period and a dial's duration.
-    assert!(!until_disconnected(&mut member, 7).await, "a healthy member was dropped");
+    // Connected, subscribed and talking: kept past the grace period and a dial's duration.
+    assert!(!talking_until_disconnected(&mut member, 7).await, "a healthy member was dropped");
     assert_eq!(a.stats().relinked.load(Ordering::Relaxed), 0);
     let again = DialOpts::peer_id(a.local_peer_id())
         .addresses(vec![at])
