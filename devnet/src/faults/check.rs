@@ -21,7 +21,29 @@ use tokenbook_protocol::codec::decode;
 use super::load::{Entry, Outcome};
 
 /// Each validator's raw block and state root at one height (`None`: it has none).
-type AtHeight = Vec<(Option<Vec<u8>>, Option<String>)>;
+type AtHeight = Vec<(Option<Vec<u8>>, Root)>;
+
+/// A validator's answer for the state root after a height.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Root {
+    /// The root it holds.
+    Held(String),
+    /// Older than the versions its store retains (`store_not_retained`, by design: the block,
+    /// compared raw, still carries the root in the next header).
+    Pruned,
+    /// No answer.
+    Missing,
+}
+
+/// Whether the roots agree: every validator answered, and the ones that still retain the
+/// height hold the same root.
+fn roots_agree(roots: &[&Root]) -> bool {
+    let held: Vec<&String> = roots
+        .iter()
+        .filter_map(|r| if let Root::Held(root) = r { Some(root) } else { None })
+        .collect();
+    !roots.iter().any(|r| **r == Root::Missing) && held.windows(2).all(|w| w[0] == w[1])
+}
 
 /// What the checker found.
 #[derive(Debug, Default)]
@@ -105,8 +127,8 @@ async fn compare_chains(
                 .violations
                 .push((None, format!("blocks differ at height {height}: {which:?}")));
         }
-        let roots: Vec<Option<&String>> = per_node.iter().map(|(_, r)| r.as_ref()).collect();
-        if roots.iter().any(Option::is_none) || roots.windows(2).any(|w| w[0] != w[1]) {
+        let roots: Vec<&Root> = per_node.iter().map(|(_, r)| r).collect();
+        if !roots_agree(&roots) {
             findings.violations.push((None, format!("state roots differ at {height}: {roots:?}")));
         }
         let Some(Some(bytes)) = blocks.first() else { continue };
@@ -126,9 +148,7 @@ async fn read_height(http: &reqwest::Client, apis: &[String], height: u64) -> At
             Ok(r) if r.status().is_success() => r.bytes().await.ok().map(|b| b.to_vec()),
             _ => None,
         };
-        let root = get_json(http, &format!("{api}/v1/state-root/{height}")).await;
-        let root = root.and_then(|r| r["state_root"].as_str().map(String::from));
-        out.push((block, root));
+        out.push((block, read_root(http, &format!("{api}/v1/state-root/{height}")).await));
     }
     out
 }
@@ -197,10 +217,39 @@ async fn compare_receipts(
     }
 }
 
+async fn read_root(http: &reqwest::Client, url: &str) -> Root {
+    let Ok(response) = http.get(url).send().await else { return Root::Missing };
+    let ok = response.status().is_success();
+    let Ok(body) = response.json::<serde_json::Value>().await else { return Root::Missing };
+    match body["state_root"].as_str() {
+        Some(root) if ok => Root::Held(root.to_string()),
+        _ if body["code"] == "store_not_retained" => Root::Pruned,
+        _ => Root::Missing,
+    }
+}
+
 async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
     let response = http.get(url).send().await.ok()?;
     if !response.status().is_success() {
         return None;
     }
     response.json().await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Root, roots_agree};
+
+    #[test]
+    fn pruned_roots_are_not_a_disagreement_but_missing_or_different_ones_are() {
+        let (a, b) = (Root::Held("aa".into()), Root::Held("bb".into()));
+        assert!(roots_agree(&[&a, &a.clone()]));
+        // Past the store's retained versions on one validator, or on all (a soak past 10,100
+        // heights asks for the roots of heights 1..99).
+        assert!(roots_agree(&[&a, &Root::Pruned]));
+        assert!(roots_agree(&[&Root::Pruned]));
+        assert!(!roots_agree(&[&a, &b]));
+        assert!(!roots_agree(&[&a, &Root::Pruned, &b]));
+        assert!(!roots_agree(&[&a, &Root::Missing]));
+    }
 }
