@@ -59,6 +59,9 @@ pub struct Consensus<V: Verifier> {
     signed_votes: BTreeMap<(Round, VoteKind), Vote>,
     signed_proposals: BTreeMap<Round, Proposal>,
     next: NextHeight,
+    /// Proposers whose last turn's propose timeout fired here with no proposal of theirs, until
+    /// one arrives (kept across heights; deviation 9).
+    absent: BTreeSet<PublicKey>,
 }
 
 impl<V: Verifier> Consensus<V> {
@@ -92,6 +95,7 @@ impl<V: Verifier> Consensus<V> {
             signed_votes: BTreeMap::new(),
             signed_proposals: BTreeMap::new(),
             next: NextHeight::default(),
+            absent: BTreeSet::new(),
         };
         let out = core.start_height(start);
         (core, out)
@@ -340,7 +344,11 @@ impl<V: Verifier> Consensus<V> {
 
     fn schedule_timeout(&self, kind: TimeoutKind, out: &mut Vec<Output>) {
         let timeout = Timeout { height: self.height, round: self.round, kind };
-        out.push(Output::ScheduleTimeout { timeout, after_ms: self.timeouts.duration_ms(timeout) });
+        let mut after_ms = self.timeouts.duration_ms(timeout);
+        if kind == TimeoutKind::Propose && self.absent.contains(&self.proposer(self.round)) {
+            after_ms = after_ms.min(self.timeouts.propose_absent_ms); // deviation 9
+        }
+        out.push(Output::ScheduleTimeout { timeout, after_ms });
     }
 
     // ---- inputs -------------------------------------------------------------------------------
@@ -356,6 +364,7 @@ impl<V: Verifier> Consensus<V> {
             return;
         }
         self.keeper.saw(p.proposer, p.round);
+        self.absent.remove(&p.proposer);
         let admitted = p.round.get() <= self.round.get().saturating_add(ROUNDS_AHEAD);
         // The first proposal of a round counts; an equivocating proposer's second is ignored.
         if admitted && !self.proposals.contains_key(&p.round) {
@@ -471,6 +480,10 @@ impl<V: Verifier> Consensus<V> {
         }
         match (timeout.kind, self.step) {
             (TimeoutKind::Propose, Step::Propose) => {
+                let proposer = self.proposer(self.round);
+                if proposer != self.me && !self.proposals.contains_key(&self.round) {
+                    self.absent.insert(proposer); // deviation 9
+                }
                 self.vote(VoteKind::Prevote, None, out); // L59
                 self.step = Step::Prevote; // L60
             }
@@ -535,7 +548,9 @@ impl<V: Verifier> Consensus<V> {
                 self.valid = Some((round, p.value)); // L42–L43
             }
         }
-        if self.step == Step::Prevote && self.keeper.quorum_for(round, VoteKind::Prevote, None) {
+        let nil_polka = self.keeper.quorum_for(round, VoteKind::Prevote, None); // L44
+        let no_polka = self.keeper.no_value_can_win(round, VoteKind::Prevote); // deviation 8
+        if self.step == Step::Prevote && (nil_polka || no_polka) {
             self.vote(VoteKind::Precommit, None, out); // L44–L45
             self.step = Step::Precommit; // L46
         }
@@ -544,6 +559,11 @@ impl<V: Verifier> Consensus<V> {
             && self.fired.insert((round, Once::PrecommitTimeout))
         {
             self.schedule_timeout(TimeoutKind::Precommit, out); // L47–L48
+        }
+        if self.step != Step::Commit && self.keeper.no_value_can_win(round, VoteKind::Precommit) {
+            // Deviation 8: no value can be decided in this round any more; waiting out
+            // timeoutPrecommit would only idle.
+            self.start_round(Round::new(round.get().saturating_add(1)), out);
         }
     }
 

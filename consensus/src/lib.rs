@@ -50,6 +50,21 @@
 //!    every correct validator. The core exposes what it counted ([`Consensus::votes`],
 //!    [`Consensus::valid_round`]) so the driver can relay the current round's votes and the
 //!    polka of its valid round when it stalls.
+//! 8. *Liveness:* once no value can gather more than two thirds of a round's prevotes or
+//!    precommits any more (the most any value has plus the power not heard from is not a
+//!    quorum; [`tally::VoteKeeper::no_value_can_win`]), the validator does not wait out the
+//!    timeout: it precommits nil (as L44 does for a nil polka) or starts the next round (instead
+//!    of L47/L65; CometBFT does the same on a nil quorum of precommits). Moving to nil or to a
+//!    later round is always safe; after GST, in a round where every correct validator votes for
+//!    the same value, the rule cannot fire, so liveness holds. A refused or equivocated proposal
+//!    then costs a few message delays, not a timeout.
+//! 9. *Liveness:* a proposer whose turn ended here by `timeoutPropose` with no proposal of its
+//!    received is *absent*; every later turn of its gets `min(timeoutPropose,
+//!    propose_absent_ms)` ([`TimeoutParams`]) until a proposal signed by it arrives, late or not.
+//!    A withholding member then costs the short wait on each of its turns, not the full one. An
+//!    honest proposer slower than the short wait loses at most every other turn (its late
+//!    proposal clears it), and the round-based growth of the other timeouts is untouched, so
+//!    liveness after GST holds as in the paper.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -208,6 +208,19 @@ impl VoteKeeper {
         is_quorum(self.tally(round, kind).map_or(0, Tally::total), self.total_power)
     }
 
+    /// No value (nil aside) can gather more than two thirds in (round, kind) any more: the most
+    /// any value has, plus the power not heard from, is not more than two thirds. (An
+    /// equivocator's second vote could still add to a value; giving up on such a round only
+    /// costs liveness when a Byzantine validator helps, never safety.)
+    #[must_use]
+    pub fn no_value_can_win(&self, round: Round, kind: VoteKind) -> bool {
+        let Some(tally) = self.tally(round, kind) else { return false };
+        let unheard = self.total_power.saturating_sub(tally.total);
+        let values = tally.weights.iter().filter(|(value, _)| value.is_some());
+        let best = values.map(|(_, weight)| *weight).max().unwrap_or(0);
+        !is_quorum(best.saturating_add(unheard), self.total_power)
+    }
+
     /// The highest round above `above` for which validators holding more than a third of the
     /// power have sent messages for that round or a higher one (the L55 rule; see the crate docs
     /// for why "or higher").

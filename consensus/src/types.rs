@@ -50,6 +50,9 @@ pub struct TimeoutParams {
     pub vote_base_ms: u64,
     /// Growth of the vote timeouts per round.
     pub vote_per_round_ms: u64,
+    /// `timeoutPropose` in any round whose proposer sent nothing on its last turn (until a
+    /// proposal of its arrives): a silent or withholding member costs this, not the full wait.
+    pub propose_absent_ms: u64,
 }
 
 impl Default for TimeoutParams {
@@ -59,6 +62,7 @@ impl Default for TimeoutParams {
             propose_per_round_ms: 500,
             vote_base_ms: 500,
             vote_per_round_ms: 250,
+            propose_absent_ms: 200,
         }
     }
 }

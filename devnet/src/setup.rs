@@ -198,6 +198,9 @@ fn write_home(
     config.api.burst = 20_000;
     config.consensus.propose_base_ms = 1_000;
     config.consensus.vote_base_ms = 500;
+    // Loopback: a live proposer's block arrives within milliseconds, so a member that sent
+    // nothing on its last turn is waited for 100 ms, not 200 (consensus deviation 9).
+    config.consensus.propose_absent_ms = 100;
     // Loopback peers: a 20 ms pause between heights instead of the node's 50 ms default halves
     // submit→final latency at moderate load (docs/benchmarks.md, "End-to-end").
     config.block.interval_ms = 20;

@@ -16,10 +16,11 @@ use std::time::Duration;
 use tokenbook_engine::misbehave::Misbehaviour;
 use tokenbook_tests::procs::{binary, devnet_apis};
 
-/// How long the honest validators are watched, and the fewest heights each must commit in it
-/// (debug builds on 2 shared cores; release does ≥ 10 heights/s, docs/benchmarks.md).
+/// How long the honest validators are watched, and the fewest heights each must commit in it:
+/// 10 heights/s on release builds (issue #16), 1/s on debug builds sharing 2 cores with the
+/// other tests.
 const WATCH: Duration = Duration::from_secs(10);
-const MIN_HEIGHTS: u64 = 10;
+const MIN_HEIGHTS: u64 = if cfg!(debug_assertions) { 10 } else { 100 };
 
 fn start(bin: &Path, kind: &str) -> Devnet {
     up(bin, &["--misbehave", &format!("3={kind}")])

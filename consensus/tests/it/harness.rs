@@ -154,3 +154,15 @@ pub fn decision(out: &[Output]) -> Option<(Hash, CommitCertificate)> {
 pub fn feed(core: &mut Consensus<Ed25519>, inputs: impl IntoIterator<Item = Input>) -> Vec<Output> {
     inputs.into_iter().flat_map(|i| core.handle(i)).collect()
 }
+
+/// The delay of the propose timeout scheduled in `out` for `round`, if one was.
+pub fn propose_delay(out: &[Output], round: u32) -> Option<u64> {
+    out.iter().find_map(|o| match o {
+        Output::ScheduleTimeout { timeout, after_ms }
+            if timeout.kind == TimeoutKind::Propose && timeout.round.get() == round =>
+        {
+            Some(*after_ms)
+        }
+        _ => None,
+    })
+}

@@ -5,6 +5,7 @@
 
 mod harness;
 mod keeper;
+mod pace;
 mod rules;
 mod safety;
 mod signer;

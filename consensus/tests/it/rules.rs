@@ -151,12 +151,13 @@ fn l44_a_nil_polka_precommits_nil_and_l61_the_prevote_timeout_too() {
     let others = net.others(me);
     let out = feed(&mut core, others.iter().take(2).map(|i| net.prevote(*i, 0, None)));
     assert_eq!(votes(&out), vec![(PC, 0, None)]);
-    // Mixed prevotes: only the timeout (L34) and then L61–L64.
+    // Mixed prevotes a value could still win (two of four, one unheard): only the timeout (L34)
+    // and then L61–L64.
     let (mut core, _) = net.core(me);
     core.handle(Input::Timeout(Timeout { height: h(1), round: r(0), kind: TimeoutKind::Propose }));
     let out = feed(
         &mut core,
-        [net.prevote(others[0], 0, Some(value(1))), net.prevote(others[1], 0, Some(value(2)))],
+        [net.prevote(others[0], 0, Some(value(1))), net.prevote(others[1], 0, Some(value(1)))],
     );
     assert_eq!(timeouts(&out), vec![(TimeoutKind::Prevote, 0)]);
     assert!(votes(&out).is_empty());

@@ -99,6 +99,9 @@ pub struct Consensus {
     pub vote_base_ms: u64,
     /// Added per round.
     pub vote_per_round_ms: u64,
+    /// Propose timeout for a proposer that sent nothing on its last turn, until it proposes
+    /// again (consensus crate docs, deviation 9).
+    pub propose_absent_ms: u64,
     /// A proposal whose block time is more than this far ahead of this node's clock is
     /// prevoted nil (ms). Members' clocks must agree to well within it.
     pub max_future_time_ms: u64,
@@ -177,6 +180,7 @@ impl Default for Consensus {
             propose_per_round_ms: t.propose_per_round_ms,
             vote_base_ms: t.vote_base_ms,
             vote_per_round_ms: t.vote_per_round_ms,
+            propose_absent_ms: t.propose_absent_ms,
             max_future_time_ms: crate::driver::MAX_FUTURE_TIME_MS,
         }
     }
@@ -209,6 +213,7 @@ impl Consensus {
             propose_per_round_ms: self.propose_per_round_ms,
             vote_base_ms: self.vote_base_ms,
             vote_per_round_ms: self.vote_per_round_ms,
+            propose_absent_ms: self.propose_absent_ms,
         }
     }
 }

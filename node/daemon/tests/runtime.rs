@@ -20,6 +20,7 @@ const FAST: TimeoutParams = TimeoutParams {
     propose_per_round_ms: 100,
     vote_base_ms: 150,
     vote_per_round_ms: 50,
+    propose_absent_ms: 100,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,6 +63,7 @@ const TIMEOUTS: TimeoutParams = TimeoutParams {
     propose_per_round_ms: 250,
     vote_base_ms: 250,
     vote_per_round_ms: 125,
+    propose_absent_ms: 100,
 };
 
 /// How a crash strikes.

@@ -1,0 +1,125 @@
+//! The two liveness deviations that keep a faulty proposer cheap (crate docs, 8 and 9): a round
+//! step where no value can win any more ends at once, and a proposer that sent nothing on
+//! its last turn gets the short propose timeout until a proposal of its arrives.
+
+use crate::harness::*;
+use tokenbook_consensus::*;
+use tokenbook_protocol::*;
+
+fn propose_timeout(round: u32) -> Input {
+    Input::Timeout(Timeout { height: h(1), round: r(round), kind: TimeoutKind::Propose })
+}
+
+#[test]
+fn nil_precommits_that_leave_no_value_a_quorum_start_the_next_round_at_once() {
+    let net = net(&[1, 1, 1, 1]);
+    let me = net.not_proposing(0);
+    let (mut core, _) = net.core(me);
+    core.handle(propose_timeout(0));
+    let others = net.others(me);
+    feed(&mut core, others.iter().take(2).map(|i| net.prevote(*i, 0, None)));
+    assert_eq!(core.step(), Step::Precommit);
+    assert_eq!(core.round(), r(0), "my nil precommit alone: three unheard could decide a value");
+    core.handle(net.precommit(others[0], 0, None));
+    assert_eq!(core.round(), r(1), "two nil precommits of four: no value can get three");
+}
+
+#[test]
+fn mixed_precommits_still_wait_for_the_precommit_timeout() {
+    let net = net(&[1, 1, 1, 1]);
+    let me = net.not_proposing(0);
+    let (mut core, _) = net.core(me);
+    core.handle(propose_timeout(0));
+    let others = net.others(me);
+    feed(&mut core, others.iter().take(2).map(|i| net.prevote(*i, 0, None)));
+    // Value 1 has two of four and one is unheard: it could still win.
+    let out = feed(
+        &mut core,
+        [net.precommit(others[0], 0, Some(value(1))), net.precommit(others[1], 0, Some(value(1)))],
+    );
+    assert_eq!(core.round(), r(0), "a value could still gather a quorum");
+    assert_eq!(timeouts(&out), vec![(TimeoutKind::Precommit, 0)]);
+}
+
+#[test]
+fn split_prevotes_no_value_can_win_precommit_nil_at_once() {
+    let net = net(&[1, 1, 1, 1]);
+    let me = net.not_proposing(0);
+    let (mut core, _) = net.core(me);
+    let proposal = net.proposal(&core, 0, value(1), None);
+    core.handle(proposal);
+    let others = net.others(me);
+    // An equivocating proposer's two blocks split the prevotes two to two.
+    let out = feed(
+        &mut core,
+        [net.prevote(others[0], 0, Some(value(2))), net.prevote(others[1], 0, Some(value(2)))],
+    );
+    assert!(votes(&out).is_empty(), "value 2 can still win with the last prevote");
+    let out = core.handle(net.prevote(others[2], 0, Some(value(1))));
+    assert_eq!(votes(&out), vec![(VoteKind::Precommit, 0, None)]);
+}
+
+#[test]
+fn split_precommits_no_value_can_win_start_the_next_round_at_once() {
+    let net = net(&[1, 1, 1, 1]);
+    let me = net.not_proposing(0);
+    let (mut core, _) = net.core(me);
+    core.handle(propose_timeout(0));
+    let others = net.others(me);
+    feed(&mut core, others.iter().take(2).map(|i| net.prevote(*i, 0, None)));
+    core.handle(net.precommit(others[0], 0, Some(value(1))));
+    assert_eq!(core.round(), r(0), "value 1 has one, two are unheard");
+    core.handle(net.precommit(others[1], 0, None));
+    assert_eq!(core.round(), r(1), "value 1 has one, one is unheard: no quorum possible");
+}
+
+const ME: usize = 0;
+
+/// Ends rounds of height 1 (each by a propose timeout and nil votes of the others) until one
+/// that `proposer` proposes starts; the outputs on the way.
+fn next_turn(net: &Net, core: &mut Consensus<Ed25519>, proposer: PublicKey) -> Vec<Output> {
+    let others = net.others(ME);
+    loop {
+        let round = core.round().get();
+        let mut out = core.handle(propose_timeout(round));
+        out.extend(feed(core, others.iter().take(2).map(|i| net.prevote(*i, round, None))));
+        out.extend(feed(core, others.iter().take(2).map(|i| net.precommit(*i, round, None))));
+        out.extend(core.handle(Input::Timeout(Timeout {
+            height: h(1),
+            round: r(round),
+            kind: TimeoutKind::Precommit,
+        })));
+        if core.proposer(core.round()) == proposer {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn a_proposer_that_sent_nothing_on_its_turn_gets_the_short_timeout_until_it_proposes() {
+    let net = net(&[1, 1, 1, 1]);
+    let (mut core, _) = net.core(ME);
+    // Round 0's proposer if it is not me, else round 1's.
+    if core.proposer(r(0)) == net.keys[ME].public_key() {
+        let next = core.proposer(r(1));
+        next_turn(&net, &mut core, next);
+    }
+    let absent = core.proposer(core.round());
+    let full = TimeoutParams::default();
+    // Its turn passes with nothing from it: its next turn gets the short timeout.
+    let out = next_turn(&net, &mut core, absent);
+    let round = core.round().get();
+    let expected = full.propose_absent_ms;
+    assert_eq!(propose_delay(&out, round), Some(expected), "absent proposer, round {round}");
+    // A proposal of its arrives (late or not): its turns get the full timeout again.
+    let mut proposal = net.proposal(&core, round, value(7), None);
+    if let Input::Proposal(_, validity) = &mut proposal {
+        *validity = Validity::Invalid;
+    }
+    core.handle(proposal);
+    let out = next_turn(&net, &mut core, absent);
+    let round = core.round().get();
+    let normal =
+        full.duration_ms(Timeout { height: h(1), round: r(round), kind: TimeoutKind::Propose });
+    assert_eq!(propose_delay(&out, round), Some(normal), "proposer heard from, round {round}");
+}
