@@ -346,7 +346,7 @@ impl<V: Verifier> Consensus<V> {
         let timeout = Timeout { height: self.height, round: self.round, kind };
         let mut after_ms = self.timeouts.duration_ms(timeout);
         if kind == TimeoutKind::Propose && self.absent.contains(&self.proposer(self.round)) {
-            after_ms = after_ms.min(self.timeouts.propose_absent_ms); // deviation 9
+            after_ms = after_ms.min(self.timeouts.absent_propose_ms(self.round)); // deviation 9
         }
         out.push(Output::ScheduleTimeout { timeout, after_ms });
     }
@@ -364,7 +364,10 @@ impl<V: Verifier> Consensus<V> {
             return;
         }
         self.keeper.saw(p.proposer, p.round);
-        self.absent.remove(&p.proposer);
+        let in_time = p.round > self.round || (p.round == self.round && self.step == Step::Propose);
+        if in_time {
+            self.absent.remove(&p.proposer); // deviation 9
+        }
         let admitted = p.round.get() <= self.round.get().saturating_add(ROUNDS_AHEAD);
         // The first proposal of a round counts; an equivocating proposer's second is ignored.
         if admitted && !self.proposals.contains_key(&p.round) {

@@ -59,12 +59,14 @@
 //!    the same value, the rule cannot fire, so liveness holds. A refused or equivocated proposal
 //!    then costs a few message delays, not a timeout.
 //! 9. *Liveness:* a proposer whose turn ended here by `timeoutPropose` with no proposal of its
-//!    received is *absent*; every later turn of its gets `min(timeoutPropose,
-//!    propose_absent_ms)` ([`TimeoutParams`]) until a proposal signed by it arrives, late or not.
-//!    A withholding member then costs the short wait on each of its turns, not the full one. An
-//!    honest proposer slower than the short wait loses at most every other turn (its late
-//!    proposal clears it), and the round-based growth of the other timeouts is untouched, so
-//!    liveness after GST holds as in the paper.
+//!    received is *absent*; its later turns get the shorter
+//!    [`TimeoutParams::absent_propose_ms`] until a proposal signed by it arrives in time (in the
+//!    propose step of its round, or for a later round). A withholding member, or one that sends
+//!    just after the timeout, then costs the short wait on each of its turns, not the full one
+//!    (leader reputation, locally). The short timeout grows per round like the full one, so
+//!    after GST some round's proposer is heard in time and liveness holds as in the paper; an
+//!    honest proposer slower than the short wait loses its round-0 turns until it is heard in
+//!    time in a later round.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -50,8 +50,9 @@ pub struct TimeoutParams {
     pub vote_base_ms: u64,
     /// Growth of the vote timeouts per round.
     pub vote_per_round_ms: u64,
-    /// `timeoutPropose` in any round whose proposer sent nothing on its last turn (until a
-    /// proposal of its arrives): a silent or withholding member costs this, not the full wait.
+    /// `timeoutPropose(0)` for a proposer that sent nothing in time on its last turn (until a
+    /// proposal of its arrives in time): a silent, withholding or late member costs this, not
+    /// the full wait ([`TimeoutParams::absent_propose_ms`]).
     pub propose_absent_ms: u64,
 }
 
@@ -79,6 +80,16 @@ impl TimeoutParams {
             }
         };
         base.saturating_add(per_round.saturating_mul(round))
+    }
+
+    /// `timeoutPropose(round)` for a proposer that was absent on its last turn: it grows per
+    /// round like the full one (so liveness after GST holds however slow the network) but
+    /// starts from `propose_absent_ms`; never longer than the full one.
+    #[must_use]
+    pub fn absent_propose_ms(&self, round: Round) -> u64 {
+        let growth = self.propose_per_round_ms.saturating_mul(u64::from(round.get()));
+        let full = self.propose_base_ms.saturating_add(growth);
+        self.propose_absent_ms.saturating_add(growth).min(full)
     }
 }
 

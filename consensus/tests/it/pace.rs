@@ -95,8 +95,16 @@ fn next_turn(net: &Net, core: &mut Consensus<Ed25519>, proposer: PublicKey) -> V
     }
 }
 
+fn propose_as(net: &Net, core: &Consensus<Ed25519>, round: u32) -> Input {
+    let mut proposal = net.proposal(core, round, value(7), None);
+    if let Input::Proposal(_, validity) = &mut proposal {
+        *validity = Validity::Invalid;
+    }
+    proposal
+}
+
 #[test]
-fn a_proposer_that_sent_nothing_on_its_turn_gets_the_short_timeout_until_it_proposes() {
+fn a_proposer_that_sent_nothing_on_its_turn_gets_the_short_timeout_until_it_proposes_in_time() {
     let net = net(&[1, 1, 1, 1]);
     let (mut core, _) = net.core(ME);
     // Round 0's proposer if it is not me, else round 1's.
@@ -105,21 +113,26 @@ fn a_proposer_that_sent_nothing_on_its_turn_gets_the_short_timeout_until_it_prop
         next_turn(&net, &mut core, next);
     }
     let absent = core.proposer(core.round());
-    let full = TimeoutParams::default();
+    let params = TimeoutParams::default();
+    let full = |round: u32| {
+        params.duration_ms(Timeout { height: h(1), round: r(round), kind: TimeoutKind::Propose })
+    };
     // Its turn passes with nothing from it: its next turn gets the short timeout.
     let out = next_turn(&net, &mut core, absent);
     let round = core.round().get();
-    let expected = full.propose_absent_ms;
-    assert_eq!(propose_delay(&out, round), Some(expected), "absent proposer, round {round}");
-    // A proposal of its arrives (late or not): its turns get the full timeout again.
-    let mut proposal = net.proposal(&core, round, value(7), None);
-    if let Input::Proposal(_, validity) = &mut proposal {
-        *validity = Validity::Invalid;
-    }
-    core.handle(proposal);
+    let short = params.absent_propose_ms(r(round));
+    assert!(short < full(round));
+    assert_eq!(propose_delay(&out, round), Some(short), "absent proposer, round {round}");
+    // Its proposal arrives after the timeout (late): still absent.
+    core.handle(propose_timeout(round));
+    core.handle(propose_as(&net, &core, round));
     let out = next_turn(&net, &mut core, absent);
     let round = core.round().get();
-    let normal =
-        full.duration_ms(Timeout { height: h(1), round: r(round), kind: TimeoutKind::Propose });
-    assert_eq!(propose_delay(&out, round), Some(normal), "proposer heard from, round {round}");
+    let short = params.absent_propose_ms(r(round));
+    assert_eq!(propose_delay(&out, round), Some(short), "late proposal, round {round}");
+    // Its proposal arrives in time: its turns get the full timeout again.
+    core.handle(propose_as(&net, &core, round));
+    let out = next_turn(&net, &mut core, absent);
+    let round = core.round().get();
+    assert_eq!(propose_delay(&out, round), Some(full(round)), "in time, round {round}");
 }
