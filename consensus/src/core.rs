@@ -18,6 +18,11 @@ use tokenbook_protocol::{
 /// sender's highest round is remembered, for the round-skip rule).
 pub const ROUNDS_AHEAD: u32 = 8;
 
+/// In-time proposals an absent proposer owes before its turns get the full `timeoutPropose`
+/// again (deviation 9): a member late on every other turn cannot make every other turn cost
+/// the full wait.
+pub const ABSENT_PARDON: u32 = 4;
+
 /// Rules that fire only "for the first time" in a round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Once {
@@ -59,9 +64,10 @@ pub struct Consensus<V: Verifier> {
     signed_votes: BTreeMap<(Round, VoteKind), Vote>,
     signed_proposals: BTreeMap<Round, Proposal>,
     next: NextHeight,
-    /// Proposers whose last turn's propose timeout fired here with no proposal of theirs, until
-    /// one arrives (kept across heights; deviation 9).
-    absent: BTreeSet<PublicKey>,
+    /// Proposers whose turn's propose timeout fired here with no proposal of theirs, with the
+    /// in-time proposals each still owes before its full timeout returns (kept across
+    /// heights; deviation 9).
+    absent: BTreeMap<PublicKey, u32>,
 }
 
 impl<V: Verifier> Consensus<V> {
@@ -95,7 +101,7 @@ impl<V: Verifier> Consensus<V> {
             signed_votes: BTreeMap::new(),
             signed_proposals: BTreeMap::new(),
             next: NextHeight::default(),
-            absent: BTreeSet::new(),
+            absent: BTreeMap::new(),
         };
         let out = core.start_height(start);
         (core, out)
@@ -345,7 +351,7 @@ impl<V: Verifier> Consensus<V> {
     fn schedule_timeout(&self, kind: TimeoutKind, out: &mut Vec<Output>) {
         let timeout = Timeout { height: self.height, round: self.round, kind };
         let mut after_ms = self.timeouts.duration_ms(timeout);
-        if kind == TimeoutKind::Propose && self.absent.contains(&self.proposer(self.round)) {
+        if kind == TimeoutKind::Propose && self.absent.contains_key(&self.proposer(self.round)) {
             after_ms = after_ms.min(self.timeouts.absent_propose_ms(self.round)); // deviation 9
         }
         out.push(Output::ScheduleTimeout { timeout, after_ms });
@@ -366,7 +372,7 @@ impl<V: Verifier> Consensus<V> {
         self.keeper.saw(p.proposer, p.round);
         let in_time = p.round > self.round || (p.round == self.round && self.step == Step::Propose);
         if in_time {
-            self.absent.remove(&p.proposer); // deviation 9
+            self.heard_in_time(p.proposer);
         }
         let admitted = p.round.get() <= self.round.get().saturating_add(ROUNDS_AHEAD);
         // The first proposal of a round counts; an equivocating proposer's second is ignored.
@@ -375,6 +381,16 @@ impl<V: Verifier> Consensus<V> {
             self.try_decide(p.round, out);
         }
         self.progress(out);
+    }
+
+    /// One in-time proposal paid off of a proposer's absence (deviation 9).
+    fn heard_in_time(&mut self, proposer: PublicKey) {
+        if let Some(owed) = self.absent.get_mut(&proposer) {
+            *owed = owed.saturating_sub(1);
+            if *owed == 0 {
+                self.absent.remove(&proposer);
+            }
+        }
     }
 
     fn on_vote(&mut self, vote: Vote, out: &mut Vec<Output>) {
@@ -485,7 +501,7 @@ impl<V: Verifier> Consensus<V> {
             (TimeoutKind::Propose, Step::Propose) => {
                 let proposer = self.proposer(self.round);
                 if proposer != self.me && !self.proposals.contains_key(&self.round) {
-                    self.absent.insert(proposer); // deviation 9
+                    self.absent.insert(proposer, ABSENT_PARDON); // deviation 9
                 }
                 self.vote(VoteKind::Prevote, None, out); // L59
                 self.step = Step::Prevote; // L60

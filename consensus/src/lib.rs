@@ -60,10 +60,10 @@
 //!    then costs a few message delays, not a timeout.
 //! 9. *Liveness:* a proposer whose turn ended here by `timeoutPropose` with no proposal of its
 //!    received is *absent*; its later turns get the shorter
-//!    [`TimeoutParams::absent_propose_ms`] until a proposal signed by it arrives in time (in the
-//!    propose step of its round, or for a later round). A withholding member, or one that sends
-//!    just after the timeout, then costs the short wait on each of its turns, not the full one
-//!    (leader reputation, locally). The short timeout grows per round like the full one, so
+//!    [`TimeoutParams::absent_propose_ms`] until [`ABSENT_PARDON`] proposals signed by it have
+//!    arrived in time (in the propose step of their round, or for a later round). A
+//!    withholding member, or one that sends just after the timeout (or only on some turns),
+//!    then costs the short wait on its turns, not the full one (leader reputation, locally). The short timeout grows per round like the full one, so
 //!    after GST some round's proposer is heard in time and liveness holds as in the paper; an
 //!    honest proposer slower than the short wait loses its round-0 turns until it is heard in
 //!    time in a later round.
@@ -79,7 +79,7 @@ pub mod tally;
 pub mod types;
 pub mod verify;
 
-pub use crate::core::{Consensus, ROUNDS_AHEAD};
+pub use crate::core::{ABSENT_PARDON, Consensus, ROUNDS_AHEAD};
 pub use sign::{SignError, Signer};
 pub use types::{
     HeightStart, Input, Output, Record, Step, Timeout, TimeoutKind, TimeoutParams, Validity,

@@ -1,6 +1,6 @@
 //! The two liveness deviations that keep a faulty proposer cheap (crate docs, 8 and 9): a round
 //! step where no value can win any more ends at once, and a proposer that sent nothing on
-//! its last turn gets the short propose timeout until a proposal of its arrives.
+//! its last turn gets the short propose timeout until proposals of its arrive in time again.
 
 use crate::harness::*;
 use tokenbook_consensus::*;
@@ -104,7 +104,8 @@ fn propose_as(net: &Net, core: &Consensus<Ed25519>, round: u32) -> Input {
 }
 
 #[test]
-fn a_proposer_that_sent_nothing_on_its_turn_gets_the_short_timeout_until_it_proposes_in_time() {
+fn a_proposer_that_sent_nothing_on_its_turn_gets_the_short_timeout_until_it_proposes_in_time_again()
+{
     let net = net(&[1, 1, 1, 1]);
     let (mut core, _) = net.core(ME);
     // Round 0's proposer if it is not me, else round 1's.
@@ -117,22 +118,25 @@ fn a_proposer_that_sent_nothing_on_its_turn_gets_the_short_timeout_until_it_prop
     let full = |round: u32| {
         params.duration_ms(Timeout { height: h(1), round: r(round), kind: TimeoutKind::Propose })
     };
+    let short = |round: u32| params.absent_propose_ms(r(round));
     // Its turn passes with nothing from it: its next turn gets the short timeout.
     let out = next_turn(&net, &mut core, absent);
     let round = core.round().get();
-    let short = params.absent_propose_ms(r(round));
-    assert!(short < full(round));
-    assert_eq!(propose_delay(&out, round), Some(short), "absent proposer, round {round}");
+    assert!(short(round) < full(round));
+    assert_eq!(propose_delay(&out, round), Some(short(round)), "absent proposer, round {round}");
     // Its proposal arrives after the timeout (late): still absent.
     core.handle(propose_timeout(round));
     core.handle(propose_as(&net, &core, round));
     let out = next_turn(&net, &mut core, absent);
     let round = core.round().get();
-    let short = params.absent_propose_ms(r(round));
-    assert_eq!(propose_delay(&out, round), Some(short), "late proposal, round {round}");
-    // Its proposal arrives in time: its turns get the full timeout again.
-    core.handle(propose_as(&net, &core, round));
-    let out = next_turn(&net, &mut core, absent);
-    let round = core.round().get();
-    assert_eq!(propose_delay(&out, round), Some(full(round)), "in time, round {round}");
+    assert_eq!(propose_delay(&out, round), Some(short(round)), "late proposal, round {round}");
+    // Its proposals arrive in time: after ABSENT_PARDON of them its turns get the full timeout.
+    for paid in 1..=ABSENT_PARDON {
+        let turn = core.round().get();
+        core.handle(propose_as(&net, &core, turn));
+        let out = next_turn(&net, &mut core, absent);
+        let round = core.round().get();
+        let expected = if paid == ABSENT_PARDON { full(round) } else { short(round) };
+        assert_eq!(propose_delay(&out, round), Some(expected), "{paid} in time, round {round}");
+    }
 }
