@@ -315,19 +315,7 @@ async fn until_disconnected(
     swarm: &mut libp2p::Swarm<libp2p::gossipsub::Behaviour>,
     secs: u64,
 ) -> bool {
-    use futures::StreamExt as _;
-    use libp2p::swarm::SwarmEvent;
-    let mut connected = false;
-    let closed = async {
-        loop {
-            match swarm.select_next_some().await {
-                SwarmEvent::ConnectionEstablished { .. } => connected = true,
-                SwarmEvent::ConnectionClosed { num_established: 0, .. } if connected => return,
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(secs), closed).await.is_ok()
+    poll_until_disconnected(swarm, secs, false).await
 }
 
 /// Polls `swarm` like [`until_disconnected`] while it publishes on the test chain's consensus
@@ -335,6 +323,14 @@ async fn until_disconnected(
 async fn talking_until_disconnected(
     swarm: &mut libp2p::Swarm<libp2p::gossipsub::Behaviour>,
     secs: u64,
+) -> bool {
+    poll_until_disconnected(swarm, secs, true).await
+}
+
+async fn poll_until_disconnected(
+    swarm: &mut libp2p::Swarm<libp2p::gossipsub::Behaviour>,
+    secs: u64,
+    talking: bool,
 ) -> bool {
     use futures::StreamExt as _;
     use libp2p::swarm::SwarmEvent;
@@ -350,7 +346,7 @@ async fn talking_until_disconnected(
                     SwarmEvent::ConnectionClosed { num_established: 0, .. } if connected => return,
                     _ => {}
                 },
-                _ = tick.tick() => {
+                _ = tick.tick(), if talking => {
                     sent += 1;
                     let _ = swarm.behaviour_mut().publish(topic.clone(), sent.to_be_bytes().to_vec());
                 }
