@@ -10,14 +10,21 @@ fn propose_timeout(round: u32) -> Input {
     Input::Timeout(Timeout { height: h(1), round: r(round), kind: TimeoutKind::Propose })
 }
 
-#[test]
-fn nil_precommits_that_leave_no_value_a_quorum_start_the_next_round_at_once() {
-    let net = net(&[1, 1, 1, 1]);
+/// A validator that timed out on round 0's proposal and, with two others' nil prevotes, has
+/// precommitted nil; the other validators.
+fn precommitted_nil(net: &Net) -> (Consensus<Ed25519>, Vec<usize>) {
     let me = net.not_proposing(0);
     let (mut core, _) = net.core(me);
     core.handle(propose_timeout(0));
     let others = net.others(me);
     feed(&mut core, others.iter().take(2).map(|i| net.prevote(*i, 0, None)));
+    (core, others)
+}
+
+#[test]
+fn nil_precommits_that_leave_no_value_a_quorum_start_the_next_round_at_once() {
+    let net = net(&[1, 1, 1, 1]);
+    let (mut core, others) = precommitted_nil(&net);
     assert_eq!(core.step(), Step::Precommit);
     assert_eq!(core.round(), r(0), "my nil precommit alone: three unheard could decide a value");
     core.handle(net.precommit(others[0], 0, None));
@@ -27,11 +34,7 @@ fn nil_precommits_that_leave_no_value_a_quorum_start_the_next_round_at_once() {
 #[test]
 fn mixed_precommits_still_wait_for_the_precommit_timeout() {
     let net = net(&[1, 1, 1, 1]);
-    let me = net.not_proposing(0);
-    let (mut core, _) = net.core(me);
-    core.handle(propose_timeout(0));
-    let others = net.others(me);
-    feed(&mut core, others.iter().take(2).map(|i| net.prevote(*i, 0, None)));
+    let (mut core, others) = precommitted_nil(&net);
     // Value 1 has two of four and one is unheard: it could still win.
     let out = feed(
         &mut core,
@@ -62,11 +65,7 @@ fn split_prevotes_no_value_can_win_precommit_nil_at_once() {
 #[test]
 fn split_precommits_no_value_can_win_start_the_next_round_at_once() {
     let net = net(&[1, 1, 1, 1]);
-    let me = net.not_proposing(0);
-    let (mut core, _) = net.core(me);
-    core.handle(propose_timeout(0));
-    let others = net.others(me);
-    feed(&mut core, others.iter().take(2).map(|i| net.prevote(*i, 0, None)));
+    let (mut core, others) = precommitted_nil(&net);
     core.handle(net.precommit(others[0], 0, Some(value(1))));
     assert_eq!(core.round(), r(0), "value 1 has one, two are unheard");
     core.handle(net.precommit(others[1], 0, None));
