@@ -7,7 +7,9 @@
 //! around the mark; within the account's per-order size; open-order count; client order id free;
 //! reduce-only direction; the market's index fresh, or the order cannot add to the worst-case
 //! position; position limit (worst case with open orders); initial margin (worst case with the
-//! new order). Only then does the book see the order.
+//! new order). Only then does the book see the order. A replace passes the same gates that can
+//! apply to it (account not frozen, band, size, stale index, position limit, post-only, margin),
+//! with the old order's open quantity released first.
 
 use crate::book::{self, Incoming, Outcome, Style, Unrested};
 use crate::margin::{self, MAX_LOTS, MAX_TICKS};
@@ -102,17 +104,7 @@ impl LedgerState {
             order.qty
         };
         let worst = worst_after(&position, order.side, qty);
-        let index_fresh = self.indexes.get(&market.spec.index).is_some_and(|i| i.fresh);
-        if !index_fresh && worst > margin::worst_position(&position) {
-            return reject(
-                RejectCode::IndexStale,
-                format!(
-                    "index {} of market {} is stale: only orders that cannot increase the \
-                     position are accepted",
-                    market.spec.index, market.spec.symbol
-                ),
-            );
-        }
+        self.stale_gate(market, margin::worst_position(&position), worst)?;
         let limit = market.spec.params.position_limit.min(account.limits.max_position);
         if worst > i128::from(limit.get()) {
             return reject(
@@ -130,6 +122,28 @@ impl LedgerState {
             }
         }
         Ok(qty)
+    }
+
+    /// While a market's index is stale, an order may not raise the account's worst-case
+    /// position there (from `before` to `after` lots).
+    fn stale_gate(
+        &self,
+        market: &crate::state::Market,
+        before: i128,
+        after: i128,
+    ) -> Result<(), Reject> {
+        let index_fresh = self.indexes.get(&market.spec.index).is_some_and(|i| i.fresh);
+        if index_fresh || after <= before {
+            return Ok(());
+        }
+        reject(
+            RejectCode::IndexStale,
+            format!(
+                "index {} of market {} is stale: only orders that cannot increase the position \
+                 are accepted",
+                market.spec.index, market.spec.symbol
+            ),
+        )
     }
 
     pub(crate) fn active_market(&self, id: MarketId) -> Result<&crate::state::Market, Reject> {
@@ -548,6 +562,9 @@ impl LedgerState {
         replace: &ReplaceOrder,
         events: &mut Events,
     ) -> Result<(), Reject> {
+        if self.accounts.get(&account).is_some_and(|a| a.frozen) {
+            return reject(RejectCode::AccountFrozen, format!("account {account} is frozen"));
+        }
         let id = self.resolve_order(account, replace.market, replace.order)?;
         let info = self.orders[&id].clone();
         if info.pending_trigger.is_some() {
@@ -615,6 +632,7 @@ impl LedgerState {
         };
         let account_ref = &self.accounts[&account];
         let mut position = account_ref.positions.get(&replace.market).copied().unwrap_or_default();
+        let worst_before = margin::worst_position(&position);
         match info.side {
             Side::Buy => position.open_buy = Qty::new(position.open_buy.get() - current.get()),
             Side::Sell => position.open_sell = Qty::new(position.open_sell.get() - current.get()),
@@ -629,7 +647,9 @@ impl LedgerState {
             .params
             .position_limit
             .min(account_ref.limits.max_position);
-        if worst_after(&position, info.side, new_qty) > i128::from(limit.get()) {
+        let worst = worst_after(&position, info.side, new_qty);
+        self.stale_gate(&self.markets[&replace.market], worst_before, worst)?;
+        if worst > i128::from(limit.get()) {
             return reject(
                 RejectCode::PositionLimit,
                 "the new size could take the position beyond its limit",

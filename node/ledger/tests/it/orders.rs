@@ -383,3 +383,43 @@ fn replacing_a_reduce_only_order_keeps_it_reduce_only() {
     assert_eq!(fills(&events), vec![(1_040, 3)]);
     assert_eq!(h.position(a, AIT), 0);
 }
+
+/// Issue #18, finding 5: a replace that could grow the position passes the gates a new order
+/// passes — the stale-index gate and the frozen check.
+#[test]
+fn replace_passes_the_stale_index_and_frozen_gates_of_new_orders() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let first = order_id(&h.apply(a, place(limit(AIT, Side::Buy, 990, 1))).unwrap());
+    let replace = |price, qty| {
+        TxBody::ReplaceOrder(ReplaceOrder {
+            market: AIT,
+            order: OrderRef::Id(first),
+            new_price: Price::new(price),
+            new_qty: Qty::new(qty),
+        })
+    };
+    // The feed stops; thirty seconds later the index is stale.
+    h.feed = false;
+    h.advance(30_000);
+    h.block(&[]);
+    assert!(!h.state.indexes.values().any(|i| i.fresh));
+    assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 990, 5))), RejectCode::IndexStale);
+    assert_eq!(h.code(a, replace(990, 5)), RejectCode::IndexStale, "growing by replace");
+    // Risk-neutral or smaller replaces still pass.
+    h.apply(a, replace(985, 1)).unwrap();
+    // A frozen account's orders are cancelled with the freeze, so nothing is left to replace.
+    let b = h.trader(FUNDS);
+    h.feed = true;
+    h.advance(1_000);
+    h.block(&[]);
+    let resting = order_id(&h.apply(b, place(limit(AIT, Side::Buy, 990, 1))).unwrap());
+    h.apply(Harness::member(1), TxBody::SetFrozen(SetFrozen { account: b, frozen: true })).unwrap();
+    let grow = TxBody::ReplaceOrder(ReplaceOrder {
+        market: AIT,
+        order: OrderRef::Id(resting),
+        new_price: Price::new(995),
+        new_qty: Qty::new(5),
+    });
+    assert_eq!(h.code(b, grow), RejectCode::AccountFrozen);
+}
