@@ -240,6 +240,13 @@ impl LedgerState {
         if !spec.reference_price.is_positive() || spec.reference_price.get() > MAX_TICKS {
             return invalid("reference price must be positive and within bounds".into());
         }
+        let (min, max) = (crate::oracle::CHECKPOINT_MS, crate::oracle::HISTORY_MS);
+        if !(min..=max).contains(&spec.settlement_window_ms) {
+            return invalid(format!(
+                "settlement window must be {min}..={max} ms (one TWAP checkpoint to the history \
+                 kept)"
+            ));
+        }
         check_params(&spec.params)
     }
 

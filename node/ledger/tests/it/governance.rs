@@ -179,3 +179,25 @@ fn delisting_settles_every_position_at_the_mark() {
     assert_eq!((h.position(long, H100), h.position(short, H100)), (0, 0));
     assert_eq!(h.state.markets[&H100].status, state::MarketStatus::Settled);
 }
+
+/// Issue #18, finding 7: a settlement window must be one the index's TWAP can answer — at least
+/// one checkpoint interval, at most the history kept.
+#[test]
+fn a_listing_with_a_settlement_window_the_twap_cannot_answer_is_refused() {
+    let mut h = Harness::new();
+    let listing = |symbol: &str, window: u64| {
+        GovAction::ListMarket(MarketSpec {
+            symbol: symbol.into(),
+            expiry: Timestamp::new(DEC26_MS + 90 * 86_400_000),
+            settlement_window_ms: window,
+            ..ait_spec()
+        })
+    };
+    for (symbol, window) in [("AIT-W0", 0), ("AIT-W1", 1), ("AIT-WDAY", 86_400_001)] {
+        let refused = propose(&mut h, 1, listing(symbol, window)).unwrap_err();
+        assert_eq!(refused.code, RejectCode::InvalidProposal, "window {window} ms");
+    }
+    for (symbol, window) in [("AIT-WMIN", 60_000), ("AIT-WMAX", 86_400_000)] {
+        propose(&mut h, 1, listing(symbol, window)).unwrap();
+    }
+}

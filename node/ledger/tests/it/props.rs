@@ -455,19 +455,27 @@ fn wild_body() -> impl Strategy<Value = TxBody> {
                 price_band_bps: band,
                 position_limit: Qty::new(pl),
             });
-    let spec =
-        (cash.clone(), any::<u64>(), any::<u64>(), time.clone(), price.clone(), params.clone())
-            .prop_map(|(tick, lot, mult, expiry, reference, params)| MarketSpec {
-                symbol: "WILD-1".into(),
-                index: IndexId::new(1),
-                tick_size: Cash::new(tick),
-                lot_size: lot,
-                multiplier: mult,
-                expiry: Timestamp::new(expiry),
-                settlement_window_ms: 1,
-                reference_price: Price::new(reference),
-                params,
-            });
+    let window = prop_oneof![Just(0u64), Just(60_000), Just(3_600_000), any::<u64>()];
+    let spec = (
+        cash.clone(),
+        any::<u64>(),
+        any::<u64>(),
+        time.clone(),
+        price.clone(),
+        params.clone(),
+        window,
+    )
+        .prop_map(|(tick, lot, mult, expiry, reference, params, window)| MarketSpec {
+            symbol: "WILD-1".into(),
+            index: IndexId::new(1),
+            tick_size: Cash::new(tick),
+            lot_size: lot,
+            multiplier: mult,
+            expiry: Timestamp::new(expiry),
+            settlement_window_ms: window,
+            reference_price: Price::new(reference),
+            params,
+        });
     let order = (
         market.clone(),
         any::<bool>(),
