@@ -76,6 +76,9 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
     if !tokenbook_protocol::is_valid_chain_id(&state.chain_id) {
         return Err(format!("invalid chain id {:?}", state.chain_id));
     }
+    // The checks governance applies to the same values later (markets pass `list_market`'s).
+    crate::governance::check_risk(&genesis.risk).map_err(|r| r.message)?;
+    crate::members::check_limits(&genesis.member_limits).map_err(|r| r.message)?;
     for member in &genesis.members {
         state
             .open_account(AccountKind::Member, member.key, None, genesis.member_limits, 0)

@@ -404,7 +404,7 @@ fn check_params(p: &MarketParams) -> Result<(), Reject> {
     }
 }
 
-fn check_risk(r: &RiskParams) -> Result<(), Reject> {
+pub(crate) fn check_risk(r: &RiskParams) -> Result<(), Reject> {
     let ok = r.oracle_freshness_ms > 0
         && (1..=MAX_LIQUIDATIONS_PER_BLOCK).contains(&r.max_liquidations_per_block)
         && r.liquidation_fee_bps <= 10_000

@@ -201,3 +201,21 @@ fn a_listing_with_a_settlement_window_the_twap_cannot_answer_is_refused() {
         propose(&mut h, 1, listing(symbol, window)).unwrap();
     }
 }
+
+/// Issue #18, finding 7: genesis is held to the checks governance applies to the same values.
+#[test]
+fn genesis_risk_parameters_and_member_limits_pass_the_governance_checks() {
+    assert!(genesis_state(&genesis()).is_ok());
+    let no_liquidations = Genesis {
+        risk: RiskParams { max_liquidations_per_block: 0, ..genesis().risk },
+        ..genesis()
+    };
+    let refused = genesis_state(&no_liquidations).unwrap_err();
+    assert!(refused.contains("risk parameters"), "{refused}");
+    let no_orders = Genesis {
+        member_limits: AccountLimits { max_open_orders: 0, ..genesis().member_limits },
+        ..genesis()
+    };
+    let refused = genesis_state(&no_orders).unwrap_err();
+    assert!(refused.contains("limits"), "{refused}");
+}
