@@ -14,8 +14,9 @@
 //!
 //! Bounds: prices and quantities are at most [`MAX_TICKS`] and [`MAX_LOTS`], and a market's lot
 //! tick value at most [`MAX_LOT_TICK_VALUE`], so one fill's notional is at most 10^27 cash units
-//! and i128 (±1.7 × 10^38) holds 10^11 such fills in one running sum: no sequence of txs can
-//! overflow a cash total.
+//! and i128 (±1.7 × 10^38) holds 10^11 such fills in one running sum; deposits over the chain's
+//! life are capped at [`MAX_TOTAL_DEPOSITS`] (10^36), so deposit/withdraw cycles cannot grow the
+//! lifetime totals past i128 either: no sequence of txs can overflow a cash total.
 
 use crate::state::{Account, LedgerState, Market, Position};
 use tokenbook_protocol::{IndexId, MarketId, Price, Qty, Side};
@@ -28,6 +29,9 @@ pub const MAX_LOTS: i64 = 1_000_000_000;
 pub const MAX_LOT_TICK_VALUE: i128 = 1_000_000_000;
 /// Largest accepted single cash amount (deposit, withdrawal): 10^30 smallest units.
 pub const MAX_CASH: i128 = 1_000_000_000_000_000_000_000_000_000_000;
+/// Most cash ever deposited, over the chain's life (10^36 smallest units): deposits that would
+/// take the total beyond it are refused, so deposit/withdraw cycles can never overflow a total.
+pub const MAX_TOTAL_DEPOSITS: i128 = 1_000_000 * MAX_CASH;
 
 /// Cash value of `qty` lots at `price` ticks (signed as the inputs are).
 #[must_use]

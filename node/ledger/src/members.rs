@@ -5,7 +5,7 @@
 //! Every cash movement updates the account, `total_cash` and the deposit/withdrawal totals
 //! together, so `Σ cash + fee pool + insurance fund = deposits − withdrawals` holds after each tx.
 
-use crate::margin::{self, MAX_CASH};
+use crate::margin::{self, MAX_CASH, MAX_TOTAL_DEPOSITS};
 use crate::receipt::{CancelReason, Event, Events};
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{AccountKind, LedgerState};
@@ -65,6 +65,13 @@ impl LedgerState {
         events: &mut Events,
     ) -> Result<(), Reject> {
         self.check_transfer(member, t)?;
+        let lifetime = self.total_deposits.get().checked_add(t.amount.get());
+        if lifetime.is_none_or(|total| total > MAX_TOTAL_DEPOSITS) {
+            return reject(
+                RejectCode::Overflow,
+                format!("deposits over the chain's life would pass {MAX_TOTAL_DEPOSITS}"),
+            );
+        }
         self.references.insert((member, t.reference));
         self.touched.references.push((member, t.reference));
         let account = self.account_mut(t.account)?;

@@ -264,3 +264,30 @@ fn precheck_agrees_with_the_block_and_changes_nothing() {
     h.block(std::slice::from_ref(&good));
     assert_eq!(h.state.precheck_tx(&good).unwrap_err().code, RejectCode::NonceReplayed);
 }
+
+/// Issue #18, finding 7: a member's deposit/withdraw cycles grow the lifetime deposit total for
+/// ever; the deposit that would overflow it is refused (it used to panic every validator).
+#[test]
+fn deposits_beyond_the_lifetime_cap_are_refused_never_overflow() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let transfer = |seq: u8, amount: i128| {
+        TxBody::Deposit(CashTransfer {
+            account: a,
+            amount: Cash::new(amount),
+            reference: Hash::digest(&[0xde, seq]),
+        })
+    };
+    // As after ~1.7 × 10^8 cycles of the largest deposit and its withdrawal.
+    let cycles = i128::MAX - 10 - h.state.total_deposits.get();
+    h.state.total_deposits = Cash::new(h.state.total_deposits.get() + cycles);
+    h.state.total_withdrawals = Cash::new(h.state.total_withdrawals.get() + cycles);
+    assert_eq!(h.code(Harness::member(1), transfer(1, 100)), RejectCode::Overflow);
+    // At the cap exactly a deposit still lands; one unit more does not.
+    let room = margin::MAX_TOTAL_DEPOSITS - 1_000 - h.state.total_deposits.get();
+    h.state.total_deposits = Cash::new(h.state.total_deposits.get() + room);
+    h.state.total_withdrawals = Cash::new(h.state.total_withdrawals.get() + room);
+    h.apply(Harness::member(1), transfer(2, 1_000)).unwrap();
+    assert_eq!(h.state.total_deposits.get(), margin::MAX_TOTAL_DEPOSITS);
+    assert_eq!(h.code(Harness::member(1), transfer(3, 1)), RejectCode::Overflow);
+}
