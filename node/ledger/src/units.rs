@@ -89,14 +89,17 @@ pub fn cash_from_text(text: &str) -> Result<Cash, UnitError> {
 /// Cash units → USD text with all 6 decimals.
 #[must_use]
 pub fn cash_to_text(cash: Cash) -> String {
-    Decimal::from_i128_with_scale(cash.get(), CASH_DECIMALS).to_string()
+    // Integer formatting: every i128 prints, where a decimal holds only 96 bits.
+    let scale = 10u128.pow(CASH_DECIMALS);
+    let (sign, units) = (if cash.get() < 0 { "-" } else { "" }, cash.get().unsigned_abs());
+    let width = CASH_DECIMALS as usize;
+    format!("{sign}{}.{:0width$}", units / scale, units % scale)
 }
 
 /// Cash units → USD text without trailing zeros (`12.5`, not `12.500000`).
 #[must_use]
 pub fn cash_to_short_text(cash: Cash) -> String {
-    Decimal::try_from_i128_with_scale(cash.get(), CASH_DECIMALS)
-        .map_or_else(|_| cash.get().to_string(), |d| d.normalize().to_string())
+    cash_to_text(cash).trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// USD-per-quoted-unit text → ticks of the market.
@@ -201,5 +204,22 @@ mod tests {
         assert_eq!(qty_from_text(&s, "15"), Ok(Qty::new(3)));
         assert_eq!(qty_from_text(&s, "7").unwrap_err().code(), "qty_off_lot");
         assert_eq!(qty_from_text(&s, "2.5").unwrap_err().code(), "qty_off_lot");
+    }
+
+    /// Issue #18, finding 7: cash beyond a decimal's 96-bit mantissa (~7.9 × 10^28 units) was a
+    /// panic in `cash_to_text` (the CLI's balance display) and raw units in the short form.
+    #[test]
+    fn cash_beyond_a_decimals_range_prints_exactly() {
+        let huge = 10i128.pow(36) + 5;
+        assert_eq!(cash_to_text(Cash::new(huge)), "1000000000000000000000000000000.000005");
+        assert_eq!(cash_to_short_text(Cash::new(huge)), "1000000000000000000000000000000.000005");
+        assert_eq!(
+            cash_to_short_text(Cash::new(-(10i128.pow(36)))),
+            "-1000000000000000000000000000000"
+        );
+        assert_eq!(cash_to_text(Cash::new(i128::MIN)).len(), 41);
+        assert_eq!(cash_to_short_text(Cash::new(-1_500_000)), "-1.5");
+        assert_eq!(cash_to_short_text(Cash::new(5)), "0.000005");
+        assert_eq!(cash_to_short_text(Cash::ZERO), "0");
     }
 }
