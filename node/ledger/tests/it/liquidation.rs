@@ -239,3 +239,37 @@ fn withdrawals_count_unrealised_losses_against_initial_margin() {
     });
     assert_eq!(h.code(Harness::member(1), withdraw), RejectCode::InsufficientMargin);
 }
+
+/// Issue #18, finding 2: with the fund at 0, a flat account with negative equity waits for the
+/// fund; a liquidation fee in the same pass refills the fund, so that account must be paid in
+/// the same pass — else the committed state fails the full check and no node can load it.
+#[test]
+fn a_fee_that_refills_the_fund_pays_the_waiting_negative_accounts_in_the_same_block() {
+    let mut h = Harness::new();
+    list_january(&mut h);
+    let mm = h.trader(10_000_000_000_000);
+    let (a, b) = (h.trader(1_250_000_000), h.trader(1_000_000_000_000));
+    h.apply(b, place(limit(M, Side::Sell, 1_000, 10))).unwrap();
+    h.apply(a, place(limit(M, Side::Buy, 1_000, 10))).unwrap();
+    assert_eq!(h.state.insurance_fund, Cash::ZERO);
+    // x is flat and 5,000,000 short (a loss the empty fund could not pay), its cash held by b.
+    let x = h.trader(1_000_000);
+    let debt = 1_000_000 + 5_000_000;
+    h.state.accounts.get_mut(&x).unwrap().cash = Cash::new(-5_000_000);
+    h.state.accounts.get_mut(&x).unwrap().positions.entry_or_default(M);
+    let held = h.state.accounts[&b].cash.get() + debt;
+    h.state.accounts.get_mut(&b).unwrap().cash = Cash::new(held);
+    invariants::check_full(&h.state).unwrap();
+    // a is liquidated into mm's bid; its 43,850,000 fee refills the fund (as in the test above).
+    h.apply(mm, place(limit(M, Side::Buy, 877, 10))).unwrap();
+    h.set_index_ticks(M, 880);
+    let out = h.block(&[]);
+    assert_eq!(liquidated(&out.end_events), vec![a, x], "x after the fee refilled the fund");
+    assert!(out.end_events.contains(&Event::InsurancePaid {
+        account: x,
+        amount: Cash::new(5_000_000),
+        unpaid: Cash::ZERO,
+    }));
+    invariants::check_full(&h.state).unwrap();
+    kv::import(&kv::export(&h.state)).unwrap();
+}
