@@ -152,6 +152,55 @@ pub fn equity(state: &LedgerState, account: &Account) -> i128 {
     account.cash.get() + unrealised
 }
 
+/// What a fill of `qty` lots at `price` would book against the mark at once: a buy above the
+/// mark or a sell below it loses the difference (a fill on the right side of the mark, 0). The
+/// pre-trade check holds this against equity too, so a price inside the band but away from the
+/// mark cannot bankrupt the account in one fill (issue #18).
+#[must_use]
+pub fn entry_loss(market: &Market, side: Side, price: Price, qty: Qty) -> i128 {
+    let beyond = match side {
+        Side::Buy => price.get() - market.mark.get(),
+        Side::Sell => market.mark.get() - price.get(),
+    };
+    i128::from(beyond.max(0)) * i128::from(qty.get()) * market.lot_tick_value.get()
+}
+
+/// An order as the pre-trade check sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct OrderRisk {
+    /// Its market.
+    pub market: MarketId,
+    /// Its side.
+    pub side: Side,
+    /// Its limit price.
+    pub price: Price,
+    /// Lots that may fill at `price`.
+    pub qty: Qty,
+    /// Lots it adds to the open orders (less than `qty` for a replace of a resting order).
+    pub added: Qty,
+    /// Reduce-only: it can only take risk off.
+    pub reduce_only: bool,
+}
+
+/// Whether an order may be placed on margin: equity covers the initial margin with the order
+/// and the loss a fill at its price would book ([`entry_loss`]); a reduce-only order need only
+/// leave equity non-negative after that loss (one that books none is always allowed: it only
+/// takes risk off). The shortfall, if not.
+#[must_use]
+pub fn order_shortfall(state: &LedgerState, account: &Account, order: &OrderRisk) -> Option<i128> {
+    let market = state.markets.get(&order.market);
+    let loss = market.map_or(0, |m| entry_loss(m, order.side, order.price, order.qty));
+    if order.reduce_only && loss == 0 {
+        return None;
+    }
+    let free = if order.reduce_only {
+        equity(state, account)
+    } else {
+        free_margin(state, account, Some((order.market, order.side, order.added)))
+    };
+    (free < loss).then_some(loss - free)
+}
+
 /// Equity minus initial margin (negative = short of margin), with an optional extra order.
 #[must_use]
 pub fn free_margin(state: &LedgerState, account: &Account, extra: Extra) -> i128 {

@@ -7,7 +7,9 @@
 //! around the mark; within the account's per-order size; open-order count; client order id free;
 //! reduce-only direction; the market's index fresh, or the order cannot add to the worst-case
 //! position; position limit (worst case with open orders); initial margin (worst case with the
-//! new order). Only then does the book see the order. A replace passes the same gates that can
+//! new order) plus the loss a fill at the order's own price would book against the mark, so
+//! no price inside the band can bankrupt the account in one fill (a reduce-only order: only
+//! that loss, against equity). Only then does the book see the order. A replace passes the same gates that can
 //! apply to it (account not frozen, band, size, stale index, position limit, post-only, margin),
 //! with the old order's open quantity released first.
 
@@ -112,12 +114,23 @@ impl LedgerState {
                 format!("the order could take the position beyond the limit of {limit} lots"),
             );
         }
-        if !order.reduce_only && order.trigger.is_none() {
-            let free = margin::free_margin(self, account, Some((order.market, order.side, qty)));
-            if free < 0 {
+        if order.trigger.is_none() {
+            let risk = margin::OrderRisk {
+                market: order.market,
+                side: order.side,
+                price: order.price,
+                qty,
+                added: qty,
+                reduce_only: order.reduce_only,
+            };
+            if let Some(short) = margin::order_shortfall(self, account, &risk) {
                 return reject(
                     RejectCode::InsufficientMargin,
-                    format!("initial margin would exceed equity by {}", -free),
+                    format!(
+                        "initial margin and the loss a fill at {} would book against the mark \
+                         {} exceed equity by {short}",
+                        order.price, market.mark
+                    ),
                 );
             }
         }
@@ -663,14 +676,19 @@ impl LedgerState {
                 "post-only order would take liquidity at the new price",
             );
         }
-        let extra_lots = Qty::new((new_qty.get() - current.get()).max(0));
-        if !info.reduce_only
-            && margin::free_margin(self, account_ref, Some((replace.market, info.side, extra_lots)))
-                < 0
-        {
+        let risk = margin::OrderRisk {
+            market: replace.market,
+            side: info.side,
+            price: replace.new_price,
+            qty: new_qty,
+            added: Qty::new((new_qty.get() - current.get()).max(0)),
+            reduce_only: info.reduce_only,
+        };
+        if margin::order_shortfall(self, account_ref, &risk).is_some() {
             return reject(
                 RejectCode::InsufficientMargin,
-                "initial margin would exceed equity at the new size",
+                "initial margin and the loss a fill at the new price would book against the mark \
+                 exceed equity",
             );
         }
         // Take the old order out quietly (the replace event reports it) and send the new one.

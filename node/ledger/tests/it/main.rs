@@ -11,6 +11,7 @@
 )]
 
 mod accounts;
+mod collusion;
 mod governance;
 mod harness;
 mod liquidation;
