@@ -29,7 +29,7 @@ pub fn devnet_params() -> MarketParams {
         taker_fee_bps: 4,
         initial_margin_bps: 1_000,
         maintenance_margin_bps: 500,
-        price_band_bps: 2_000,
+        price_band_bps: 500,
         position_limit: Qty::new(10_000),
     }
 }

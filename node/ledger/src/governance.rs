@@ -384,7 +384,9 @@ fn lot_tick_value(spec: &MarketSpec) -> Option<i128> {
         .checked_mul(i128::from(spec.lot_size))
 }
 
-/// Market parameters: maintenance below initial, taker fee covering any maker rebate, sane bands.
+/// Market parameters: maintenance below initial, taker fee covering any maker rebate, and a
+/// price band no wider than initial minus maintenance margin (so one fill at the band's edge
+/// cannot take an account at initial margin past maintenance; issue #18).
 fn check_params(p: &MarketParams) -> Result<(), Reject> {
     let ok = p.maintenance_margin_bps > 0
         && p.maintenance_margin_bps < p.initial_margin_bps
@@ -394,7 +396,7 @@ fn check_params(p: &MarketParams) -> Result<(), Reject> {
         && p.maker_fee_bps <= 1_000
         && p.maker_fee_bps >= -p.taker_fee_bps
         && p.price_band_bps > 0
-        && p.price_band_bps <= 10_000
+        && p.price_band_bps <= p.initial_margin_bps - p.maintenance_margin_bps
         && p.position_limit.is_positive()
         && p.position_limit.get() <= MAX_LOTS;
     if ok {

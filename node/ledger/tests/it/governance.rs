@@ -219,3 +219,25 @@ fn genesis_risk_parameters_and_member_limits_pass_the_governance_checks() {
     let refused = genesis_state(&no_orders).unwrap_err();
     assert!(refused.contains("limits"), "{refused}");
 }
+
+/// Issue #18, finding 1: a price band wider than initial minus maintenance margin lets one fill
+/// at the band's edge take an account at initial margin past maintenance; it is refused.
+#[test]
+fn a_band_wider_than_initial_minus_maintenance_margin_is_refused() {
+    let mut h = Harness::new();
+    let wide = MarketParams { price_band_bps: 501, ..params() };
+    let refused = propose(&mut h, 1, GovAction::SetMarketParams { market: AIT, params: wide });
+    assert_eq!(refused.unwrap_err().code, RejectCode::InvalidProposal);
+    let spec = MarketSpec {
+        symbol: "AIT-WIDE".into(),
+        expiry: Timestamp::new(DEC26_MS + 90 * 86_400_000),
+        params: wide,
+        ..ait_spec()
+    };
+    assert_eq!(
+        propose(&mut h, 1, GovAction::ListMarket(spec)).unwrap_err().code,
+        RejectCode::InvalidProposal
+    );
+    let edge = MarketParams { price_band_bps: 500, ..params() };
+    propose(&mut h, 1, GovAction::SetMarketParams { market: AIT, params: edge }).unwrap();
+}

@@ -51,9 +51,12 @@ fn a_market_from_listing_to_final_settlement_with_exact_cash() {
     assert!(events.contains(&Event::InsuranceFunded { amount: Cash::new(3_000_000) }));
     assert_eq!((h.state.fee_pool, h.state.insurance_fund), (Cash::ZERO, Cash::new(3_000_000)));
 
-    // The index falls to 880. a's equity: 1,246,000,000 − 120 ticks × 10 lots × 10^6 =
-    // 46,000,000, below MM (5 % of 8.8 × 10^9 = 440,000,000). The bankruptcy limit with the fund:
-    // 880 − ⌊(46 + 3) × 10^6 / 10^7⌋ = 876, so mm's bid at 877 takes the whole position.
+    // The index falls to 923 (a's equity 476,000,000, above MM 461,500,000), where mm bids 877
+    // (inside the 5 % band), then to 880. a's equity: 1,246,000,000 − 120 ticks × 10 lots ×
+    // 10^6 = 46,000,000, below MM (5 % of 8.8 × 10^9 = 440,000,000). The bankruptcy limit with
+    // the fund: 880 − ⌊(46 + 3) × 10^6 / 10^7⌋ = 876, so mm's bid at 877 takes the whole position.
+    h.set_index_ticks(M, 923);
+    assert!(liquidated(&h.block(&[]).end_events).is_empty());
     h.apply(mm, place(limit(M, Side::Buy, 877, 10))).unwrap();
     h.set_index_ticks(M, 880);
     let out = h.block(&[]);
@@ -189,7 +192,7 @@ fn equity_exactly_at_maintenance_margin_is_not_liquidated() {
 fn liquidation_cancels_the_accounts_orders_first() {
     let mut h = Harness::new();
     let a = long_ten(&mut h);
-    let resting = order_id(&h.apply(a, place(limit(AIT, Side::Sell, 1_200, 1))).unwrap());
+    let resting = order_id(&h.apply(a, place(limit(AIT, Side::Sell, 1_040, 1))).unwrap());
     h.set_index_ticks(AIT, 900);
     let out = h.block(&[]);
     assert!(out.end_events.iter().any(|e| matches!(e, Event::OrderCancelled { order, reason: CancelReason::Liquidation, .. } if *order == resting)));
@@ -261,6 +264,8 @@ fn a_fee_that_refills_the_fund_pays_the_waiting_negative_accounts_in_the_same_bl
     h.state.accounts.get_mut(&b).unwrap().cash = Cash::new(held);
     invariants::check_full(&h.state).unwrap();
     // a is liquidated into mm's bid; its 43,850,000 fee refills the fund (as in the test above).
+    h.set_index_ticks(M, 923);
+    assert!(liquidated(&h.block(&[]).end_events).is_empty());
     h.apply(mm, place(limit(M, Side::Buy, 877, 10))).unwrap();
     h.set_index_ticks(M, 880);
     let out = h.block(&[]);

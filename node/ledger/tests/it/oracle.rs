@@ -27,19 +27,19 @@ fn a_quorum_of_fresh_prices_sets_the_index_and_the_mark_follows_within_the_band(
     assert_eq!(h.code(buyer, place(limit(AIT, Side::Buy, 999, 1))), RejectCode::IndexStale);
     // Two of four members are not a quorum (more than two thirds = 3).
     for member in [1, 2] {
-        let out = publish(&mut h, member, 12_000_000);
+        let out = publish(&mut h, member, 10_400_000);
         assert!(out.end_events.is_empty(), "{:?}", out.end_events);
     }
     assert_eq!(h.state.indexes[&FRONTIER].price, None);
     assert_eq!(h.state.markets[&AIT].mark, Price::new(1_000));
-    // The third: prices 11, 12, 12 (USD) → lower median 12 → 1,200 ticks; the book is empty, so
-    // the mark is the index.
-    let out = publish(&mut h, 3, 11_000_000);
+    // The third: prices 10.3, 10.4, 10.4 (USD) → lower median 10.4 → 1,040 ticks; the book is
+    // empty, so the mark is the index.
+    let out = publish(&mut h, 3, 10_300_000);
     assert_eq!(
         out.end_events.to_vec(),
         vec![
-            Event::IndexFresh { index: FRONTIER, price: Cash::new(12_000_000) },
-            Event::MarkChanged { market: AIT, price: Price::new(1_200) },
+            Event::IndexFresh { index: FRONTIER, price: Cash::new(10_400_000) },
+            Event::MarkChanged { market: AIT, price: Price::new(1_040) },
         ]
     );
     // With a two-sided book the mark is clamped to 1% around its mid (999/1,001 → 990..1,010).
@@ -57,7 +57,7 @@ fn a_quorum_of_fresh_prices_sets_the_index_and_the_mark_follows_within_the_band(
     h.advance(30_000);
     let out = h.block(&[]);
     assert_eq!(out.end_events.to_vec(), vec![Event::IndexStale { index: FRONTIER }]);
-    assert_eq!(h.state.indexes[&FRONTIER].price, Some(Cash::new(12_000_000)));
+    assert_eq!(h.state.indexes[&FRONTIER].price, Some(Cash::new(10_400_000)));
     assert_eq!(h.state.markets[&AIT].mark, Price::new(1_010));
     // Stale: more risk is refused, reducing or risk-neutral orders pass (the buyer is flat with
     // one open buy of 1; a sell of 1 cannot take the worst case beyond 1).
@@ -127,7 +127,7 @@ fn variation_margin_moves_pnl_at_the_mark_into_cash_at_each_epoch() {
 #[test]
 fn at_expiry_every_position_settles_at_the_index_twap() {
     let (mut h, long, short) = long_and_short_at_1000();
-    h.apply(short, place(limit(AIT, Side::Sell, 1_100, 1))).unwrap(); // rests until expiry
+    h.apply(short, place(limit(AIT, Side::Sell, 1_040, 1))).unwrap(); // rests until expiry
     let expiry = h.state.markets[&AIT].spec.expiry.get();
     // $12 from two hours before expiry, $14 from half an hour before; a block every minute.
     h.time = expiry - 2 * 3_600_000;

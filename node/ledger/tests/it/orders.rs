@@ -234,9 +234,9 @@ fn each_bad_order_has_its_own_code() {
     );
     // Position limit: 5,000 lots per account; open orders count toward it.
     for _ in 0..5 {
-        h.apply(a, place(limit(AIT, Side::Buy, 900, 1_000))).unwrap();
+        h.apply(a, place(limit(AIT, Side::Buy, 960, 1_000))).unwrap();
     }
-    assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 900, 1))), RejectCode::PositionLimit);
+    assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 960, 1))), RejectCode::PositionLimit);
     // Halted market (an admin halts at once).
     let halt = TxBody::Propose(Propose {
         action: GovAction::SetMarketStatus { market: H100, change: MarketStatusChange::Halt },
@@ -251,12 +251,12 @@ fn too_many_open_orders() {
     let mut h = Harness::new();
     let a = h.trader(FUNDS);
     let txs: Vec<Tx> =
-        (0..100).map(|i| h.tx(a, place(limit(AIT, Side::Buy, 900 + i, 1)))).collect();
+        (0..100).map(|i| h.tx(a, place(limit(AIT, Side::Buy, 950 + i % 50, 1)))).collect();
     let out = h.block(&txs);
     assert!(out.receipts.iter().all(|r| r.result.is_ok()));
-    assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 900, 1))), RejectCode::TooManyOpenOrders);
+    assert_eq!(h.code(a, place(limit(AIT, Side::Buy, 950, 1))), RejectCode::TooManyOpenOrders);
     // An IOC does not rest, so it is still allowed.
-    let ioc = NewOrder { time_in_force: TimeInForce::Ioc, ..limit(AIT, Side::Sell, 1_100, 1) };
+    let ioc = NewOrder { time_in_force: TimeInForce::Ioc, ..limit(AIT, Side::Sell, 1_040, 1) };
     assert!(h.apply(a, place(ioc)).is_ok());
 }
 
@@ -304,11 +304,11 @@ fn stop_and_take_profit_orders_wait_for_the_mark() {
     }));
     assert_eq!(fills(&out.end_events), vec![(980, 2)]);
     // A stop whose order is refused when it fires is cancelled with the reason.
-    // (Placed at mark 990 with a limit of 800, inside the 20% band; fired at mark 1,006 — the
+    // (Placed at mark 990 with a limit of 945, inside the 5% band; fired at mark 1,006 — the
     // index at 1,010 clamped around the 980/1,015 book — outside.)
     let far = NewOrder {
         trigger: Some(Trigger { kind: TriggerKind::Stop, price: Price::new(1_005) }),
-        ..limit(AIT, Side::Buy, 800, 1)
+        ..limit(AIT, Side::Buy, 945, 1)
     };
     let id = order_id(&h.apply(a, place(far)).unwrap());
     h.set_index_ticks(AIT, 1_010);
