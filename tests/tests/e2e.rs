@@ -162,7 +162,7 @@ fn trade_through_the_cli(net: &Net, account: u64, committed: &mut Vec<String>) {
     let (ait, gpu) = (symbol(0), symbol(1));
     let (ait, gpu) = (ait.as_str(), gpu.as_str());
     // A bid far below the market rests; every node's book and account show it.
-    let price = usd(best(net, api, gpu, "best_bid") - 25);
+    let price = usd(best(net, api, gpu, "best_bid") - 6);
     let args = [
         "--key",
         "alice",
@@ -236,7 +236,7 @@ fn the_other_commands(net: &Net, account: u64, committed: &mut Vec<String>) {
     let symbols = net.ok(api, &["markets"]);
     let gpu = symbols[1]["symbol"].as_str().unwrap().to_string();
     // A resting bid and a 1-second dead-man's switch: the switch cancels the bid.
-    let price = usd(best(net, api, &gpu, "best_bid") - 20);
+    let price = usd(best(net, api, &gpu, "best_bid") - 6);
     let placed = net.ok(
         api,
         &["--key", "alice", "order", "place", &gpu, "buy", "1", "--price", &price, "--wait"],

@@ -141,7 +141,9 @@ impl LedgerState {
     pub(crate) fn end_block(&mut self) -> Events {
         let mut events = Events::new();
         self.aggregate_indexes(&mut events);
-        self.update_marks(&mut events);
+        for market in self.update_marks(&mut events) {
+            self.cancel_outside_band(market, &mut events);
+        }
         self.variation_margin(&mut events);
         self.release_triggers(&mut events);
         self.liquidate(&mut events);
@@ -239,9 +241,10 @@ impl LedgerState {
     }
 
     /// Every active or halted market whose index has a price: mark = index in ticks clamped
-    /// around the book's mid.
-    fn update_marks(&mut self, events: &mut Events) {
+    /// around the book's mid. Returns the markets whose mark changed.
+    fn update_marks(&mut self, events: &mut Events) -> Vec<tokenbook_protocol::MarketId> {
         let band = self.risk.mark_band_bps;
+        let mut changed = Vec::new();
         for (id, market) in &mut self.markets {
             if !matches!(market.status, MarketStatus::Active | MarketStatus::Halted) {
                 continue;
@@ -256,9 +259,11 @@ impl LedgerState {
             if mark != market.mark {
                 market.mark = mark;
                 self.touched.markets.push(*id);
+                changed.push(*id);
                 events.push(Event::MarkChanged { market: *id, price: mark });
             }
         }
+        changed
     }
 }
 

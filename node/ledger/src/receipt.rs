@@ -35,6 +35,9 @@ pub enum CancelReason {
     TriggerRefused(RejectCode),
     /// The account is being liquidated.
     Liquidation,
+    /// The mark moved so far that a fill at the order's price would lose more than the price
+    /// band (a bid above `mark × (1 + band)`, an ask below `mark × (1 − band)`).
+    OutsideBand,
 }
 
 /// Something that happened while applying a tx or the block. Its JSON form (API receipts) is

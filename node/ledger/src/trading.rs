@@ -519,6 +519,30 @@ impl LedgerState {
         events.push(Event::OrderCancelled { order: id, market, account, remaining, reason });
     }
 
+    /// Cancels the resting orders of `market` that a fill at their price would lose on by more
+    /// than the price band against the (new) mark: bids above `mark × (1 + band)`, asks below
+    /// `mark × (1 − band)`. With the band at most IM − MM, no fill can then take an account at
+    /// initial margin past maintenance, however the mark moved since the order was placed.
+    pub(crate) fn cancel_outside_band(&mut self, market: MarketId, events: &mut Events) {
+        let Some(m) = self.markets.get(&market) else { return };
+        let (mark, band) = (i128::from(m.mark.get()), i128::from(m.spec.params.price_band_bps));
+        let beyond = |price: Price, side: Side| {
+            let loss = match side {
+                Side::Buy => i128::from(price.get()) - mark,
+                Side::Sell => mark - i128::from(price.get()),
+            };
+            loss * 10_000 > mark * band
+        };
+        let mut gone = Vec::new();
+        for side in [Side::Buy, Side::Sell] {
+            let losing = m.book.orders(side).take_while(|o| beyond(o.price, side));
+            gone.extend(losing.map(|o| o.id));
+        }
+        for id in gone {
+            self.remove_order(id, CancelReason::OutsideBand, events);
+        }
+    }
+
     pub(crate) fn cancel_order(
         &mut self,
         account: AccountId,

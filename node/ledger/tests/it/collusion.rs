@@ -84,3 +84,31 @@ fn a_reduce_only_sale_far_below_the_mark_cannot_leave_negative_equity() {
     assert_eq!(code(&txs[0]), Some(RejectCode::InsufficientMargin));
     assert_eq!(code(&txs[1]), None);
 }
+
+/// A resting bid placed at the mark and left there while the mark falls would, filled later,
+/// book a loss of the whole fall. When the mark moves, bids more than the band above it and
+/// asks more than the band below it leave the book (the side a fill there would lose on).
+#[test]
+fn resting_orders_the_mark_leaves_beyond_the_band_are_cancelled() {
+    let mut h = Harness::new();
+    let (a, b) = (h.trader(AT_IM), h.trader(AT_IM));
+    let bid = order_id(&h.apply(a, place(limit(AIT, Side::Buy, 1_000, 100))).unwrap());
+    let low_bid = order_id(&h.apply(b, place(limit(AIT, Side::Buy, 950, 10))).unwrap());
+    // The index falls 9 %: the mark follows to 910 (a one-sided book does not clamp it). The
+    // band's top is now 955.5: the bid at 1,000 goes, the one at 950 stays.
+    h.set_index_ticks(AIT, 910);
+    let out = h.block(&[]);
+    assert_eq!(h.state.markets[&AIT].mark, Price::new(910));
+    let cancelled: Vec<(OrderId, CancelReason)> = out
+        .end_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderCancelled { order, reason, .. } => Some((*order, *reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled, vec![(bid, CancelReason::OutsideBand)]);
+    assert!(h.state.markets[&AIT].book.get(low_bid).is_some());
+    assert!(h.state.accounts[&a].open_orders.is_empty());
+    invariants::check_full(&h.state).unwrap();
+}
