@@ -16,7 +16,7 @@
 mod common;
 
 use common::*;
-use tokenbook_consensus::{Timeout, TimeoutKind, TimeoutParams};
+use tokenbook_consensus::TimeoutParams;
 use tokenbook_engine::Message;
 use tokenbook_engine::driver::{Action, BlockLimits, Driver, DriverError};
 use tokenbook_engine::executor::{ExecError, Executor};
@@ -33,8 +33,6 @@ struct Solo {
     me: usize,
     driver: Driver,
     now: u64,
-    /// Timeouts the driver scheduled, in order.
-    timeouts: Vec<Timeout>,
     /// Every action the driver returned.
     actions: Vec<Action>,
 }
@@ -44,7 +42,7 @@ impl Solo {
         let dir = tempfile::tempdir().unwrap();
         let now = GENESIS_MS + 1_000;
         let (driver, actions) = Self::open(dir.path(), me, now);
-        let mut solo = Solo { dir, me, driver, now, timeouts: Vec::new(), actions: Vec::new() };
+        let mut solo = Solo { dir, me, driver, now, actions: Vec::new() };
         solo.take(actions);
         solo
     }
@@ -69,16 +67,13 @@ impl Solo {
         drop(driver);
         let now = now + 10;
         let (driver, initial) = Self::open(dir.path(), me, now);
-        let mut solo = Solo { dir, me, driver, now, timeouts: Vec::new(), actions };
+        let mut solo = Solo { dir, me, driver, now, actions };
         solo.take(initial);
         solo
     }
 
     fn take(&mut self, actions: Vec<Action>) -> Vec<Action> {
         for action in &actions {
-            if let Action::Schedule { timeout, .. } = action {
-                self.timeouts.push(*timeout);
-            }
             if let Action::Broadcast(message) = action {
                 // What the node sends must pass its peers' decoder (or they ban it).
                 Message::decode(&message.encode()).expect("an honest node's message decodes");
@@ -135,14 +130,6 @@ impl Solo {
             out.extend(self.deliver(i, Message::Vote(vote))?);
         }
         Ok(out)
-    }
-
-    fn fire(&mut self, kind: TimeoutKind, round: u32) -> Vec<Action> {
-        let timeout = Timeout { height: self.driver.height(), round: Round::new(round), kind };
-        assert!(self.timeouts.contains(&timeout), "{timeout:?} was never scheduled");
-        self.now += 5_000;
-        let actions = self.driver.on_timeout(timeout, self.now).unwrap();
-        self.take(actions)
     }
 
     /// The other validators decide an empty block of the round-0 proposer's (proposed by the

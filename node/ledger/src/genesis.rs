@@ -31,6 +31,7 @@ pub fn devnet_params() -> MarketParams {
         maintenance_margin_bps: 500,
         price_band_bps: 500,
         position_limit: Qty::new(10_000),
+        impact_lots: Qty::new(10),
     }
 }
 

@@ -398,7 +398,9 @@ fn check_params(p: &MarketParams) -> Result<(), Reject> {
         && p.price_band_bps > 0
         && p.price_band_bps <= p.initial_margin_bps - p.maintenance_margin_bps
         && p.position_limit.is_positive()
-        && p.position_limit.get() <= MAX_LOTS;
+        && p.position_limit.get() <= MAX_LOTS
+        && p.impact_lots.is_positive()
+        && p.impact_lots <= p.position_limit;
     if ok {
         Ok(())
     } else {

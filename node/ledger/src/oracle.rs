@@ -13,7 +13,7 @@ use crate::receipt::{Event, Events};
 use crate::state::{LedgerState, MarketStatus};
 use bincode::{Decode, Encode};
 use std::collections::BTreeSet;
-use tokenbook_protocol::{AccountId, Cash, Price, Timestamp};
+use tokenbook_protocol::{AccountId, Cash, Price, Qty, Side, Timestamp};
 
 /// Checkpoints are taken at most once per this much block time.
 pub const CHECKPOINT_MS: u64 = 60_000;
@@ -52,8 +52,56 @@ pub fn index_ticks(price: Cash, tick_size: Cash) -> Option<Price> {
     i64::try_from(capped).ok().map(Price::new)
 }
 
-/// The mark: the index (in ticks) clamped to `band_bps` around the book's mid when the book has
-/// both sides; the index alone otherwise. At least one tick.
+/// Most resting orders one side's impact price looks at (a bound on the per-block work).
+pub const IMPACT_SCAN: usize = 4_096;
+
+/// The average price of the best `impact_lots` lots on one side of `book`, counting only orders
+/// priced within `band_bps` of `index` (ticks): what a trade of that size would pay there.
+/// `None` when the side holds less than that within the band (or within [`IMPACT_SCAN`]
+/// orders): then the book does not move the mark. So neither a thin book nor the single order
+/// left after a side is swept can pull the mark (issue #18).
+#[must_use]
+pub fn impact_price(
+    book: &crate::book::Book,
+    side: Side,
+    index: Price,
+    band_bps: u32,
+    impact_lots: Qty,
+) -> Option<Price> {
+    let index = i128::from(index.get());
+    let width = index * i128::from(band_bps) / 10_000;
+    let (low, high) = (index - width, index + width);
+    let target = i128::from(impact_lots.get());
+    if target <= 0 {
+        return None;
+    }
+    let (mut lots, mut value) = (0i128, 0i128);
+    for order in book.orders(side).take(IMPACT_SCAN) {
+        let price = i128::from(order.price.get());
+        // Best first: past the far edge of the band nothing further can count.
+        let (near_edge, far_edge) = match side {
+            Side::Buy => (price > high, price < low),
+            Side::Sell => (price < low, price > high),
+        };
+        if far_edge {
+            return None;
+        }
+        if near_edge {
+            continue;
+        }
+        let take = i128::from(order.qty.get()).min(target - lots);
+        lots += take;
+        value += take * price;
+        if lots == target {
+            return i64::try_from(value / target).ok().map(Price::new);
+        }
+    }
+    None
+}
+
+/// The mark: the index (in ticks) clamped to `band_bps` around the mid of the book's impact
+/// prices ([`impact_price`]) when both sides have one; the index alone otherwise. At least one
+/// tick.
 #[must_use]
 pub fn mark_price(
     index: Price,
@@ -255,7 +303,12 @@ impl LedgerState {
             };
             // At most MAX_TICKS: the index is, and the clamp's lower end is the mid of two
             // accepted prices.
-            let mark = mark_price(ticks, market.book.best_bid(), market.book.best_ask(), band);
+            let params = &market.spec.params;
+            let impact = |side| {
+                impact_price(&market.book, side, ticks, params.price_band_bps, params.impact_lots)
+            };
+            let (bid, ask) = (impact(Side::Buy), impact(Side::Sell));
+            let mark = mark_price(ticks, bid, ask, band);
             if mark != market.mark {
                 market.mark = mark;
                 self.touched.markets.push(*id);

@@ -179,6 +179,7 @@ mod tests {
                 maintenance_margin_bps: 500,
                 price_band_bps: 1_000,
                 position_limit: Qty::new(1),
+                impact_lots: Qty::new(1),
             },
         }
     }

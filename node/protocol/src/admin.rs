@@ -97,6 +97,10 @@ pub struct MarketParams {
     pub price_band_bps: u32,
     /// Largest absolute position any account may hold (lots).
     pub position_limit: Qty,
+    /// Depth (lots) each side of the book must hold within the price band around the index
+    /// before the book may move the mark: the mark's mid is the mean of the two impact prices
+    /// (the average price of the best `impact_lots` on each side).
+    pub impact_lots: Qty,
 }
 
 /// A dated future to list.

@@ -27,6 +27,7 @@ const MID: i64 = 1_000;
 pub fn genesis() -> Genesis {
     let params = MarketParams {
         position_limit: Qty::new(1_000_000),
+        impact_lots: Qty::new(10),
         ..tokenbook_ledger::genesis::devnet_params()
     };
     chain::genesis(MarketSpec { params, ..tokenbook_ledger::genesis::inference_contract() })

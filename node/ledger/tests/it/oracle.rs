@@ -42,9 +42,10 @@ fn a_quorum_of_fresh_prices_sets_the_index_and_the_mark_follows_within_the_band(
             Event::MarkChanged { market: AIT, price: Price::new(1_040) },
         ]
     );
-    // With a two-sided book the mark is clamped to 1% around its mid (999/1,001 → 990..1,010).
-    h.apply(buyer, place(limit(AIT, Side::Buy, 999, 1))).unwrap();
-    let tx = h.tx(seller, place(limit(AIT, Side::Sell, 1_001, 1)));
+    // With a two-sided book at least `impact_lots` (10) deep on each side within the band, the
+    // mark is clamped to 1% around its impact mid (999/1,001 → 990..1,010).
+    h.apply(buyer, place(limit(AIT, Side::Buy, 999, 10))).unwrap();
+    let tx = h.tx(seller, place(limit(AIT, Side::Sell, 1_001, 10)));
     let out = h.block(&[tx]);
     assert_eq!(
         out.end_events.to_vec(),
@@ -60,16 +61,19 @@ fn a_quorum_of_fresh_prices_sets_the_index_and_the_mark_follows_within_the_band(
     assert_eq!(h.state.indexes[&FRONTIER].price, Some(Cash::new(10_400_000)));
     assert_eq!(h.state.markets[&AIT].mark, Price::new(1_010));
     // Stale: more risk is refused, reducing or risk-neutral orders pass (the buyer is flat with
-    // one open buy of 1; a sell of 1 cannot take the worst case beyond 1).
+    // one open buy of 10; a sell of 1 cannot take the worst case beyond 10).
     assert_eq!(h.code(seller, place(limit(AIT, Side::Sell, 1_002, 1))), RejectCode::IndexStale);
     h.apply(buyer, place(limit(AIT, Side::Sell, 1_003, 1))).unwrap();
-    // Fresh again, lower: 8, 9, 10 → 9 USD = 900 ticks, clamped to 990.
+    // Fresh again, lower: 8, 9, 10 → 9 USD = 900 ticks. The book's 999/1,001 levels are beyond
+    // the 5% band around 900, so they do not hold the mark: it is the index (and the bid at
+    // 999, now more than the band above the mark, leaves the book).
     for (member, price) in [(1, 8_000_000), (2, 9_000_000), (4, 10_000_000)] {
         publish(&mut h, member, price);
     }
     assert!(h.state.indexes[&FRONTIER].fresh);
     assert_eq!(h.state.indexes[&FRONTIER].price, Some(Cash::new(9_000_000)));
-    assert_eq!(h.state.markets[&AIT].mark, Price::new(990));
+    assert_eq!(h.state.markets[&AIT].mark, Price::new(900));
+    assert_eq!(h.state.markets[&AIT].book.best_bid(), None);
 }
 
 #[test]
@@ -168,4 +172,31 @@ fn at_expiry_every_position_settles_at_the_index_twap() {
     assert_eq!(h.state.markets[&AIT].status, state::MarketStatus::Settled);
     // A settled market takes no orders.
     assert_eq!(h.code(long, place(limit(AIT, Side::Buy, 1_000, 1))), RejectCode::MarketNotActive);
+}
+
+/// Issue #18, finding 6: the book moves the mark only through its depth near the index — the
+/// impact prices of `impact_lots` on each side, from levels within the band around the index.
+/// A thin book, or the one order left when a side is swept, leaves the mark at the index.
+#[test]
+fn the_mark_resists_a_thin_or_swept_book() {
+    let mut h = Harness::new();
+    let (maker, taker) = (h.trader(1_000_000_000_000), h.trader(1_000_000_000_000));
+    let impact = h.state.markets[&AIT].spec.params.impact_lots.get();
+    assert!(impact > 1);
+    // Index 1,000. A deep two-sided book at 999/1,001 and one lone bid at 960 below it.
+    h.apply(maker, place(limit(AIT, Side::Buy, 999, impact))).unwrap();
+    h.apply(maker, place(limit(AIT, Side::Sell, 1_001, impact))).unwrap();
+    h.apply(maker, place(limit(AIT, Side::Buy, 960, 1))).unwrap();
+    h.block(&[]);
+    assert_eq!(h.state.markets[&AIT].mark, Price::new(1_000));
+    // The taker sweeps the 999 bid: one lot at 960 is all the bid side has left. It used to
+    // pull the mid to 980 and the mark to 989.
+    let sweep = NewOrder { time_in_force: TimeInForce::Ioc, ..limit(AIT, Side::Sell, 999, impact) };
+    h.apply(taker, place(sweep)).unwrap();
+    h.block(&[]);
+    assert_eq!(h.state.markets[&AIT].mark, Price::new(1_000), "one far order moved the mark");
+    // A deep bid side again, but beyond the band around the index: no influence either.
+    h.set_index_ticks(AIT, 1_040);
+    h.block(&[]);
+    assert_eq!(h.state.markets[&AIT].mark, Price::new(1_040));
 }

@@ -445,16 +445,24 @@ fn wild_body() -> impl Strategy<Value = TxBody> {
         max_open_orders: o,
         max_position: Qty::new(p),
     });
-    let params =
-        (any::<i32>(), any::<i32>(), any::<u32>(), any::<u32>(), any::<u32>(), qty.clone())
-            .prop_map(|(mf, tf, im, mm, band, pl)| MarketParams {
-                maker_fee_bps: mf,
-                taker_fee_bps: tf,
-                initial_margin_bps: im,
-                maintenance_margin_bps: mm,
-                price_band_bps: band,
-                position_limit: Qty::new(pl),
-            });
+    let params = (
+        any::<i32>(),
+        any::<i32>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        qty.clone(),
+        qty.clone(),
+    )
+        .prop_map(|(mf, tf, im, mm, band, pl, impact)| MarketParams {
+            maker_fee_bps: mf,
+            taker_fee_bps: tf,
+            initial_margin_bps: im,
+            maintenance_margin_bps: mm,
+            price_band_bps: band,
+            position_limit: Qty::new(pl),
+            impact_lots: Qty::new(impact),
+        });
     let window = prop_oneof![Just(0u64), Just(60_000), Just(3_600_000), any::<u64>()];
     let spec = (
         cash.clone(),

@@ -25,6 +25,7 @@ pub fn market_params() -> MarketParams {
         maintenance_margin_bps: 500,
         price_band_bps: 2_000,
         position_limit: Qty::new(10_000),
+        impact_lots: Qty::new(10),
     }
 }
 
