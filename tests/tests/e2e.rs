@@ -144,6 +144,53 @@ fn new_trader(net: &Net, committed: &mut Vec<String>) -> u64 {
     account
 }
 
+/// Issue #18's attack through the public API: mallory, funded at initial margin for 10 lots,
+/// tries to buy them from alice's post-only ask 4.5 % above the mark. Before the fix the fill
+/// left mallory bankrupt and the insurance fund paid alice; now the order is refused.
+fn a_colluding_pair_cannot_bankrupt_one_of_them(net: &Net, committed: &mut Vec<String>) {
+    let api = &net.apis[0];
+    let member = net.member();
+    let key = net.ok(api, &["keys", "new", "mallory"]);
+    let public = key["public_key"].as_str().unwrap();
+    let receipt = net.ok(api, &["--key-file", &member, "member", "register-account", public]);
+    let mallory = event(&receipt, "account_registered").unwrap()["account"].as_u64().unwrap();
+    // $1,000 of initial margin for 10 lots at ~1,000 ticks ($1 a tick-lot), $10 for fees.
+    let funded =
+        net.ok(api, &["--key-file", &member, "member", "deposit", &mallory.to_string(), "1010"]);
+    committed.extend([&receipt, &funded].map(|r| r["hash"].as_str().unwrap().to_string()));
+    let markets = net.ok(api, &["markets"]);
+    let ait = markets[0]["symbol"].as_str().unwrap().to_string();
+    let mark: i64 = markets[0]["mark"].as_str().unwrap().parse().unwrap();
+    let price = usd(mark + mark * 45 / 1_000);
+    let ask = [
+        "--key",
+        "alice",
+        "order",
+        "place",
+        &ait,
+        "sell",
+        "10",
+        "--price",
+        &price,
+        "--tif",
+        "post-only",
+        "--client-id",
+        "78",
+        "--wait",
+    ];
+    let rested = net.ok(api, &ask);
+    assert_eq!(event(&rested, "order_accepted").unwrap()["resting"], "10", "{rested}");
+    committed.push(rested["hash"].as_str().unwrap().into());
+    let take = [
+        "--key", "mallory", "order", "place", &ait, "buy", "10", "--price", &price, "--tif", "ioc",
+        "--wait",
+    ];
+    let refused = net.cli(api, &take).unwrap_err();
+    assert!(refused.contains("insufficient_margin"), "mallory's buy at {price}: {refused}");
+    let cancelled = net.ok(api, &["--key", "alice", "order", "cancel", &ait, "c:78", "--wait"]);
+    committed.push(cancelled["hash"].as_str().unwrap().into());
+}
+
 /// Every node, once at or past `height`, satisfies `check` on its answer to `args`.
 fn on_every_node(net: &Net, height: u64, args: &[&str], check: impl Fn(&Value) -> bool) {
     for api in &net.apis {
@@ -409,6 +456,7 @@ fn a_trader_and_an_auditor_on_a_devnet_with_a_validator_killed_and_restarted() {
     let mut committed = Vec::new();
     let account = new_trader(&net, &mut committed);
     trade_through_the_cli(&net, account, &mut committed);
+    a_colluding_pair_cannot_bankrupt_one_of_them(&net, &mut committed);
     the_other_commands(&net, account, &mut committed);
     kill_and_restart(&net, &mut committed, &mut cleanup.children);
     // Every tx the CLI saw committed is committed, at the same height, on every node.
