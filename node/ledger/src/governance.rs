@@ -193,11 +193,24 @@ impl LedgerState {
             }
             GovAction::AddMember(m) => self.check_new_key(&m.key),
             GovAction::RemoveMember { member } => {
-                if self.accounts.get(member).is_none_or(|a| a.kind != AccountKind::Member)
-                    || self.member_count() <= 1
-                {
+                if !self.is_member(*member) || self.member_count() <= 1 {
                     return invalid(format!(
                         "account {member} is not a member, or is the last one"
+                    ));
+                }
+                let cleared = self.accounts.values().filter(|a| a.member == *member).count();
+                if cleared > 0 {
+                    return invalid(format!(
+                        "member {member} still clears {cleared} accounts (its own included); \
+                         move them with transfer_accounts first"
+                    ));
+                }
+                Ok(())
+            }
+            GovAction::TransferAccounts { from, to } => {
+                if from == to || !self.is_member(*from) || !self.is_member(*to) {
+                    return invalid(format!(
+                        "accounts move between two different members, not {from} → {to}"
                     ));
                 }
                 Ok(())
@@ -306,6 +319,10 @@ impl LedgerState {
                 let index = self.list_index(spec.clone());
                 events.push(Event::IndexListed { index });
             }
+            GovAction::TransferAccounts { from, to } => {
+                let moved = self.transfer_accounts(*from, *to);
+                events.push(Event::AccountsTransferred { from: *from, to: *to, accounts: moved });
+            }
             GovAction::FundInsurance { amount } => {
                 self.fee_pool = Cash::new(self.fee_pool.get() - amount.get());
                 self.insurance_fund = Cash::new(self.insurance_fund.get() + amount.get());
@@ -349,6 +366,23 @@ impl LedgerState {
         self.pending_validators.insert(height, set);
         events.push(Event::ValidatorSetScheduled { height });
         Ok(())
+    }
+
+    fn is_member(&self, account: AccountId) -> bool {
+        self.accounts.get(&account).is_some_and(|a| a.kind == AccountKind::Member)
+    }
+
+    /// Every account `from` clears is cleared by `to` from now on; how many moved.
+    fn transfer_accounts(&mut self, from: AccountId, to: AccountId) -> u64 {
+        let moving: Vec<AccountId> =
+            self.accounts.values().filter(|a| a.member == from).map(|a| a.id).collect();
+        for id in &moving {
+            if let Some(account) = self.accounts.get_mut(id) {
+                account.member = to;
+            }
+            self.touched.accounts.push(*id);
+        }
+        u64::try_from(moving.len()).unwrap_or(u64::MAX)
     }
 
     /// Adds a market in pre-open status.

@@ -327,6 +327,15 @@ pub enum Event {
         /// Its account.
         account: AccountId,
     },
+    /// Every account `from` cleared is now cleared by `to`.
+    AccountsTransferred {
+        /// The member whose accounts moved.
+        from: AccountId,
+        /// The member that clears them now.
+        to: AccountId,
+        /// How many moved.
+        accounts: u64,
+    },
     /// An index was listed.
     IndexListed {
         /// Id.
@@ -468,6 +477,7 @@ impl Event {
         match self {
             Event::Fill { maker, taker, .. } => vec![*maker, *taker],
             Event::Deleveraged { account, counterparty, .. } => vec![*account, *counterparty],
+            Event::AccountsTransferred { from, to, .. } => vec![*from, *to],
             Event::OrderAccepted { account, .. }
             | Event::TriggerAccepted { account, .. }
             | Event::OrderTriggered { account, .. }

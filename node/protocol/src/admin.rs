@@ -216,7 +216,8 @@ pub enum GovAction {
     },
     /// Admit a member.
     AddMember(MemberSpec),
-    /// Remove a member (its accounts stay, cleared by governance).
+    /// Remove a member. Refused while it clears any account (its own included): governance
+    /// moves them first ([`GovAction::TransferAccounts`]).
     RemoveMember {
         /// The member's account.
         member: AccountId,
@@ -227,6 +228,15 @@ pub enum GovAction {
     FundInsurance {
         /// Amount (smallest cash units, positive, at most the fee pool when enacted).
         amount: Cash,
+    },
+    /// Move every account one member clears (its own included) to another member, which
+    /// clears them from then on (deposits, withdrawals, freezes, limits): how a leaving or
+    /// failed member's traders are ported.
+    TransferAccounts {
+        /// The member whose accounts move.
+        from: AccountId,
+        /// The member that takes them.
+        to: AccountId,
     },
 }
 

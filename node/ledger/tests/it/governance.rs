@@ -241,3 +241,32 @@ fn a_band_wider_than_initial_minus_maintenance_margin_is_refused() {
     let edge = MarketParams { price_band_bps: 500, ..params() };
     propose(&mut h, 1, GovAction::SetMarketParams { market: AIT, params: edge }).unwrap();
 }
+
+/// Issue #18, finding 3: removing a member stranded every account it cleared (its own too):
+/// nobody could deposit, withdraw, freeze or set limits for them again. A member now leaves
+/// only once governance has moved its accounts to another member.
+#[test]
+fn a_member_leaves_only_after_its_accounts_move_to_another_member() {
+    let mut h = Harness::new();
+    let (m1, m2) = (Harness::member(1), Harness::member(2));
+    let t = h.trader_with(2, 1_000_000, 0);
+    let refused = propose(&mut h, 1, GovAction::RemoveMember { member: m2 }).unwrap_err();
+    assert_eq!(refused.code, RejectCode::InvalidProposal, "{}", refused.message);
+    let same = propose(&mut h, 1, GovAction::TransferAccounts { from: m2, to: m2 });
+    assert_eq!(same.unwrap_err().code, RejectCode::InvalidProposal);
+    let events = h.govern(GovAction::TransferAccounts { from: m2, to: m1 });
+    assert!(events.contains(&Event::AccountsTransferred { from: m2, to: m1, accounts: 2 }));
+    h.govern(GovAction::RemoveMember { member: m2 });
+    // Member 1 clears both now, the former member's own account included.
+    h.deposit(1, m2, 5);
+    for account in [t, m2] {
+        let withdraw = TxBody::Withdraw(CashTransfer {
+            account,
+            amount: Cash::new(1),
+            reference: Hash::digest(&account.get().to_le_bytes()),
+        });
+        h.apply(m1, withdraw).unwrap();
+    }
+    let freeze = TxBody::SetFrozen(SetFrozen { account: t, frozen: true });
+    assert_eq!(h.code(m2, freeze), RejectCode::NotMember);
+}

@@ -112,6 +112,10 @@ pub fn gov_actions() -> Vec<(&'static str, GovAction)> {
         ("remove_member", GovAction::RemoveMember { member: AccountId::new(3) }),
         ("list_index", GovAction::ListIndex(IndexSpec { name: "h100-usd-per-hour".into() })),
         ("fund_insurance", GovAction::FundInsurance { amount: Cash::new(1_000_000) }),
+        (
+            "transfer_accounts",
+            GovAction::TransferAccounts { from: AccountId::new(3), to: AccountId::new(2) },
+        ),
     ]
 }
 
