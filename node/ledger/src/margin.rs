@@ -73,7 +73,7 @@ pub fn initial_margin(state: &LedgerState, account: &Account, mut extra: Extra) 
         add_open(&mut p, side, qty.get());
         total += market_margin(state, market_id, &p);
     }
-    total - calendar_credit(state, account, market_margin)
+    total - calendar_credit(state, account, |s, id, p| (market_margin(s, id, p), worst_signed(p)))
 }
 
 /// Maintenance margin of an account's positions (open orders do not count).
@@ -81,7 +81,10 @@ pub fn initial_margin(state: &LedgerState, account: &Account, mut extra: Extra) 
 pub fn maintenance_margin(state: &LedgerState, account: &Account) -> i128 {
     let total: i128 =
         account.positions.iter().map(|(id, p)| position_maintenance(state, *id, p)).sum();
-    total - calendar_credit(state, account, position_maintenance)
+    let leg = |s: &LedgerState, id: MarketId, p: &Position| {
+        (position_maintenance(s, id, p), i128::from(p.qty.get()))
+    };
+    total - calendar_credit(state, account, leg)
 }
 
 fn position_maintenance(state: &LedgerState, market: MarketId, p: &Position) -> i128 {
@@ -92,13 +95,29 @@ fn position_maintenance(state: &LedgerState, market: MarketId, p: &Position) -> 
     bps_ceil(value, i128::from(m.spec.params.maintenance_margin_bps))
 }
 
-/// The calendar-spread credit on `margin` (per-market margin of a position): per index, a share
-/// of the smaller of the long legs' and the short legs' margin. Only accounts with positions in
-/// two or more markets can earn it, so the common case costs nothing.
+/// The signed worst case of a position with its open orders (the one [`worst_position`] sizes):
+/// long if the buys filling make the larger position, short if the sells do, and 0 when both
+/// are as large in opposite directions (no side to count a spread leg on).
+fn worst_signed(p: &Position) -> i128 {
+    let q = i128::from(p.qty.get());
+    let (long, short) = (q + i128::from(p.open_buy.get()), q - i128::from(p.open_sell.get()));
+    match long.abs().cmp(&short.abs()) {
+        std::cmp::Ordering::Greater => long,
+        std::cmp::Ordering::Less => short,
+        std::cmp::Ordering::Equal if long == short => long,
+        std::cmp::Ordering::Equal => 0,
+    }
+}
+
+/// The calendar-spread credit: per index, a share of the smaller of the long legs' and the
+/// short legs' margin, where `leg` gives a market's margin and the signed exposure it is for
+/// (the position for MM; the worst case with open orders for IM — a leg's side is the side its
+/// margin assumes, issue #18). Only accounts with positions in two or more markets can earn
+/// it, so the common case costs nothing.
 fn calendar_credit(
     state: &LedgerState,
     account: &Account,
-    margin: fn(&LedgerState, MarketId, &Position) -> i128,
+    leg: impl Fn(&LedgerState, MarketId, &Position) -> (i128, i128),
 ) -> i128 {
     if account.positions.len() < 2 {
         return 0;
@@ -106,11 +125,11 @@ fn calendar_credit(
     // (index, long legs' margin, short legs' margin), in index order.
     let mut legs: Vec<(IndexId, i128, i128)> = Vec::new();
     for (id, p) in &account.positions {
-        let (Some(m), qty) = (state.markets.get(id), p.qty.get()) else { continue };
-        if qty == 0 {
+        let Some(m) = state.markets.get(id) else { continue };
+        let (amount, exposure) = leg(state, *id, p);
+        if exposure == 0 {
             continue;
         }
-        let amount = margin(state, *id, p);
         let slot = match legs.binary_search_by_key(&m.spec.index, |l| l.0) {
             Ok(i) => i,
             Err(i) => {
@@ -118,7 +137,7 @@ fn calendar_credit(
                 i
             }
         };
-        if qty > 0 { legs[slot].1 += amount } else { legs[slot].2 += amount }
+        if exposure > 0 { legs[slot].1 += amount } else { legs[slot].2 += amount }
     }
     let bps = i128::from(state.risk.calendar_spread_credit_bps.min(10_000));
     legs.iter().map(|(_, long, short)| (*long).min(*short) * bps / 10_000).sum()
@@ -270,6 +289,25 @@ mod tests {
         // H100: 1 lot at 250 ticks × $10 per tick-lot = 2.5 × 10^9; IM 2.5 × 10^8.
         assert_eq!(initial_margin(&state, &unrelated, None), 1_000_000_000 + 250_000_000);
         assert_eq!(Cash::new(maintenance_margin(&state, &unrelated)), Cash::new(625_000_000));
+    }
+
+    /// Issue #18, finding 7: the credit classified a leg by its position but sized it by the
+    /// worst case with open orders. Short 10 March with an open buy of 100 is, in the worst
+    /// case, long 90 — the same direction as long 10 December: no spread, no credit.
+    #[test]
+    fn open_orders_that_flip_a_leg_earn_no_calendar_credit() {
+        let (state, dec, mar) = two_expiries();
+        let mut account = account_with(&[(dec, 10), (mar, -10)]);
+        account.positions.entry_or_default(mar).open_buy = Qty::new(100);
+        // IM: December 10 lots (10^9) + March worst case 90 lots (9 × 10^9), no credit.
+        assert_eq!(initial_margin(&state, &account, None), 10_000_000_000);
+        // An open sell on the short leg keeps it short: the credit stays (50% of 10^9).
+        let mut account = account_with(&[(dec, 10), (mar, -10)]);
+        account.positions.entry_or_default(mar).open_sell = Qty::new(5);
+        assert_eq!(
+            initial_margin(&state, &account, None),
+            1_000_000_000 + 1_500_000_000 - 500_000_000
+        );
     }
 
     #[test]
