@@ -273,8 +273,8 @@ impl LedgerState {
                 "a scoped trading key may only place, cancel and replace orders",
             );
         }
-        let floor = account.nonces.floor();
-        account.nonces.check(payload.nonce, self.time, floor).map_err(nonce_reject)?;
+        let window = account.scoped_keys.get(&payload.signer).unwrap_or(&account.nonces);
+        window.check(payload.nonce, self.time, window.floor()).map_err(nonce_reject)?;
         let market = match &payload.body {
             TxBody::PlaceOrder(order) => Some(order.market),
             TxBody::CancelOrder(cancel) => Some(cancel.market),
@@ -306,7 +306,11 @@ impl LedgerState {
                 "a scoped trading key may only place, cancel and replace orders",
             );
         }
-        self.spend_nonce(account_id, payload.nonce)?;
+        if scoped {
+            self.spend_scoped_nonce(account_id, payload.signer, payload.nonce)?;
+        } else {
+            self.spend_nonce(account_id, payload.nonce)?;
+        }
         self.apply_body(account_id, &payload.body, events)
     }
 
@@ -331,6 +335,29 @@ impl LedgerState {
             *nonces = BlockNonces::new(&account.nonces);
         }
         nonces.accept(&mut account.nonces, nonce, time).map_err(nonce_reject)
+    }
+
+    /// [`Self::spend_nonce`] for a scoped key's own window.
+    fn spend_scoped_nonce(
+        &mut self,
+        account_id: AccountId,
+        key: tokenbook_protocol::PublicKey,
+        nonce: u64,
+    ) -> Result<(), Reject> {
+        let time = self.time;
+        self.touched.accounts.push(account_id);
+        let Some(window) =
+            self.accounts.get_mut(&account_id).and_then(|a| a.scoped_keys.get_mut(&key))
+        else {
+            return reject(RejectCode::UnauthorisedSigner, format!("key {key} is not scoped"));
+        };
+        let (stamp, blocks) = &mut self.block_scoped_nonces;
+        if *stamp != self.height {
+            *stamp = self.height;
+            blocks.clear();
+        }
+        let nonces = blocks.entry((account_id, key)).or_insert_with(|| BlockNonces::new(window));
+        nonces.accept(window, nonce, time).map_err(nonce_reject)
     }
 
     /// True if the signer is a scoped key (false for the owner); refuses anyone else.

@@ -86,12 +86,13 @@ pub struct Account {
     pub open_orders: crate::small::SortedSet<OrderId>,
     /// Client order ids of open orders.
     pub client_ids: crate::small::SortedMap<ClientOrderId, OrderId>,
-    /// Replay protection.
+    /// Replay protection for the owner key's txs.
     pub nonces: NonceWindow,
     /// Dead-man's switch deadline, if armed.
     pub deadman: Option<Timestamp>,
-    /// Scoped trading keys the owner authorised.
-    pub scoped_keys: BTreeSet<PublicKey>,
+    /// Scoped trading keys the owner authorised, each with its own nonce window (so no signer
+    /// can fill another's window and lock it out; issue #18).
+    pub scoped_keys: BTreeMap<PublicKey, NonceWindow>,
 }
 
 impl Account {
@@ -119,7 +120,7 @@ impl Account {
             client_ids: crate::small::SortedMap::default(),
             nonces: NonceWindow::default(),
             deadman: None,
-            scoped_keys: BTreeSet::new(),
+            scoped_keys: BTreeMap::new(),
         }
     }
 }
@@ -446,9 +447,12 @@ pub struct LedgerState {
     pub(crate) touched: crate::receipt::TouchLog,
     /// Orders created in the block being applied.
     pub(crate) order_seq: u64,
-    /// Nonce verdicts of the block being applied, per account.
+    /// Nonce verdicts of the block being applied, per account owner key.
     /// Indexed by account id − 1; an entry counts only if stamped with the current height.
     pub(crate) block_nonces: Vec<(Height, tokenbook_protocol::BlockNonces)>,
+    /// The same for scoped keys (few), by (account, key); cleared when a block starts.
+    pub(crate) block_scoped_nonces:
+        (Height, BTreeMap<(AccountId, PublicKey), tokenbook_protocol::BlockNonces>),
     /// Reused buffer for the book's execution reports.
     pub(crate) scratch: Vec<crate::book::Event>,
 }
@@ -499,6 +503,7 @@ impl LedgerState {
             touched: crate::receipt::TouchLog::default(),
             order_seq: 0,
             block_nonces: Vec::new(),
+            block_scoped_nonces: (Height::new(0), BTreeMap::new()),
             scratch: Vec::new(),
         }
     }

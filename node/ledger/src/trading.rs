@@ -19,8 +19,8 @@ use crate::receipt::{CancelReason, Event, Events};
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{AccountKind, KeyGrant, LedgerState, MarketStatus, OrderInfo, Position};
 use tokenbook_protocol::{
-    AccountId, AuthoriseKey, CancelOrder, Cash, MarketId, NewOrder, OrderId, OrderKind, OrderRef,
-    Price, PublicKey, Qty, ReplaceOrder, Side, TimeInForce,
+    AccountId, AuthoriseKey, CancelOrder, Cash, MarketId, NewOrder, NonceWindow, OrderId,
+    OrderKind, OrderRef, Price, PublicKey, Qty, ReplaceOrder, Side, TimeInForce,
 };
 
 /// Most scoped keys per account.
@@ -820,7 +820,7 @@ impl LedgerState {
                 format!("an account may have at most {MAX_SCOPED_KEYS} scoped keys"),
             );
         }
-        self.account_mut(account)?.scoped_keys.insert(auth.key);
+        self.account_mut(account)?.scoped_keys.insert(auth.key, NonceWindow::default());
         self.keys.insert(auth.key, KeyGrant::Trading { account, expires_at: auth.expires_at });
         self.touched.keys.push(auth.key);
         events.push(Event::KeyAuthorised { account, key: auth.key });
@@ -833,7 +833,7 @@ impl LedgerState {
         key: PublicKey,
         events: &mut Events,
     ) -> Result<(), Reject> {
-        if !self.account_mut(account)?.scoped_keys.remove(&key) {
+        if self.account_mut(account)?.scoped_keys.remove(&key).is_none() {
             return reject(
                 RejectCode::KeyUnknown,
                 format!("{key} is not a scoped key of account {account}"),

@@ -1,7 +1,8 @@
 //! The nonce rule (docs/wire-format.md "Nonce rule"): replay protection per account that lets
 //! one trader sign from several processes at once.
 //!
-//! Each account keeps its [`NONCE_WINDOW`] highest used nonces. A tx's nonce `n` (milliseconds)
+//! Each signer of an account (the owner, and each scoped key: the ledger keeps one window per
+//! signer) keeps its [`NONCE_WINDOW`] highest used nonces. A tx's nonce `n` (milliseconds)
 //! is accepted at block time `t` iff
 //! 1. `|n - t| <= NONCE_MAX_SKEW_MS` (one day), and
 //! 2. `n` was not used before: it is not in the window as it stood at the start of the block, nor

@@ -291,3 +291,34 @@ fn deposits_beyond_the_lifetime_cap_are_refused_never_overflow() {
     assert_eq!(h.state.total_deposits.get(), margin::MAX_TOTAL_DEPOSITS);
     assert_eq!(h.code(Harness::member(1), transfer(3, 1)), RejectCode::Overflow);
 }
+
+/// Issue #18, finding 4: every signer of an account shared one nonce window, so a scoped key
+/// could fill it with 32 nonces a day ahead and lock the owner out — its cancels and the
+/// revocation of that very key refused for a day. Each signer now has its own window.
+#[test]
+fn a_scoped_key_cannot_lock_the_owner_out_of_the_nonce_window() {
+    let mut h = Harness::new();
+    let a = h.trader(FUNDS);
+    let rogue = key(66_666);
+    let auth = TxBody::AuthoriseKey(AuthoriseKey { key: rogue.public_key(), expires_at: None });
+    h.apply(a, auth).unwrap();
+    let ahead = h.time + 23 * 3_600_000;
+    let spam: Vec<Tx> = (0..32)
+        .map(|i| {
+            let body = TxBody::CancelAll(CancelAll { market: None });
+            TxPayload { account: a, signer: rogue.public_key(), nonce: ahead + i, body }
+                .sign(&rogue, CHAIN)
+        })
+        .collect();
+    let out = h.block(&spam);
+    assert!(out.receipts.iter().all(|r| r.result.is_ok()), "{:?}", out.receipts[0]);
+    // The owner, signing at the current time, revokes the rogue key.
+    let revoke = TxBody::RevokeKey(RevokeKey { key: rogue.public_key() });
+    h.apply(a, revoke).unwrap();
+    // And the rogue key's window went with it: it cannot act any more.
+    let body = TxBody::CancelAll(CancelAll { market: None });
+    let late = TxPayload { account: a, signer: rogue.public_key(), nonce: ahead + 100, body }
+        .sign(&rogue, CHAIN);
+    let code = h.block(&[late]).receipts[0].result.as_ref().unwrap_err().code;
+    assert_eq!(code, RejectCode::UnauthorisedSigner);
+}
