@@ -568,7 +568,7 @@ impl<V: Verifier> Consensus<V> {
             }
         }
         let nil_polka = self.keeper.quorum_for(round, VoteKind::Prevote, None); // L44
-        let no_polka = self.keeper.no_value_can_win(round, VoteKind::Prevote); // deviation 8
+        let no_polka = self.no_value_can_win(round, VoteKind::Prevote); // deviation 8
         if self.step == Step::Prevote && (nil_polka || no_polka) {
             self.vote(VoteKind::Precommit, None, out); // L44–L45
             self.step = Step::Precommit; // L46
@@ -579,11 +579,20 @@ impl<V: Verifier> Consensus<V> {
         {
             self.schedule_timeout(TimeoutKind::Precommit, out); // L47–L48
         }
-        if self.step != Step::Commit && self.keeper.no_value_can_win(round, VoteKind::Precommit) {
+        if self.step != Step::Commit && self.no_value_can_win(round, VoteKind::Precommit) {
             // Deviation 8: no value can be decided in this round any more; waiting out
             // timeoutPrecommit would only idle.
             self.start_round(Round::new(round.get().saturating_add(1)), out);
         }
+    }
+
+    /// Deviation 8's test: more than two thirds have voted in (round, kind) — the condition on
+    /// which L34/L47 start the timeout this shortens, so at least f + 1 correct validators have
+    /// reached the step too — and no value can gather a quorum there any more. (Without the
+    /// first half, a validator could leave a round on its own and a Byzantine vote while the
+    /// others still waited for its vote there: seed 854.)
+    fn no_value_can_win(&self, round: Round, kind: VoteKind) -> bool {
+        self.keeper.quorum_any(round, kind) && self.keeper.no_value_can_win(round, kind)
     }
 
     /// Records the prevotes that justify a lock, so a restarted validator can still show its

@@ -50,11 +50,14 @@
 //!    every correct validator. The core exposes what it counted ([`Consensus::votes`],
 //!    [`Consensus::valid_round`]) so the driver can relay the current round's votes and the
 //!    polka of its valid round when it stalls.
-//! 8. *Liveness:* once no value can gather more than two thirds of a round's prevotes or
-//!    precommits any more (the most any value has plus the power not heard from is not a
-//!    quorum; [`tally::VoteKeeper::no_value_can_win`]), the validator does not wait out the
-//!    timeout: it precommits nil (as L44 does for a nil polka) or starts the next round (instead
-//!    of L47/L65; CometBFT does the same on a nil quorum of precommits). Moving to nil or to a
+//! 8. *Liveness:* once more than two thirds have voted in a round's prevotes or precommits (the
+//!    condition on which L34/L47 start their timeouts) and no value can gather a quorum there
+//!    any more (the most any value has plus the power not heard from is not a quorum;
+//!    [`tally::VoteKeeper::no_value_can_win`]), the validator does not wait out the timeout: it
+//!    precommits nil (as L44 does for a nil polka) or starts the next round (instead of
+//!    L47/L65; CometBFT does the same on a nil quorum of precommits). The first condition
+//!    matters: without it a validator left rounds on its own vote and a Byzantine one while
+//!    the others still waited there for its vote (simulation seed 854 at 4 validators). Moving to nil or to a
 //!    later round is always safe; after GST, in a round where every correct validator votes for
 //!    the same value, the rule cannot fire, so liveness holds. A refused or equivocated proposal
 //!    then costs a few message delays, not a timeout.
