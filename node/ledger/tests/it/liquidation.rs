@@ -33,17 +33,29 @@ fn list_january(h: &mut Harness) {
     assert!(events.iter().any(|e| matches!(e, Event::MarketListed { market: M, .. })));
 }
 
+/// The January market listed; a market maker `mm`, and `a` long 10 at 1,000 from `b`.
+fn january_long_ten(h: &mut Harness) -> (AccountId, AccountId, AccountId) {
+    list_january(h);
+    let mm = h.trader(10_000_000_000_000);
+    let (a, b) = (h.trader(1_250_000_000), h.trader(1_000_000_000_000));
+    h.apply(b, place(limit(M, Side::Sell, 1_000, 10))).unwrap();
+    h.apply(a, place(limit(M, Side::Buy, 1_000, 10))).unwrap();
+    (mm, a, b)
+}
+
+/// The index falls to 923 (a not liquidated yet), where `mm` bids 877 for 10 (inside the band).
+fn mm_bids_877(h: &mut Harness, mm: AccountId) {
+    h.set_index_ticks(M, 923);
+    assert!(liquidated(&h.block(&[]).end_events).is_empty());
+    h.apply(mm, place(limit(M, Side::Buy, 877, 10))).unwrap();
+}
+
 #[test]
 fn a_market_from_listing_to_final_settlement_with_exact_cash() {
     let mut h = Harness::new();
-    list_january(&mut h);
-    let mm = h.trader(10_000_000_000_000);
-    let (a, b) = (h.trader(1_250_000_000), h.trader(1_000_000_000_000));
-
     // Trading: a buys 10 at 1,000 from b. a pays the 4 bp taker fee on 10^10 (4 × 10^6), b earns
     // the 1 bp rebate; the fee pool keeps the difference.
-    h.apply(b, place(limit(M, Side::Sell, 1_000, 10))).unwrap();
-    h.apply(a, place(limit(M, Side::Buy, 1_000, 10))).unwrap();
+    let (mm, a, b) = january_long_ten(&mut h);
     assert_eq!((h.cash(a), h.cash(b)), (1_246_000_000, 1_000_001_000_000));
     assert_eq!(h.state.fee_pool, Cash::new(3_000_000));
     // Governance moves the fee pool into the insurance fund.
@@ -55,9 +67,7 @@ fn a_market_from_listing_to_final_settlement_with_exact_cash() {
     // (inside the 5 % band), then to 880. a's equity: 1,246,000,000 − 120 ticks × 10 lots ×
     // 10^6 = 46,000,000, below MM (5 % of 8.8 × 10^9 = 440,000,000). The bankruptcy limit with
     // the fund: 880 − ⌊(46 + 3) × 10^6 / 10^7⌋ = 876, so mm's bid at 877 takes the whole position.
-    h.set_index_ticks(M, 923);
-    assert!(liquidated(&h.block(&[]).end_events).is_empty());
-    h.apply(mm, place(limit(M, Side::Buy, 877, 10))).unwrap();
+    mm_bids_877(&mut h, mm);
     h.set_index_ticks(M, 880);
     let out = h.block(&[]);
     let e = &out.end_events;
@@ -249,11 +259,7 @@ fn withdrawals_count_unrealised_losses_against_initial_margin() {
 #[test]
 fn a_fee_that_refills_the_fund_pays_the_waiting_negative_accounts_in_the_same_block() {
     let mut h = Harness::new();
-    list_january(&mut h);
-    let mm = h.trader(10_000_000_000_000);
-    let (a, b) = (h.trader(1_250_000_000), h.trader(1_000_000_000_000));
-    h.apply(b, place(limit(M, Side::Sell, 1_000, 10))).unwrap();
-    h.apply(a, place(limit(M, Side::Buy, 1_000, 10))).unwrap();
+    let (mm, a, b) = january_long_ten(&mut h);
     assert_eq!(h.state.insurance_fund, Cash::ZERO);
     // x is flat and 5,000,000 short (a loss the empty fund could not pay), its cash held by b.
     let x = h.trader(1_000_000);
@@ -264,9 +270,7 @@ fn a_fee_that_refills_the_fund_pays_the_waiting_negative_accounts_in_the_same_bl
     h.state.accounts.get_mut(&b).unwrap().cash = Cash::new(held);
     invariants::check_full(&h.state).unwrap();
     // a is liquidated into mm's bid; its 43,850,000 fee refills the fund (as in the test above).
-    h.set_index_ticks(M, 923);
-    assert!(liquidated(&h.block(&[]).end_events).is_empty());
-    h.apply(mm, place(limit(M, Side::Buy, 877, 10))).unwrap();
+    mm_bids_877(&mut h, mm);
     h.set_index_ticks(M, 880);
     let out = h.block(&[]);
     assert_eq!(liquidated(&out.end_events), vec![a, x], "x after the fee refilled the fund");
