@@ -25,6 +25,7 @@ pub mod members;
 pub mod oracle;
 pub mod receipt;
 pub mod reject;
+pub(crate) mod risk_index;
 pub mod small;
 pub mod state;
 pub mod trading;

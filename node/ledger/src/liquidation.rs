@@ -7,11 +7,14 @@
 //!   After the block no account needs liquidation unless the block hit
 //!   `max_liquidations_per_block` (then `liquidation_backlog` is set and the next block goes on).
 //! - Accounts are taken by `equity − MM` ascending, then id. Each one: every open order is
-//!   cancelled; each position is offered to the book as an IOC order limited by the
-//!   fund-backed bankruptcy price (the liquidation fee goes to the insurance fund instead of the
-//!   taker fee); what the book does not take is auto-deleveraged against the opposite positions
-//!   ranked by profit × leverage; a negative equity left over is paid by the insurance fund as
-//!   far as it goes (the rest is recorded as unpaid bad debt).
+//!   cancelled; then, market by market while the account still needs liquidation, the position
+//!   is offered to the book as an IOC order limited by the fund-backed bankruptcy price (the
+//!   liquidation fee goes to the insurance fund instead of the taker fee), and of what the book
+//!   does not take, auto-deleveraging closes only the minimum: the fewest lots that bring the
+//!   account back to maintenance at the mark, or all of it at the bankruptcy price when the
+//!   account and the fund cannot bear the mark — spread pro rata over the profitable opposite
+//!   positions, never the whole of a queue's head (issue #18). A negative equity left over is
+//!   paid by the insurance fund as far as it goes (the rest is recorded as unpaid bad debt).
 //! - Accounts whose equity the liquidation itself moved (makers, deleveraged counterparties) are
 //!   checked again in the same block.
 //! - Every movement is a transfer between accounts, or between an account and the insurance
@@ -45,10 +48,18 @@ impl LedgerState {
         (equity < 0 && self.insurance_fund.is_positive()).then_some(equity)
     }
 
-    /// The end-of-block liquidation pass.
-    pub(crate) fn liquidate(&mut self, events: &mut Events) {
+    /// The end-of-block liquidation pass; `moved` are the markets whose mark moved in the block.
+    /// It looks at the accounts the at-risk index names ([`crate::risk_index`]): its cost
+    /// follows what changed, not the number of accounts.
+    pub(crate) fn liquidate(&mut self, moved: &[MarketId], events: &mut Events) {
         let mut budget = self.risk.max_liquidations_per_block as usize;
-        let mut queue = self.candidates(self.accounts.values().map(|a| a.id).collect());
+        let scope = self.liquidation_scope(moved);
+        let mut queue = self.candidates(scope);
+        debug_assert_eq!(
+            queue,
+            self.candidates(self.accounts.values().map(|a| a.id).collect()),
+            "the at-risk index left out an account that needs liquidation"
+        );
         self.liquidation_backlog = false;
         let mut fund_was_empty = !self.insurance_fund.is_positive();
         while !queue.is_empty() {
@@ -104,6 +115,10 @@ impl LedgerState {
             self.remove_order(order, CancelReason::Liquidation, events);
         }
         for market in markets {
+            // Once back at maintenance the account keeps the rest of its positions.
+            if self.liquidation_need(id).is_none() {
+                break;
+            }
             self.close_in_book(id, market, events);
             self.deleverage(id, market, events);
         }
@@ -145,10 +160,12 @@ impl LedgerState {
         self.liquidation_order = None;
     }
 
-    /// Closes what is left of the position against the opposite positions, most profitable
-    /// and leveraged first: at the mark if the account and the fund can bear it, else at the
+    /// Auto-deleveraging, the last resort, takes the minimum (issue #18): when the account and
+    /// the fund can bear the mark, only the fewest lots that bring the account back to
+    /// maintenance are closed, at the mark; when they cannot, the whole position is, at the
     /// price where they reach zero (rounded toward the fund: the counterparties bear at most one
-    /// tick more). No fees.
+    /// tick more). The lots are spread over the opposite positions by [`pro_rata`] — the
+    /// profitable ones first, the others only if those are not enough. No fees.
     fn deleverage(&mut self, id: AccountId, market: MarketId, events: &mut Events) {
         let qty = self.position_qty(id, market);
         let Some(m) = self.markets.get(&market) else { return };
@@ -157,24 +174,71 @@ impl LedgerState {
         }
         let (mark, lot_tick_value) = (m.mark, m.lot_tick_value.get());
         let cover = margin::equity(self, &self.accounts[&id]) + self.insurance_fund.get();
-        let price = if cover >= 0 {
-            mark
+        let (price, lots) = if cover >= 0 {
+            (mark, self.lots_to_maintenance(id, market, qty))
         } else {
             let per_tick = i128::from(qty).abs() * lot_tick_value;
             let ticks = (-cover + per_tick - 1) / per_tick;
             let mark = i128::from(mark.get());
-            clamp_ticks(if qty > 0 { mark + ticks } else { mark - ticks })
+            (clamp_ticks(if qty > 0 { mark + ticks } else { mark - ticks }), qty.abs())
         };
-        let mut left = qty.abs();
-        for counterparty in self.deleverage_ranking(id, market, qty) {
-            if left == 0 {
-                break;
-            }
-            let lots = left.min(self.position_qty(counterparty, market).abs());
-            left -= lots;
-            self.deleverage_pair(market, (id, counterparty), qty.signum() * lots, price, events);
+        for (counterparty, share) in self.deleverage_shares(id, market, qty, lots) {
+            self.deleverage_pair(market, (id, counterparty), qty.signum() * share, price, events);
         }
-        debug_assert_eq!(left, 0, "positions sum to zero, so the opposite side covers it");
+    }
+
+    /// The fewest of the `qty` lots held in `market` that, closed at the mark, leave the
+    /// account's equity at or above the maintenance margin of what remains (all of them when
+    /// nothing less does). Closing at the mark leaves equity as it is and never raises the
+    /// margin, so the test is monotone in the lots closed and a bisection finds the least.
+    fn lots_to_maintenance(&self, id: AccountId, market: MarketId, qty: i64) -> i64 {
+        let account = &self.accounts[&id];
+        let equity = margin::equity(self, account);
+        let enough = |closed: i64| {
+            let left = qty - qty.signum() * closed;
+            equity >= margin::maintenance_margin_with(self, account, market, left)
+        };
+        let (mut low, mut high) = (0, qty.abs());
+        if enough(low) {
+            return 0;
+        }
+        // Invariant: `enough(low)` is false; `high` is enough, or the whole position.
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            if enough(mid) { high = mid } else { low = mid }
+        }
+        high
+    }
+
+    /// Who takes `lots` of the liquidated account's position in `market` (`qty`, signed): the
+    /// opposite positions that are in profit at the mark, pro rata to their size, then — only
+    /// if those hold fewer than `lots` — the other opposite positions, pro rata too.
+    fn deleverage_shares(
+        &self,
+        id: AccountId,
+        market: MarketId,
+        qty: i64,
+        lots: i64,
+    ) -> Vec<(AccountId, i64)> {
+        let m = &self.markets[&market];
+        let (mut profitable, mut others) = (Vec::new(), Vec::new());
+        for account in self.accounts.values().filter(|a| a.id != id) {
+            let Some(p) = account.positions.get(&market) else { continue };
+            if p.qty.get().signum() != -qty.signum() {
+                continue;
+            }
+            let holder = (account.id, p.qty.get().abs());
+            if p.pnl_at(m.mark, m.lot_tick_value.get()) > 0 {
+                profitable.push(holder);
+            } else {
+                others.push(holder);
+            }
+        }
+        let first = lots.min(profitable.iter().map(|(_, size)| size).sum());
+        let mut shares = pro_rata(&profitable, first);
+        shares.extend(pro_rata(&others, lots - first));
+        debug_assert_eq!(shares.iter().map(|(_, s)| s).sum::<i64>(), lots, "positions sum to 0");
+        shares
     }
 
     /// Moves `lots` (signed, the liquidated account's side) from `pair.0` to `pair.1` at `price`.
@@ -201,30 +265,6 @@ impl LedgerState {
             qty: Qty::new(lots.abs()),
             price,
         });
-    }
-
-    /// Accounts holding the side opposite to `qty` in the market, by `profit_bps ×
-    /// leverage_bps` at the mark (descending, saturating), then id.
-    fn deleverage_ranking(&self, id: AccountId, market: MarketId, qty: i64) -> Vec<AccountId> {
-        let m = &self.markets[&market];
-        let mut ranked: Vec<(std::cmp::Reverse<i128>, AccountId)> = self
-            .accounts
-            .values()
-            .filter(|a| a.id != id)
-            .filter_map(|a| {
-                let p = a.positions.get(&market)?;
-                if p.qty.get().signum() != -qty.signum() {
-                    return None;
-                }
-                let profit = p.pnl_at(m.mark, m.lot_tick_value.get());
-                let notional = margin::notional(m, m.mark, p.qty).abs();
-                let profit_bps = profit.saturating_mul(10_000) / p.cost.get().abs().max(1);
-                let leverage_bps = notional.saturating_mul(10_000) / margin::equity(self, a).max(1);
-                Some((std::cmp::Reverse(profit_bps.saturating_mul(leverage_bps)), a.id))
-            })
-            .collect();
-        ranked.sort_unstable();
-        ranked.into_iter().map(|(_, id)| id).collect()
     }
 
     /// The insurance fund pays a negative equity back to zero as far as it can.
@@ -257,4 +297,37 @@ impl LedgerState {
 /// A price in ticks clamped to the accepted range.
 fn clamp_ticks(ticks: i128) -> Price {
     Price::new(i64::try_from(ticks.clamp(1, i128::from(MAX_TICKS))).unwrap_or(MAX_TICKS))
+}
+
+/// Splits `lots` over `holders` (account, size) in proportion to size, in whole lots: each gets
+/// the floor of its exact share, and the lots left over go one each to the largest remainders
+/// (ties: the earlier account in `holders`). Never more than a holder's size, never more than
+/// one lot away from the exact share, and the shares sum to `lots` when the sizes do not fall
+/// short of it (else each holder gets its whole size). Only non-zero shares are listed, in
+/// `holders` order.
+#[must_use]
+pub fn pro_rata(holders: &[(AccountId, i64)], lots: i64) -> Vec<(AccountId, i64)> {
+    let total: i128 = holders.iter().map(|(_, size)| i128::from(*size)).sum();
+    if total <= i128::from(lots) {
+        return holders.iter().copied().filter(|(_, size)| *size > 0).collect();
+    }
+    let lots = i128::from(lots.max(0));
+    let exact = |size: i64| (lots * i128::from(size) / total, lots * i128::from(size) % total);
+    let mut shares: Vec<i128> = holders.iter().map(|(_, size)| exact(*size).0).collect();
+    let left = lots - shares.iter().sum::<i128>();
+    let mut by_remainder: Vec<(std::cmp::Reverse<i128>, usize)> = holders
+        .iter()
+        .enumerate()
+        .map(|(i, (_, size))| (std::cmp::Reverse(exact(*size).1), i))
+        .collect();
+    by_remainder.sort_unstable();
+    for (_, i) in by_remainder.into_iter().take(usize::try_from(left).unwrap_or(0)) {
+        shares[i] += 1;
+    }
+    holders
+        .iter()
+        .zip(shares)
+        .filter(|(_, share)| *share > 0)
+        .map(|((id, _), share)| (*id, i64::try_from(share).unwrap_or(i64::MAX)))
+        .collect()
 }

@@ -19,6 +19,9 @@
 //! lifetime totals past i128 either: no sequence of txs can overflow a cash total.
 
 use crate::state::{Account, LedgerState, Market, Position};
+
+/// An account's positions by market.
+type Positions = crate::small::SortedMap<MarketId, Position>;
 use tokenbook_protocol::{IndexId, MarketId, Price, Qty, Side};
 
 /// Largest accepted price in ticks.
@@ -73,18 +76,38 @@ pub fn initial_margin(state: &LedgerState, account: &Account, mut extra: Extra) 
         add_open(&mut p, side, qty.get());
         total += market_margin(state, market_id, &p);
     }
-    total - calendar_credit(state, account, |s, id, p| (market_margin(s, id, p), worst_signed(p)))
+    let leg =
+        |s: &LedgerState, id: MarketId, p: &Position| (market_margin(s, id, p), worst_signed(p));
+    total - calendar_credit(state, &account.positions, leg)
 }
 
 /// Maintenance margin of an account's positions (open orders do not count).
 #[must_use]
 pub fn maintenance_margin(state: &LedgerState, account: &Account) -> i128 {
-    let total: i128 =
-        account.positions.iter().map(|(id, p)| position_maintenance(state, *id, p)).sum();
+    maintenance_of(state, &account.positions)
+}
+
+/// The maintenance margin the account would have holding `lots` (signed) in `market` instead
+/// of its position there: deleveraging closes the fewest lots that bring it back to
+/// maintenance (issue #18).
+#[must_use]
+pub fn maintenance_margin_with(
+    state: &LedgerState,
+    account: &Account,
+    market: MarketId,
+    lots: i64,
+) -> i128 {
+    let mut positions = account.positions.clone();
+    positions.entry_or_default(market).qty = Qty::new(lots);
+    maintenance_of(state, &positions)
+}
+
+fn maintenance_of(state: &LedgerState, positions: &Positions) -> i128 {
+    let total: i128 = positions.iter().map(|(id, p)| position_maintenance(state, *id, p)).sum();
     let leg = |s: &LedgerState, id: MarketId, p: &Position| {
         (position_maintenance(s, id, p), i128::from(p.qty.get()))
     };
-    total - calendar_credit(state, account, leg)
+    total - calendar_credit(state, positions, leg)
 }
 
 fn position_maintenance(state: &LedgerState, market: MarketId, p: &Position) -> i128 {
@@ -116,15 +139,15 @@ fn worst_signed(p: &Position) -> i128 {
 /// it, so the common case costs nothing.
 fn calendar_credit(
     state: &LedgerState,
-    account: &Account,
+    positions: &Positions,
     leg: impl Fn(&LedgerState, MarketId, &Position) -> (i128, i128),
 ) -> i128 {
-    if account.positions.len() < 2 {
+    if positions.len() < 2 {
         return 0;
     }
     // (index, long legs' margin, short legs' margin), in index order.
     let mut legs: Vec<(IndexId, i128, i128)> = Vec::new();
-    for (id, p) in &account.positions {
+    for (id, p) in positions {
         let Some(m) = state.markets.get(id) else { continue };
         let (amount, exposure) = leg(state, *id, p);
         if exposure == 0 {

@@ -189,12 +189,14 @@ impl LedgerState {
     pub(crate) fn end_block(&mut self) -> Events {
         let mut events = Events::new();
         self.aggregate_indexes(&mut events);
-        for market in self.update_marks(&mut events) {
-            self.cancel_outside_band(market, &mut events);
+        let moved = self.update_marks(&mut events);
+        for market in &moved {
+            self.cancel_outside_band(*market, &mut events);
         }
         self.variation_margin(&mut events);
         self.release_triggers(&mut events);
-        self.liquidate(&mut events);
+        self.liquidate(&moved, &mut events);
+        self.refile_touched();
         events
     }
 

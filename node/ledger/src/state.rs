@@ -455,6 +455,9 @@ pub struct LedgerState {
         (Height, BTreeMap<(AccountId, PublicKey), tokenbook_protocol::BlockNonces>),
     /// Reused buffer for the book's execution reports.
     pub(crate) scratch: Vec<crate::book::Event>,
+    /// Which accounts the liquidation pass must look at (derived, never stored; `None` until
+    /// the first pass builds it).
+    pub(crate) risk_index: Option<crate::risk_index::RiskIndex>,
 }
 
 impl LedgerState {
@@ -505,6 +508,7 @@ impl LedgerState {
             block_nonces: Vec::new(),
             block_scoped_nonces: (Height::new(0), BTreeMap::new()),
             scratch: Vec::new(),
+            risk_index: None,
         }
     }
 

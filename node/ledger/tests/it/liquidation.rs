@@ -93,9 +93,9 @@ fn a_market_from_listing_to_final_settlement_with_exact_cash() {
 
     // c sells 10 at 880 to d; then the index jumps to 1,000 with an empty book. c's equity:
     // 996,480,000 − 1,200,000,000 = −203,520,000; with the fund, 185,397,000 short: no book price
-    // can save it and the fund cannot cover it at the mark, so c's position is deleveraged against
-    // the most profitable, most leveraged long (d, 10 lots at 880, ahead of mm) at the price where
-    // c and the fund reach zero: 1,000 − ⌈185,397,000 / 10^7⌉ = 981.
+    // can save it and the fund cannot cover it at the mark, so c's whole position is deleveraged
+    // pro rata against the profitable longs (mm 10 lots at 877, d 10 at 880: 5 each) at the price
+    // where c and the fund reach zero: 1,000 − ⌈185,397,000 / 10^7⌉ = 981.
     let (c, d) = (h.trader(1_000_000_000), h.trader(1_000_000_000));
     h.apply(d, place(limit(M, Side::Buy, 880, 10))).unwrap();
     h.apply(c, place(limit(M, Side::Sell, 880, 10))).unwrap();
@@ -109,13 +109,15 @@ fn a_market_from_listing_to_final_settlement_with_exact_cash() {
         equity: Cash::new(-203_520_000),
         maintenance: Cash::new(500_000_000),
     }));
-    assert!(e.contains(&Event::Deleveraged {
-        market: M,
-        account: c,
-        counterparty: d,
-        qty: Qty::new(10),
-        price: Price::new(981),
-    }));
+    for counterparty in [mm, d] {
+        assert!(e.contains(&Event::Deleveraged {
+            market: M,
+            account: c,
+            counterparty,
+            qty: Qty::new(5),
+            price: Price::new(981),
+        }));
+    }
     // c: 996,480,000 − (9.81 − 8.8) × 10^9 = −13,520,000, paid by the fund (18,123,000).
     assert!(e.contains(&Event::InsurancePaid {
         account: c,
@@ -123,11 +125,12 @@ fn a_market_from_listing_to_final_settlement_with_exact_cash() {
         unpaid: Cash::ZERO,
     }));
     assert_eq!(h.state.insurance_fund, Cash::new(4_603_000));
-    assert_eq!((h.position(c, M), h.position(d, M)), (0, 0));
+    assert_eq!((h.position(c, M), h.position(d, M), h.position(mm, M)), (0, 5, 5));
 
     // Variation margin at the next 12-hour epoch, index 1,050: realised and unrealised PnL at
-    // the mark move into cash. b (short 10 at 1,000) pays 500,000,000; mm (long 10 at 877)
-    // receives 1,730,000,000; a and c pay their realised losses, d receives its gain.
+    // the mark move into cash. b (short 10 at 1,000) pays 500,000,000; mm (long 10 at 877, 5 of
+    // them closed at 981) receives 520,000,000 + 865,000,000; a and c pay their realised losses;
+    // d (long 10 at 880, 5 closed at 981) receives 505,000,000 + 850,000,000.
     h.set_index_ticks(M, 1_050);
     let epoch = h.state.risk.settlement_epoch_ms;
     h.time = (h.time / epoch + 1) * epoch;
@@ -136,11 +139,11 @@ fn a_market_from_listing_to_final_settlement_with_exact_cash() {
         out.end_events.contains(&Event::VariationMargin { market: M, price: Price::new(1_050) })
     );
     assert_eq!(h.cash(b), 1_000_001_000_000 - 500_000_000);
-    assert_eq!(h.cash(mm), 10_000_000_000_000 + 877_000 + 1_730_000_000);
-    assert_eq!((h.cash(a), h.cash(c), h.cash(d)), (0, 0, 2_010_880_000));
+    assert_eq!(h.cash(mm), 10_000_000_000_000 + 877_000 + 1_385_000_000);
+    assert_eq!((h.cash(a), h.cash(c), h.cash(d)), (0, 0, 2_355_880_000));
 
     // Expiry: the index is 1,100 for the two hours before it, so the TWAP over the one-hour
-    // settlement window is exactly 1,100; b pays 50 ticks × 10 lots more, mm receives it.
+    // settlement window is exactly 1,100; b pays 50 ticks × 10 lots more, mm and d half each.
     let expiry = h.state.markets[&M].spec.expiry.get();
     h.time = expiry - 2 * 3_600_000;
     h.set_index_ticks(M, 1_100);
@@ -154,7 +157,8 @@ fn a_market_from_listing_to_final_settlement_with_exact_cash() {
         out.begin_events.contains(&Event::MarketSettled { market: M, price: Price::new(1_100) })
     );
     assert_eq!(h.cash(b), 1_000_001_000_000 - 1_000_000_000);
-    assert_eq!(h.cash(mm), 10_000_000_000_000 + 877_000 + 2_230_000_000);
+    assert_eq!(h.cash(mm), 10_000_000_000_000 + 877_000 + 1_635_000_000);
+    assert_eq!(h.cash(d), 2_605_880_000);
     assert_eq!(h.state.markets[&M].status, state::MarketStatus::Settled);
     // Every cash unit is accounted for: deposits = accounts + fee pool + insurance fund.
     assert_eq!(
@@ -189,13 +193,15 @@ fn equity_exactly_at_maintenance_margin_is_not_liquidated() {
     assert_eq!(margin::equity(&h.state, account), 470_000_000);
     assert_eq!(margin::maintenance_margin(&h.state, account), 470_000_000);
     // At 939: equity 460,000,000 < MM 469,500,000. The book is empty and the fund too, so the
-    // position is deleveraged against b at the mark (a's equity still covers it).
+    // position is deleveraged against b at the mark (a's equity still covers it) — one lot only:
+    // 9 lots need 422,550,000 (issue #18: deleveraging takes the minimum).
     h.set_index_ticks(AIT, 939);
     let out = h.block(&[]);
     assert_eq!(liquidated(&out.end_events), vec![a]);
     assert!(out.end_events.iter().any(|e| matches!(e, Event::Deleveraged { price, qty, .. }
-        if *price == Price::new(939) && *qty == Qty::new(10))));
-    assert_eq!(h.position(a, AIT), 0);
+        if *price == Price::new(939) && *qty == Qty::new(1))));
+    assert_eq!(h.position(a, AIT), 9);
+    assert_eq!(h.state.liquidation_need(a), None);
 }
 
 #[test]
@@ -224,7 +230,8 @@ fn the_per_block_cap_leaves_a_backlog_for_the_next_block() {
     let out = h.block(&[]);
     assert_eq!(liquidated(&out.end_events), vec![a2]);
     assert!(!h.state.liquidation_backlog);
-    assert_eq!((h.position(a1, AIT), h.position(a2, AIT)), (0, 0));
+    // Equity 70,000,000 at 900 carries one lot (MM 45,000,000): nine are deleveraged.
+    assert_eq!((h.position(a1, AIT), h.position(a2, AIT)), (1, 1));
 }
 
 #[test]

@@ -11,6 +11,7 @@
 )]
 
 mod accounts;
+mod adl;
 mod collusion;
 mod governance;
 mod harness;
