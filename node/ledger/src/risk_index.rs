@@ -53,6 +53,11 @@ pub struct RiskIndex {
 
 impl RiskIndex {
     fn file(&mut self, id: AccountId, filing: Option<Filing>) {
+        // Variation margin moves PnL from cost into cash: base, and so the filing, stay as they
+        // were for most touched accounts.
+        if self.filed.get(&id) == filing.as_ref() {
+            return;
+        }
         if let Some(old) = self.filed.remove(&id) {
             match old {
                 Filing::Long(m, t) => {
@@ -150,22 +155,34 @@ impl LedgerState {
             self.risk_index = Some(index);
             return self.accounts.values().map(|a| a.id).collect();
         }
-        let mut scope: BTreeSet<AccountId> = self.touched.accounts.iter().copied().collect();
+        let mut at_risk = BTreeSet::new();
         if let Some(index) = &self.risk_index {
             for market in moved {
                 if let Some(m) = self.markets.get(market) {
-                    index.at_risk(*market, i128::from(m.mark.get()), &mut scope);
+                    index.at_risk(*market, i128::from(m.mark.get()), &mut at_risk);
                 }
             }
         }
-        scope.into_iter().collect()
+        let mut scope = self.touched_accounts();
+        scope.extend(at_risk);
+        scope.sort_unstable();
+        scope.dedup();
+        scope
+    }
+
+    /// The accounts the block touched so far, each once, in id order (a sorted vector: at a
+    /// variation-margin epoch it holds every account with a position).
+    fn touched_accounts(&self) -> Vec<AccountId> {
+        let mut ids = self.touched.accounts.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// Files again every account the block touched; remembers whether the fund is empty.
     pub(crate) fn refile_touched(&mut self) {
         let Some(mut index) = self.risk_index.take() else { return };
-        let touched: BTreeSet<AccountId> = self.touched.accounts.iter().copied().collect();
-        for id in touched {
+        for id in self.touched_accounts() {
             index.file(id, self.filing(id));
         }
         index.fund_was_empty = !self.insurance_fund.is_positive();
