@@ -312,14 +312,18 @@ pub fn pro_rata(holders: &[(AccountId, i64)], lots: i64) -> Vec<(AccountId, i64)
         return holders.iter().copied().filter(|(_, size)| *size > 0).collect();
     }
     let lots = i128::from(lots.max(0));
-    let exact = |size: i64| (lots * i128::from(size) / total, lots * i128::from(size) % total);
-    let mut shares: Vec<i128> = holders.iter().map(|(_, size)| exact(*size).0).collect();
-    let left = lots - shares.iter().sum::<i128>();
-    let mut by_remainder: Vec<(std::cmp::Reverse<i128>, usize)> = holders
+    // Each holder's exact share lots × size / total, as (whole lots, remainder).
+    let exact: Vec<(i128, i128)> = holders
         .iter()
-        .enumerate()
-        .map(|(i, (_, size))| (std::cmp::Reverse(exact(*size).1), i))
+        .map(|(_, size)| {
+            let scaled = lots * i128::from(*size);
+            (scaled / total, scaled % total)
+        })
         .collect();
+    let mut shares: Vec<i128> = exact.iter().map(|(whole, _)| *whole).collect();
+    let left = lots - shares.iter().sum::<i128>();
+    let mut by_remainder: Vec<(std::cmp::Reverse<i128>, usize)> =
+        exact.iter().enumerate().map(|(i, (_, rest))| (std::cmp::Reverse(*rest), i)).collect();
     by_remainder.sort_unstable();
     for (_, i) in by_remainder.into_iter().take(usize::try_from(left).unwrap_or(0)) {
         shares[i] += 1;

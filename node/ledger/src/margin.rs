@@ -19,10 +19,10 @@
 //! lifetime totals past i128 either: no sequence of txs can overflow a cash total.
 
 use crate::state::{Account, LedgerState, Market, Position};
+use tokenbook_protocol::{IndexId, MarketId, Price, Qty, Side};
 
 /// An account's positions by market.
 type Positions = crate::small::SortedMap<MarketId, Position>;
-use tokenbook_protocol::{IndexId, MarketId, Price, Qty, Side};
 
 /// Largest accepted price in ticks.
 pub const MAX_TICKS: i64 = 1_000_000_000;
