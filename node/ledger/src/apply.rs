@@ -80,9 +80,10 @@ pub fn genesis_state(genesis: &Genesis) -> Result<LedgerState, String> {
     crate::governance::check_risk(&genesis.risk).map_err(|r| r.message)?;
     crate::members::check_limits(&genesis.member_limits).map_err(|r| r.message)?;
     for member in &genesis.members {
-        state
+        let id = state
             .open_account(AccountKind::Member, member.key, None, genesis.member_limits, 0)
             .map_err(|r| r.message)?;
+        state.open_guaranty(id);
     }
     for admin in &genesis.admins {
         state
@@ -205,7 +206,9 @@ pub fn sequence_class(body: &TxBody) -> u8 {
         | TxBody::SetFrozen(_)
         | TxBody::AuthoriseKey(_)
         | TxBody::RevokeKey(_)
-        | TxBody::SetDeadman(_) => 1,
+        | TxBody::SetDeadman(_)
+        | TxBody::PostGuaranty(_)
+        | TxBody::ReleaseGuaranty(_) => 1,
         TxBody::CancelOrder(_) | TxBody::CancelAll(_) => 2,
         TxBody::PlaceOrder(order)
             if order.time_in_force == tokenbook_protocol::TimeInForce::PostOnly =>
@@ -407,6 +410,8 @@ impl LedgerState {
             TxBody::PublishIndex(observation) => self.publish_index(account, observation, events),
             TxBody::Propose(propose) => self.propose(account, propose, events),
             TxBody::Approve(approve) => self.approve(account, approve.proposal, events),
+            TxBody::PostGuaranty(t) => self.post_guaranty(account, t.amount, events),
+            TxBody::ReleaseGuaranty(t) => self.release_guaranty(account, t.amount, events),
         }
     }
 

@@ -67,16 +67,26 @@ pub fn gpu_hour_contract() -> MarketSpec {
     }
 }
 
-/// Oracle, liquidation and settlement parameters of the devnet.
+/// The devnet's guaranty-fund floor per member: $10,000 (in micro-USD). Genesis members start
+/// with it posted (an opening deposit, [`crate::apply::genesis_state`]).
+pub const GUARANTY_FLOOR: i128 = 10_000_000_000;
+
+/// Oracle, liquidation, settlement, portfolio-margin and default-waterfall parameters of the
+/// devnet: a member's guaranty requirement is 10% of its traders' initial margin, at least
+/// [`GUARANTY_FLOOR`]; one default may use all of a surviving member's contribution.
 #[must_use]
 pub fn devnet_risk() -> RiskParams {
     RiskParams {
         oracle_freshness_ms: 30_000,
         max_liquidations_per_block: 64,
         liquidation_fee_bps: 50,
-        calendar_spread_credit_bps: 5_000,
+        calendar_spread_charge_bps: 5_000,
         settlement_epoch_ms: 43_200_000,
         mark_band_bps: 100,
+        cross_index_credit_bps: 0,
+        guaranty_floor: Cash::new(GUARANTY_FLOOR),
+        guaranty_margin_bps: 1_000,
+        guaranty_assessment_cap_bps: 10_000,
     }
 }
 

@@ -6,7 +6,7 @@
 //! changed so that it no longer applies, the proposal closes without effect (`ProposalExpired`).
 
 use crate::book::Book;
-use crate::margin::{MAX_LOT_TICK_VALUE, MAX_LOTS, MAX_TICKS};
+use crate::margin::{MAX_CASH, MAX_LOT_TICK_VALUE, MAX_LOTS, MAX_TICKS};
 use crate::receipt::{Event, Events};
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{AccountKind, LedgerState, Market, MarketStatus, Proposal};
@@ -287,6 +287,7 @@ impl LedgerState {
             GovAction::SetRiskParams(risk) => {
                 self.risk = *risk;
                 events.push(Event::RiskParamsSet);
+                self.refresh_guaranty_requirements(events);
             }
             GovAction::AddValidator(v) => {
                 let mut validators = self.latest_validator_set().validators.clone();
@@ -309,9 +310,12 @@ impl LedgerState {
                 let account = self
                     .open_account(AccountKind::Member, m.key, None, limits, 0)
                     .map_err(|e| Reject::new(RejectCode::InvalidProposal, e.message))?;
+                // It owes the floor before the accounts it clears may take risk.
+                self.account_mut(account)?.guaranty.required = self.risk.guaranty_floor;
                 events.push(Event::MemberAdded { account });
             }
             GovAction::RemoveMember { member } => {
+                self.return_guaranty(*member, events);
                 self.account_mut(*member)?.kind = AccountKind::Trader;
                 events.push(Event::MemberRemoved { account: *member });
             }
@@ -446,9 +450,13 @@ pub(crate) fn check_risk(r: &RiskParams) -> Result<(), Reject> {
     let ok = r.oracle_freshness_ms > 0
         && (1..=MAX_LIQUIDATIONS_PER_BLOCK).contains(&r.max_liquidations_per_block)
         && r.liquidation_fee_bps <= 10_000
-        && r.calendar_spread_credit_bps <= 10_000
+        && r.calendar_spread_charge_bps <= 10_000
         && r.settlement_epoch_ms > 0
-        && r.mark_band_bps <= 10_000;
+        && r.mark_band_bps <= 10_000
+        && r.cross_index_credit_bps <= 10_000
+        && (0..=MAX_CASH).contains(&r.guaranty_floor.get())
+        && r.guaranty_margin_bps <= 10_000
+        && r.guaranty_assessment_cap_bps <= 10_000;
     if ok {
         Ok(())
     } else {

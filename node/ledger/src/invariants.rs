@@ -5,7 +5,7 @@
 //! [`check_full`] recounts everything from the accounts and books (O(state)): it runs after every
 //! block in debug builds (so every test checks it), and tests and auditors can call it any time.
 
-use crate::state::{LedgerState, MarketStatus};
+use crate::state::{AccountKind, Guaranty, LedgerState, MarketStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use tokenbook_protocol::{AccountId, MarketId, OrderId, Side};
 
@@ -21,6 +21,7 @@ pub fn check(state: &LedgerState) -> Result<(), String> {
         .get()
         .checked_add(state.fee_pool.get())
         .and_then(|v| v.checked_add(state.insurance_fund.get()))
+        .and_then(|v| v.checked_add(state.total_guaranty.get()))
         .ok_or_else(overflow)?;
     let net = state
         .total_deposits
@@ -29,10 +30,12 @@ pub fn check(state: &LedgerState) -> Result<(), String> {
         .ok_or_else(overflow)?;
     if held != net {
         return Err(format!(
-            "cash not conserved: cash + fee pool + insurance = {held}, deposits - withdrawals = {net}"
+            "cash not conserved: cash + fee pool + insurance + guaranty = {held}, \
+             deposits - withdrawals = {net}"
         ));
     }
-    if state.fee_pool.get() < 0 || state.insurance_fund.get() < 0 {
+    if state.fee_pool.get() < 0 || state.insurance_fund.get() < 0 || state.total_guaranty.get() < 0
+    {
         return Err(format!(
             "fee pool {} or insurance fund {} is negative",
             state.fee_pool, state.insurance_fund
@@ -73,9 +76,30 @@ pub fn check_full(state: &LedgerState) -> Result<(), String> {
     if cash != state.total_cash.get() {
         return Err(format!("Σ account cash {cash} != running total {}", state.total_cash));
     }
+    check_guaranty(state)?;
     check_positions(state)?;
     check_orders(state)?;
     check_liquidations(state)
+}
+
+/// Σ posted contributions matches the running total; only members hold any, and none is
+/// negative.
+fn check_guaranty(state: &LedgerState) -> Result<(), String> {
+    let mut posted = 0i128;
+    for a in state.accounts.values() {
+        let g = a.guaranty;
+        if g.posted.get() < 0 || g.due.get() < 0 || g.required.get() < 0 {
+            return Err(format!("account {}: negative guaranty figure {g:?}", a.id));
+        }
+        if a.kind != AccountKind::Member && g != Guaranty::default() {
+            return Err(format!("account {} is not a member but holds guaranty {g:?}", a.id));
+        }
+        posted = posted.checked_add(g.posted.get()).ok_or("Σ guaranty overflows")?;
+    }
+    if posted != state.total_guaranty.get() {
+        return Err(format!("Σ guaranty {posted} != running total {}", state.total_guaranty));
+    }
+    Ok(())
 }
 
 /// Unless the last block hit its liquidation cap, no account needs liquidation: none holds a

@@ -174,8 +174,8 @@ struct Globals {
     risk: RiskParams,
     validators: ValidatorSet,
     pending_validators: Vec<(Height, ValidatorSet)>,
-    /// Fee pool, insurance fund, deposits, withdrawals, Σ account cash.
-    cash: [Cash; 5],
+    /// Fee pool, insurance fund, deposits, withdrawals, Σ account cash, Σ guaranty posted.
+    cash: [Cash; 6],
     next_account: AccountId,
     next_market: MarketId,
     next_index: IndexId,
@@ -194,7 +194,14 @@ fn globals(s: &LedgerState) -> Globals {
         risk: s.risk,
         validators: s.validators.clone(),
         pending_validators: s.pending_validators.iter().map(|(h, v)| (*h, v.clone())).collect(),
-        cash: [s.fee_pool, s.insurance_fund, s.total_deposits, s.total_withdrawals, s.total_cash],
+        cash: [
+            s.fee_pool,
+            s.insurance_fund,
+            s.total_deposits,
+            s.total_withdrawals,
+            s.total_cash,
+            s.total_guaranty,
+        ],
         next_account: s.next_account,
         next_market: s.next_market,
         next_index: s.next_index,
@@ -466,7 +473,8 @@ pub fn import(map: &KvMap) -> Result<LedgerState, String> {
 }
 
 fn empty_state(g: Globals) -> LedgerState {
-    let [fee_pool, insurance_fund, total_deposits, total_withdrawals, total_cash] = g.cash;
+    let [fee_pool, insurance_fund, total_deposits, total_withdrawals, total_cash, total_guaranty] =
+        g.cash;
     let mut state = LedgerState::empty(g.chain_id, g.time, g.risk, g.validators);
     state.height = g.height;
     state.last_block_hash = g.last_block_hash;
@@ -476,6 +484,7 @@ fn empty_state(g: Globals) -> LedgerState {
     state.total_deposits = total_deposits;
     state.total_withdrawals = total_withdrawals;
     state.total_cash = total_cash;
+    state.total_guaranty = total_guaranty;
     state.next_account = g.next_account;
     state.next_market = g.next_market;
     state.next_index = g.next_index;

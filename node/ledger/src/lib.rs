@@ -17,6 +17,7 @@ pub mod book;
 pub(crate) mod fixed_hash;
 pub mod genesis;
 pub mod governance;
+pub mod guaranty;
 pub mod invariants;
 pub mod kv;
 pub mod liquidation;
@@ -34,7 +35,8 @@ pub mod units;
 
 pub use apply::{BlockError, apply_block, apply_block_with_hashes, fair_sequence, genesis_state};
 pub use receipt::{
-    BlockOutcome, BlockReceipts, CancelReason, Event, Events, Receipt, ReceiptRecord, Touched,
+    BlockOutcome, BlockReceipts, CancelReason, DefaultLayer, Event, Events, Receipt, ReceiptRecord,
+    Touched,
 };
 pub use reject::{Reject, RejectCode};
 pub use state::{Genesis, LedgerState};

@@ -8,17 +8,19 @@
 //!   `max_liquidations_per_block` (then `liquidation_backlog` is set and the next block goes on).
 //! - Accounts are taken by `equity − MM` ascending, then id. Each one: every open order is
 //!   cancelled; then, market by market while the account still needs liquidation, the position
-//!   is offered to the book as an IOC order limited by the fund-backed bankruptcy price (the
+//!   is offered to the book as an IOC order limited by the waterfall-backed bankruptcy price (the
 //!   liquidation fee goes to the insurance fund instead of the taker fee), and of what the book
 //!   does not take, auto-deleveraging closes only the minimum: the fewest lots that bring the
 //!   account back to maintenance at the mark, or all of it at the bankruptcy price when the
-//!   account and the fund cannot bear the mark — spread pro rata over the profitable opposite
+//!   account and the waterfall cannot bear the mark — spread pro rata over the profitable opposite
 //!   positions, never the whole of a queue's head (issue #18). A negative equity left over is
-//!   paid by the insurance fund as far as it goes (the rest is recorded as unpaid bad debt).
+//!   paid by the default waterfall ([`crate::guaranty`]: the clearing member, the insurance
+//!   fund, the other members) as far as it goes (the rest is recorded as bad debt).
 //! - Accounts whose equity the liquidation itself moved (makers, deleveraged counterparties) are
 //!   checked again in the same block.
 //! - Every movement is a transfer between accounts, or between an account and the insurance
-//!   fund, so cash is conserved exactly; rounding favours the insurance fund.
+//!   fund or a member's guaranty contribution, so cash is conserved exactly; rounding favours
+//!   the waterfall's layers.
 
 use crate::margin::{self, MAX_TICKS};
 use crate::receipt::{CancelReason, Event, Events};
@@ -122,11 +124,11 @@ impl LedgerState {
             self.close_in_book(id, market, events);
             self.deleverage(id, market, events);
         }
-        self.cover_deficit(id, events);
+        self.absorb_deficit(id, events);
     }
 
     /// Offers the whole position to the book: IOC, limited by the price at which the account's
-    /// equity plus the whole insurance fund would reach zero (rounded toward the fund).
+    /// equity plus every layer of the waterfall would reach zero (rounded toward the layers).
     fn close_in_book(&mut self, id: AccountId, market: MarketId, events: &mut Events) {
         let qty = self.position_qty(id, market);
         let Some(m) = self.markets.get(&market).filter(|m| m.status == MarketStatus::Active) else {
@@ -135,9 +137,9 @@ impl LedgerState {
         if qty == 0 || self.order_seq >= 1 << crate::apply::ORDER_SEQ_BITS {
             return;
         }
-        let cover = margin::equity(self, &self.accounts[&id]) + self.insurance_fund.get();
+        let cover = margin::equity(self, &self.accounts[&id]) + self.waterfall_capacity(id);
         let per_tick = i128::from(qty).abs() * m.lot_tick_value.get();
-        // Ticks of adverse price the account and the fund can absorb (floor: toward the fund).
+        // Ticks of adverse price the account and the waterfall can absorb (floor: toward the layers).
         let room = cover.div_euclid(per_tick);
         let mark = i128::from(m.mark.get());
         let limit = if qty > 0 { mark - room } else { mark + room };
@@ -161,9 +163,9 @@ impl LedgerState {
     }
 
     /// Auto-deleveraging, the last resort, takes the minimum (issue #18): when the account and
-    /// the fund can bear the mark, only the fewest lots that bring the account back to
+    /// the waterfall can bear the mark, only the fewest lots that bring the account back to
     /// maintenance are closed, at the mark; when they cannot, the whole position is, at the
-    /// price where they reach zero (rounded toward the fund: the counterparties bear at most one
+    /// price where they reach zero (rounded toward the waterfall: the counterparties bear at most one
     /// tick more). The lots are spread over the opposite positions by [`pro_rata`] — the
     /// profitable ones first, the others only if those are not enough. No fees.
     fn deleverage(&mut self, id: AccountId, market: MarketId, events: &mut Events) {
@@ -173,7 +175,7 @@ impl LedgerState {
             return;
         }
         let (mark, lot_tick_value) = (m.mark, m.lot_tick_value.get());
-        let cover = margin::equity(self, &self.accounts[&id]) + self.insurance_fund.get();
+        let cover = margin::equity(self, &self.accounts[&id]) + self.waterfall_capacity(id);
         let (price, lots) = if cover >= 0 {
             (mark, self.lots_to_maintenance(id, market, qty))
         } else {
@@ -189,8 +191,10 @@ impl LedgerState {
 
     /// The fewest of the `qty` lots held in `market` that, closed at the mark, leave the
     /// account's equity at or above the maintenance margin of what remains (all of them when
-    /// nothing less does). Closing at the mark leaves equity as it is and never raises the
-    /// margin, so the test is monotone in the lots closed and a bisection finds the least.
+    /// nothing less does). Closing at the mark leaves equity as it is; closing an outright
+    /// never raises the margin, so the test is monotone and a bisection finds the least.
+    /// Closing a spread leg can raise it (the scan stops netting); the bisection then still
+    /// returns a count that is enough, or the whole position — never too few lots.
     fn lots_to_maintenance(&self, id: AccountId, market: MarketId, qty: i64) -> i64 {
         let account = &self.accounts[&id];
         let equity = margin::equity(self, account);
@@ -267,25 +271,6 @@ impl LedgerState {
         });
     }
 
-    /// The insurance fund pays a negative equity back to zero as far as it can.
-    fn cover_deficit(&mut self, id: AccountId, events: &mut Events) {
-        let deficit = -margin::equity(self, &self.accounts[&id]);
-        if deficit <= 0 {
-            return;
-        }
-        let paid = deficit.min(self.insurance_fund.get().max(0));
-        self.insurance_fund = Cash::new(self.insurance_fund.get() - paid);
-        self.total_cash = Cash::new(self.total_cash.get() + paid);
-        if let Ok(account) = self.account_mut(id) {
-            account.cash = Cash::new(account.cash.get() + paid);
-        }
-        events.push(Event::InsurancePaid {
-            account: id,
-            amount: Cash::new(paid),
-            unpaid: Cash::new(deficit - paid),
-        });
-    }
-
     fn position_qty(&self, account: AccountId, market: MarketId) -> i64 {
         self.accounts
             .get(&account)
@@ -299,39 +284,68 @@ fn clamp_ticks(ticks: i128) -> Price {
     Price::new(i64::try_from(ticks.clamp(1, i128::from(MAX_TICKS))).unwrap_or(MAX_TICKS))
 }
 
-/// Splits `lots` over `holders` (account, size) in proportion to size, in whole lots: each gets
-/// the floor of its exact share, and the lots left over go one each to the largest remainders
-/// (ties: the earlier account in `holders`). Never more than a holder's size, never more than
-/// one lot away from the exact share, and the shares sum to `lots` when the sizes do not fall
-/// short of it (else each holder gets its whole size). Only non-zero shares are listed, in
-/// `holders` order.
+/// Splits `lots` over `holders` (account, size) in proportion to size, in whole lots:
+/// [`split_pro_rata`] on lots.
 #[must_use]
 pub fn pro_rata(holders: &[(AccountId, i64)], lots: i64) -> Vec<(AccountId, i64)> {
-    let total: i128 = holders.iter().map(|(_, size)| i128::from(*size)).sum();
-    if total <= i128::from(lots) {
+    let wide: Vec<(AccountId, i128)> =
+        holders.iter().map(|(id, size)| (*id, i128::from(*size))).collect();
+    split_pro_rata(&wide, i128::from(lots))
+        .into_iter()
+        .map(|(id, share)| (id, i64::try_from(share).unwrap_or(i64::MAX)))
+        .collect()
+}
+
+/// Splits `amount` over `holders` (account, size) in proportion to size, in whole units: each
+/// gets the floor of its exact share, and the units left over go one each to the largest
+/// remainders (ties: the earlier account in `holders`). Never more than a holder's size, never
+/// more than one unit away from the exact share, and the shares sum to `amount` when the sizes
+/// do not fall short of it (else each holder gets its whole size). Only non-zero shares are
+/// listed, in `holders` order. Used for deleveraging lots and for the other members'
+/// guaranty assessments.
+#[must_use]
+pub fn split_pro_rata(holders: &[(AccountId, i128)], amount: i128) -> Vec<(AccountId, i128)> {
+    let total: i128 = holders.iter().map(|(_, size)| *size).sum();
+    if total <= amount {
         return holders.iter().copied().filter(|(_, size)| *size > 0).collect();
     }
-    let lots = i128::from(lots.max(0));
-    // Each holder's exact share lots × size / total, as (whole lots, remainder).
-    let exact: Vec<(i128, i128)> = holders
-        .iter()
-        .map(|(_, size)| {
-            let scaled = lots * i128::from(*size);
-            (scaled / total, scaled % total)
-        })
-        .collect();
+    let amount = amount.max(0);
+    // Each holder's exact share amount × size / total, as (whole units, remainder), exact for
+    // any sizes below 2^126 (cash totals are at most 10^36).
+    let exact: Vec<(i128, i128)> =
+        holders.iter().map(|(_, size)| mul_div(amount, *size, total)).collect();
     let mut shares: Vec<i128> = exact.iter().map(|(whole, _)| *whole).collect();
-    let left = lots - shares.iter().sum::<i128>();
+    let left = amount - shares.iter().sum::<i128>();
     let mut by_remainder: Vec<(std::cmp::Reverse<i128>, usize)> =
         exact.iter().enumerate().map(|(i, (_, rest))| (std::cmp::Reverse(*rest), i)).collect();
     by_remainder.sort_unstable();
     for (_, i) in by_remainder.into_iter().take(usize::try_from(left).unwrap_or(0)) {
         shares[i] += 1;
     }
-    holders
-        .iter()
-        .zip(shares)
-        .filter(|(_, share)| *share > 0)
-        .map(|((id, _), share)| (*id, i64::try_from(share).unwrap_or(i64::MAX)))
-        .collect()
+    holders.iter().zip(shares).filter(|(_, share)| *share > 0).map(|((id, _), s)| (*id, s)).collect()
+}
+
+/// `(⌊a × b / c⌋, a × b mod c)` for `0 ≤ a, b ≤ c` and `0 < c < 2^126`, without overflow: the
+/// product directly when it fits, else by shift-and-add (the remainder stays below `c`).
+fn mul_div(a: i128, b: i128, c: i128) -> (i128, i128) {
+    if let Some(product) = a.checked_mul(b) {
+        return (product / c, product % c);
+    }
+    let (mut quotient, mut rest) = (0i128, 0i128);
+    for bit in (0..127).rev() {
+        quotient *= 2;
+        rest *= 2;
+        if rest >= c {
+            rest -= c;
+            quotient += 1;
+        }
+        if (b >> bit) & 1 == 1 {
+            rest += a;
+            if rest >= c {
+                rest -= c;
+                quotient += 1;
+            }
+        }
+    }
+    (quotient, rest)
 }

@@ -242,6 +242,7 @@ impl LedgerState {
         for (market, price, _) in marks {
             events.push(Event::VariationMargin { market, price });
         }
+        self.refresh_guaranty_requirements(events);
     }
 
     /// Each index: the lower median of current members' fresh submissions if a quorum is fresh

@@ -253,13 +253,15 @@ pub enum Event {
         /// Price (ticks).
         price: Price,
     },
-    /// The insurance fund paid a liquidated account's negative equity.
+    /// The insurance fund paid (part of) a defaulted account's negative equity: the layer after
+    /// its clearing member's cash and contribution.
     InsurancePaid {
         /// Account.
         account: AccountId,
         /// Paid from the fund into the account's cash.
         amount: Cash,
-        /// What the fund could not pay (bad debt left on the account).
+        /// What the fund could not pay: the other members' contributions are next
+        /// ([`Event::DefaultCovered`]), then what is left is [`Event::BadDebt`].
         unpaid: Cash,
     },
     /// Governance moved cash from the fee pool to the insurance fund.
@@ -341,6 +343,78 @@ pub enum Event {
         /// Id.
         index: IndexId,
     },
+    /// A member moved cash from its account into its guaranty-fund contribution.
+    GuarantyPosted {
+        /// The member.
+        member: AccountId,
+        /// Amount moved.
+        amount: Cash,
+        /// Its contribution now.
+        posted: Cash,
+        /// What it still owes for past use.
+        due: Cash,
+    },
+    /// A member took part of its contribution back into its account.
+    GuarantyReleased {
+        /// The member.
+        member: AccountId,
+        /// Amount moved.
+        amount: Cash,
+        /// Its contribution now.
+        posted: Cash,
+    },
+    /// A member's guaranty requirement changed (each variation-margin epoch).
+    GuarantyRequired {
+        /// The member.
+        member: AccountId,
+        /// Its requirement now.
+        required: Cash,
+    },
+    /// One layer of the default waterfall paid part of a defaulted account's deficit (the
+    /// insurance fund's layer is [`Event::InsurancePaid`]).
+    DefaultCovered {
+        /// The defaulted account.
+        account: AccountId,
+        /// Which layer.
+        layer: DefaultLayer,
+        /// The member that paid.
+        payer: AccountId,
+        /// Amount paid into the account.
+        amount: Cash,
+    },
+    /// A member's guaranty contribution was used for a default: it must post `due` before the
+    /// accounts it clears may add risk.
+    GuarantyUsed {
+        /// The member.
+        member: AccountId,
+        /// The defaulted account.
+        account: AccountId,
+        /// Amount used.
+        amount: Cash,
+        /// What the member owes its contribution now.
+        due: Cash,
+    },
+    /// What no layer could pay: the account is left with this negative equity.
+    BadDebt {
+        /// The defaulted account.
+        account: AccountId,
+        /// The unpaid amount.
+        amount: Cash,
+    },
+}
+
+/// The layers of the default waterfall after the account's own collateral, in the order they
+/// pay (docs/adr/0005-oracle-margin-liquidation.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultLayer {
+    /// The clearing member's own cash, as far as it stays above its initial margin.
+    MemberCash,
+    /// The clearing member's guaranty contribution. (The insurance fund pays next:
+    /// [`Event::InsurancePaid`].)
+    MemberGuaranty,
+    /// The other members' contributions, pro rata, each capped per default.
+    MutualGuaranty,
 }
 
 /// A tx's events: most txs produce one or two, kept inline without a heap allocation.
@@ -478,6 +552,11 @@ impl Event {
             Event::Fill { maker, taker, .. } => vec![*maker, *taker],
             Event::Deleveraged { account, counterparty, .. } => vec![*account, *counterparty],
             Event::AccountsTransferred { from, to, .. } => vec![*from, *to],
+            Event::DefaultCovered { account, payer, .. } => vec![*account, *payer],
+            Event::GuarantyUsed { member, account, .. } => vec![*member, *account],
+            Event::GuarantyPosted { member, .. }
+            | Event::GuarantyReleased { member, .. }
+            | Event::GuarantyRequired { member, .. } => vec![*member],
             Event::OrderAccepted { account, .. }
             | Event::TriggerAccepted { account, .. }
             | Event::OrderTriggered { account, .. }
@@ -493,6 +572,7 @@ impl Event {
             | Event::DeadmanFired { account }
             | Event::Liquidated { account, .. }
             | Event::InsurancePaid { account, .. }
+            | Event::BadDebt { account, .. }
             | Event::MemberAdded { account }
             | Event::MemberRemoved { account } => vec![*account],
             Event::IndexPublished { member, .. } | Event::ProposalApproved { member, .. } => {

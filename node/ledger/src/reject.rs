@@ -97,6 +97,11 @@ pub enum RejectCode {
     TooManyProposals,
     /// The market's index is stale: orders that could increase the position are refused.
     IndexStale,
+    /// The account's clearing member owes its guaranty fund a top-up (a default used it, or its
+    /// requirement rose): orders that could add risk are refused until it posts.
+    GuarantyShortfall,
+    /// A guaranty release would leave the contribution below the requirement, or a top-up due.
+    GuarantyRequired,
 }
 
 impl RejectCode {
@@ -148,6 +153,8 @@ impl RejectCode {
             Self::TooManyKeys => "too_many_keys",
             Self::TooManyProposals => "too_many_proposals",
             Self::IndexStale => "index_stale",
+            Self::GuarantyShortfall => "guaranty_shortfall",
+            Self::GuarantyRequired => "guaranty_required",
         }
     }
 }

@@ -44,9 +44,9 @@ pub struct RiskIndex {
     shorts: BTreeMap<MarketId, BTreeSet<(i128, AccountId)>>,
     multi: BTreeMap<MarketId, BTreeSet<AccountId>>,
     filed: BTreeMap<AccountId, Filing>,
-    /// The margin parameters the filings were computed with: the calendar credit and each
-    /// market's maintenance bps.
-    params: (u32, BTreeMap<MarketId, u32>),
+    /// The margin parameters the filings were computed with: the spread charge, the cross-index
+    /// credit and each market's maintenance bps.
+    params: ([u32; 2], BTreeMap<MarketId, u32>),
     /// The insurance fund held no cash after the last pass.
     fund_was_empty: bool,
 }
@@ -106,10 +106,10 @@ impl RiskIndex {
 }
 
 impl LedgerState {
-    fn margin_params(&self) -> (u32, BTreeMap<MarketId, u32>) {
+    fn margin_params(&self) -> ([u32; 2], BTreeMap<MarketId, u32>) {
         let per_market =
             self.markets.values().map(|m| (m.id, m.spec.params.maintenance_margin_bps)).collect();
-        (self.risk.calendar_spread_credit_bps, per_market)
+        ([self.risk.calendar_spread_charge_bps, self.risk.cross_index_credit_bps], per_market)
     }
 
     /// Where the account belongs in the index now.

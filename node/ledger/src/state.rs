@@ -61,6 +61,29 @@ impl Position {
     }
 }
 
+/// A clearing member's guaranty-fund contribution (all zero for other accounts): cash the
+/// member has posted behind its traders, held apart from its account cash
+/// (docs/adr/0005-oracle-margin-liquidation.md, "Default waterfall").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Guaranty {
+    /// Cash posted.
+    pub posted: Cash,
+    /// What the member must hold: the governance floor, or its share of the initial margin of
+    /// the accounts it clears when larger (set every variation-margin epoch).
+    pub required: Cash,
+    /// What defaults used and the member has not yet topped up.
+    pub due: Cash,
+}
+
+impl Guaranty {
+    /// True while the member must post before its traders may add risk: a default used its
+    /// contribution and it has not topped it up, or the contribution is below the requirement.
+    #[must_use]
+    pub fn is_short(&self) -> bool {
+        self.due.is_positive() || self.posted < self.required
+    }
+}
+
 /// One account.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Account {
@@ -93,6 +116,8 @@ pub struct Account {
     /// Scoped trading keys the owner authorised, each with its own nonce window (so no signer
     /// can fill another's window and lock it out; issue #18).
     pub scoped_keys: BTreeMap<PublicKey, NonceWindow>,
+    /// The guaranty-fund contribution, for a member (zero otherwise).
+    pub guaranty: Guaranty,
 }
 
 impl Account {
@@ -121,6 +146,7 @@ impl Account {
             nonces: NonceWindow::default(),
             deadman: None,
             scoped_keys: BTreeMap::new(),
+            guaranty: Guaranty::default(),
         }
     }
 }
@@ -418,6 +444,9 @@ pub struct LedgerState {
     pub fee_pool: Cash,
     /// Insurance fund.
     pub insurance_fund: Cash,
+    /// Σ members' posted guaranty-fund contributions, kept in step with every post, release
+    /// and use (checked against a full recount by [`crate::invariants::check_full`]).
+    pub total_guaranty: Cash,
     /// All deposits ever.
     pub total_deposits: Cash,
     /// All withdrawals ever.
@@ -492,6 +521,7 @@ impl LedgerState {
             pending_validators: BTreeMap::new(),
             fee_pool: Cash::ZERO,
             insurance_fund: Cash::ZERO,
+            total_guaranty: Cash::ZERO,
             total_deposits: Cash::ZERO,
             total_withdrawals: Cash::ZERO,
             next_account: AccountId::new(1),

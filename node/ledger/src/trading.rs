@@ -106,7 +106,7 @@ impl LedgerState {
             order.qty
         };
         let worst = worst_after(&position, order.side, qty);
-        self.stale_gate(market, margin::worst_position(&position), worst)?;
+        self.risk_gate(account.member, market, margin::worst_position(&position), worst)?;
         let limit = market.spec.params.position_limit.min(account.limits.max_position);
         if worst > i128::from(limit.get()) {
             return reject(
@@ -137,16 +137,30 @@ impl LedgerState {
         Ok(qty)
     }
 
-    /// While a market's index is stale, an order may not raise the account's worst-case
-    /// position there (from `before` to `after` lots).
-    fn stale_gate(
+    /// An order may not raise the account's worst-case position in a market (from `before` to
+    /// `after` lots) while the market's index is stale, or while the account's clearing member
+    /// owes its guaranty fund a top-up (issue #18).
+    fn risk_gate(
         &self,
+        member: AccountId,
         market: &crate::state::Market,
         before: i128,
         after: i128,
     ) -> Result<(), Reject> {
-        let index_fresh = self.indexes.get(&market.spec.index).is_some_and(|i| i.fresh);
-        if index_fresh || after <= before {
+        if after <= before {
+            return Ok(());
+        }
+        if let Some(g) = self.accounts.get(&member).map(|m| m.guaranty).filter(|g| g.is_short()) {
+            return reject(
+                RejectCode::GuarantyShortfall,
+                format!(
+                    "clearing member {member} must top up its guaranty fund (posted {}, required \
+                     {}, due {}): only orders that cannot increase the position are accepted",
+                    g.posted, g.required, g.due
+                ),
+            );
+        }
+        if self.indexes.get(&market.spec.index).is_some_and(|i| i.fresh) {
             return Ok(());
         }
         reject(
@@ -685,7 +699,7 @@ impl LedgerState {
             .position_limit
             .min(account_ref.limits.max_position);
         let worst = worst_after(&position, info.side, new_qty);
-        self.stale_gate(&self.markets[&replace.market], worst_before, worst)?;
+        self.risk_gate(account_ref.member, &self.markets[&replace.market], worst_before, worst)?;
         if worst > i128::from(limit.get()) {
             return reject(
                 RejectCode::PositionLimit,

@@ -142,13 +142,31 @@ pub struct RiskParams {
     pub max_liquidations_per_block: u32,
     /// Liquidation fee in bps of liquidated notional, paid to the insurance fund.
     pub liquidation_fee_bps: u32,
-    /// Calendar-spread credit: share (bps) of the smaller leg's initial margin forgiven when an
-    /// account holds opposite positions in two expiries of one index.
-    pub calendar_spread_credit_bps: u32,
+    /// Inter-month spread charge: the portfolio scan nets opposite expiries of one index; this
+    /// share (bps) of the smaller side's scan range is charged back for the risk that the
+    /// months do not move together (docs/adr/0005-oracle-margin-liquidation.md).
+    pub calendar_spread_charge_bps: u32,
     /// Variation-margin epoch length in block time.
     pub settlement_epoch_ms: u64,
     /// Mark price is the index clamped to this band (bps) around the book's mid.
     pub mark_band_bps: u32,
+    /// Cross-index credit: share (bps) of the smaller of two indexes' scan losses forgiven when
+    /// an account's exposures to them are opposite (0 = none; governance sets it).
+    pub cross_index_credit_bps: u32,
+    /// Least guaranty-fund contribution of a clearing member (smallest cash units).
+    pub guaranty_floor: Cash,
+    /// A member's guaranty-fund requirement: this share (bps) of its traders' initial margin,
+    /// recomputed every variation-margin epoch, and never below the floor.
+    pub guaranty_margin_bps: u32,
+    /// Most of one surviving member's contribution (bps) one default may use.
+    pub guaranty_assessment_cap_bps: u32,
+}
+
+/// A member moves cash between its own account and its guaranty-fund contribution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct GuarantyTransfer {
+    /// Amount (> 0) in the settlement asset's smallest unit.
+    pub amount: Cash,
 }
 
 /// A member of the network (clearing institution).

@@ -10,7 +10,8 @@
 //! is the account's owner key or a scoped key the owner authorised (trading bodies only).
 
 use crate::admin::{
-    Approve, CashTransfer, IndexObservation, Propose, RegisterAccount, SetFrozen, SetLimits,
+    Approve, CashTransfer, GuarantyTransfer, IndexObservation, Propose, RegisterAccount,
+    SetFrozen, SetLimits,
 };
 use crate::codec::{self, wire_kind};
 use crate::crypto::{self, Domain, Keypair, PublicKey, SigError, Signature, VerifiedKey};
@@ -61,6 +62,11 @@ pub enum TxBody {
     Propose(Propose),
     /// 14: member approves a proposal.
     Approve(Approve),
+    /// 15: member moves cash from its own account into its guaranty-fund contribution (a top-up
+    /// pays what defaults used first).
+    PostGuaranty(GuarantyTransfer),
+    /// 16: member takes back the part of its contribution above its requirement.
+    ReleaseGuaranty(GuarantyTransfer),
 }
 
 impl TxBody {
@@ -97,6 +103,8 @@ impl TxBody {
             Self::PublishIndex(_) => "publish_index",
             Self::Propose(_) => "propose",
             Self::Approve(_) => "approve",
+            Self::PostGuaranty(_) => "post_guaranty",
+            Self::ReleaseGuaranty(_) => "release_guaranty",
         }
     }
 }

@@ -94,7 +94,20 @@ impl Clone for Harness {
 
 impl Harness {
     pub fn new() -> Self {
-        let state = genesis_state(&genesis()).unwrap();
+        Self::from_genesis(&genesis())
+    }
+
+    /// A harness whose members hold no guaranty fund (floor and requirement 0): the default
+    /// waterfall goes straight to the insurance fund (tests of the fund alone).
+    pub fn without_guaranty() -> Self {
+        let mut genesis = genesis();
+        genesis.risk.guaranty_floor = Cash::ZERO;
+        genesis.risk.guaranty_margin_bps = 0;
+        Self::from_genesis(&genesis)
+    }
+
+    pub fn from_genesis(genesis: &Genesis) -> Self {
+        let state = genesis_state(genesis).unwrap();
         let keys = (1..=5).map(|n| (AccountId::new(n), key(n))).collect();
         Self {
             state,

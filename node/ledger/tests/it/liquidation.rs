@@ -52,7 +52,8 @@ fn mm_bids_877(h: &mut Harness, mm: AccountId) {
 
 #[test]
 fn a_market_from_listing_to_final_settlement_with_exact_cash() {
-    let mut h = Harness::new();
+    // The insurance fund alone behind the traders (the members' layers: tests/it/waterfall.rs).
+    let mut h = Harness::without_guaranty();
     // Trading: a buys 10 at 1,000 from b. a pays the 4 bp taker fee on 10^10 (4 × 10^6), b earns
     // the 1 bp rebate; the fee pool keeps the difference.
     let (mm, a, b) = january_long_ten(&mut h);
@@ -265,7 +266,8 @@ fn withdrawals_count_unrealised_losses_against_initial_margin() {
 /// the same pass — else the committed state fails the full check and no node can load it.
 #[test]
 fn a_fee_that_refills_the_fund_pays_the_waiting_negative_accounts_in_the_same_block() {
-    let mut h = Harness::new();
+    // The insurance fund alone behind the traders (the members' layers: tests/it/waterfall.rs).
+    let mut h = Harness::without_guaranty();
     let (mm, a, b) = january_long_ten(&mut h);
     assert_eq!(h.state.insurance_fund, Cash::ZERO);
     // x is flat and 5,000,000 short (a loss the empty fund could not pay), its cash held by b.

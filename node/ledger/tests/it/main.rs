@@ -19,3 +19,4 @@ mod liquidation;
 mod oracle;
 mod orders;
 mod props;
+mod waterfall;

@@ -81,7 +81,7 @@ fn unknown_enum_tags_are_refused() {
     let mut bytes = encode(&place_order_tx());
     // TxBody's tag follows account (8), signer (32) and nonce (8).
     assert_eq!(&bytes[48..52], &0u32.to_le_bytes());
-    bytes[48..52].copy_from_slice(&15u32.to_le_bytes());
+    bytes[48..52].copy_from_slice(&17u32.to_le_bytes());
     assert_eq!(decode::<Tx>(&bytes).unwrap_err().code(), "decode_bad_tag");
 }
 

@@ -48,9 +48,13 @@ pub fn risk_params() -> RiskParams {
         oracle_freshness_ms: 30_000,
         max_liquidations_per_block: 64,
         liquidation_fee_bps: 50,
-        calendar_spread_credit_bps: 5_000,
+        calendar_spread_charge_bps: 5_000,
         settlement_epoch_ms: 43_200_000,
         mark_band_bps: 100,
+        cross_index_credit_bps: 0,
+        guaranty_floor: Cash::new(1_000_000_000_000),
+        guaranty_margin_bps: 1_000,
+        guaranty_assessment_cap_bps: 10_000,
     }
 }
 
@@ -230,6 +234,9 @@ pub fn bodies() -> Vec<(String, TxBody)> {
         ));
     }
     out.push(("approve".into(), TxBody::Approve(Approve { proposal: ProposalId::new(3) })));
+    let guaranty = GuarantyTransfer { amount: Cash::new(250_000_000_000) };
+    out.push(("post_guaranty".into(), TxBody::PostGuaranty(guaranty)));
+    out.push(("release_guaranty".into(), TxBody::ReleaseGuaranty(guaranty)));
     out
 }
 
