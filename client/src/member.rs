@@ -1,6 +1,7 @@
-//! Member and governance commands: register and fund accounts, withdraw, freeze, publish index
-//! prices, propose and approve governance actions. Each is one signed tx from the member's
-//! key, waited on until committed so the answer says what the ledger did.
+//! Member and governance commands: register and fund accounts, withdraw, freeze, post and
+//! release guaranty-fund cash, publish index prices, propose and approve governance actions.
+//! Each is one signed tx from the member's key, waited on until committed so the answer says
+//! what the ledger did.
 
 use crate::node::{CliError, CliResult, Node};
 use crate::output;
@@ -9,9 +10,9 @@ use crate::units;
 use clap::Subcommand;
 use serde_json::Value;
 use tokenbook_protocol::{
-    AccountId, AccountLimits, Approve, Cash, CashTransfer, GovAction, Hash, IndexId,
-    IndexObservation, ProposalId, Propose, PublicKey, Qty, RegisterAccount, SetFrozen, Timestamp,
-    TxBody,
+    AccountId, AccountLimits, Approve, Cash, CashTransfer, GovAction, GuarantyTransfer, Hash,
+    IndexId, IndexObservation, ProposalId, Propose, PublicKey, Qty, RegisterAccount, SetFrozen,
+    Timestamp, TxBody,
 };
 
 /// `tokenbook member …`.
@@ -53,6 +54,19 @@ pub enum MemberCommand {
         /// Your reference for the transfer (used once; default: a fresh one).
         #[arg(long)]
         reference: Option<String>,
+    },
+    /// Post AMOUNT USD of your own cash to your guaranty-fund contribution (a top-up pays what
+    /// defaults used first; your traders may add risk only while nothing is due and the
+    /// contribution meets its requirement).
+    PostGuaranty {
+        /// USD.
+        amount: String,
+    },
+    /// Take AMOUNT USD of your guaranty-fund contribution back (only above the requirement,
+    /// with nothing due).
+    ReleaseGuaranty {
+        /// USD.
+        amount: String,
     },
     /// Freeze an account (its orders are cancelled), or unfreeze it.
     Freeze {
@@ -141,6 +155,12 @@ pub fn run(node: &Node, key: &KeyChoice, command: MemberCommand, as_json: bool) 
         MemberCommand::Withdraw { account, amount, reference } => {
             TxBody::Withdraw(transfer(account, &amount, reference)?)
         }
+        MemberCommand::PostGuaranty { amount } => TxBody::PostGuaranty(GuarantyTransfer {
+            amount: Cash::new(units::usd_to_cash(&amount)?),
+        }),
+        MemberCommand::ReleaseGuaranty { amount } => TxBody::ReleaseGuaranty(GuarantyTransfer {
+            amount: Cash::new(units::usd_to_cash(&amount)?),
+        }),
         MemberCommand::Freeze { account, unfreeze } => {
             TxBody::SetFrozen(SetFrozen { account: AccountId::new(account), frozen: !unfreeze })
         }

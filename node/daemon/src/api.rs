@@ -464,6 +464,15 @@ async fn account(
             "open_orders": open_orders(ledger, account),
             "height": ledger.height,
         });
+        if account.kind == tokenbook_ledger::state::AccountKind::Member {
+            let g = account.guaranty;
+            body["guaranty"] = json!({
+                "posted": g.posted.get().to_string(),
+                "required": g.required.get().to_string(),
+                "due": g.due.get().to_string(),
+                "short": g.is_short(),
+            });
+        }
         if query.prove == Some(true) {
             let height = query.height.map_or(ledger.height, Height::new);
             let key = tokenbook_ledger::kv::account_key(id);

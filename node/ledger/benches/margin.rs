@@ -6,7 +6,12 @@
 //!
 //! `cargo bench -p tokenbook-ledger --bench margin`
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap
+)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -24,8 +29,12 @@ fn ten_markets() -> LedgerState {
         key: key(1),
         validator: Some(Validator { consensus_key: key(2), network_key: key(3), power: 1 }),
     };
-    let mut genesis =
-        tokenbook_ledger::genesis::devnet("margin-bench", Timestamp::new(1_000), vec![member], vec![]);
+    let mut genesis = tokenbook_ledger::genesis::devnet(
+        "margin-bench",
+        Timestamp::new(1_000),
+        vec![member],
+        vec![],
+    );
     genesis.risk.cross_index_credit_bps = 2_500;
     let bases = [genesis.markets[0].clone(), genesis.markets[1].clone()];
     genesis.markets = bases

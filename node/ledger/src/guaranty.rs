@@ -129,7 +129,8 @@ impl LedgerState {
                     margin::initial_margin(self, account, None);
             }
         }
-        let (floor, bps) = (self.risk.guaranty_floor.get(), i128::from(self.risk.guaranty_margin_bps));
+        let (floor, bps) =
+            (self.risk.guaranty_floor.get(), i128::from(self.risk.guaranty_margin_bps));
         let members: Vec<AccountId> = self.members().map(|a| a.id).collect();
         for member in members {
             let traders = margin_by_member.get(&member).copied().unwrap_or(0);
@@ -178,7 +179,8 @@ impl LedgerState {
             let caps = self.mutual_caps(member);
             let total: i128 = caps.iter().map(|(_, cap)| cap).sum();
             for (payer, share) in crate::liquidation::split_pro_rata(&caps, left.min(total)) {
-                left -= self.pay_from_guaranty(payer, id, share, DefaultLayer::MutualGuaranty, events);
+                left -=
+                    self.pay_from_guaranty(payer, id, share, DefaultLayer::MutualGuaranty, events);
             }
         }
         if left > 0 {

@@ -322,7 +322,12 @@ pub fn split_pro_rata(holders: &[(AccountId, i128)], amount: i128) -> Vec<(Accou
     for (_, i) in by_remainder.into_iter().take(usize::try_from(left).unwrap_or(0)) {
         shares[i] += 1;
     }
-    holders.iter().zip(shares).filter(|(_, share)| *share > 0).map(|((id, _), s)| (*id, s)).collect()
+    holders
+        .iter()
+        .zip(shares)
+        .filter(|(_, share)| *share > 0)
+        .map(|((id, _), s)| (*id, s))
+        .collect()
 }
 
 /// `(⌊a × b / c⌋, a × b mod c)` for `0 ≤ a, b ≤ c` and `0 < c < 2^126`, without overflow: the

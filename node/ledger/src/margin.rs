@@ -73,9 +73,17 @@ pub type Extra = Option<(MarketId, Side, Qty)>;
 pub const EXTREME_COVER_PCT: i128 = 35;
 
 /// Scenarios in thirds of the scan range, with the percentage of their loss that counts.
-const SCENARIOS: [(i128, i128); 9] =
-    [(-3, 100), (-2, 100), (-1, 100), (0, 100), (1, 100), (2, 100), (3, 100),
-     (-6, EXTREME_COVER_PCT), (6, EXTREME_COVER_PCT)];
+const SCENARIOS: [(i128, i128); 9] = [
+    (-3, 100),
+    (-2, 100),
+    (-1, 100),
+    (0, 100),
+    (1, 100),
+    (2, 100),
+    (3, 100),
+    (-6, EXTREME_COVER_PCT),
+    (6, EXTREME_COVER_PCT),
+];
 
 /// Scenario losses are summed in units of 1 / `SCALE` cash: thirds of a range, bps and
 /// percentages stay exact until the one rounding at the end.
@@ -95,10 +103,13 @@ struct Leg {
     side: i128,
 }
 
+/// An account's legs, inline for up to 8 markets (the pre-trade check allocates nothing).
+type Legs = smallvec::SmallVec<[Leg; 8]>;
+
 /// Initial margin of an account, optionally with one more open order.
 #[must_use]
 pub fn initial_margin(state: &LedgerState, account: &Account, mut extra: Extra) -> i128 {
-    let mut legs: Vec<Leg> = Vec::with_capacity(account.positions.len() + 1);
+    let mut legs = Legs::new();
     for (market_id, position) in &account.positions {
         let mut p = *position;
         if let Some((_, side, qty)) = extra.filter(|(m, _, _)| m == market_id) {
@@ -172,7 +183,7 @@ fn range(m: &Market, rate_bps: i128) -> i128 {
 }
 
 /// The scan, spread charges and cross-index credit over `legs` (see the module docs).
-fn portfolio_margin(state: &LedgerState, mut legs: Vec<Leg>) -> i128 {
+fn portfolio_margin(state: &LedgerState, mut legs: Legs) -> i128 {
     if legs.len() == 1 {
         let leg = legs[0];
         let worst = leg.low.abs().max(leg.high.abs()) * leg.range;
@@ -181,7 +192,7 @@ fn portfolio_margin(state: &LedgerState, mut legs: Vec<Leg>) -> i128 {
     legs.sort_by_key(|leg| leg.index);
     let charge_bps = i128::from(state.risk.calendar_spread_charge_bps.min(10_000));
     // Per index: (scan loss, worst direction: +1 = loses when prices rise, −1 = fall, 0 = tie).
-    let mut scans: Vec<(i128, i128)> = Vec::new();
+    let mut scans: smallvec::SmallVec<[(i128, i128); 4]> = smallvec::SmallVec::new();
     let mut total = 0i128;
     for group in legs.chunk_by(|a, b| a.index == b.index) {
         let (loss, direction, thirds) = scan(group);
@@ -219,7 +230,7 @@ fn leg_loss(leg: &Leg, weighted: i128) -> i128 {
 fn exposure_in(leg: &Leg, thirds: i128) -> i128 {
     match thirds.signum() {
         0 => leg.side,
-        1 => leg.low,   // a rise hurts the shorter bound
+        1 => leg.low,  // a rise hurts the shorter bound
         _ => leg.high, // a fall hurts the longer one
     }
 }

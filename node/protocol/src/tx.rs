@@ -10,8 +10,8 @@
 //! is the account's owner key or a scoped key the owner authorised (trading bodies only).
 
 use crate::admin::{
-    Approve, CashTransfer, GuarantyTransfer, IndexObservation, Propose, RegisterAccount,
-    SetFrozen, SetLimits,
+    Approve, CashTransfer, GuarantyTransfer, IndexObservation, Propose, RegisterAccount, SetFrozen,
+    SetLimits,
 };
 use crate::codec::{self, wire_kind};
 use crate::crypto::{self, Domain, Keypair, PublicKey, SigError, Signature, VerifiedKey};

@@ -181,7 +181,10 @@ fn deposits_and_withdrawals_conserve_cash() {
     // Deposits less withdrawals: a's cash and the members' opening guaranty contributions.
     let opening = 4 * tokenbook_ledger::genesis::GUARANTY_FLOOR;
     assert_eq!(h.state.total_guaranty.get(), opening);
-    assert_eq!(h.state.total_deposits.get() - h.state.total_withdrawals.get(), 100_000_000 + opening);
+    assert_eq!(
+        h.state.total_deposits.get() - h.state.total_withdrawals.get(),
+        100_000_000 + opening
+    );
     tokenbook_ledger::invariants::check_full(&h.state).unwrap();
 }
 

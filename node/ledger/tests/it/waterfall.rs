@@ -68,10 +68,7 @@ fn covered(events: &[Event], layer: DefaultLayer) -> Vec<(AccountId, i128)> {
 fn assert_conserved(h: &Harness) {
     let s = &h.state;
     let held = s.total_cash.get() + s.fee_pool.get() + s.insurance_fund.get();
-    assert_eq!(
-        held + s.total_guaranty.get(),
-        s.total_deposits.get() - s.total_withdrawals.get()
-    );
+    assert_eq!(held + s.total_guaranty.get(), s.total_deposits.get() - s.total_withdrawals.get());
     invariants::check_full(s).unwrap();
 }
 
@@ -170,9 +167,13 @@ fn a_small_default_is_paid_by_the_clearing_member_alone() {
     assert_eq!(covered(&e, DefaultLayer::MemberCash), vec![(Harness::member(1), 500_000_000)]);
     assert!(covered(&e, DefaultLayer::MemberGuaranty).is_empty());
     assert!(!e.iter().any(|e| matches!(e, Event::InsurancePaid { .. })));
-    assert_eq!((h.cash(Harness::member(1)), h.state.insurance_fund.get()), (1_500_000_000, 30_000_000));
+    assert_eq!(
+        (h.cash(Harness::member(1)), h.state.insurance_fund.get()),
+        (1_500_000_000, 30_000_000)
+    );
     assert_eq!(guaranty(&h, 1).posted.get(), FLOOR);
     assert!(!guaranty(&h, 1).is_short());
+    assert_eq!((h.position(t, AIT), margin::equity(&h.state, &h.state.accounts[&t])), (0, 0));
     assert_conserved(&h);
 }
 
