@@ -119,22 +119,36 @@ impl LedgerState {
     }
 
     /// Sets every member's requirement from the initial margin of the accounts it clears (one
-    /// pass over the accounts; run each variation-margin epoch and on a risk-parameter change).
+    /// pass over the accounts; on a risk-parameter change — the variation-margin epoch gathers
+    /// the margins in its own pass).
     pub(crate) fn refresh_guaranty_requirements(&mut self, events: &mut Events) {
-        let mut margin_by_member: std::collections::BTreeMap<AccountId, i128> =
-            std::collections::BTreeMap::new();
+        let traders = self.traders_margin();
+        self.set_guaranty_requirements(&traders, events);
+    }
+
+    /// Σ initial margin of the accounts each member clears, from scratch.
+    pub(crate) fn traders_margin(&self) -> TradersMargin {
+        let mut traders = TradersMargin::new();
         for account in self.accounts.values() {
             if account.id != account.member && !account.positions.is_empty() {
-                *margin_by_member.entry(account.member).or_default() +=
-                    margin::initial_margin(self, account, None);
+                traders.add(account.member, margin::initial_margin(self, account, None));
             }
         }
+        traders
+    }
+
+    /// Each member's requirement: `max(floor, ⌈Σ its traders' IM × guaranty_margin_bps⌉)`.
+    pub(crate) fn set_guaranty_requirements(
+        &mut self,
+        traders: &TradersMargin,
+        events: &mut Events,
+    ) {
         let (floor, bps) =
             (self.risk.guaranty_floor.get(), i128::from(self.risk.guaranty_margin_bps));
         let members: Vec<AccountId> = self.members().map(|a| a.id).collect();
         for member in members {
-            let traders = margin_by_member.get(&member).copied().unwrap_or(0);
-            let required = Cash::new(floor.max(margin::bps_ceil(traders, bps)).min(MAX_CASH));
+            let margin = traders.0.get(&member).copied().unwrap_or(0);
+            let required = Cash::new(floor.max(margin::bps_ceil(margin, bps)).min(MAX_CASH));
             if self.accounts[&member].guaranty.required != required {
                 if let Ok(account) = self.account_mut(member) {
                     account.guaranty.required = required;
@@ -293,4 +307,18 @@ fn check_amount(amount: Cash) -> Result<(), Reject> {
         );
     }
     Ok(())
+}
+
+/// Σ initial margin of the accounts each member clears (its own account excluded).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct TradersMargin(std::collections::BTreeMap<AccountId, i128>);
+
+impl TradersMargin {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn add(&mut self, member: AccountId, margin: i128) {
+        *self.0.entry(member).or_default() += margin;
+    }
 }

@@ -210,16 +210,21 @@ impl LedgerState {
             return;
         }
         self.vm_epoch = epoch;
-        let marks: Vec<(tokenbook_protocol::MarketId, Price, i128)> = self
+        let marks: Vec<(tokenbook_protocol::MarketId, Price, i128, u32)> = self
             .markets
             .values()
             .filter(|m| matches!(m.status, MarketStatus::Active | MarketStatus::Halted))
-            .map(|m| (m.id, m.mark, m.lot_tick_value.get()))
+            .map(|m| (m.id, m.mark, m.lot_tick_value.get(), m.spec.params.initial_margin_bps))
             .collect();
         let mut moved = 0i128;
+        // The guaranty requirements need every trader's IM: taken in this same pass for the
+        // one-position accounts (the common case; their data is in cache now), after it for
+        // the others.
+        let mut traders_margin = crate::guaranty::TradersMargin::new();
+        let mut later = Vec::new();
         for account in self.accounts.values_mut() {
             let mut changed = false;
-            for (id, mark, lot_tick_value) in &marks {
+            for (id, mark, lot_tick_value, _) in &marks {
                 let Some(p) = account.positions.get_mut(id) else { continue };
                 let pnl = p.pnl_at(*mark, *lot_tick_value);
                 if pnl == 0 {
@@ -236,13 +241,24 @@ impl LedgerState {
             if changed {
                 self.touched.accounts.push(account.id);
             }
+            if account.id != account.member && !account.positions.is_empty() {
+                match one_position_margin(account, &marks) {
+                    Some(margin) => traders_margin.add(account.member, margin),
+                    None => later.push(account.id),
+                }
+            }
         }
         debug_assert_eq!(moved, 0, "variation margin must be zero-sum");
         self.total_cash = Cash::new(self.total_cash.get() + moved);
-        for (market, price, _) in marks {
+        for (market, price, _, _) in marks {
             events.push(Event::VariationMargin { market, price });
         }
-        self.refresh_guaranty_requirements(events);
+        for id in later {
+            let account = &self.accounts[&id];
+            traders_margin.add(account.member, crate::margin::initial_margin(self, account, None));
+        }
+        debug_assert_eq!(traders_margin, self.traders_margin(), "the pass missed a margin");
+        self.set_guaranty_requirements(&traders_margin, events);
     }
 
     /// Each index: the lower median of current members' fresh submissions if a quorum is fresh
@@ -393,6 +409,19 @@ impl LedgerState {
     }
 }
 
+/// The initial margin of an account holding one position (and open orders only there) in a
+/// market of `marks` — its flat margin on the worst case, as the scan gives for one leg; `None`
+/// for any other account.
+fn one_position_margin(
+    account: &crate::state::Account,
+    marks: &[(tokenbook_protocol::MarketId, Price, i128, u32)],
+) -> Option<i128> {
+    let mut positions = account.positions.iter();
+    let (Some((market, p)), None) = (positions.next(), positions.next()) else { return None };
+    let (_, mark, lot_tick_value, bps) = marks.iter().find(|(id, ..)| id == market)?;
+    let worst = crate::margin::worst_position(p) * i128::from(mark.get()) * lot_tick_value;
+    Some(crate::margin::bps_ceil(worst, i128::from(*bps)))
+}
 /// The variation-margin epoch of a block time.
 #[must_use]
 pub fn vm_epoch(time: Timestamp, risk: &tokenbook_protocol::RiskParams) -> u64 {
