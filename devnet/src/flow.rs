@@ -79,7 +79,8 @@ pub fn trader_limits() -> AccountLimits {
 /// their account ids, in the order of `traders`.
 ///
 /// All registrations go into the mempool in nonce order, then every one is awaited; the ids
-/// (assigned in commit order) are then read back by key, and the deposits follow the same way.
+/// (assigned in commit order) are then read back by key, and the deposits follow the same way;
+/// then the member posts its guaranty-fund contribution behind them.
 ///
 /// # Errors
 /// A tx the node refused, or one not committed within 30 s.
@@ -118,7 +119,30 @@ pub async fn fund_traders(
         })
         .collect();
     submit_and_await(http, api, &deposits).await?;
+    stand_behind(http, api, member, accounts.len(), signer).await?;
     Ok(accounts)
+}
+
+/// The clearing member stands behind its traders: it deposits to its own account and posts a
+/// guaranty-fund contribution above what their margin can require (10% of their initial
+/// margin, and their margin is at most their $10M each), so the devnet's traders are never
+/// held to reducing by a requirement that rises at a variation-margin epoch.
+async fn stand_behind(
+    http: &reqwest::Client,
+    api: &str,
+    member: &Keypair,
+    traders: usize,
+    signer: &mut Signer,
+) -> Result<(), String> {
+    let me = AccountId::new(1);
+    // $1M per trader.
+    let amount = Cash::new(1_000_000_000_000 * i128::try_from(traders.max(1)).unwrap_or(1));
+    let reference = Hash::digest_parts(&[b"guaranty", &amount.get().to_le_bytes()]);
+    let deposit = TxBody::Deposit(CashTransfer { account: me, amount, reference });
+    let post = TxBody::PostGuaranty(tokenbook_protocol::GuarantyTransfer { amount });
+    // One after the other: in one block the fair sequence could order the post first.
+    submit_and_await(http, api, &[signer.sign(member, me, deposit)]).await?;
+    submit_and_await(http, api, &[signer.sign(member, me, post)]).await
 }
 
 /// Submits `txs` in order without waiting, then waits until each is committed and accepted.

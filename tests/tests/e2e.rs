@@ -275,8 +275,8 @@ fn trade_through_the_cli(net: &Net, account: u64, committed: &mut Vec<String>) {
     });
 }
 
-/// The dead-man's switch, member withdraw/freeze, an oracle publication, a governance vote to
-/// quorum, `watch`, and the auditor's `prove` and `export`, all through the CLI.
+/// The dead-man's switch, member withdraw/freeze/guaranty, an oracle publication, a governance
+/// vote to quorum, `watch`, and the auditor's `prove` and `export`, all through the CLI.
 fn the_other_commands(net: &Net, account: u64, committed: &mut Vec<String>) {
     let api = &net.apis[0];
     let id = account.to_string();
@@ -312,6 +312,19 @@ fn the_other_commands(net: &Net, account: u64, committed: &mut Vec<String>) {
     assert!(refused.unwrap_err().contains("account_frozen"));
     net.ok(api, &[&m[..], &["member", "freeze", &id, "--unfreeze"]].concat());
     assert_eq!(net.ok(api, &["account", &id])["frozen"], false);
+    // Member: its guaranty-fund contribution — cash into its own account, posted, released.
+    let posted_now = || -> i128 {
+        let guaranty = &net.ok(api, &["account", "1"])["guaranty"];
+        guaranty["posted"].as_str().unwrap().parse().unwrap()
+    };
+    let before = posted_now();
+    net.ok(api, &[&m[..], &["member", "deposit", "1", "100"]].concat());
+    let posted = net.ok(api, &[&m[..], &["member", "post-guaranty", "100"]].concat());
+    assert!(event(&posted, "guaranty_posted").is_some(), "{posted}");
+    assert_eq!(posted_now(), before + 100_000_000);
+    let released = net.ok(api, &[&m[..], &["member", "release-guaranty", "100"]].concat());
+    assert!(event(&released, "guaranty_released").is_some(), "{released}");
+    assert_eq!(posted_now(), before);
     // Oracle: a member publishes an index observation.
     let published = net.ok(api, &[&m[..], &["oracle", "publish", "2", "2.50"]].concat());
     assert!(event(&published, "index_published").is_some(), "{published}");

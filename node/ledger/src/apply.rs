@@ -320,7 +320,7 @@ impl LedgerState {
     /// Applies the nonce rule against the account's window as it stood at the block's start.
     fn spend_nonce(&mut self, account_id: AccountId, nonce: u64) -> Result<(), Reject> {
         let time = self.time;
-        self.touched.accounts.push(account_id);
+        self.touched.account(account_id);
         let Some(account) = self.accounts.get_mut(&account_id) else {
             return reject(
                 RejectCode::AccountUnknown,
@@ -348,7 +348,7 @@ impl LedgerState {
         nonce: u64,
     ) -> Result<(), Reject> {
         let time = self.time;
-        self.touched.accounts.push(account_id);
+        self.touched.account(account_id);
         let Some(window) =
             self.accounts.get_mut(&account_id).and_then(|a| a.scoped_keys.get_mut(&key))
         else {
@@ -430,7 +430,7 @@ impl LedgerState {
 
     /// A mutable account, marked as touched.
     pub(crate) fn account_mut(&mut self, id: AccountId) -> Result<&mut Account, Reject> {
-        self.touched.accounts.push(id);
+        self.touched.account(id);
         self.accounts.get_mut(&id).ok_or_else(|| {
             Reject::new(RejectCode::AccountUnknown, format!("account {id} does not exist"))
         })
@@ -461,7 +461,7 @@ impl LedgerState {
         let account = Account::new(id, kind, owner, member.unwrap_or(id), limits, self_trade_group);
         self.accounts.push(account);
         self.keys.insert(owner, KeyGrant::Owner(id));
-        self.touched.accounts.push(id);
+        self.touched.account(id);
         self.touched.keys.push(owner);
         self.touched.globals = true;
         Ok(id)

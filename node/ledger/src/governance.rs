@@ -384,7 +384,7 @@ impl LedgerState {
             if let Some(account) = self.accounts.get_mut(id) {
                 account.member = to;
             }
-            self.touched.accounts.push(*id);
+            self.touched.account(*id);
         }
         u64::try_from(moving.len()).unwrap_or(u64::MAX)
     }

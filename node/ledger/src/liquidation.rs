@@ -65,7 +65,8 @@ impl LedgerState {
         self.liquidation_backlog = false;
         let mut fund_was_empty = !self.insurance_fund.is_positive();
         while !queue.is_empty() {
-            let since = self.touched.accounts.len();
+            // The log skips a repeat of its last entry, so the tail starts one entry early.
+            let since = self.touched.accounts.len().saturating_sub(1);
             for account in queue {
                 if budget == 0 {
                     self.liquidation_backlog = true;
@@ -139,7 +140,8 @@ impl LedgerState {
         }
         let cover = margin::equity(self, &self.accounts[&id]) + self.waterfall_capacity(id);
         let per_tick = i128::from(qty).abs() * m.lot_tick_value.get();
-        // Ticks of adverse price the account and the waterfall can absorb (floor: toward the layers).
+        // Ticks of adverse price the account and the waterfall can absorb (floor: toward the
+        // layers).
         let room = cover.div_euclid(per_tick);
         let mark = i128::from(m.mark.get());
         let limit = if qty > 0 { mark - room } else { mark + room };
@@ -165,8 +167,8 @@ impl LedgerState {
     /// Auto-deleveraging, the last resort, takes the minimum (issue #18): when the account and
     /// the waterfall can bear the mark, only the fewest lots that bring the account back to
     /// maintenance are closed, at the mark; when they cannot, the whole position is, at the
-    /// price where they reach zero (rounded toward the waterfall: the counterparties bear at most one
-    /// tick more). The lots are spread over the opposite positions by [`pro_rata`] — the
+    /// price where they reach zero (rounded toward the waterfall: the counterparties bear at most
+    /// one tick more). The lots are spread over the opposite positions by [`pro_rata`] — the
     /// profitable ones first, the others only if those are not enough. No fees.
     fn deleverage(&mut self, id: AccountId, market: MarketId, events: &mut Events) {
         let qty = self.position_qty(id, market);

@@ -239,7 +239,7 @@ impl LedgerState {
                 }
             }
             if changed {
-                self.touched.accounts.push(account.id);
+                self.touched.account(account.id);
             }
             if account.id != account.member && !account.positions.is_empty() {
                 match one_position_margin(account, &marks) {
@@ -400,7 +400,7 @@ impl LedgerState {
             let pnl = p.pnl_at(price, lot_tick_value);
             account.cash = Cash::new(account.cash.get() + pnl);
             moved += pnl;
-            self.touched.accounts.push(account.id);
+            self.touched.account(account.id);
         }
         debug_assert_eq!(moved, 0, "final settlement must be zero-sum");
         self.total_cash = Cash::new(self.total_cash.get() + moved);

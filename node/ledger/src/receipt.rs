@@ -465,9 +465,34 @@ pub(crate) struct TouchLog {
     pub proposals: Vec<ProposalId>,
     pub references: Vec<(AccountId, Hash)>,
     pub globals: bool,
+    /// How many of `accounts`, from the start, [`TouchLog::sort_accounts`] left sorted.
+    pub accounts_sorted: usize,
 }
 
 impl TouchLog {
+    /// Logs an account (a repeat of the last one logged is skipped: most txs touch their
+    /// account several times in a row).
+    pub fn account(&mut self, id: AccountId) {
+        if self.accounts.last() != Some(&id) {
+            self.accounts.push(id);
+        }
+    }
+
+    /// Sorts and deduplicates the accounts logged so far, in place. After the first call of a
+    /// block the log is a sorted run plus a tail: the tail is sorted, then the two runs merged
+    /// (a stable sort of two runs is a linear merge).
+    pub fn sort_accounts(&mut self) {
+        let sorted = self.accounts_sorted.min(self.accounts.len());
+        if sorted == 0 {
+            self.accounts.sort_unstable();
+        } else if sorted < self.accounts.len() {
+            self.accounts[sorted..].sort_unstable();
+            self.accounts.sort();
+        }
+        self.accounts.dedup();
+        self.accounts_sorted = self.accounts.len();
+    }
+
     pub fn finish(self) -> Touched {
         Touched {
             accounts: sorted(self.accounts),

@@ -43,7 +43,8 @@ pub struct RiskIndex {
     longs: BTreeMap<MarketId, BTreeSet<(i128, AccountId)>>,
     shorts: BTreeMap<MarketId, BTreeSet<(i128, AccountId)>>,
     multi: BTreeMap<MarketId, BTreeSet<AccountId>>,
-    filed: BTreeMap<AccountId, Filing>,
+    /// Each account's filing, by account id − 1 (ids are dense).
+    filed: Vec<Option<Filing>>,
     /// The margin parameters the filings were computed with: the spread charge, the cross-index
     /// credit and each market's maintenance bps.
     params: ([u32; 2], BTreeMap<MarketId, u32>),
@@ -55,10 +56,16 @@ impl RiskIndex {
     fn file(&mut self, id: AccountId, filing: Option<Filing>) {
         // Variation margin moves PnL from cost into cash: base, and so the filing, stay as they
         // were for most touched accounts.
-        if self.filed.get(&id) == filing.as_ref() {
+        let Some(slot) = usize::try_from(id.get()).ok().and_then(|i| i.checked_sub(1)) else {
+            return;
+        };
+        if slot >= self.filed.len() {
+            self.filed.resize(slot + 1, None);
+        }
+        if self.filed[slot] == filing {
             return;
         }
-        if let Some(old) = self.filed.remove(&id) {
+        if let Some(old) = self.filed[slot].take() {
             match old {
                 Filing::Long(m, t) => {
                     self.longs.entry(m).or_default().remove(&(t, id));
@@ -87,7 +94,7 @@ impl RiskIndex {
                 }
             }
         }
-        self.filed.insert(id, filing);
+        self.filed[slot] = Some(filing);
     }
 
     /// The filed accounts of `market` that may need liquidation at `mark`.
@@ -116,7 +123,7 @@ impl LedgerState {
     fn filing(&self, id: AccountId) -> Option<Filing> {
         let account = self.accounts.get(&id)?;
         let mut base = account.cash.get();
-        let mut open = Vec::new();
+        let mut open: smallvec::SmallVec<[_; 2]> = smallvec::SmallVec::new();
         for (market_id, p) in &account.positions {
             let Some(m) = self.markets.get(market_id) else { continue };
             base = base.checked_sub(p.cost.get())?;
@@ -163,27 +170,22 @@ impl LedgerState {
                 }
             }
         }
-        let mut scope = self.touched_accounts();
+        // The accounts the block touched so far, each once, in id order (at a variation-margin
+        // epoch every account with a position), merged with those past their trigger.
+        self.touched.sort_accounts();
+        let mut scope = self.touched.accounts.clone();
         scope.extend(at_risk);
-        scope.sort_unstable();
+        scope.sort();
         scope.dedup();
         scope
-    }
-
-    /// The accounts the block touched so far, each once, in id order (a sorted vector: at a
-    /// variation-margin epoch it holds every account with a position).
-    fn touched_accounts(&self) -> Vec<AccountId> {
-        let mut ids = self.touched.accounts.clone();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
     }
 
     /// Files again every account the block touched; remembers whether the fund is empty.
     pub(crate) fn refile_touched(&mut self) {
         let Some(mut index) = self.risk_index.take() else { return };
-        for id in self.touched_accounts() {
-            index.file(id, self.filing(id));
+        self.touched.sort_accounts();
+        for id in &self.touched.accounts {
+            index.file(*id, self.filing(*id));
         }
         index.fund_was_empty = !self.insurance_fund.is_positive();
         self.risk_index = Some(index);

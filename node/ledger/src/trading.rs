@@ -427,7 +427,7 @@ impl LedgerState {
         value: i128,
         fee: i128,
     ) -> i64 {
-        self.touched.accounts.push(account);
+        self.touched.account(account);
         let Some(acct) = self.accounts.get_mut(&account) else {
             unreachable!("filled order of a missing account")
         };
@@ -464,7 +464,7 @@ impl LedgerState {
     /// an untriggered stop).
     fn track_open(&mut self, id: OrderId, info: OrderInfo, open: Qty) {
         self.touched.orders.push(id);
-        self.touched.accounts.push(info.account);
+        self.touched.account(info.account);
         if let Some(expiry) = info.expires_at {
             self.expiries.insert((expiry, id));
         }
@@ -492,7 +492,7 @@ impl LedgerState {
     pub(crate) fn untrack_open(&mut self, id: OrderId) -> Option<OrderInfo> {
         let info = self.orders.remove(&id)?;
         self.touched.orders.push(id);
-        self.touched.accounts.push(info.account);
+        self.touched.account(info.account);
         if let Some(expiry) = info.expires_at {
             self.expiries.remove(&(expiry, id));
         }
@@ -804,7 +804,7 @@ impl LedgerState {
             if let Some(acct) = self.accounts.get_mut(&account) {
                 acct.deadman = None;
             }
-            self.touched.accounts.push(account);
+            self.touched.account(account);
             self.touched.globals = true;
             events.push(Event::DeadmanFired { account });
             let _ = self.cancel_all(account, None, CancelReason::DeadmanSwitch, events);
