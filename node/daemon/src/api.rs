@@ -158,6 +158,7 @@ fn routes(state: ApiState) -> Router {
         .route("/v1/state-root/{height}", get(state_root))
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/markets", get(markets))
+        .route("/v1/clearing", get(clearing))
         .route("/v1/markets/{symbol}/book", get(book))
         .route("/v1/markets/{symbol}/trades", get(trades))
         .route("/v1/stream", get(stream))
@@ -527,12 +528,48 @@ async fn markets(State(state): State<ApiState>) -> ApiResult {
                         "tick_size": m.spec.tick_size.get().to_string(),
                         "lot_size": m.spec.lot_size, "multiplier": m.spec.multiplier,
                         "expiry": m.spec.expiry,
+                        "settlement_window_ms": m.spec.settlement_window_ms,
+                        "lot_tick_value": m.lot_tick_value.get().to_string(),
+                        "open_interest": m.long_interest,
+                        "params": m.spec.params,
                         "best_bid": m.book.best_bid(), "best_ask": m.book.best_ask() })
             })
             .collect::<Vec<_>>()
     })
     .await?;
     Ok(axum::Json(list).into_response())
+}
+
+/// The clearing house's own state: the insurance fund, the fee pool, the cash totals, every
+/// member's guaranty contribution, and the global risk parameters (cash in micro-USD strings).
+async fn clearing(State(state): State<ApiState>) -> ApiResult {
+    let body = read(&state, |driver| {
+        let ledger = driver.executor().ledger();
+        let cash = |c: tokenbook_protocol::Cash| c.get().to_string();
+        let members: Vec<Value> = ledger
+            .members()
+            .map(|m| {
+                let g = m.guaranty;
+                json!({ "account": m.id, "cash": cash(m.cash), "guaranty_posted": cash(g.posted),
+                        "guaranty_required": cash(g.required), "guaranty_due": cash(g.due),
+                        "short": g.is_short() })
+            })
+            .collect();
+        json!({
+            "height": ledger.height,
+            "insurance_fund": cash(ledger.insurance_fund),
+            "fee_pool": cash(ledger.fee_pool),
+            "total_guaranty": cash(ledger.total_guaranty),
+            "total_account_cash": cash(ledger.total_cash),
+            "total_deposits": cash(ledger.total_deposits),
+            "total_withdrawals": cash(ledger.total_withdrawals),
+            "liquidation_backlog": ledger.liquidation_backlog,
+            "members": members,
+            "risk": ledger.risk,
+        })
+    })
+    .await?;
+    Ok(axum::Json(body).into_response())
 }
 
 #[derive(Deserialize)]

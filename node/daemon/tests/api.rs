@@ -127,8 +127,20 @@ async fn the_api_serves_a_running_node() {
     let root = Hash(hex::decode(root_hex).unwrap().try_into().unwrap());
     proof.verify(&root).unwrap();
     assert_eq!(get(&format!("{url}/v1/accounts/424242")).await.1["code"], "account_unknown");
-    // Markets and an (empty) book; trades of an unknown market are a clear 404.
+    // Markets (with their risk parameters and open interest) and an (empty) book; trades of an
+    // unknown market are a clear 404.
     let (_, markets) = get(&format!("{url}/v1/markets")).await;
+    assert_eq!(markets[0]["params"]["initial_margin_bps"], 1_000, "{markets}");
+    assert_eq!(markets[0]["open_interest"], "0", "{markets}");
+    // The clearing state: the fund, the fee pool, the members' guaranty contributions.
+    let (code, clearing) = get(&format!("{url}/v1/clearing")).await;
+    assert_eq!(code, 200, "{clearing}");
+    assert_eq!(clearing["insurance_fund"], "0", "{clearing}");
+    let floor = tokenbook_ledger::genesis::GUARANTY_FLOOR.to_string();
+    assert_eq!(clearing["members"][0]["guaranty_posted"], floor.as_str(), "{clearing}");
+    assert_eq!(clearing["members"][0]["short"], false, "{clearing}");
+    assert_eq!(clearing["total_guaranty"], floor.as_str(), "{clearing}");
+    assert_eq!(clearing["risk"]["guaranty_margin_bps"], 1_000, "{clearing}");
     let symbol = markets[0]["symbol"].as_str().unwrap().to_string();
     let (code, book) = get(&format!("{url}/v1/markets/{symbol}/book?depth=5")).await;
     assert_eq!(code, 200, "{book}");
