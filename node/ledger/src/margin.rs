@@ -60,6 +60,12 @@ pub fn bps_ceil(value: i128, bps: i128) -> i128 {
     whole * bps + tail.div_euclid(10_000) + i128::from(tail.rem_euclid(10_000) != 0)
 }
 
+/// The flat margin of `lots` (either sign) at `mark`: `⌈|lots| × mark × lot tick value × bps /
+/// 10,000⌉` — what the scan gives for one leg alone.
+pub(crate) fn flat_margin(lots: i128, mark: Price, lot_tick_value: i128, bps: u32) -> i128 {
+    bps_ceil(lots.abs() * i128::from(mark.get()) * lot_tick_value, i128::from(bps))
+}
+
 /// Worst-case absolute position if every open order of one side fills.
 pub(crate) fn worst_position(p: &Position) -> i128 {
     let q = i128::from(p.qty.get());
@@ -145,8 +151,8 @@ fn one_market_initial(state: &LedgerState, account: &Account, extra: Extra) -> O
         None => {}
     }
     let Some(m) = state.markets.get(&market_id) else { return Some(0) };
-    let worst = worst_position(&p) * i128::from(m.mark.get()) * m.lot_tick_value.get();
-    Some(bps_ceil(worst, i128::from(m.spec.params.initial_margin_bps)))
+    let bps = m.spec.params.initial_margin_bps;
+    Some(flat_margin(worst_position(&p), m.mark, m.lot_tick_value.get(), bps))
 }
 
 /// Maintenance margin of an account's positions (open orders do not count).
@@ -188,8 +194,8 @@ fn position_maintenance(state: &LedgerState, market: MarketId, p: &Position) -> 
     let Some(m) = state.markets.get(&market) else {
         return 0;
     };
-    let value = i128::from(p.qty.get()).abs() * i128::from(m.mark.get()) * m.lot_tick_value.get();
-    bps_ceil(value, i128::from(m.spec.params.maintenance_margin_bps))
+    let bps = m.spec.params.maintenance_margin_bps;
+    flat_margin(i128::from(p.qty.get()), m.mark, m.lot_tick_value.get(), bps)
 }
 
 fn initial_leg(state: &LedgerState, market: MarketId, p: &Position) -> Option<Leg> {

@@ -419,8 +419,7 @@ fn one_position_margin(
     let mut positions = account.positions.iter();
     let (Some((market, p)), None) = (positions.next(), positions.next()) else { return None };
     let (_, mark, lot_tick_value, bps) = marks.iter().find(|(id, ..)| id == market)?;
-    let worst = crate::margin::worst_position(p) * i128::from(mark.get()) * lot_tick_value;
-    Some(crate::margin::bps_ceil(worst, i128::from(*bps)))
+    Some(crate::margin::flat_margin(crate::margin::worst_position(p), *mark, *lot_tick_value, *bps))
 }
 /// The variation-margin epoch of a block time.
 #[must_use]
