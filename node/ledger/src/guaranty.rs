@@ -48,20 +48,7 @@ impl LedgerState {
     ) -> Result<(), Reject> {
         self.require_member(member)?;
         check_amount(amount)?;
-        let account = &self.accounts[&member];
-        if amount > account.cash {
-            return reject(
-                RejectCode::InsufficientCash,
-                format!("posting {amount} exceeds the member's cash {}", account.cash),
-            );
-        }
-        let free = margin::free_margin(self, account, None);
-        if free < amount.get() {
-            return reject(
-                RejectCode::InsufficientMargin,
-                format!("posting {amount} would leave equity below initial margin (free {free})"),
-            );
-        }
+        self.check_cash_out(&self.accounts[&member], amount, "guaranty posting")?;
         let account = self.account_mut(member)?;
         account.cash = Cash::new(account.cash.get() - amount.get());
         let g = &mut account.guaranty;

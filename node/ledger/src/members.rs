@@ -94,23 +94,7 @@ impl LedgerState {
         if account.frozen {
             return reject(RejectCode::AccountFrozen, format!("account {} is frozen", t.account));
         }
-        if t.amount > account.cash {
-            return reject(
-                RejectCode::InsufficientCash,
-                format!("withdrawal of {} exceeds cash {}", t.amount, account.cash),
-            );
-        }
-        // The risk hook: equity after the withdrawal must still cover initial margin.
-        let free = margin::free_margin(self, account, None);
-        if free < t.amount.get() {
-            return reject(
-                RejectCode::InsufficientMargin,
-                format!(
-                    "withdrawal of {} would leave equity below initial margin (free margin {free})",
-                    t.amount
-                ),
-            );
-        }
+        self.check_cash_out(account, t.amount, "withdrawal")?;
         self.references.insert((member, t.reference));
         self.touched.references.push((member, t.reference));
         let account = self.account_mut(t.account)?;
@@ -119,6 +103,32 @@ impl LedgerState {
         self.total_withdrawals = Cash::new(self.total_withdrawals.get() + t.amount.get());
         self.touched.globals = true;
         events.push(Event::Withdrawn { account: t.account, amount: t.amount });
+        Ok(())
+    }
+
+    /// Cash may leave an account (a withdrawal, a guaranty posting) only from its cash and only
+    /// while equity after it still covers initial margin (the risk hook).
+    pub(crate) fn check_cash_out(
+        &self,
+        account: &crate::state::Account,
+        amount: Cash,
+        what: &str,
+    ) -> Result<(), Reject> {
+        if amount > account.cash {
+            return reject(
+                RejectCode::InsufficientCash,
+                format!("{what} of {amount} exceeds cash {}", account.cash),
+            );
+        }
+        let free = margin::free_margin(self, account, None);
+        if free < amount.get() {
+            return reject(
+                RejectCode::InsufficientMargin,
+                format!(
+                    "{what} of {amount} would leave equity below initial margin (free margin {free})"
+                ),
+            );
+        }
         Ok(())
     }
 
