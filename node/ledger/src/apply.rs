@@ -233,8 +233,7 @@ fn sequence_of(prev_block_hash: &Hash, txs: &[Tx], hashes: &[Hash]) -> Vec<usize
     // Sort on a u128 of (class, first 15 bytes of the rank); on the (astronomically rare) equal
     // heads the full rank and then the position decide, so the order is exactly
     // (class, rank, position).
-    let ranks: Vec<Hash> =
-        hashes.iter().map(|h| Hash::digest_parts(&[&prev_block_hash.0, &h.0])).collect();
+    let ranks: Vec<Hash> = hashes.iter().map(|h| Hash::digest_pair(prev_block_hash, h)).collect();
     let mut keyed: Vec<(u128, usize)> = txs
         .iter()
         .zip(&ranks)

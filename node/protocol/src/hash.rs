@@ -34,6 +34,42 @@ impl Hash {
         Self(hasher.finalize().into())
     }
 
+    /// SHA-256 of the 64 bytes `first ‖ second`: the same digest as
+    /// [`Self::digest_parts`]`(&[first, second])`, computed as the two compressions it is (the
+    /// message block, then the constant padding block for a 512-bit message) without the
+    /// streaming hasher's buffering — the fair sequence takes one per tx.
+    #[must_use]
+    pub fn digest_pair(first: &Self, second: &Self) -> Self {
+        /// SHA-256's initial state (FIPS 180-4 §5.3.3).
+        const INITIAL: [u32; 8] = [
+            0x6a09_e667,
+            0xbb67_ae85,
+            0x3c6e_f372,
+            0xa54f_f53a,
+            0x510e_527f,
+            0x9b05_688c,
+            0x1f83_d9ab,
+            0x5be0_cd19,
+        ];
+        /// The padding block of a 64-byte message: the 1 bit, zeros, the length 512 in bits.
+        const PADDING: [u8; 64] = {
+            let mut block = [0u8; 64];
+            block[0] = 0x80;
+            block[62] = 0x02;
+            block
+        };
+        let mut message = [0u8; 64];
+        message[..32].copy_from_slice(&first.0);
+        message[32..].copy_from_slice(&second.0);
+        let mut state = INITIAL;
+        sha2::block_api::compress256(&mut state, &[message, PADDING]);
+        let mut out = [0u8; 32];
+        for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
+            bytes.copy_from_slice(&word.to_be_bytes());
+        }
+        Self(out)
+    }
+
     /// Lower-case hex.
     #[must_use]
     pub fn to_hex(&self) -> String {
@@ -114,6 +150,15 @@ mod tests {
             Hash::digest(b"abc").to_hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    proptest::proptest! {
+        /// The two-compression shortcut is SHA-256 of the concatenation.
+        #[test]
+        fn digest_pair_is_sha256_of_both(a in proptest::array::uniform32(0u8..), b in proptest::array::uniform32(0u8..)) {
+            let (a, b) = (Hash(a), Hash(b));
+            proptest::prop_assert_eq!(Hash::digest_pair(&a, &b), Hash::digest_parts(&[&a.0, &b.0]));
+        }
     }
 
     #[test]

@@ -62,19 +62,20 @@ impl NonceError {
     }
 }
 
-/// An account's window of highest used nonces, kept sorted ascending. A deque, because nonces
-/// mostly arrive at the top while the smallest leaves at the bottom; it encodes exactly like a
-/// `Vec` (length, then the nonces).
+/// An account's window of highest used nonces, kept sorted ascending in one contiguous array
+/// (length, then the nonces, when encoded). Nonces mostly arrive at or near the top: a nonce
+/// above the largest is judged without a search, and when the window is full the smallest
+/// leaves in the same shift that makes room for the new one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct NonceWindow {
-    used: std::collections::VecDeque<u64>,
+    used: Vec<u64>,
 }
 
 impl NonceWindow {
     /// The floor: the smallest remembered nonce when the window is full.
     #[must_use]
     pub fn floor(&self) -> Option<u64> {
-        (self.used.len() >= NONCE_WINDOW).then(|| self.used.front().copied()).flatten()
+        (self.used.len() >= NONCE_WINDOW).then(|| self.used.first().copied()).flatten()
     }
 
     /// Checks `nonce` at block time `time` against `floor` (the window's floor at the start of
@@ -87,7 +88,7 @@ impl NonceWindow {
         if nonce.abs_diff(time.get()) > NONCE_MAX_SKEW_MS {
             return Err(NonceError::OutOfRange { nonce, time: time.get() });
         }
-        if self.used.binary_search(&nonce).is_ok() {
+        if self.position(nonce).is_ok() {
             return Err(NonceError::Replayed(nonce));
         }
         match floor {
@@ -99,14 +100,29 @@ impl NonceWindow {
     /// Records an accepted nonce; returns the smallest nonce if the window overflowed and dropped
     /// it.
     pub fn record(&mut self, nonce: u64) -> Option<u64> {
-        let at = self.used.partition_point(|&n| n < nonce);
-        if self.used.get(at) == Some(&nonce) {
+        let Err(at) = self.position(nonce) else { return None };
+        if self.used.len() < NONCE_WINDOW {
+            self.used.insert(at, nonce);
             return None;
         }
-        self.used.insert(at, nonce);
-        let dropped = if self.used.len() > NONCE_WINDOW { self.used.pop_front() } else { None };
-        debug_assert!(self.used.iter().zip(self.used.iter().skip(1)).all(|(a, b)| a < b));
-        dropped
+        // Full: the smallest of the window and `nonce` leaves. Below the smallest, `nonce`
+        // itself is that one; otherwise everything under `at` shifts down a place.
+        if at == 0 {
+            return Some(nonce);
+        }
+        let dropped = self.used[0];
+        self.used.copy_within(1..at, 0);
+        self.used[at - 1] = nonce;
+        debug_assert!(self.used.windows(2).all(|w| w[0] < w[1]));
+        Some(dropped)
+    }
+
+    /// Where `nonce` is (`Ok`) or would go (`Err`); above the largest without a search.
+    fn position(&self, nonce: u64) -> Result<usize, usize> {
+        match self.used.last() {
+            Some(&top) if nonce > top => Err(self.used.len()),
+            _ => self.used.binary_search(&nonce),
+        }
     }
 
     /// Checks against the current floor and records: the rule for a tx alone in its block.
@@ -227,6 +243,23 @@ mod tests {
             let accepted = run_blocks(&blocks);
             let unique: std::collections::BTreeSet<u64> = accepted.iter().copied().collect();
             prop_assert_eq!(unique.len(), accepted.len(), "a nonce was accepted twice: {:?}", accepted);
+        }
+
+        /// The window records exactly like a sorted set that keeps the [`NONCE_WINDOW`] largest
+        /// nonces: same nonce dropped, same contents, after every record.
+        #[test]
+        fn record_matches_a_sorted_set(nonces in proptest::collection::vec(0u64..120, 0..200)) {
+            let mut window = NonceWindow::default();
+            let mut model = std::collections::BTreeSet::new();
+            for n in nonces {
+                let expected = if model.insert(n) && model.len() > NONCE_WINDOW {
+                    model.pop_first()
+                } else {
+                    None
+                };
+                prop_assert_eq!(window.record(n), expected, "recording {}", n);
+                prop_assert!(window.used().eq(model.iter().copied()));
+            }
         }
 
         /// Shuffling a block does not change which nonces it accepts.
