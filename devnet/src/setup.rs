@@ -194,8 +194,10 @@ fn write_home(
     config.p2p.peers = peers;
     config.p2p.redial_ms = 500;
     config.api.listen = api.into();
-    config.api.rate_per_second = 10_000;
-    config.api.burst = 20_000;
+    // Every devnet client (the flows, the load generator, the console) is one address, loopback:
+    // the per-address limits are the whole devnet's.
+    config.api.rate_per_second = 100_000;
+    config.api.burst = 200_000;
     config.consensus.propose_base_ms = 1_000;
     config.consensus.vote_base_ms = 500;
     // Loopback: a live proposer's block arrives within milliseconds, so a member that sent

@@ -81,10 +81,40 @@ pub struct P2p {
 pub struct Api {
     /// Listen address.
     pub listen: String,
-    /// Sustained requests per second per connection.
+    /// Sustained requests per second per client IP address.
     pub rate_per_second: u64,
-    /// Requests a connection may make at once.
+    /// Requests a client IP address may make at once.
     pub burst: u64,
+    /// Requests answered at once across all clients (more get `503 overloaded`).
+    pub max_in_flight: usize,
+    /// Longest a request may take (seconds).
+    pub request_timeout_secs: u64,
+    /// Connections open at once (more get `503 too_many_connections`).
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Longest wait for a request's head, idle kept-alive time included (milliseconds).
+    pub header_timeout_ms: u64,
+    /// `/v1/stream` WebSockets open at once.
+    pub max_streams: usize,
+}
+
+impl Api {
+    /// The limits the API server enforces.
+    #[must_use]
+    pub fn limits(&self) -> crate::api::ApiLimits {
+        crate::api::ApiLimits {
+            rate: crate::api::RateLimit { per_second: self.rate_per_second, burst: self.burst },
+            max_in_flight: self.max_in_flight,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+            max_streams: self.max_streams,
+            server: crate::api::ServerLimits {
+                max_connections: self.max_connections,
+                max_connections_per_ip: self.max_connections_per_ip,
+                header_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
+            },
+        }
+    }
 }
 
 /// Consensus timeouts (milliseconds).
@@ -168,7 +198,19 @@ impl Default for P2p {
 
 impl Default for Api {
     fn default() -> Self {
-        Api { listen: "127.0.0.1:8080".into(), rate_per_second: 200, burst: 400 }
+        let limits = crate::api::ApiLimits::default();
+        Api {
+            listen: "127.0.0.1:8080".into(),
+            rate_per_second: limits.rate.per_second,
+            burst: limits.rate.burst,
+            max_in_flight: limits.max_in_flight,
+            request_timeout_secs: limits.request_timeout.as_secs(),
+            max_connections: limits.server.max_connections,
+            max_connections_per_ip: limits.server.max_connections_per_ip,
+            header_timeout_ms: u64::try_from(limits.server.header_timeout.as_millis())
+                .unwrap_or(u64::MAX),
+            max_streams: limits.max_streams,
+        }
     }
 }
 

@@ -236,7 +236,7 @@ fn block_limits(config: &Config) -> BlockLimits {
 async fn serve_api(
     config: &Config,
     handles: &Handles,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), String> {
     let router = api::router(
         api::ApiState {
@@ -246,18 +246,12 @@ async fn serve_api(
             commits: handles.commits.clone(),
             metrics: handles.metrics.clone(),
         },
-        api::RateLimit { per_second: config.api.rate_per_second, burst: config.api.burst },
+        &config.api.limits(),
     );
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .map_err(|e| format!("api listen {}: {e}", config.api.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stop.changed().await;
-            })
-            .await
-    });
+    let server = tokio::spawn(api::serve(listener, router, config.api.limits().server, stop));
     Ok((address, server))
 }

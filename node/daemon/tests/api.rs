@@ -21,12 +21,16 @@ use tokenbook_store::{StateProof, StoreConfig};
 async fn node(
     dir: &std::path::Path,
 ) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
-    node_with(dir, api::RateLimit { per_second: 1_000, burst: 1_000 }).await
+    node_with(dir, limited(api::RateLimit { per_second: 1_000, burst: 1_000 })).await
+}
+
+fn limited(rate: api::RateLimit) -> api::ApiLimits {
+    api::ApiLimits { rate, ..api::ApiLimits::default() }
 }
 
 async fn node_with(
     dir: &std::path::Path,
-    limit: api::RateLimit,
+    api_limits: api::ApiLimits,
 ) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
     let mut genesis = genesis_of(1);
     genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
@@ -56,11 +60,10 @@ async fn node_with(
         commits: handles.commits.clone(),
         metrics: handles.metrics.clone(),
     };
-    let app =
-        api::router(state, limit).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = api::router(state, &api_limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(api::serve(listener, app, api_limits.server, stop.subscribe()));
     (url, stop, handles)
 }
 
@@ -225,10 +228,10 @@ async fn market_symbol(url: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flooding_connection_is_rate_limited() {
+async fn a_flooding_client_is_rate_limited_by_address() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _stop, _handles) =
-        node_with(dir.path(), api::RateLimit { per_second: 1, burst: 10 }).await;
+        node_with(dir.path(), limited(api::RateLimit { per_second: 1, burst: 10 })).await;
     // One client keeps one connection (reqwest pools it).
     let client = reqwest::Client::new();
     let mut limited = 0;
@@ -241,11 +244,13 @@ async fn a_flooding_connection_is_rate_limited() {
         }
     }
     // 40 requests against a burst of 10 refilled at one per second: about 30 refused (fewer if
-    // the machine is slow enough for refills, or if the client opened a second connection).
+    // the machine is slow enough for refills).
     assert!((15..=30).contains(&limited), "{limited} of 40 limited with a burst of 10");
-    // Another connection is not held back by the first.
+    // A new connection from the same address does not get a fresh bucket (it did when the
+    // limiter was keyed by connection: a flooder just reconnected).
     let other = reqwest::Client::new();
-    assert_eq!(other.get(format!("{url}/v1/status")).send().await.unwrap().status().as_u16(), 200);
+    let again = other.get(format!("{url}/v1/status")).send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 429, "a new connection from the same address");
 }
 
 /// The routes a CLI and an auditor need besides the basics: the receipt's events, the account
@@ -330,4 +335,111 @@ async fn the_routes_the_cli_and_the_auditor_use() {
         }
     }
     assert!(hashes.iter().all(|h| seen.contains(h)), "stream hashes {seen:?}");
+}
+
+/// Every refusal is the documented JSON, whichever layer gives it: routing, method, path and
+/// query parsing, the body limit, the WebSocket upgrade, and the handlers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_answer_is_json_with_a_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    let client = reqwest::Client::new();
+    let big = vec![0u8; MAX_TX_BYTES + 10];
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (client.get(format!("{url}/nope")), 404, "route_unknown"),
+        (client.get(format!("{url}/v1/blocks/abc")), 400, "bad_path"),
+        (client.get(format!("{url}/v1/accounts/-1")), 400, "bad_path"),
+        (client.get(format!("{url}/v1/accounts/1?prove=maybe")), 400, "bad_query"),
+        (client.get(format!("{url}/v1/markets/X/book?depth=deep")), 400, "bad_query"),
+        (client.delete(format!("{url}/v1/status")), 405, "method_not_allowed"),
+        (client.get(format!("{url}/v1/tx")), 405, "method_not_allowed"),
+        (client.post(format!("{url}/v1/tx")).body(big), 413, "body_too_large"),
+        (client.get(format!("{url}/v1/stream")), 400, "bad_request"),
+        (client.get(format!("{url}/v1/tx/zz")), 400, "bad_hash"),
+        (client.get(format!("{url}/v1/state/zz")), 400, "bad_key"),
+        (client.post(format!("{url}/v1/tx")).body(vec![1, 2, 3]), 400, "decode_failed"),
+    ];
+    for (request, status, code) in cases {
+        let request = request.build().unwrap();
+        let what = format!("{} {}", request.method(), request.url());
+        let answer = client.execute(request).await.unwrap();
+        let content_type = answer.headers().get("content-type").cloned();
+        assert_eq!(answer.status().as_u16(), status, "{what}");
+        assert!(
+            content_type.is_some_and(|v| v.to_str().unwrap().starts_with("application/json")),
+            "{what}: not JSON"
+        );
+        let body: Value = answer.json().await.unwrap();
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+        if code != "decode_failed" {
+            assert_eq!(body["code"], code, "{what}: {body}");
+        } else {
+            assert!(body["code"].as_str().is_some(), "{what}: {body}");
+        }
+    }
+}
+
+/// Reads until the peer closes; `true` if it closed within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A client that trickles a request head, or idles on a kept-alive connection, is cut off after
+/// the header timeout instead of holding its socket for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut limits = limited(api::RateLimit { per_second: 1_000, burst: 1_000 });
+    limits.server.header_timeout = Duration::from_millis(300);
+    let (url, _stop, _handles) = node_with(dir.path(), limits).await;
+    let address = url.trim_start_matches("http://").to_string();
+    // Slowloris: half a head, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    assert!(closed_within(&mut slow, Duration::from_secs(5)).await, "a half-sent head");
+    // Idle: one whole request answered, then silence on the kept-alive connection.
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    idle.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    assert!(closed_within(&mut idle, Duration::from_secs(5)).await, "an idle kept-alive socket");
+    // A connection that never sends a byte.
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(5)).await, "a silent socket");
+}
+
+/// Connections beyond the per-address cap are answered `503 too_many_connections` without
+/// reaching the router; when one closes, there is room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut limits = limited(api::RateLimit { per_second: 1_000, burst: 1_000 });
+    limits.server.max_connections_per_ip = 4;
+    let (url, _stop, _handles) = node_with(dir.path(), limits).await;
+    let address = url.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    // The server counts a connection once it has accepted it; give it a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut over = tokio::net::TcpStream::connect(&address).await.unwrap();
+    over.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), over.read_to_string(&mut answer)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains(r#""code":"too_many_connections""#), "{answer}");
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = get(&format!("{url}/v1/status")).await;
+    assert_eq!(status, 200);
 }

@@ -11,7 +11,7 @@ use crate::driver::Driver;
 use crate::runtime::{Command, Status};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,113 +36,53 @@ pub struct ApiState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
-/// A JSON error with a stable code.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
+mod errors;
+mod limits;
+mod server;
 
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
-    }
-
-    fn unavailable() -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "node_stopped", "the node is not running")
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = axum::Json(json!({ "code": self.code, "message": self.message }));
-        (self.status, body).into_response()
-    }
-}
-
-impl From<tokenbook_store::StoreError> for ApiError {
-    fn from(e: tokenbook_store::StoreError) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.code(), e.to_string())
-    }
-}
+pub use errors::{ApiError, ApiPath, ApiQuery, status_code_name};
+pub use limits::RateLimit;
+pub use server::{ServerLimits, serve};
 
 type ApiResult = Result<Response, ApiError>;
 
-/// Per-connection request limits: a token bucket of `burst` requests refilled at `per_second`.
+/// Everything that bounds what clients may cost the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Sustained requests per second per connection.
-    pub per_second: u64,
-    /// Requests a connection may make at once.
-    pub burst: u64,
+pub struct ApiLimits {
+    /// Requests per client IP.
+    pub rate: RateLimit,
+    /// Requests being answered at once, across all clients.
+    pub max_in_flight: usize,
+    /// Longest a request may take (`?wait=commit` waits up to 10 s inside it).
+    pub request_timeout: std::time::Duration,
+    /// Open `/v1/stream` WebSockets at once.
+    pub max_streams: usize,
+    /// Connections and their timeouts.
+    pub server: ServerLimits,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    /// Thousandths of a request.
-    milli_tokens: u64,
-    last: tokio::time::Instant,
-}
-
-/// The buckets of all connections (keyed by the client's address and port: one TCP connection).
-#[derive(Clone, Debug)]
-struct Limiter {
-    limit: RateLimit,
-    buckets:
-        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, Bucket>>>,
-}
-
-/// Buckets kept before idle ones are swept.
-const MAX_BUCKETS: usize = 10_000;
-
-impl Limiter {
-    fn allow(&self, peer: std::net::SocketAddr) -> bool {
-        let now = tokio::time::Instant::now();
-        let full = self.limit.burst.saturating_mul(1_000);
-        let Ok(mut buckets) = self.buckets.lock() else { return false };
-        if buckets.len() >= MAX_BUCKETS {
-            buckets.retain(|_, b| now.duration_since(b.last).as_secs() < 60);
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            rate: RateLimit { per_second: 200, burst: 400 },
+            max_in_flight: 512,
+            request_timeout: std::time::Duration::from_secs(30),
+            max_streams: 2_048,
+            server: ServerLimits::default(),
         }
-        let bucket = buckets.entry(peer).or_insert(Bucket { milli_tokens: full, last: now });
-        let elapsed_ms =
-            u64::try_from(now.duration_since(bucket.last).as_millis()).unwrap_or(u64::MAX);
-        bucket.milli_tokens = bucket
-            .milli_tokens
-            .saturating_add(elapsed_ms.saturating_mul(self.limit.per_second))
-            .min(full);
-        bucket.last = now;
-        if bucket.milli_tokens < 1_000 {
-            return false;
-        }
-        bucket.milli_tokens -= 1_000;
-        true
     }
 }
 
-async fn rate_limit(
-    State(limiter): State<Limiter>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if limiter.allow(peer) {
-        next.run(request).await
-    } else {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests on this connection; slow down",
-        )
-        .into_response()
-    }
-}
-
-/// The routes, rate-limited per connection. Serve with
-/// `into_make_service_with_connect_info::<SocketAddr>()` (the limiter keys on the address).
-pub fn router(state: ApiState, limit: RateLimit) -> Router {
-    let limiter = Limiter { limit, buckets: std::sync::Arc::default() };
-    routes(state).layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
+/// The routes, behind the per-client limits; every error answer is JSON. Serve with [`serve`]
+/// (the limiter keys on the client address it records).
+pub fn router(state: ApiState, limits: &ApiLimits) -> Router {
+    let limiter =
+        limits::Limiter::new(limits.rate, limits.max_in_flight, limits.request_timeout);
+    routes(state)
+        .fallback(errors::route_unknown)
+        .method_not_allowed_fallback(errors::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(limiter, limits::limit))
+        .layer(axum::middleware::from_fn(errors::json_errors))
 }
 
 fn routes(state: ApiState) -> Router {
@@ -189,7 +129,7 @@ const WAIT_COMMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn submit_tx(
     State(state): State<ApiState>,
-    Query(query): Query<SubmitQuery>,
+    ApiQuery(query): ApiQuery<SubmitQuery>,
     body: Bytes,
 ) -> ApiResult {
     let tx: Tx = decode(&body)
@@ -267,7 +207,7 @@ fn parse_hash(text: &str) -> Result<Hash, ApiError> {
     Ok(Hash(bytes))
 }
 
-async fn tx_status(State(state): State<ApiState>, Path(hash): Path<String>) -> ApiResult {
+async fn tx_status(State(state): State<ApiState>, ApiPath(hash): ApiPath<String>) -> ApiResult {
     let hash = parse_hash(&hash)?;
     let found = read(&state, move |driver| -> Result<Value, tokenbook_store::StoreError> {
         if driver.mempool().contains(&hash) {
@@ -320,8 +260,8 @@ struct BlockQuery {
 
 async fn block(
     State(state): State<ApiState>,
-    Path(height): Path<u64>,
-    Query(query): Query<BlockQuery>,
+    ApiPath(height): ApiPath<u64>,
+    ApiQuery(query): ApiQuery<BlockQuery>,
 ) -> ApiResult {
     let height = Height::new(height);
     let unknown = || {
@@ -347,7 +287,7 @@ async fn block(
     Ok(axum::Json(json!({ "block": block, "certificate": certificate })).into_response())
 }
 
-async fn state_root(State(state): State<ApiState>, Path(height): Path<u64>) -> ApiResult {
+async fn state_root(State(state): State<ApiState>, ApiPath(height): ApiPath<u64>) -> ApiResult {
     let height = Height::new(height);
     let root = read(&state, move |driver| driver.executor().store().root_at(height)).await?;
     match root {
@@ -356,7 +296,7 @@ async fn state_root(State(state): State<ApiState>, Path(height): Path<u64>) -> A
     }
 }
 
-async fn certificate(State(state): State<ApiState>, Path(height): Path<u64>) -> ApiResult {
+async fn certificate(State(state): State<ApiState>, ApiPath(height): ApiPath<u64>) -> ApiResult {
     let height = Height::new(height);
     let certificate =
         read(&state, move |driver| driver.executor().store().certificate(height)).await??;
@@ -381,8 +321,8 @@ const MAX_STATE_KEY_BYTES: usize = 256;
 /// `/v1/state/{key}`: a key's value at a height with its proof against that height's root.
 async fn state_proof(
     State(state): State<ApiState>,
-    Path(key): Path<String>,
-    Query(query): Query<HeightQuery>,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HeightQuery>,
 ) -> ApiResult {
     let key = hex::decode(&key)
         .ok()
@@ -406,7 +346,7 @@ async fn state_proof(
 }
 
 /// `/v1/keys/{key}`: the account a registered key acts for.
-async fn key_grant(State(state): State<ApiState>, Path(key): Path<String>) -> ApiResult {
+async fn key_grant(State(state): State<ApiState>, ApiPath(key): ApiPath<String>) -> ApiResult {
     let key = tokenbook_protocol::PublicKey::from_hex(&key).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_key", format!("not a public key: {e}"))
     })?;
@@ -448,8 +388,8 @@ struct AccountQuery {
 
 async fn account(
     State(state): State<ApiState>,
-    Path(id): Path<u64>,
-    Query(query): Query<AccountQuery>,
+    ApiPath(id): ApiPath<u64>,
+    ApiQuery(query): ApiQuery<AccountQuery>,
 ) -> ApiResult {
     let id = AccountId::new(id);
     let answer = read(&state, move |driver| -> Result<Option<Value>, (StatusCode, &'static str, String)> {
@@ -586,8 +526,8 @@ fn unknown_market(symbol: &str) -> ApiError {
 
 async fn book(
     State(state): State<ApiState>,
-    Path(symbol): Path<String>,
-    Query(query): Query<DepthQuery>,
+    ApiPath(symbol): ApiPath<String>,
+    ApiQuery(query): ApiQuery<DepthQuery>,
 ) -> ApiResult {
     let depth = query.depth.unwrap_or(20).min(MAX_DEPTH);
     let wanted = symbol.clone();
@@ -617,7 +557,7 @@ async fn book(
 /// Heights a trades answer looks back over.
 const TRADE_HEIGHTS: u64 = 1_000;
 
-async fn trades(State(state): State<ApiState>, Path(symbol): Path<String>) -> ApiResult {
+async fn trades(State(state): State<ApiState>, ApiPath(symbol): ApiPath<String>) -> ApiResult {
     let wanted = symbol.clone();
     let fills = read(&state, move |driver| {
         let ledger = driver.executor().ledger();
@@ -690,7 +630,7 @@ struct StreamQuery {
 /// `{"type": "trade", ...}` for every fill (only the account's with `?account=ID`).
 async fn stream(
     State(state): State<ApiState>,
-    Query(query): Query<StreamQuery>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Response {
     let commits = state.commits.subscribe();
