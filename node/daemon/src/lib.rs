@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod node;
 pub mod runtime;
 pub mod snapshots;
+pub mod view;
 
 /// Byzantine behaviours (tests of the real node).
 #[cfg(feature = "misbehave")]

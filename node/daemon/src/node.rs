@@ -238,16 +238,8 @@ async fn serve_api(
     handles: &Handles,
     stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), String> {
-    let router = api::router(
-        api::ApiState {
-            commands: handles.commands.clone(),
-            status: handles.status.clone(),
-            chain_id: config.chain_id.clone(),
-            commits: handles.commits.clone(),
-            metrics: handles.metrics.clone(),
-        },
-        &config.api.limits(),
-    );
+    let router =
+        api::router(api::ApiState::new(handles, config.chain_id.clone()), &config.api.limits());
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .map_err(|e| format!("api listen {}: {e}", config.api.listen))?;

@@ -9,8 +9,10 @@
 
 use crate::driver::{Action, Driver, DriverError, Peer};
 use crate::mempool::AdmitError;
+use crate::view::ReadView;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::Arc;
 use tokenbook_consensus::Timeout;
 use tokenbook_ledger::BlockReceipts;
 use tokenbook_net::Message;
@@ -104,6 +106,10 @@ pub struct Handles {
     pub status: watch::Receiver<Status>,
     /// Prometheus metrics.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The read view of the last committed height.
+    pub view: watch::Receiver<Arc<ReadView>>,
+    /// The store's read side.
+    pub store: tokenbook_store::StoreReader,
 }
 
 /// Milliseconds since the Unix epoch (the proposer's block time; state never reads it), plus
@@ -149,6 +155,9 @@ const GOSSIP_TXS_MAX: usize = 1_024;
 /// up behind each other.
 const SUBMIT_BATCH_MAX: usize = 512;
 
+/// What one commit changed (its touched records) and the txs the mempool dropped after it.
+type CommitChanges = (Box<tokenbook_ledger::Touched>, Vec<(Hash, tokenbook_ledger::Reject)>);
+
 /// The loop's state besides the driver.
 struct Loop<N> {
     net: N,
@@ -163,6 +172,8 @@ struct Loop<N> {
     gossip: Vec<tokenbook_protocol::Tx>,
     /// The validators' network keys last given to the network.
     members: BTreeSet<PublicKey>,
+    /// The API's read view, republished after each commit.
+    view: watch::Sender<Arc<ReadView>>,
 }
 
 /// Starts the node's loop; returns its handles and the task's result future.
@@ -176,6 +187,10 @@ pub fn spawn<N: Network + 'static>(
     let (commits, _) = broadcast::channel(1_024);
     let (status_tx, status_rx) = watch::channel(Status::default());
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+    let executor = driver.executor();
+    let first = ReadView::build(executor.ledger(), executor.root());
+    let (view, view_rx) = watch::channel(Arc::new(first));
+    let store = executor.store().reader();
     let state = Loop {
         net,
         timers: BTreeMap::new(),
@@ -187,9 +202,20 @@ pub fn spawn<N: Network + 'static>(
         last_commit: None,
         gossip: Vec::new(),
         members: BTreeSet::new(),
+        view,
     };
     let task = tokio::spawn(run(driver, initial, state, commands_rx, shutdown));
-    (Handles { commands: commands_tx, commits, status: status_rx, metrics }, task)
+    (
+        Handles {
+            commands: commands_tx,
+            commits,
+            status: status_rx,
+            metrics,
+            view: view_rx,
+            store,
+        },
+        task,
+    )
 }
 
 async fn run<N: Network>(
@@ -335,6 +361,20 @@ impl<N: Network> Loop<N> {
         self.metrics.store_memory_bytes.set(i64::try_from(memory).unwrap_or(i64::MAX));
     }
 
+    /// Publishes the read view of the committed state, from the last one and what the commits
+    /// since changed (several commits in one batch of actions are published once, whole).
+    fn publish_view(&mut self, driver: &Driver, changed: &[CommitChanges]) {
+        let executor = driver.executor();
+        let mut view = (**self.view.borrow()).clone();
+        for (touched, _) in changed {
+            view = view.next(executor.ledger(), executor.root(), touched);
+        }
+        for (_, dropped) in changed {
+            view.record_dropped(dropped);
+        }
+        self.view.send_replace(Arc::new(view));
+    }
+
     /// Queues client txs for the next gossip flush (now, if enough are waiting).
     fn gossip_later(&mut self, txs: Vec<tokenbook_protocol::Tx>) {
         if self.gossip.is_empty() {
@@ -368,6 +408,7 @@ impl<N: Network> Loop<N> {
             round = driver.round().get()
         );
         let _entered = span.enter();
+        let mut changed: Vec<CommitChanges> = Vec::new();
         for action in actions {
             log_action(&action);
             match action {
@@ -379,7 +420,8 @@ impl<N: Network> Loop<N> {
                 }
                 Action::NextHeight { after_ms } => self.schedule(Timer::NextHeight, after_ms),
                 Action::Gossip { after_ms } => self.schedule(Timer::Gossip, after_ms),
-                Action::Committed { height, root, receipts } => {
+                Action::Committed { height, root, receipts, touched, dropped } => {
+                    changed.push((touched, dropped));
                     self.observe_commit(driver, receipts.receipts.len());
                     self.follow_validators(driver);
                     tracing::info!(height = height.get(), txs = receipts.receipts.len(), %root, "committed");
@@ -397,6 +439,9 @@ impl<N: Network> Loop<N> {
                     self.net.penalize(peer, reason);
                 }
             }
+        }
+        if !changed.is_empty() {
+            self.publish_view(driver, &changed);
         }
         let executor = driver.executor();
         self.metrics.height.set(i64::try_from(executor.height().get()).unwrap_or(i64::MAX));

@@ -32,12 +32,21 @@ async fn node_with(
     dir: &std::path::Path,
     api_limits: api::ApiLimits,
 ) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
+    node_full(dir, api_limits, 1_000).await
+}
+
+/// A node whose blocks carry at most `block_txs` txs.
+async fn node_full(
+    dir: &std::path::Path,
+    api_limits: api::ApiLimits,
+    block_txs: usize,
+) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
     let mut genesis = genesis_of(1);
     genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
     let executor = Executor::open(dir, StoreConfig::new(CHAIN), &genesis).unwrap();
     let mempool = Mempool::new(MempoolConfig::new(CHAIN));
     let limits = BlockLimits {
-        max_txs: 1_000,
+        max_txs: block_txs,
         max_bytes: 1 << 20,
         interval_ms: 50,
         max_future_time_ms: 1_000,
@@ -53,13 +62,7 @@ async fn node_with(
     .unwrap();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let (handles, _task) = runtime::spawn(driver, initial, NoPeers, stop_rx);
-    let state = ApiState {
-        commands: handles.commands.clone(),
-        status: handles.status.clone(),
-        chain_id: CHAIN.into(),
-        commits: handles.commits.clone(),
-        metrics: handles.metrics.clone(),
-    };
+    let state = ApiState::new(&handles, CHAIN);
     let app = api::router(state, &api_limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -442,4 +445,118 @@ async fn connections_over_the_cap_are_refused() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, _) = get(&format!("{url}/v1/status")).await;
     assert_eq!(status, 200);
+}
+
+/// Compares, on the node's task, the published read view with one built from scratch from the
+/// ledger it reflects; returns the height compared.
+async fn view_matches_ledger(handles: &runtime::Handles) -> Height {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let published = handles.view.clone();
+    let job: runtime::ReadJob = Box::new(move |driver| {
+        let executor = driver.executor();
+        let view = published.borrow().clone();
+        let mut built = tokenbook_node::view::ReadView::build(executor.ledger(), executor.root());
+        built.dropped = view.dropped.clone();
+        let _ = reply.send((view.height, *view == built));
+    });
+    handles.commands.send(runtime::Command::Read(job)).await.unwrap();
+    let (height, same) = answer.await.unwrap();
+    assert!(same, "the read view at height {height} differs from a fresh build of the ledger");
+    height
+}
+
+/// The read view the API answers from is republished after every commit from what the block
+/// touched; after blocks of orders, fills, cancels and replaces it equals a view built from the
+/// whole ledger, and the API's answers come from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_view_follows_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, handles) = node(dir.path()).await;
+    let now = runtime::now_ms();
+    for tx in trading_setup(now, 1, 3) {
+        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    view_matches_ledger(&handles).await;
+    let traders = [AccountId::new(3), AccountId::new(4), AccountId::new(5)];
+    let mut last = Height::new(0);
+    for round in 0..12i64 {
+        for (i, trader) in (0i64..).zip(traders) {
+            let signer = key(1_000 + i.unsigned_abs());
+            let nonce = now + 1_000 + (round * 10 + i).unsigned_abs();
+            let side = if (round + i) % 2 == 0 { Side::Sell } else { Side::Buy };
+            let mut body = order(side, TimeInForce::Gtc);
+            if let TxBody::PlaceOrder(o) = &mut body {
+                o.price = Price::new(990 + (round * 7 + i * 3) % 20);
+                o.qty = Qty::new(1 + (round + i) % 3);
+            }
+            if round % 5 == 4 && i == 0 {
+                body = TxBody::CancelAll(CancelAll { market: Some(MarketId::new(1)) });
+            }
+            let (code, body) =
+                post(&format!("{url}/v1/tx"), encode(&signed(&signer, trader, nonce, body))).await;
+            assert_eq!(code, 202, "{body}");
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        last = view_matches_ledger(&handles).await;
+    }
+    assert!(last.get() > 3, "blocks were committed");
+    // The API answers from the view: the book and an account's open orders agree with it.
+    let view = handles.view.borrow().clone();
+    let market = view.markets.values().next().unwrap().clone();
+    let (_, book) = get(&format!("{url}/v1/markets/{}/book?depth=1000", market.spec.symbol)).await;
+    if book["height"] == serde_json::to_value(view.height).unwrap() {
+        assert_eq!(book["bids"].as_array().unwrap().len(), market.bids.len(), "{book}");
+        assert_eq!(book["asks"].as_array().unwrap().len(), market.asks.len(), "{book}");
+    }
+}
+
+/// A tx the mempool admitted (202) and then dropped because a block made it invalid answers
+/// `status: dropped` with the refusal, not `404 tx_unknown`: a 202 always ends in an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_tx_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let rate = api::RateLimit { per_second: 1_000, burst: 1_000 };
+    // One tx per block, so the second waits in the mempool while the first commits.
+    let (url, _stop, _handles) = node_full(dir.path(), limited(rate), 1).await;
+    let now = runtime::now_ms();
+    for tx in trading_setup(now, 1, 1) {
+        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let (owner, trader) = (key(1_000), AccountId::new(3));
+    let scoped = key(7_777);
+    let authorise =
+        TxBody::AuthoriseKey(AuthoriseKey { key: scoped.public_key(), expires_at: None });
+    let (code, body) = post(
+        &format!("{url}/v1/tx?wait=commit"),
+        encode(&signed(&owner, trader, now + 500, authorise)),
+    )
+    .await;
+    assert_eq!((code, body["accepted"].as_bool()), (200, Some(true)), "{body}");
+    // The revoke and a tx of the revoked key, submitted back to back.
+    let revoke = signed(
+        &owner,
+        trader,
+        now + 501,
+        TxBody::RevokeKey(RevokeKey { key: scoped.public_key() }),
+    );
+    let doomed = signed(&scoped, trader, now + 502, TxBody::CancelAll(CancelAll { market: None }));
+    let (code, _) = post(&format!("{url}/v1/tx"), encode(&revoke)).await;
+    assert_eq!(code, 202);
+    let (code, body) = post(&format!("{url}/v1/tx"), encode(&doomed)).await;
+    assert_eq!(code, 202, "{body}");
+    let hash = doomed.hash().to_hex();
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let (_, body) = get(&format!("{url}/v1/tx/{hash}")).await;
+        if body["status"] == "dropped" || body["status"] == "committed" {
+            last = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(last["status"], "dropped", "{last}");
+    assert_eq!(last["code"], "unauthorised_signer", "{last}");
+    assert!(last["message"].as_str().is_some_and(|m| !m.is_empty()), "{last}");
 }

@@ -104,6 +104,10 @@ pub enum Action {
         root: Hash,
         /// Its receipts.
         receipts: Box<BlockReceipts>,
+        /// What it changed (accounts, markets, orders, key grants).
+        touched: Box<tokenbook_ledger::Touched>,
+        /// Mempool txs the new state refuses, dropped without a block, with the reason.
+        dropped: Vec<(Hash, tokenbook_ledger::Reject)>,
     },
     /// A validator signed two conflicting votes (for logs and, later, penalties).
     Evidence(Box<tokenbook_protocol::DuplicateVoteEvidence>),
@@ -925,7 +929,7 @@ impl<S: ChainStore> Driver<S> {
         let (root, receipts) = self.executor.commit(&block, &certificate)?;
         crate::crash::point("commit");
         let included: Vec<Hash> = block.txs.iter().map(Tx::hash).collect();
-        self.mempool.on_block(&included, self.executor.ledger());
+        let dropped = self.mempool.on_block(&included, self.executor.ledger());
         self.executor.prune_records(height)?;
         crate::crash::point("prune");
         self.blocks.clear();
@@ -934,7 +938,13 @@ impl<S: ChainStore> Driver<S> {
         self.own.clear();
         self.committed_at = self.now_ms;
         Ok(vec![
-            Action::Committed { height, root, receipts: Box::new(receipts) },
+            Action::Committed {
+                height,
+                root,
+                receipts: Box::new(receipts),
+                touched: Box::new(self.executor.last_touched().clone()),
+                dropped,
+            },
             Action::NextHeight { after_ms: self.limits.interval_ms },
         ])
     }

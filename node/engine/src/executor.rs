@@ -85,6 +85,8 @@ pub struct Executor<S = Store> {
     /// Set when a commit failed after the ledger applied the block: the ledger is then ahead of
     /// the store and nothing more may be committed (the node stops and restarts from the store).
     failed: Option<String>,
+    /// What the last commit changed.
+    last_touched: tokenbook_ledger::Touched,
 }
 
 impl Executor<Store> {
@@ -131,6 +133,7 @@ impl<S: ChainStore> Executor<S> {
             last_certificate,
             signatures: SigChecker::new(),
             failed: None,
+            last_touched: tokenbook_ledger::Touched::default(),
         })
     }
 
@@ -278,6 +281,13 @@ impl<S: ChainStore> Executor<S> {
         Ok(self.store.certificate(self.ledger.height)?)
     }
 
+    /// What the last [`Self::commit`] changed (empty before the first): the keys of the accounts,
+    /// markets, orders and grants whose records it rewrote.
+    #[must_use]
+    pub fn last_touched(&self) -> &tokenbook_ledger::Touched {
+        &self.last_touched
+    }
+
     /// The hash of the last committed height's certificate (zero at genesis), from memory.
     #[must_use]
     pub fn last_certificate_hash(&self) -> Hash {
@@ -306,6 +316,7 @@ impl<S: ChainStore> Executor<S> {
             )?;
         let changes = kv::changes(&self.ledger, &outcome.touched);
         let receipts = BlockReceipts::from(&outcome);
+        self.last_touched = outcome.touched;
         let data = BlockData { block, certificate, receipts: &receipts };
         let root = self
             .store

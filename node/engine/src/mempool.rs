@@ -206,20 +206,21 @@ impl Mempool {
     }
 
     /// After a block: drops the txs it included, then re-checks the rest against the new state.
-    /// Returns the hashes dropped by the re-check (their senders' txs will never be included).
-    pub fn on_block(&mut self, included: &[Hash], state: &LedgerState) -> Vec<Hash> {
+    /// Returns the txs dropped by the re-check with the refusal each now meets (their senders'
+    /// txs will never be included).
+    pub fn on_block(&mut self, included: &[Hash], state: &LedgerState) -> Vec<(Hash, Reject)> {
         for hash in included {
             self.remove(hash);
         }
-        let refused: Vec<Hash> = self
+        let refused: Vec<(Hash, Reject)> = self
             .queue
             .values()
-            .filter(|hash| {
-                self.entries.get(*hash).is_some_and(|e| state.precheck_tx(&e.tx).is_err())
+            .filter_map(|hash| {
+                let entry = self.entries.get(hash)?;
+                state.precheck_tx(&entry.tx).err().map(|reject| (*hash, reject))
             })
-            .copied()
             .collect();
-        for hash in &refused {
+        for (hash, _) in &refused {
             self.remove(hash);
         }
         refused

@@ -98,7 +98,7 @@ impl ChainStore for Store {
     }
 
     fn load_state(&self) -> Result<KvMap, StoreError> {
-        Store::load_state(self)
+        tokenbook_store::StoreReader::load_state(self)
     }
 
     fn commit(
@@ -111,11 +111,11 @@ impl ChainStore for Store {
     }
 
     fn block(&self, height: Height) -> Result<Option<Block>, StoreError> {
-        Store::block(self, height)
+        tokenbook_store::StoreReader::block(self, height)
     }
 
     fn certificate(&self, height: Height) -> Result<Option<CommitCertificate>, StoreError> {
-        Store::certificate(self, height)
+        tokenbook_store::StoreReader::certificate(self, height)
     }
 
     fn append_consensus_records(

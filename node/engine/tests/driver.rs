@@ -123,7 +123,7 @@ impl Cluster {
                     self.seq += 1;
                     self.timers.insert((self.now + after_ms, self.seq), (from, Fire::Gossip));
                 }
-                Action::Committed { height, root, receipts } => {
+                Action::Committed { height, root, receipts, .. } => {
                     assert!(
                         self.roots[from].insert(height, root).is_none(),
                         "node {from} committed {height} twice"

@@ -153,7 +153,8 @@ fn a_block_removes_what_it_included_and_what_it_made_invalid() {
     }
     chain.apply(&[included.clone(), rival]);
     let dropped = pool.on_block(&[included.hash()], &chain.state);
-    assert_eq!(dropped, vec![doomed.hash()]);
+    let dropped: Vec<_> = dropped.into_iter().map(|(hash, why)| (hash, why.code.code())).collect();
+    assert_eq!(dropped, vec![(doomed.hash(), "nonce_replayed")]);
     assert_eq!(pool.batch(10, usize::MAX), vec![waiting]);
     assert!(!pool.contains(&included.hash()));
     // Room and nonces freed: the account can send again.

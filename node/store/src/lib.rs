@@ -19,6 +19,7 @@
 pub mod db;
 pub mod error;
 mod prune;
+pub mod reader;
 pub mod schema;
 pub mod snapshot;
 pub mod store;
@@ -26,6 +27,7 @@ pub mod tree;
 
 pub use error::StoreError;
 pub use prune::PruneStats;
+pub use reader::StoreReader;
 pub use snapshot::{
     MANIFEST_FILE, MAX_CHUNK_BYTES, SnapshotChunk, SnapshotExport, SnapshotImport,
     SnapshotManifest, chunk_file, decode_manifest, read_snapshot_file,

@@ -20,16 +20,17 @@
 use crate::db::{Db, DbTree, NodeCache, borsh_bytes, put_nodes};
 use crate::error::StoreError;
 use crate::prune::{PruneStats, Pruning};
+use crate::reader::StoreReader;
 use crate::schema::{self, PruneLog, meta};
-use crate::tree::{self, MemTree, StateProof, Tree, key_hash, to_hash, value_set};
+use crate::tree::{MemTree, Tree, key_hash, to_hash, value_set};
 use rocksdb::WriteBatch;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokenbook_ledger::kv::{Changes, KvMap, StateStore};
-use tokenbook_ledger::{BlockReceipts, Event, ReceiptRecord};
-use tokenbook_protocol::codec::{decode_record, encode};
+use tokenbook_ledger::{BlockReceipts, Event};
+use tokenbook_protocol::codec::encode;
 use tokenbook_protocol::{AccountId, Block, CommitCertificate, Hash, Height, MarketId};
 
 /// How a store is opened.
@@ -79,6 +80,8 @@ pub struct Store {
     failure: Option<StoreError>,
     last_commit: CommitStats,
     cache: Arc<NodeCache>,
+    /// The read side, shared with readers on other threads.
+    reader: StoreReader,
 }
 
 /// Measurements of one commit.
@@ -112,7 +115,29 @@ impl std::fmt::Debug for Store {
     }
 }
 
+impl std::ops::Deref for Store {
+    type Target = StoreReader;
+
+    /// A store reads like its [`StoreReader`].
+    fn deref(&self) -> &StoreReader {
+        &self.reader
+    }
+}
+
 impl Store {
+    /// A handle for reads from other threads (sees each commit once it is written).
+    #[must_use]
+    pub fn reader(&self) -> StoreReader {
+        self.reader.clone()
+    }
+
+    /// Records the last complete height, for this store and its readers.
+    fn set_head(&mut self, head: Option<(Height, Hash)>) {
+        self.head = head;
+        let height = head.map_or(0, |(h, _)| h.get());
+        self.reader.committed.store(height, std::sync::atomic::Ordering::Release);
+    }
+
     /// Opens the store in `path`, creating it if the directory is empty or missing.
     ///
     /// # Errors
@@ -120,6 +145,13 @@ impl Store {
     /// (metadata and tree disagree), or the classified I/O error.
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
         let db = Arc::new(Db::open(path)?);
+        let cache: Arc<NodeCache> = Arc::default();
+        let reader = StoreReader {
+            db: Arc::clone(&db),
+            cache: Arc::clone(&cache),
+            pruning: Arc::default(),
+            committed: Arc::default(),
+        };
         let mut store = Store {
             db,
             path: path.to_path_buf(),
@@ -129,11 +161,14 @@ impl Store {
             wal_floor: 0,
             failure: None,
             last_commit: CommitStats::default(),
-            cache: Arc::default(),
+            cache,
+            reader,
         };
         store.check_identity()?;
-        store.head = store.read_head()?;
         store.pruning = Arc::new(Pruning::new(store.meta_u64(meta::PRUNED_TO)?.unwrap_or(0)));
+        store.reader.pruning = Arc::clone(&store.pruning);
+        let head = store.read_head()?;
+        store.set_head(head);
         store.check_head()?;
         Ok(store)
     }
@@ -285,7 +320,7 @@ impl Store {
         let bytes = batch.size_in_bytes();
         self.write(batch, true)?;
         self.cache.commit(&update.node_batch, &update.stale_node_index_batch);
-        self.head = Some((height, root));
+        self.set_head(Some((height, root)));
         self.last_commit = CommitStats {
             keys: changes.len(),
             tree_nodes: update.node_batch.nodes().len(),
@@ -352,151 +387,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// The root after a retained height.
-    ///
-    /// # Errors
-    /// [`StoreError::NotRetained`] for a pruned or future height.
-    pub fn root_at(&self, height: Height) -> Result<Hash, StoreError> {
-        self.check_retained(height)?;
-        match Tree::new(&self.tree()).get_root_hash_option(height.get()) {
-            Ok(Some(root)) => Ok(to_hash(root)),
-            Ok(None) => Err(StoreError::NotRetained(height)),
-            Err(e) => Err(StoreError::from_tree(&e)),
-        }
-    }
-
-    /// A proof of a ledger key's value, or its absence, after a retained height.
-    ///
-    /// # Errors
-    /// [`StoreError::NotRetained`] for a pruned or future height.
-    pub fn prove(&self, key: &[u8], height: Height) -> Result<StateProof, StoreError> {
-        self.root_at(height)?;
-        tree::prove(&self.tree(), key, height.get())
-    }
-
-    /// A ledger key's current value.
-    ///
-    /// # Errors
-    /// Read errors.
-    pub fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(height) = self.height() else { return Ok(None) };
-        Ok(self.db.versioned_value(&key_hash(key).0, height.get())?.and_then(|(_, v)| v))
-    }
-
-    /// The whole current state (to load the ledger at start).
-    ///
-    /// # Errors
-    /// Read errors.
-    pub fn load_state(&self) -> Result<KvMap, StoreError> {
-        match self.height() {
-            Some(height) => self.db.state_at(height.get()),
-            None => Ok(KvMap::new()),
-        }
-    }
-
-    /// The block at a height.
-    ///
-    /// # Errors
-    /// Read errors; a stored block that does not decode is corruption.
-    pub fn block(&self, height: Height) -> Result<Option<Block>, StoreError> {
-        self.record(schema::BLOCKS, height)
-    }
-
-    /// The block's canonical bytes at a height.
-    ///
-    /// # Errors
-    /// Read errors.
-    pub fn block_bytes(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db.get(schema::BLOCKS, &schema::height_key(height))
-    }
-
-    /// The commit certificate of a height.
-    ///
-    /// # Errors
-    /// Read errors; corruption.
-    pub fn certificate(&self, height: Height) -> Result<Option<CommitCertificate>, StoreError> {
-        self.record(schema::CERTS, height)
-    }
-
-    /// The receipts of a height.
-    ///
-    /// # Errors
-    /// Read errors; corruption.
-    pub fn receipts(&self, height: Height) -> Result<Option<BlockReceipts>, StoreError> {
-        self.record(schema::RECEIPTS, height)
-    }
-
-    /// Where a committed tx is: its height and receipt.
-    ///
-    /// # Errors
-    /// Read errors; corruption.
-    pub fn tx_receipt(
-        &self,
-        tx_hash: &Hash,
-    ) -> Result<Option<(Height, ReceiptRecord)>, StoreError> {
-        let Some(location) = self.db.get(schema::TX_INDEX, &tx_hash.0)? else { return Ok(None) };
-        let (height, position) = split_location(&location)?;
-        let receipts = self.receipts(height)?.ok_or_else(|| {
-            StoreError::Corrupt(format!("tx index names height {height} without receipts"))
-        })?;
-        let receipt = receipts.receipts.get(position as usize).cloned().ok_or_else(|| {
-            StoreError::Corrupt(format!("tx index names receipt {position} of height {height}"))
-        })?;
-        Ok(Some((height, receipt)))
-    }
-
-    /// An account's receipt positions `(height, position)`, oldest first, from `from` on.
-    /// Positions [`schema::BEGIN_EVENTS`]/[`schema::END_EVENTS`] are block housekeeping.
-    ///
-    /// # Errors
-    /// Read errors.
-    pub fn account_history(
-        &self,
-        account: u64,
-        from: Height,
-        limit: usize,
-    ) -> Result<Vec<(Height, u32)>, StoreError> {
-        self.history(schema::ACCOUNT_INDEX, &account.to_be_bytes(), from, limit)
-    }
-
-    /// A market's receipt positions, as [`Store::account_history`].
-    ///
-    /// # Errors
-    /// Read errors.
-    pub fn market_history(
-        &self,
-        market: u32,
-        from: Height,
-        limit: usize,
-    ) -> Result<Vec<(Height, u32)>, StoreError> {
-        self.history(schema::MARKET_INDEX, &market.to_be_bytes(), from, limit)
-    }
-
-    fn history(
-        &self,
-        cf: &str,
-        id: &[u8],
-        from: Height,
-        limit: usize,
-    ) -> Result<Vec<(Height, u32)>, StoreError> {
-        let mut it = self.db.raw().raw_iterator_cf(self.db.cf(cf)?);
-        it.seek(schema::index_key(id, from));
-        let mut out = Vec::new();
-        while out.len() < limit {
-            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
-            if k.len() != id.len() + 8 || !k.starts_with(id) {
-                break;
-            }
-            let height = Height::new(schema::be_u64(&k[id.len()..]).unwrap_or_default());
-            for p in v.chunks_exact(4).take(limit - out.len()) {
-                out.push((height, u32::from_be_bytes([p[0], p[1], p[2], p[3]])));
-            }
-            it.next();
-        }
-        it.status()?;
-        Ok(out)
     }
 
     /// Appends a consensus record (persist-before-send), synced before it returns.
@@ -623,24 +513,6 @@ impl Store {
         DbTree::cached(Arc::clone(&self.db), Arc::clone(&self.cache))
     }
 
-    fn check_retained(&self, height: Height) -> Result<(), StoreError> {
-        match self.height() {
-            Some(latest) if height <= latest && height.get() >= self.pruning.floor() => Ok(()),
-            _ => Err(StoreError::NotRetained(height)),
-        }
-    }
-
-    fn record<T: bincode::Decode<()>>(
-        &self,
-        cf: &str,
-        height: Height,
-    ) -> Result<Option<T>, StoreError> {
-        let Some(bytes) = self.db.get(cf, &schema::height_key(height))? else { return Ok(None) };
-        decode_record(&bytes).map(Some).map_err(|e| {
-            StoreError::Corrupt(format!("{cf} at height {height} does not decode: {e}"))
-        })
-    }
-
     fn meta_u64(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
         match self.db.get(schema::META, key)? {
             None => Ok(None),
@@ -737,16 +609,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-fn split_location(bytes: &[u8]) -> Result<(Height, u32), StoreError> {
-    if bytes.len() != 12 {
-        return Err(StoreError::Corrupt("a receipt location is not 12 bytes".into()));
-    }
-    let (h, p) = bytes.split_at(8);
-    let height = schema::be_u64(h).unwrap_or_default();
-    let position = u32::from_be_bytes(p.try_into().unwrap_or_default());
-    Ok((Height::new(height), position))
 }
 
 impl StateStore for Store {

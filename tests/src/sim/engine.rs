@@ -534,7 +534,7 @@ impl Sim {
                 Action::Gossip { after_ms } => {
                     self.at(after_ms, Event::Timer { node: from, epoch, fire: Fire::Gossip });
                 }
-                Action::Committed { height, root, receipts } => {
+                Action::Committed { height, root, receipts, .. } => {
                     self.fills += receipts
                         .receipts
                         .iter()

@@ -122,7 +122,10 @@ const MAX_ERROR_TEXT: usize = 1_024;
 
 /// Middleware: an error answer that is not JSON becomes `{"code", "message"}` (the message is
 /// the original text, or the status's reason when there was none).
-pub async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response
