@@ -57,6 +57,12 @@ async fn start_network(dir: &std::path::Path) -> Vec<Running> {
 
 async fn submit_all(node: &Running, txs: Vec<Tx>) -> usize {
     let (reply, verdicts) = tokio::sync::oneshot::channel();
+    // Signatures are verified off the node's task, as the API does.
+    let mut checker = tokenbook_node::sigs::SigChecker::new();
+    let txs: Vec<_> = tokenbook_node::mempool::verify_txs(&mut checker, CHAIN, txs)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
     node.handles.commands.send(Command::Submit { txs, reply }).await.unwrap();
     verdicts.await.unwrap().iter().filter(|v| v.is_ok()).count()
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tokenbook_consensus::Timeout;
 use tokenbook_ledger::BlockReceipts;
 use tokenbook_net::Message;
-use tokenbook_protocol::{Hash, Height, PublicKey, Tx};
+use tokenbook_protocol::{Hash, Height, PublicKey};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -45,10 +45,11 @@ pub trait Network: Send {
 
 /// What the API asks of the node.
 pub enum Command {
-    /// Admit txs; the verdicts come back on `reply`.
+    /// Admit txs whose signatures were verified off the node's task
+    /// ([`crate::mempool::verify_txs`]); the verdicts come back on `reply`.
     Submit {
         /// The txs.
-        txs: Vec<Tx>,
+        txs: Vec<crate::mempool::VerifiedTx>,
         /// One verdict per tx.
         reply: oneshot::Sender<Vec<Result<Hash, AdmitError>>>,
     },
@@ -174,6 +175,8 @@ struct Loop<N> {
     members: BTreeSet<PublicKey>,
     /// The API's read view, republished after each commit.
     view: watch::Sender<Arc<ReadView>>,
+    /// Peers connected when last looked.
+    peers_seen: usize,
 }
 
 /// Starts the node's loop; returns its handles and the task's result future.
@@ -203,6 +206,7 @@ pub fn spawn<N: Network + 'static>(
         gossip: Vec::new(),
         members: BTreeSet::new(),
         view,
+        peers_seen: 0,
     };
     let task = tokio::spawn(run(driver, initial, state, commands_rx, shutdown));
     (
@@ -284,13 +288,13 @@ async fn run<N: Network>(
 }
 
 /// Admits `txs` together with the submissions queued behind them (up to [`SUBMIT_BATCH_MAX`]
-/// txs), so their signatures are verified as one batch; each caller gets its own verdicts.
+/// txs); each caller gets its own verdicts.
 /// Returns a read that was queued among them, to run after.
 fn submit_queued<N: Network>(
     driver: &mut Driver,
     state: &mut Loop<N>,
     commands: &mut mpsc::Receiver<Command>,
-    txs: Vec<tokenbook_protocol::Tx>,
+    txs: Vec<crate::mempool::VerifiedTx>,
     reply: tokio::sync::oneshot::Sender<
         Vec<Result<tokenbook_protocol::Hash, crate::mempool::AdmitError>>,
     >,
@@ -311,7 +315,7 @@ fn submit_queued<N: Network>(
             Err(_) => break,
         }
     }
-    let (verdicts, actions) = driver.submit(all);
+    let (verdicts, actions) = driver.submit_verified(all);
     let mut verdicts = verdicts.into_iter();
     for (count, reply) in callers {
         let _ = reply.send(verdicts.by_ref().take(count).collect());
@@ -448,6 +452,11 @@ impl<N: Network> Loop<N> {
         self.metrics.round.set(i64::from(driver.round().get()));
         self.metrics.mempool_txs.set(i64::try_from(driver.mempool().len()).unwrap_or(i64::MAX));
         let peers = self.net.peers();
+        if self.peers_seen == 0 && peers > 0 && !driver.mempool().is_empty() {
+            // Back from isolation: what was admitted meanwhile may have reached nobody.
+            self.gossip_later(driver.mempool().batch(usize::MAX, usize::MAX));
+        }
+        self.peers_seen = peers;
         self.metrics.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
         self.status.send_replace(Status {
             height: executor.height(),

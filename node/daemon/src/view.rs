@@ -13,7 +13,8 @@
 
 use imbl::{OrdMap, OrdSet};
 use std::sync::Arc;
-use tokenbook_ledger::state::{Account, AccountKind, Guaranty, KeyGrant, Market, Position};
+use tokenbook_ledger::admission::{Committed, MarketTerms};
+use tokenbook_ledger::state::{Account, AccountKind, KeyGrant, Market};
 use tokenbook_ledger::{LedgerState, Touched};
 use tokenbook_protocol::{
     AccountId, Cash, ClientOrderId, Hash, Height, MarketId, MarketSpec, OrderId, Price, PublicKey,
@@ -22,45 +23,6 @@ use tokenbook_protocol::{
 
 /// Most price levels per side a view keeps of a book (and a book answer shows).
 pub const MAX_DEPTH: usize = 1_000;
-
-/// An account as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccountView {
-    /// Its id.
-    pub id: AccountId,
-    /// Member or trader.
-    pub kind: AccountKind,
-    /// Owner key.
-    pub owner: PublicKey,
-    /// Clearing member.
-    pub member: AccountId,
-    /// Cash (micro-USD).
-    pub cash: Cash,
-    /// Frozen by its member.
-    pub frozen: bool,
-    /// Positions by market.
-    pub positions: Vec<(MarketId, Position)>,
-    /// Open orders, ascending.
-    pub open_orders: Vec<OrderId>,
-    /// A member's guaranty contribution.
-    pub guaranty: Guaranty,
-}
-
-impl AccountView {
-    fn of(account: &Account) -> Self {
-        AccountView {
-            id: account.id,
-            kind: account.kind,
-            owner: account.owner,
-            member: account.member,
-            cash: account.cash,
-            frozen: account.frozen,
-            positions: account.positions.iter().map(|(m, p)| (*m, *p)).collect(),
-            open_orders: account.open_orders.iter().copied().collect(),
-            guaranty: account.guaranty,
-        }
-    }
-}
 
 /// An open order as the API shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,8 +135,8 @@ pub struct ReadView {
     pub height: Height,
     /// The state root after it.
     pub root: Hash,
-    /// Accounts by id.
-    pub accounts: OrdMap<AccountId, Arc<AccountView>>,
+    /// Accounts by id (as the ledger holds them).
+    pub accounts: OrdMap<AccountId, Arc<Account>>,
     /// Open orders by id.
     pub orders: OrdMap<OrderId, OrderView>,
     /// Key grants by key.
@@ -290,7 +252,7 @@ impl ReadView {
                 } else {
                     self.members.remove(&id);
                 }
-                self.accounts.insert(id, Arc::new(AccountView::of(account)));
+                self.accounts.insert(id, Arc::new(account.clone()));
             }
             None => {
                 self.members.remove(&id);
@@ -355,5 +317,29 @@ impl PartialEq for ReadView {
             && self.members == other.members
             && self.globals == other.globals
             && self.dropped == other.dropped
+    }
+}
+
+/// Admission reads the view as it would the ledger: a tx's cheap checks run on the API's
+/// threads against the last committed height.
+impl Committed for ReadView {
+    fn time(&self) -> Timestamp {
+        self.globals.time
+    }
+
+    fn account(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(&id).map(|a| &**a)
+    }
+
+    fn grant(&self, key: &PublicKey) -> Option<KeyGrant> {
+        self.keys.get(key).copied()
+    }
+
+    fn market(&self, id: MarketId) -> Option<MarketTerms> {
+        self.markets.get(&id).map(|m| MarketTerms {
+            status: m.status,
+            mark: m.mark,
+            params: m.spec.params,
+        })
     }
 }

@@ -32,7 +32,7 @@ async fn node_with(
     dir: &std::path::Path,
     api_limits: api::ApiLimits,
 ) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
-    node_full(dir, api_limits, 1_000).await
+    node_full(dir, api_limits, 1_000, 1).await
 }
 
 /// A node whose blocks carry at most `block_txs` txs.
@@ -40,8 +40,9 @@ async fn node_full(
     dir: &std::path::Path,
     api_limits: api::ApiLimits,
     block_txs: usize,
+    validators: usize,
 ) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
-    let mut genesis = genesis_of(1);
+    let mut genesis = genesis_of(validators);
     genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
     let executor = Executor::open(dir, StoreConfig::new(CHAIN), &genesis).unwrap();
     let mempool = Mempool::new(MempoolConfig::new(CHAIN));
@@ -518,7 +519,7 @@ async fn a_dropped_tx_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let rate = api::RateLimit { per_second: 1_000, burst: 1_000 };
     // One tx per block, so the second waits in the mempool while the first commits.
-    let (url, _stop, _handles) = node_full(dir.path(), limited(rate), 1).await;
+    let (url, _stop, _handles) = node_full(dir.path(), limited(rate), 1, 1).await;
     let now = runtime::now_ms();
     for tx in trading_setup(now, 1, 1) {
         let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
@@ -559,4 +560,90 @@ async fn a_dropped_tx_says_why() {
     assert_eq!(last["status"], "dropped", "{last}");
     assert_eq!(last["code"], "unauthorised_signer", "{last}");
     assert!(last["message"].as_str().is_some_and(|m| !m.is_empty()), "{last}");
+}
+
+/// What the block would refuse is refused at admission with the block's code, before the
+/// signature is checked: a junk signature from a key no account knows is `unauthorised_signer`
+/// (it never costs a verification), a price outside the band is `price_outside_band` (it used to
+/// be `202`, then `accepted: false` in the receipt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_refuses_before_the_signature_with_the_blocks_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    let now = runtime::now_ms();
+    for tx in trading_setup(now, 1, 1) {
+        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let trader = AccountId::new(3);
+    let mut junk = signed(&key(31_337), trader, now + 500, order(Side::Buy, TimeInForce::Gtc));
+    junk.signature = Signature([7; 64]);
+    let (code, body) = post(&format!("{url}/v1/tx"), encode(&junk)).await;
+    assert_eq!((code, body["code"].as_str()), (400, Some("unauthorised_signer")), "{body}");
+    let mut far = order(Side::Buy, TimeInForce::Gtc);
+    if let TxBody::PlaceOrder(o) = &mut far {
+        o.price = Price::new(5_000);
+    }
+    let far = signed(&key(1_000), trader, now + 501, far);
+    let (code, body) = post(&format!("{url}/v1/tx"), encode(&far)).await;
+    assert_eq!((code, body["code"].as_str()), (400, Some("price_outside_band")), "{body}");
+    // The owner's key with a bad signature passes admission and fails verification.
+    let mut forged = signed(&key(1_000), trader, now + 502, order(Side::Buy, TimeInForce::Gtc));
+    forged.signature = Signature([7; 64]);
+    let (code, body) = post(&format!("{url}/v1/tx"), encode(&forged)).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["code"].as_str().is_some_and(|c| c.starts_with("sig_")), "{body}");
+}
+
+/// `POST /v1/txs`: many txs in one request, one answer each, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_gets_one_answer_per_tx() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    let now = runtime::now_ms();
+    for tx in trading_setup(now, 1, 1) {
+        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let trader = AccountId::new(3);
+    let good =
+        |n: u64| signed(&key(1_000), trader, now + 600 + n, order(Side::Buy, TimeInForce::Gtc));
+    let stranger = signed(&key(4_242), trader, now + 700, order(Side::Buy, TimeInForce::Gtc));
+    let batch = TxBatch(vec![good(0), stranger, good(1), good(0)]);
+    let (code, body) = post(&format!("{url}/v1/txs"), encode(&batch)).await;
+    assert_eq!(code, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    let statuses: Vec<&str> = results.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["pending", "refused", "pending", "refused"], "{body}");
+    assert_eq!(results[1]["code"], "unauthorised_signer", "{body}");
+    assert_eq!(results[3]["code"], "mempool_duplicate", "{body}");
+    assert_eq!(results[0]["hash"], serde_json::to_value(good(0).hash()).unwrap());
+    // Both admitted orders commit.
+    for r in [&results[0], &results[2]] {
+        let hash = r["hash"].as_str().unwrap();
+        let mut status = Value::Null;
+        for _ in 0..100 {
+            status = get(&format!("{url}/v1/tx/{hash}")).await.1;
+            if status["status"] == "committed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(status["accepted"], true, "{status}");
+    }
+    // An empty batch is refused whole.
+    let (code, body) = post(&format!("{url}/v1/txs"), encode(&TxBatch(Vec::new()))).await;
+    assert_eq!(code, 400, "{body}");
+}
+
+/// A validator with no peers, where others exist, refuses submissions instead of holding txs
+/// no other validator will see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_peers_refuses_submissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let rate = api::RateLimit { per_second: 1_000, burst: 1_000 };
+    let (url, _stop, _handles) = node_full(dir.path(), limited(rate), 1_000, 4).await;
+    let tx = registrations_at(runtime::now_ms(), 0, 1).remove(0);
+    let (code, body) = post(&format!("{url}/v1/tx"), encode(&tx)).await;
+    assert_eq!((code, body["code"].as_str()), (503, Some("no_peers")), "{body}");
 }

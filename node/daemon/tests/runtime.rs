@@ -52,6 +52,11 @@ async fn four_nodes_on_tokio_commit_the_same_blocks() {
     // Txs through node 2's command channel.
     let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
     let txs = registrations_at(runtime::now_ms(), 0, 25);
+    let mut checker = tokenbook_node::sigs::SigChecker::new();
+    let txs: Vec<_> = tokenbook_node::mempool::verify_txs(&mut checker, CHAIN, txs)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     handles[2].commands.send(Command::Submit { txs, reply: reply_tx }).await.unwrap();
     assert!(reply_rx.await.unwrap().iter().all(Result::is_ok));
     // Every node reaches height 5.

@@ -349,6 +349,24 @@ impl<S: ChainStore> Driver<S> {
         (verdicts, actions)
     }
 
+    /// Txs from a client whose signatures were verified off this task: one verdict per tx; the
+    /// admitted ones are gossiped.
+    pub fn submit_verified(
+        &mut self,
+        txs: Vec<crate::mempool::VerifiedTx>,
+    ) -> (Vec<Result<Hash, AdmitError>>, Vec<Action>) {
+        let kept: Vec<Tx> = txs.iter().map(|v| v.tx().clone()).collect();
+        let verdicts = self.mempool.admit_verified(txs, self.executor.ledger());
+        let admitted: Vec<Tx> =
+            kept.into_iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(tx, _)| tx).collect();
+        let actions = if admitted.is_empty() {
+            Vec::new()
+        } else {
+            vec![Action::Broadcast(Message::Txs(admitted))]
+        };
+        (verdicts, actions)
+    }
+
     /// A timer set by [`Action::Schedule`] fired.
     ///
     /// # Errors

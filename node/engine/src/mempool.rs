@@ -188,6 +188,23 @@ impl Mempool {
             .collect()
     }
 
+    /// Admits txs whose signatures [`verify_txs`] checked (the API verifies off the node's task,
+    /// after the cheap checks); one verdict per tx, in order. Duplicates, room and the ledger's
+    /// precheck are checked here, against the live state.
+    pub fn admit_verified(
+        &mut self,
+        txs: Vec<VerifiedTx>,
+        state: &LedgerState,
+    ) -> Vec<Result<Hash, AdmitError>> {
+        txs.into_iter()
+            .map(|verified| {
+                state.precheck_tx(&verified.tx).map_err(AdmitError::Rejected)?;
+                let VerifiedTx { tx, hash, bytes } = verified;
+                self.insert(Prepared { tx, hash, bytes, preimage: Vec::new() })
+            })
+            .collect()
+    }
+
     /// Up to `max_txs` txs and `max_bytes` bytes, oldest first (they stay until a block
     /// includes them).
     #[must_use]
@@ -313,6 +330,66 @@ impl Mempool {
             }
         }
     }
+}
+
+/// A tx whose signature verified, with its hash and encoded size. Only [`verify_txs`] makes
+/// one, so a mempool can admit it without checking again.
+#[derive(Clone, Debug)]
+pub struct VerifiedTx {
+    tx: Tx,
+    hash: Hash,
+    bytes: usize,
+}
+
+impl VerifiedTx {
+    /// The tx.
+    #[must_use]
+    pub fn tx(&self) -> &Tx {
+        &self.tx
+    }
+
+    /// Its hash.
+    #[must_use]
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+}
+
+/// Verifies txs' signatures under `chain_id` as one batch (keys checked once and cached in
+/// `checker`); one verdict per tx, in order.
+pub fn verify_txs(
+    checker: &mut SigChecker,
+    chain_id: &str,
+    txs: Vec<Tx>,
+) -> Vec<Result<VerifiedTx, AdmitError>> {
+    let prepared: Vec<(Tx, Hash, usize, Vec<u8>)> = txs
+        .into_iter()
+        .map(|tx| {
+            let encoded = encode(&tx);
+            let hash = Hash::digest(&encoded);
+            let bytes = encoded.len();
+            let payload = &encoded[..bytes.saturating_sub(SIGNATURE_BYTES)];
+            let preimage = signing_preimage(Domain::Tx, chain_id, payload);
+            (tx, hash, bytes, preimage)
+        })
+        .collect();
+    let items: Vec<SigItem<'_>> = prepared
+        .iter()
+        .map(|(tx, _, _, preimage)| SigItem {
+            signer: &tx.payload.signer,
+            preimage,
+            signature: &tx.signature,
+        })
+        .collect();
+    let verdicts = checker.verify(&items);
+    prepared
+        .into_iter()
+        .zip(verdicts)
+        .map(|((tx, hash, bytes, _), verdict)| {
+            verdict.map_err(AdmitError::Signature)?;
+            Ok(VerifiedTx { tx, hash, bytes })
+        })
+        .collect()
 }
 
 /// A tx past the cheap checks, with what its signature check needs.

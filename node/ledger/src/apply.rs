@@ -27,8 +27,7 @@ use crate::state::{
 };
 use std::collections::BTreeMap;
 use tokenbook_protocol::{
-    AccountId, BlockHeader, BlockNonces, Hash, Height, IndexId, MarketId, NonceError, Tx, TxBody,
-    ValidatorSet,
+    AccountId, BlockHeader, BlockNonces, Hash, Height, IndexId, MarketId, Tx, TxBody, ValidatorSet,
 };
 
 /// Why a block cannot be applied at all (consensus never commits such a block; an auditor
@@ -252,43 +251,13 @@ fn sequence_of(prev_block_hash: &Hash, txs: &[Tx], hashes: &[Hash]) -> Vec<usize
 }
 
 impl LedgerState {
-    /// What a mempool checks before admitting a tx, without changing anything: the account
-    /// exists, the signer may act for it (a scoped key only trades), the nonce passes the rule
-    /// against the account's window at this state's time, and an order names a known market.
-    /// A tx that passes may still be refused in its block (the state moves on); one that fails
-    /// would be refused there too, unless a block in between changes the account.
+    /// What a mempool checks before admitting a tx, without changing anything: every
+    /// [`crate::admission::admission_check`] against this state.
     ///
     /// # Errors
     /// The refusal `apply_block` would give.
     pub fn precheck_tx(&self, tx: &Tx) -> Result<(), Reject> {
-        let payload = &tx.payload;
-        let Some(account) = self.accounts.get(&payload.account) else {
-            return reject(
-                RejectCode::AccountUnknown,
-                format!("account {} does not exist", payload.account),
-            );
-        };
-        let scoped = self.authorise(account, &payload.signer)?;
-        if scoped && !payload.body.is_trading() {
-            return reject(
-                RejectCode::KeyScope,
-                "a scoped trading key may only place, cancel and replace orders",
-            );
-        }
-        let window = account.scoped_keys.get(&payload.signer).unwrap_or(&account.nonces);
-        window.check(payload.nonce, self.time, window.floor()).map_err(nonce_reject)?;
-        let market = match &payload.body {
-            TxBody::PlaceOrder(order) => Some(order.market),
-            TxBody::CancelOrder(cancel) => Some(cancel.market),
-            TxBody::ReplaceOrder(replace) => Some(replace.market),
-            _ => None,
-        };
-        match market {
-            Some(id) if !self.markets.contains_key(&id) => {
-                reject(RejectCode::MarketUnknown, format!("market {id} does not exist"))
-            }
-            _ => Ok(()),
-        }
+        crate::admission::admission_check(self, tx)
     }
 
     /// Authorises, spends the nonce, and applies one tx.
@@ -336,7 +305,7 @@ impl LedgerState {
             *stamp = self.height;
             *nonces = BlockNonces::new(&account.nonces);
         }
-        nonces.accept(&mut account.nonces, nonce, time).map_err(nonce_reject)
+        nonces.accept(&mut account.nonces, nonce, time).map_err(crate::admission::nonce_reject)
     }
 
     /// [`Self::spend_nonce`] for a scoped key's own window.
@@ -359,7 +328,7 @@ impl LedgerState {
             blocks.clear();
         }
         let nonces = blocks.entry((account_id, key)).or_insert_with(|| BlockNonces::new(window));
-        nonces.accept(window, nonce, time).map_err(nonce_reject)
+        nonces.accept(window, nonce, time).map_err(crate::admission::nonce_reject)
     }
 
     /// True if the signer is a scoped key (false for the owner); refuses anyone else.
@@ -368,21 +337,7 @@ impl LedgerState {
         account: &Account,
         signer: &tokenbook_protocol::PublicKey,
     ) -> Result<bool, Reject> {
-        if account.owner == *signer {
-            return Ok(false);
-        }
-        match self.keys.get(signer) {
-            Some(KeyGrant::Trading { account: a, expires_at }) if *a == account.id => {
-                if expires_at.is_some_and(|t| t <= self.time) {
-                    return reject(RejectCode::UnauthorisedSigner, "the scoped key has expired");
-                }
-                Ok(true)
-            }
-            _ => reject(
-                RejectCode::UnauthorisedSigner,
-                format!("key {signer} may not act for account {}", account.id),
-            ),
-        }
+        crate::admission::authorise(self, account, signer)
     }
 
     fn apply_body(
@@ -499,13 +454,4 @@ pub(crate) fn check_key(key: &tokenbook_protocol::PublicKey) -> Result<(), Rejec
     tokenbook_protocol::VerifiedKey::new(key)
         .map(|_| ())
         .map_err(|e| Reject::new(RejectCode::InvalidKey, format!("key {key}: {e}")))
-}
-
-fn nonce_reject(e: NonceError) -> Reject {
-    let code = match e {
-        NonceError::OutOfRange { .. } => RejectCode::NonceOutOfRange,
-        NonceError::Replayed(_) => RejectCode::NonceReplayed,
-        NonceError::TooOld { .. } => RejectCode::NonceTooOld,
-    };
-    Reject::new(code, e.to_string())
 }

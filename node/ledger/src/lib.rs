@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
+pub mod admission;
 pub mod apply;
 pub mod book;
 pub(crate) mod fixed_hash;

@@ -871,7 +871,7 @@ impl crate::state::Market {
     }
 }
 
-fn check_price_qty(price: Price, qty: Qty) -> Result<(), Reject> {
+pub(crate) fn check_price_qty(price: Price, qty: Qty) -> Result<(), Reject> {
     if !qty.is_positive() {
         return reject(RejectCode::QtyNotPositive, format!("quantity {qty} must be positive"));
     }
@@ -887,7 +887,10 @@ fn check_price_qty(price: Price, qty: Qty) -> Result<(), Reject> {
     Ok(())
 }
 
-fn check_order_type(order: &NewOrder, now: tokenbook_protocol::Timestamp) -> Result<(), Reject> {
+pub(crate) fn check_order_type(
+    order: &NewOrder,
+    now: tokenbook_protocol::Timestamp,
+) -> Result<(), Reject> {
     match (order.kind, order.time_in_force) {
         (OrderKind::Market, TimeInForce::Ioc | TimeInForce::Fok) | (OrderKind::Limit, _) => {}
         (OrderKind::Market, tif) => {
@@ -909,7 +912,7 @@ fn check_order_type(order: &NewOrder, now: tokenbook_protocol::Timestamp) -> Res
 }
 
 /// Refuses prices further than `band_bps` from the mark.
-fn check_band(mark: Price, price: Price, band_bps: u32) -> Result<(), Reject> {
+pub(crate) fn check_band(mark: Price, price: Price, band_bps: u32) -> Result<(), Reject> {
     let distance = i128::from((price.get() - mark.get()).abs()) * 10_000;
     if distance > i128::from(mark.get()) * i128::from(band_bps) {
         return reject(

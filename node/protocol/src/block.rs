@@ -11,7 +11,7 @@ use crate::codec::{self, wire_kind};
 use crate::crypto::{self, Domain, Keypair, PublicKey, Signature};
 use crate::hash::{Hash, merkle_root};
 use crate::ids::{Height, Round, Timestamp};
-use crate::tx::{MAX_TX_BYTES, Tx, is_valid_chain_id};
+use crate::tx::{Tx, is_valid_chain_id};
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
@@ -163,13 +163,7 @@ impl Block {
         if self.txs.len() > MAX_BLOCK_TXS {
             return Err(format!("block has {} txs; the limit is {MAX_BLOCK_TXS}", self.txs.len()));
         }
-        for (i, tx) in self.txs.iter().enumerate() {
-            let len = codec::encode(tx).len();
-            if len > MAX_TX_BYTES {
-                return Err(format!("tx {i} is {len} bytes; the limit is {MAX_TX_BYTES}"));
-            }
-            tx.check_shape().map_err(|e| format!("tx {i}: {e}"))?;
-        }
+        crate::tx::check_each(&self.txs)?;
         if self.compute_tx_root() != self.header.tx_root {
             return Err("tx_root does not match the txs".into());
         }

@@ -150,6 +150,36 @@ pub struct Tx {
 
 wire_kind!(Tx, "tx", MAX_TX_BYTES, |tx: &Tx| tx.check_shape());
 
+/// Most txs in one [`TxBatch`].
+pub const MAX_BATCH_TXS: usize = 256;
+
+/// Txs submitted together (the API's `POST /v1/txs`): a count, then each tx's canonical
+/// encoding. Each tx keeps its own size limit and shape rules.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct TxBatch(pub Vec<Tx>);
+
+wire_kind!(TxBatch, "tx_batch", MAX_BATCH_TXS * (MAX_TX_BYTES + 8) + 8, |batch: &TxBatch| {
+    if batch.0.is_empty() || batch.0.len() > MAX_BATCH_TXS {
+        return Err(format!("a batch holds 1..={MAX_BATCH_TXS} txs, not {}", batch.0.len()));
+    }
+    check_each(&batch.0)
+});
+
+/// Each tx of a list within its size limit and shape rules (a block's, a batch's).
+///
+/// # Errors
+/// The first tx that is not, by position.
+pub fn check_each(txs: &[Tx]) -> Result<(), String> {
+    for (i, tx) in txs.iter().enumerate() {
+        let len = codec::encode(tx).len();
+        if len > MAX_TX_BYTES {
+            return Err(format!("tx {i} is {len} bytes; the limit is {MAX_TX_BYTES}"));
+        }
+        tx.check_shape().map_err(|e| format!("tx {i}: {e}"))?;
+    }
+    Ok(())
+}
+
 impl Tx {
     /// SHA-256 of the canonical encoding (the tx's identity everywhere).
     #[must_use]

@@ -12,15 +12,12 @@
 use crate::driver::Driver;
 use crate::runtime::{Command, Status};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
-use tokenbook_protocol::codec::decode;
-use tokenbook_protocol::{Hash, MAX_TX_BYTES, Tx};
+use tokenbook_protocol::{Hash, MAX_TX_BYTES};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// What the handlers share.
@@ -40,20 +37,23 @@ pub struct ApiState {
     pub view: watch::Receiver<std::sync::Arc<crate::view::ReadView>>,
     /// The store's read side.
     pub store: tokenbook_store::StoreReader,
+    /// Verifies submitted txs' signatures off the node's task.
+    pub verifier: submit::Verifier,
 }
 
 impl ApiState {
     /// The state for a running node's handles.
     #[must_use]
-    pub fn new(handles: &crate::runtime::Handles, chain_id: impl Into<String>) -> Self {
+    pub fn new(handles: &crate::runtime::Handles, chain_id: impl Into<String> + Clone) -> Self {
         ApiState {
             commands: handles.commands.clone(),
             status: handles.status.clone(),
-            chain_id: chain_id.into(),
+            chain_id: chain_id.clone().into(),
             commits: handles.commits.clone(),
             metrics: handles.metrics.clone(),
             view: handles.view.clone(),
             store: handles.store.clone(),
+            verifier: submit::Verifier::spawn(chain_id.into()),
         }
     }
 }
@@ -62,10 +62,11 @@ mod errors;
 mod limits;
 mod reads;
 mod server;
+mod submit;
 
 use reads::{
     account, block, book, certificate, clearing, fill_json, key_grant, markets, proposals,
-    receipt_json, state_proof, state_root, status, trades, tx_status,
+    state_proof, state_root, status, trades, tx_status,
 };
 
 pub use errors::{ApiError, ApiPath, ApiQuery, status_code_name};
@@ -114,7 +115,11 @@ pub fn router(state: ApiState, limits: &ApiLimits) -> Router {
 
 fn routes(state: ApiState) -> Router {
     Router::new()
-        .route("/v1/tx", post(submit_tx).layer(DefaultBodyLimit::max(MAX_TX_BYTES + 1)))
+        .route("/v1/tx", post(submit::submit_tx).layer(DefaultBodyLimit::max(MAX_TX_BYTES + 1)))
+        .route(
+            "/v1/txs",
+            post(submit::submit_txs).layer(DefaultBodyLimit::max(submit::MAX_BATCH_BYTES)),
+        )
         .route("/v1/tx/{hash}", get(tx_status))
         .route("/v1/status", get(status))
         .route("/v1/blocks/{height}", get(block))
@@ -142,74 +147,6 @@ async fn in_mempool(state: &ApiState, hash: Hash) -> Result<bool, ApiError> {
     });
     state.commands.send(Command::Read(job)).await.map_err(|_| ApiError::unavailable())?;
     answer.await.map_err(|_| ApiError::unavailable())
-}
-
-#[derive(Deserialize)]
-struct SubmitQuery {
-    wait: Option<String>,
-}
-
-/// How long `?wait=commit` waits.
-const WAIT_COMMIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-async fn submit_tx(
-    State(state): State<ApiState>,
-    ApiQuery(query): ApiQuery<SubmitQuery>,
-    body: Bytes,
-) -> ApiResult {
-    let tx: Tx = decode(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
-    let wait = query.wait.as_deref() == Some("commit");
-    // Subscribed before submitting, so the commit cannot slip past.
-    let mut commits = state.commits.subscribe();
-    let (reply, answer) = oneshot::channel();
-    let submit = Command::Submit { txs: vec![tx], reply };
-    state.commands.send(submit).await.map_err(|_| ApiError::unavailable())?;
-    let verdict = answer.await.map_err(|_| ApiError::unavailable())?.pop();
-    match verdict {
-        Some(Ok(hash)) if wait => wait_for_commit(&mut commits, hash).await,
-        Some(Ok(hash)) => {
-            Ok((StatusCode::ACCEPTED, axum::Json(json!({ "hash": hash }))).into_response())
-        }
-        Some(Err(e)) => {
-            let status = match e.code() {
-                "mempool_full" | "mempool_account_full" => StatusCode::SERVICE_UNAVAILABLE,
-                "mempool_duplicate" => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            Err(ApiError::new(status, e.code(), e.to_string()))
-        }
-        None => Err(ApiError::unavailable()),
-    }
-}
-
-async fn wait_for_commit(
-    commits: &mut tokio::sync::broadcast::Receiver<crate::runtime::Commit>,
-    hash: Hash,
-) -> ApiResult {
-    let found = tokio::time::timeout(WAIT_COMMIT, async {
-        loop {
-            match commits.recv().await {
-                Ok(commit) => {
-                    if let Some(r) = commit.receipts.receipts.iter().find(|r| r.tx_hash == hash) {
-                        return Some(receipt_json(hash, commit.height, &r.result));
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    })
-    .await;
-    match found {
-        Ok(Some(body)) => Ok(axum::Json(body).into_response()),
-        Ok(None) => Err(ApiError::unavailable()),
-        Err(_) => Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "commit_timeout",
-            format!("{hash} was admitted but not committed within {} s", WAIT_COMMIT.as_secs()),
-        )),
-    }
 }
 
 #[derive(Deserialize)]

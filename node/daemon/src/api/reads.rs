@@ -273,7 +273,7 @@ pub(super) async fn account(
     Ok(axum::Json(body).into_response())
 }
 
-fn account_json(view: &ReadView, account: &crate::view::AccountView) -> Value {
+fn account_json(view: &ReadView, account: &tokenbook_ledger::state::Account) -> Value {
     let positions: Vec<Value> =
         account.positions.iter().map(|(m, p)| json!({ "market": m, "position": p })).collect();
     let orders: Vec<Value> = account

@@ -260,6 +260,26 @@ fn precheck_agrees_with_the_block_and_changes_nothing() {
             RejectCode::UnauthorisedSigner,
         ),
         (h.tx(a, place(limit(MarketId::new(99), Side::Buy, 990, 1))), RejectCode::MarketUnknown),
+        // Issue #19: what the block refused after a 202 is refused at admission, same code.
+        (h.tx(a, place(limit(AIT, Side::Buy, 990, 0))), RejectCode::QtyNotPositive),
+        (h.tx(a, place(limit(AIT, Side::Buy, 0, 1))), RejectCode::PriceNotPositive),
+        (h.tx(a, place(limit(AIT, Side::Buy, 5_000, 1))), RejectCode::PriceOutsideBand),
+        (h.tx(a, place(limit(AIT, Side::Buy, 990, 1_000_000))), RejectCode::OrderTooLarge),
+        (
+            h.tx(a, place(NewOrder { kind: OrderKind::Market, ..limit(AIT, Side::Buy, 990, 1) })),
+            RejectCode::InvalidOrderType,
+        ),
+        (
+            h.tx(
+                a,
+                TxBody::Deposit(CashTransfer {
+                    account: a,
+                    amount: Cash::new(1),
+                    reference: Hash::digest(b"not a member"),
+                }),
+            ),
+            RejectCode::NotMember,
+        ),
     ];
     for (tx, code) in cases {
         assert_eq!(h.state.precheck_tx(&tx).unwrap_err().code, code);
