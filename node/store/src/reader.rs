@@ -26,7 +26,8 @@ pub struct StoreReader {
     pub(crate) db: Arc<Db>,
     pub(crate) cache: Arc<NodeCache>,
     pub(crate) pruning: Arc<Pruning>,
-    /// The last committed height (0: none yet), set by the store after each commit.
+    /// The last committed height plus one (0: none yet, so genesis, height 0, is 1), set by the
+    /// store after each commit.
     pub(crate) committed: Arc<AtomicU64>,
 }
 
@@ -42,7 +43,7 @@ impl StoreReader {
     pub fn height(&self) -> Option<Height> {
         match self.committed.load(Ordering::Acquire) {
             0 => None,
-            h => Some(Height::new(h)),
+            h => Some(Height::new(h - 1)),
         }
     }
 

@@ -134,7 +134,7 @@ impl Store {
     /// Records the last complete height, for this store and its readers.
     fn set_head(&mut self, head: Option<(Height, Hash)>) {
         self.head = head;
-        let height = head.map_or(0, |(h, _)| h.get());
+        let height = head.map_or(0, |(h, _)| h.get().saturating_add(1));
         self.reader.committed.store(height, std::sync::atomic::Ordering::Release);
     }
 
