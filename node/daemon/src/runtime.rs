@@ -156,8 +156,14 @@ const GOSSIP_TXS_MAX: usize = 1_024;
 /// up behind each other.
 const SUBMIT_BATCH_MAX: usize = 512;
 
-/// What one commit changed (its touched records) and the txs the mempool dropped after it.
-type CommitChanges = (Box<tokenbook_ledger::Touched>, Vec<(Hash, tokenbook_ledger::Reject)>);
+/// What one commit changed: its height, receipts and touched records, and the txs the mempool
+/// dropped after it.
+struct CommitChanges {
+    height: Height,
+    receipts: Arc<BlockReceipts>,
+    touched: Box<tokenbook_ledger::Touched>,
+    dropped: Vec<(Hash, tokenbook_ledger::Reject)>,
+}
 
 /// The loop's state besides the driver.
 struct Loop<N> {
@@ -370,11 +376,11 @@ impl<N: Network> Loop<N> {
     fn publish_view(&mut self, driver: &Driver, changed: &[CommitChanges]) {
         let executor = driver.executor();
         let mut view = (**self.view.borrow()).clone();
-        for (touched, _) in changed {
-            view = view.next(executor.ledger(), executor.root(), touched);
+        for c in changed {
+            view = view.next(executor.ledger(), executor.root(), &c.touched, c.height, &c.receipts);
         }
-        for (_, dropped) in changed {
-            view.record_dropped(dropped);
+        for c in changed {
+            view.record_dropped(&c.dropped);
         }
         self.view.send_replace(Arc::new(view));
     }
@@ -425,15 +431,17 @@ impl<N: Network> Loop<N> {
                 Action::NextHeight { after_ms } => self.schedule(Timer::NextHeight, after_ms),
                 Action::Gossip { after_ms } => self.schedule(Timer::Gossip, after_ms),
                 Action::Committed { height, root, receipts, touched, dropped } => {
-                    changed.push((touched, dropped));
+                    let receipts: Arc<BlockReceipts> = Arc::from(receipts);
+                    changed.push(CommitChanges {
+                        height,
+                        receipts: Arc::clone(&receipts),
+                        touched,
+                        dropped,
+                    });
                     self.observe_commit(driver, receipts.receipts.len());
                     self.follow_validators(driver);
                     tracing::info!(height = height.get(), txs = receipts.receipts.len(), %root, "committed");
-                    let _ = self.commits.send(Commit {
-                        height,
-                        root,
-                        receipts: std::sync::Arc::from(receipts),
-                    });
+                    let _ = self.commits.send(Commit { height, root, receipts });
                 }
                 Action::Evidence(evidence) => {
                     tracing::warn!(validator = %evidence.first.payload.validator, "equivocation");

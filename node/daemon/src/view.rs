@@ -64,6 +64,9 @@ pub struct MarketView {
     pub bids: Vec<(Price, Qty, u32)>,
     /// Ask levels, best first.
     pub asks: Vec<(Price, Qty, u32)>,
+    /// The book's sequence number: how many [`BookUpdate`]s the market has had (this node
+    /// counts from its start).
+    pub seq: u64,
 }
 
 impl MarketView {
@@ -78,6 +81,7 @@ impl MarketView {
             resting_orders: market.book.len(),
             bids: market.book.depth(Side::Buy, MAX_DEPTH),
             asks: market.book.depth(Side::Sell, MAX_DEPTH),
+            seq: 0,
         }
     }
 }
@@ -153,6 +157,48 @@ pub struct ReadView {
     pub dropped: OrdMap<Hash, Dropped>,
     /// The same hashes, oldest first (for eviction).
     dropped_order: imbl::Vector<Hash>,
+    /// Each market's latest book updates, oldest first (at most [`RECENT_UPDATES`]).
+    pub recent: OrdMap<MarketId, imbl::Vector<Arc<BookUpdate>>>,
+}
+
+/// How many book updates per market a view keeps for clients that resume.
+pub const RECENT_UPDATES: usize = 512;
+
+/// What one commit changed in one market's book, with the market's fills in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookUpdate {
+    /// The market.
+    pub market: MarketId,
+    /// The height committed.
+    pub height: Height,
+    /// The book's sequence number after this update (one more than before it).
+    pub seq: u64,
+    /// Bid levels that changed: (price, lots, orders), zero lots for a level gone. Applied to
+    /// the levels before, they give the levels after (at most [`MAX_DEPTH`] a side).
+    pub bids: Vec<(Price, Qty, u32)>,
+    /// Ask levels that changed.
+    pub asks: Vec<(Price, Qty, u32)>,
+    /// Orders that changed: the order now, or `None` once it left the book.
+    pub orders: Vec<(OrderId, Option<OrderView>)>,
+    /// The market's fills in the commit, in order.
+    pub fills: Vec<tokenbook_ledger::Event>,
+}
+
+/// The levels of `after` that differ from `before` (both best first), and `before`'s levels
+/// missing from `after` with zero lots; in price order.
+fn level_changes(
+    before: &[(Price, Qty, u32)],
+    after: &[(Price, Qty, u32)],
+) -> Vec<(Price, Qty, u32)> {
+    let old: std::collections::BTreeMap<Price, (Qty, u32)> =
+        before.iter().map(|(p, q, n)| (*p, (*q, *n))).collect();
+    let new: std::collections::BTreeMap<Price, (Qty, u32)> =
+        after.iter().map(|(p, q, n)| (*p, (*q, *n))).collect();
+    let mut changes: Vec<(Price, Qty, u32)> =
+        new.iter().filter(|(p, v)| old.get(p) != Some(v)).map(|(p, (q, n))| (*p, *q, *n)).collect();
+    changes.extend(old.keys().filter(|p| !new.contains_key(p)).map(|p| (*p, Qty::new(0), 0)));
+    changes.sort_by_key(|(p, _, _)| *p);
+    changes
 }
 
 /// How many dropped txs a view remembers.
@@ -185,6 +231,7 @@ impl ReadView {
             globals: Arc::new(GlobalsView::of(ledger)),
             dropped: OrdMap::new(),
             dropped_order: imbl::Vector::new(),
+            recent: OrdMap::new(),
         };
         for account in ledger.accounts.values() {
             view.put_account(ledger, account.id);
@@ -199,9 +246,18 @@ impl ReadView {
     }
 
     /// The view after the next commit: this one with what `touched` names re-read from
-    /// `ledger` (the state after that commit).
+    /// `ledger` (the state after that commit), and each touched market's [`BookUpdate`] (if its
+    /// book changed or it filled) appended to [`Self::recent`]. `receipts` are the commit's,
+    /// committed at `height`.
     #[must_use]
-    pub fn next(&self, ledger: &LedgerState, root: Hash, touched: &Touched) -> Self {
+    pub fn next(
+        &self,
+        ledger: &LedgerState,
+        root: Hash,
+        touched: &Touched,
+        height: Height,
+        receipts: &tokenbook_ledger::BlockReceipts,
+    ) -> Self {
         let mut view = self.clone();
         view.height = ledger.height;
         view.root = root;
@@ -221,7 +277,57 @@ impl ReadView {
             view.put_market(ledger, *id);
         }
         view.globals = Arc::new(GlobalsView::of(ledger));
+        for market in &touched.markets {
+            view.record_update(self, *market, height, touched, receipts);
+        }
         view
+    }
+
+    /// Appends `market`'s update since `before` to [`Self::recent`] and counts it in the
+    /// market's sequence number, if anything changed.
+    fn record_update(
+        &mut self,
+        before: &ReadView,
+        market: MarketId,
+        height: Height,
+        touched: &Touched,
+        receipts: &tokenbook_ledger::BlockReceipts,
+    ) {
+        let Some(after) = self.markets.get(&market).cloned() else { return };
+        let old = before.markets.get(&market);
+        let none: &[(Price, Qty, u32)] = &[];
+        let bids = level_changes(old.map_or(none, |m| &m.bids), &after.bids);
+        let asks = level_changes(old.map_or(none, |m| &m.asks), &after.asks);
+        let orders: Vec<(OrderId, Option<OrderView>)> = touched
+            .orders
+            .iter()
+            .filter_map(|id| {
+                // Untriggered stops are not in the book: they appear when they trigger.
+                let in_book = |o: Option<&OrderView>| o.filter(|o| o.triggered).copied();
+                let (was, now) = (in_book(before.orders.get(id)), in_book(self.orders.get(id)));
+                let here = was.or(now).is_some_and(|o| o.market == market);
+                (here && was != now).then_some((*id, now))
+            })
+            .collect();
+        let fills: Vec<tokenbook_ledger::Event> = fills_of(receipts)
+            .filter(
+                |e| matches!(e, tokenbook_ledger::Event::Fill { market: m, .. } if *m == market),
+            )
+            .cloned()
+            .collect();
+        if bids.is_empty() && asks.is_empty() && orders.is_empty() && fills.is_empty() {
+            return;
+        }
+        let seq = old.map_or(0, |m| m.seq) + 1;
+        let update = BookUpdate { market, height, seq, bids, asks, orders, fills };
+        let mut counted = (*after).clone();
+        counted.seq = seq;
+        self.markets.insert(market, Arc::new(counted));
+        let list = self.recent.entry(market).or_default();
+        list.push_back(Arc::new(update));
+        while list.len() > RECENT_UPDATES {
+            list.pop_front();
+        }
     }
 
     /// Records txs the mempool dropped after this view's height (the oldest records leave
@@ -298,11 +404,35 @@ impl ReadView {
         }
     }
 
+    /// `market`'s updates after sequence number `since`, oldest first, if this view still holds
+    /// all of them (`None` when some are gone: the client needs a snapshot).
+    #[must_use]
+    pub fn updates_since(&self, market: MarketId, since: u64) -> Option<Vec<Arc<BookUpdate>>> {
+        let current = self.markets.get(&market)?.seq;
+        if since >= current {
+            return Some(Vec::new());
+        }
+        let list = self.recent.get(&market)?;
+        let first = list.front()?.seq;
+        if since + 1 < first {
+            return None;
+        }
+        Some(list.iter().filter(|u| u.seq > since).cloned().collect())
+    }
+
     /// A market by symbol.
     #[must_use]
     pub fn market(&self, symbol: &str) -> Option<&Arc<MarketView>> {
         self.markets.get(self.symbols.get(symbol)?)
     }
+}
+
+/// Every event of a commit's receipts: begin-of-block, accepted txs', end-of-block.
+fn fills_of(
+    receipts: &tokenbook_ledger::BlockReceipts,
+) -> impl Iterator<Item = &tokenbook_ledger::Event> {
+    let txs = receipts.receipts.iter().filter_map(|r| r.result.as_ref().ok()).flatten();
+    receipts.begin_events.iter().chain(txs).chain(&receipts.end_events)
 }
 
 impl PartialEq for ReadView {

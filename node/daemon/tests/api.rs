@@ -458,6 +458,12 @@ async fn view_matches_ledger(handles: &runtime::Handles) -> Height {
         let view = published.borrow().clone();
         let mut built = tokenbook_node::view::ReadView::build(executor.ledger(), executor.root());
         built.dropped = view.dropped.clone();
+        // Sequence numbers count the updates a node published since it started.
+        for (id, market) in &view.markets {
+            if let Some(fresh) = built.markets.get_mut(id) {
+                std::sync::Arc::make_mut(fresh).seq = market.seq;
+            }
+        }
         let _ = reply.send((view.height, *view == built));
     });
     handles.commands.send(runtime::Command::Read(job)).await.unwrap();
@@ -646,4 +652,206 @@ async fn a_node_without_peers_refuses_submissions() {
     let tx = registrations_at(runtime::now_ms(), 0, 1).remove(0);
     let (code, body) = post(&format!("{url}/v1/tx"), encode(&tx)).await;
     assert_eq!((code, body["code"].as_str()), (503, Some("no_peers")), "{body}");
+}
+
+/// A client's copy of one side of a book, from the level-2 feed: price → (lots, orders).
+type Levels = std::collections::BTreeMap<String, (Value, Value)>;
+
+/// Applies a feed message to the client's book; returns the message's (height, seq).
+fn apply_feed(message: &Value, bids: &mut Levels, asks: &mut Levels) -> (u64, u64) {
+    let zero = serde_json::to_value(Qty::new(0)).unwrap();
+    if message["type"] == "snapshot" {
+        bids.clear();
+        asks.clear();
+    }
+    for (side, book) in [("bids", &mut *bids), ("asks", &mut *asks)] {
+        for level in message[side].as_array().unwrap() {
+            let price = level["price"].to_string();
+            if level["qty"] == zero {
+                book.remove(&price);
+            } else {
+                book.insert(price, (level["qty"].clone(), level["orders"].clone()));
+            }
+        }
+    }
+    (message["height"].as_u64().unwrap(), message["seq"].as_u64().unwrap())
+}
+
+fn levels_of(answer: &Value) -> Levels {
+    answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["price"].to_string(), (l["qty"].clone(), l["orders"].clone())))
+        .collect()
+}
+
+/// Sends one round of orders from the three traders (and a cancel-all every fifth round).
+async fn order_round(url: &str, now: u64, round: i64) {
+    for (i, trader) in (0i64..).zip([3u64, 4, 5]) {
+        let signer = key(1_000 + i.unsigned_abs());
+        let nonce = now + 1_000 + (round * 10 + i).unsigned_abs();
+        let side = if (round + i) % 2 == 0 { Side::Sell } else { Side::Buy };
+        let mut body = order(side, TimeInForce::Gtc);
+        if let TxBody::PlaceOrder(o) = &mut body {
+            o.price = Price::new(990 + (round * 7 + i * 3) % 20);
+            o.qty = Qty::new(1 + (round + i) % 3);
+        }
+        if round % 5 == 4 && i == 0 {
+            body = TxBody::CancelAll(CancelAll { market: Some(MarketId::new(1)) });
+        }
+        let tx = signed(&signer, AccountId::new(trader), nonce, body);
+        let (code, answer) = post(&format!("{url}/v1/tx"), encode(&tx)).await;
+        assert_eq!(code, 202, "{answer}");
+    }
+}
+
+/// The level-2 book feed: a snapshot, then updates with consecutive sequence numbers; the
+/// socket is killed mid-stream and the client resumes from its last sequence number; its
+/// rebuilt book equals `GET …/book` at the same height.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_book_feed_resumes_after_a_dropped_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    let now = runtime::now_ms();
+    for tx in trading_setup(now, 1, 3) {
+        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let symbol = market_symbol(&url).await;
+    let feed = format!("{}/v1/stream/markets/{symbol}?level=2", url.replace("http://", "ws://"));
+    let (mut bids, mut asks) = (Levels::new(), Levels::new());
+    let (mut ws, _) = tokio_tungstenite::connect_async(&feed).await.unwrap();
+    let first = next(&mut ws).await.unwrap();
+    assert_eq!(first["type"], "snapshot", "{first}");
+    let (mut height, mut seq) = apply_feed(&first, &mut bids, &mut asks);
+    for round in 0..4 {
+        order_round(&url, now, round).await;
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    // Read a few updates, each the next sequence number.
+    for _ in 0..2 {
+        let update = next(&mut ws).await.unwrap();
+        assert_eq!(update["type"], "update", "{update}");
+        let (h, s) = apply_feed(&update, &mut bids, &mut asks);
+        assert_eq!(s, seq + 1, "a gap in the feed: {update}");
+        (height, seq) = (h, s);
+    }
+    // The socket dies; trading goes on.
+    drop(ws);
+    for round in 4..10 {
+        order_round(&url, now, round).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Resume from the last applied sequence number: every update after it, in order.
+    let resume = format!("{feed}&since={seq}");
+    let (mut ws, _) = tokio_tungstenite::connect_async(&resume).await.unwrap();
+    let mut resumed = 0;
+    while let Some(message) =
+        tokio::time::timeout(Duration::from_millis(500), next(&mut ws)).await.ok().flatten()
+    {
+        assert_eq!(message["type"], "update", "resumed with {message}");
+        let (h, s) = apply_feed(&message, &mut bids, &mut asks);
+        assert_eq!(s, seq + 1, "a gap after resuming: {message}");
+        (height, seq) = (h, s);
+        resumed += 1;
+    }
+    assert!(resumed > 0, "no updates after the reconnect");
+    // Trading has stopped: the client's book is the node's.
+    let (_, book) = get(&format!("{url}/v1/markets/{symbol}/book?depth=1000")).await;
+    assert!(height <= book["height"].as_u64().unwrap(), "client at {height}, book {book}");
+    assert_eq!(bids, levels_of(&book["bids"]), "bids differ from {book}");
+    assert_eq!(asks, levels_of(&book["asks"]), "asks differ from {book}");
+}
+
+/// The level-3 feed carries every order; summed per price, the client's orders are the
+/// level-2 book. The block stream replays heights from the store (`from_height`), in order and
+/// without gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_feed_and_the_block_replay() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    let now = runtime::now_ms();
+    for tx in trading_setup(now, 1, 3) {
+        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let symbol = market_symbol(&url).await;
+    let ws_base = url.replace("http://", "ws://");
+    let feed = format!("{ws_base}/v1/stream/markets/{symbol}?level=3");
+    let (mut ws, _) = tokio_tungstenite::connect_async(&feed).await.unwrap();
+    for round in 0..6 {
+        order_round(&url, now, round).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut orders: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+    let mut last_seq = None;
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(500), ws.next()).await
+    {
+        let message: Value = serde_json::from_str(&message.into_text().unwrap()).unwrap();
+        if message["type"] == "snapshot" {
+            orders.clear();
+        } else if let Some(prev) = last_seq {
+            assert_eq!(message["seq"].as_u64().unwrap(), prev + 1, "{message}");
+        }
+        last_seq = message["seq"].as_u64();
+        for order in message["orders"].as_array().unwrap() {
+            let id = order["id"].to_string();
+            if order["removed"] == true {
+                orders.remove(&id);
+            } else {
+                orders.insert(id, order.clone());
+            }
+        }
+    }
+    let (_, book) = get(&format!("{url}/v1/markets/{symbol}/book?depth=1000")).await;
+    let mut from_orders: std::collections::BTreeMap<(String, String), (i64, i64)> =
+        std::collections::BTreeMap::new();
+    for o in orders.values() {
+        let qty: i64 = serde_json::from_value::<Qty>(o["qty"].clone()).unwrap().get();
+        let level = from_orders.entry((o["side"].to_string(), o["price"].to_string())).or_default();
+        *level = (level.0 + qty, level.1 + 1);
+    }
+    let mut from_book = std::collections::BTreeMap::new();
+    for (side, name) in [("bids", "\"buy\""), ("asks", "\"sell\"")] {
+        for l in book[side].as_array().unwrap() {
+            let qty: i64 = serde_json::from_value::<Qty>(l["qty"].clone()).unwrap().get();
+            from_book.insert(
+                (name.to_string(), l["price"].to_string()),
+                (qty, l["orders"].as_i64().unwrap()),
+            );
+        }
+    }
+    assert!(!from_book.is_empty(), "orders rest: {book}");
+    assert_eq!(from_orders, from_book, "the level-3 orders do not sum to the book {book}");
+    // The block stream from height 1: every height in order, from the store, then live.
+    let (mut blocks, _) =
+        tokio_tungstenite::connect_async(format!("{ws_base}/v1/stream?from_height=1"))
+            .await
+            .unwrap();
+    let mut expected = 1;
+    while expected < 20 {
+        let message = tokio::time::timeout(Duration::from_secs(5), blocks.next()).await.unwrap();
+        let message: Value =
+            serde_json::from_str(&message.unwrap().unwrap().into_text().unwrap()).unwrap();
+        if message["type"] == "block" {
+            assert_eq!(message["height"].as_u64(), Some(expected), "{message}");
+            expected += 1;
+        }
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON message within five seconds.
+async fn next(ws: &mut Ws) -> Option<Value> {
+    use futures_util::StreamExt;
+    let message = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    let text = message.ok()??.ok()?.into_text().ok()?;
+    serde_json::from_str::<Value>(&text).ok()
 }

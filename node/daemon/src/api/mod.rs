@@ -15,8 +15,6 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::json;
 use tokenbook_protocol::{Hash, MAX_TX_BYTES};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -39,6 +37,8 @@ pub struct ApiState {
     pub store: tokenbook_store::StoreReader,
     /// Verifies submitted txs' signatures off the node's task.
     pub verifier: submit::Verifier,
+    /// Room for open streams.
+    pub streams: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl ApiState {
@@ -54,6 +54,9 @@ impl ApiState {
             view: handles.view.clone(),
             store: handles.store.clone(),
             verifier: submit::Verifier::spawn(chain_id.into()),
+            streams: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                ApiLimits::default().max_streams,
+            )),
         }
     }
 }
@@ -62,11 +65,12 @@ mod errors;
 mod limits;
 mod reads;
 mod server;
+mod stream;
 mod submit;
 
 use reads::{
-    account, block, book, certificate, clearing, fill_json, key_grant, markets, proposals,
-    state_proof, state_root, status, trades, tx_status,
+    account, block, book, certificate, clearing, key_grant, markets, proposals, state_proof,
+    state_root, status, trades, tx_status,
 };
 
 pub use errors::{ApiError, ApiPath, ApiQuery, status_code_name};
@@ -104,7 +108,8 @@ impl Default for ApiLimits {
 
 /// The routes, behind the per-client limits; every error answer is JSON. Serve with [`serve`]
 /// (the limiter keys on the client address it records).
-pub fn router(state: ApiState, limits: &ApiLimits) -> Router {
+pub fn router(mut state: ApiState, limits: &ApiLimits) -> Router {
+    state.streams = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_streams));
     let limiter = limits::Limiter::new(limits.rate, limits.max_in_flight, limits.request_timeout);
     routes(state)
         .fallback(errors::route_unknown)
@@ -133,7 +138,8 @@ fn routes(state: ApiState) -> Router {
         .route("/v1/clearing", get(clearing))
         .route("/v1/markets/{symbol}/book", get(book))
         .route("/v1/markets/{symbol}/trades", get(trades))
-        .route("/v1/stream", get(stream))
+        .route("/v1/stream", get(stream::stream))
+        .route("/v1/stream/markets/{symbol}", get(stream::book_stream))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -147,75 +153,6 @@ async fn in_mempool(state: &ApiState, hash: Hash) -> Result<bool, ApiError> {
     });
     state.commands.send(Command::Read(job)).await.map_err(|_| ApiError::unavailable())?;
     answer.await.map_err(|_| ApiError::unavailable())
-}
-
-#[derive(Deserialize)]
-struct StreamQuery {
-    /// Only this account's fills (and blocks).
-    account: Option<u64>,
-    /// Block messages list their txs' hashes.
-    txs: Option<bool>,
-}
-
-/// `/v1/stream`: a WebSocket of JSON messages — `{"type": "block", ...}` for every commit and
-/// `{"type": "trade", ...}` for every fill (only the account's with `?account=ID`).
-async fn stream(
-    State(state): State<ApiState>,
-    ApiQuery(query): ApiQuery<StreamQuery>,
-    upgrade: axum::extract::ws::WebSocketUpgrade,
-) -> Response {
-    let commits = state.commits.subscribe();
-    upgrade.on_upgrade(move |socket| push_commits(socket, commits, query))
-}
-
-async fn push_commits(
-    mut socket: axum::extract::ws::WebSocket,
-    mut commits: tokio::sync::broadcast::Receiver<crate::runtime::Commit>,
-    query: StreamQuery,
-) {
-    use axum::extract::ws::Message;
-    let account = query.account;
-    loop {
-        let commit = match commits.recv().await {
-            Ok(commit) => commit,
-            // A client too slow to keep up is told so and dropped rather than buffered without end.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                let note = json!({ "type": "lagged", "missed": n }).to_string();
-                let _ = socket.send(Message::Text(note.into())).await;
-                return;
-            }
-            Err(_) => return,
-        };
-        let mut block = json!({ "type": "block", "height": commit.height,
-                                "state_root": commit.root,
-                                "txs": commit.receipts.receipts.len() });
-        if query.txs == Some(true) {
-            let hashes = commit.receipts.receipts.iter().map(|r| r.tx_hash);
-            block["tx_hashes"] = json!(hashes.collect::<Vec<_>>());
-        }
-        let mut messages = vec![block];
-        let events = commit
-            .receipts
-            .receipts
-            .iter()
-            .filter_map(|r| r.result.as_ref().ok())
-            .flatten()
-            .chain(&commit.receipts.end_events);
-        for fill in events.filter_map(|e| fill_json(e, commit.height)) {
-            let mine =
-                account.is_none_or(|a| fill["maker"] == json!(a) || fill["taker"] == json!(a));
-            if mine {
-                let mut trade = fill;
-                trade["type"] = json!("trade");
-                messages.push(trade);
-            }
-        }
-        for m in messages {
-            if socket.send(Message::Text(m.to_string().into())).await.is_err() {
-                return;
-            }
-        }
-    }
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {
