@@ -9,6 +9,7 @@
 #![allow(clippy::print_stdout)]
 
 mod audit;
+mod cache;
 mod keys;
 mod member;
 mod node;

@@ -41,6 +41,14 @@ impl From<String> for CliError {
 /// Shorthand.
 pub type CliResult<T> = Result<T, CliError>;
 
+/// With `TOKENBOOK_HTTP_TRACE` set, each request the CLI makes is named on stderr (how many
+/// round trips a command costs).
+fn trace(method: &str, path: &str) {
+    if std::env::var_os("TOKENBOOK_HTTP_TRACE").is_some() {
+        eprintln!("http {method} {path}");
+    }
+}
+
 /// One node's API.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -71,6 +79,7 @@ impl Node {
     /// # Errors
     /// Unreachable node, an error answer (its code), or an answer that is not JSON.
     pub fn get(&self, path: &str) -> CliResult<Value> {
+        trace("GET", path);
         let response = self
             .http
             .get(format!("{}{path}", self.url))
@@ -84,6 +93,7 @@ impl Node {
     /// # Errors
     /// Unreachable node or an error answer other than 404.
     pub fn get_bytes(&self, path: &str) -> CliResult<Option<Vec<u8>>> {
+        trace("GET", path);
         let response = self
             .http
             .get(format!("{}{path}", self.url))
@@ -106,6 +116,7 @@ impl Node {
     /// As [`get`](Self::get), plus the node's or ledger's refusal.
     pub fn submit(&self, tx: &Tx, wait: bool) -> CliResult<Value> {
         let query = if wait { "?wait=commit" } else { "" };
+        trace("POST", &format!("/v1/tx{query}"));
         let response = self
             .http
             .post(format!("{}/v1/tx{query}", self.url))

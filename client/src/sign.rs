@@ -49,6 +49,10 @@ pub struct Signer<'a> {
     /// The account acted for.
     pub account: AccountId,
     chain_id: String,
+    /// How the key was chosen (to look again when the cache was stale).
+    choice: KeyChoice,
+    /// Whether the chain id or the account came from the CLI's cache.
+    from_cache: bool,
 }
 
 impl<'a> Signer<'a> {
@@ -58,23 +62,52 @@ impl<'a> Signer<'a> {
     /// Key errors; `key_unknown` when the node knows no account for the key and none was given.
     pub fn open(node: &'a Node, choice: &KeyChoice) -> CliResult<Signer<'a>> {
         let key = choice.load()?;
-        let status = node.get("/v1/status")?;
-        let chain_id = status["chain_id"]
-            .as_str()
-            .ok_or_else(|| CliError::new("node_bad_answer", "status without chain_id"))?
-            .to_string();
-        let account = match choice.account {
-            Some(id) => AccountId::new(id),
-            None => account_of(node, &key)?,
+        let mut cache = crate::cache::Cache::open(&choice.dir);
+        let mut entry = cache.node(&node.url);
+        let from_cache = entry.chain_id.is_some()
+            || (choice.account.is_none()
+                && entry.accounts.contains_key(&key.public_key().to_hex()));
+        let chain_id = match entry.chain_id.clone() {
+            Some(chain_id) => chain_id,
+            None => {
+                let status = node.get("/v1/status")?;
+                status["chain_id"]
+                    .as_str()
+                    .ok_or_else(|| CliError::new("node_bad_answer", "status without chain_id"))?
+                    .to_string()
+            }
         };
-        Ok(Signer { node, key, account, chain_id })
+        entry.chain_id = Some(chain_id.clone());
+        let public = key.public_key().to_hex();
+        let account = match (choice.account, entry.accounts.get(&public)) {
+            (Some(id), _) | (None, Some(&id)) => AccountId::new(id),
+            (None, None) => {
+                let account = account_of(node, &key)?;
+                entry.accounts.insert(public, account.get());
+                account
+            }
+        };
+        cache.store(&node.url, entry);
+        Ok(Signer { node, key, account, chain_id, choice: choice.clone(), from_cache })
     }
 
-    /// Signs `body` and submits it (waiting for commit with `wait`).
+    /// Signs `body` and submits it (waiting for commit with `wait`). A refusal meaning the
+    /// cached chain id or account may be stale clears the cache and signs once more with what
+    /// the node says now.
     ///
     /// # Errors
     /// The node's or ledger's refusal.
     pub fn send(&self, body: TxBody, wait: bool) -> CliResult<Value> {
+        match self.send_once(body.clone(), wait) {
+            Err(e) if self.from_cache && crate::cache::STALE.contains(&e.code.as_str()) => {
+                crate::cache::Cache::open(&self.choice.dir).forget(&self.node.url);
+                Signer::open(self.node, &self.choice)?.send_once(body, wait)
+            }
+            answer => answer,
+        }
+    }
+
+    fn send_once(&self, body: TxBody, wait: bool) -> CliResult<Value> {
         let mut nonce = now_ms();
         let mut attempt = 1;
         loop {

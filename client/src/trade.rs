@@ -11,7 +11,7 @@ use tokenbook_protocol::{
 };
 
 /// `tokenbook order …`.
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum OrderCommand {
     /// Place an order: `order place H100-HR-DEC26 buy 5 --price 2.50`.
     Place {
@@ -123,8 +123,25 @@ pub enum StpArg {
 /// # Errors
 /// Bad arguments, key or node errors, the ledger's refusal.
 pub fn run(node: &Node, key: &KeyChoice, command: OrderCommand, as_json: bool) -> CliResult<()> {
+    // The chain id, the markets and the key's account come from the cache when it has them:
+    // the order is then one request. A refusal that says the cache may be stale clears it and
+    // the order is signed again from what the node says now.
+    match send_order(node, key, command.clone(), as_json) {
+        Err(e) if crate::cache::STALE.contains(&e.code.as_str()) && cached(node, key) => {
+            crate::cache::Cache::open(&key.dir).forget(&node.url);
+            send_order(node, key, command, as_json)
+        }
+        result => result,
+    }
+}
+
+fn cached(node: &Node, key: &KeyChoice) -> bool {
+    crate::cache::Cache::open(&key.dir).node(&node.url) != crate::cache::NodeEntry::default()
+}
+
+fn send_order(node: &Node, key: &KeyChoice, command: OrderCommand, as_json: bool) -> CliResult<()> {
     let signer = Signer::open(node, key)?;
-    let markets = units::markets(node)?;
+    let markets = units::markets_cached(node, &key.dir)?;
     let (body, wait) = body(&markets, command)?;
     let answer = signer.send(body, wait)?;
     crate::output::receipt(&markets, &answer, as_json);

@@ -60,6 +60,44 @@ pub fn markets(node: &Node) -> CliResult<Vec<MarketInfo>> {
     parse_markets(&node.get("/v1/markets")?)
 }
 
+/// Every market the node lists, from the CLI's cache in `dir` when it has them (the terms a
+/// CLI uses — id, symbol, tick size — never change once listed).
+///
+/// # Errors
+/// The node's errors.
+pub fn markets_cached(node: &Node, dir: &std::path::Path) -> CliResult<Vec<MarketInfo>> {
+    let mut cache = crate::cache::Cache::open(dir);
+    let mut entry = cache.node(&node.url);
+    if let Some(list) = &entry.markets {
+        let parsed: Option<Vec<MarketInfo>> = list
+            .iter()
+            .map(|m| {
+                Some(MarketInfo {
+                    id: m.id,
+                    symbol: m.symbol.clone(),
+                    tick_size: m.tick_size.parse().ok()?,
+                })
+            })
+            .collect();
+        if let Some(parsed) = parsed {
+            return Ok(parsed);
+        }
+    }
+    let fresh = markets(node)?;
+    entry.markets = Some(
+        fresh
+            .iter()
+            .map(|m| crate::cache::CachedMarket {
+                id: m.id,
+                symbol: m.symbol.clone(),
+                tick_size: m.tick_size.to_string(),
+            })
+            .collect(),
+    );
+    cache.store(&node.url, entry);
+    Ok(fresh)
+}
+
 /// The terms in a `/v1/markets` answer.
 ///
 /// # Errors

@@ -289,6 +289,18 @@ fn the_other_commands(net: &Net, account: u64, committed: &mut Vec<String>) {
         &["--key", "alice", "order", "place", &gpu, "buy", "1", "--price", &price, "--wait"],
     );
     assert_eq!(event(&placed, "order_accepted").unwrap()["resting"], "1", "{placed}");
+    // With the chain id, the markets and alice's account cached, an order is one request.
+    let traced = Command::new(bin("tokenbook"))
+        .args(["--json", "--node", api, "--keys-dir"])
+        .arg(&net.keys)
+        .args(["--key", "alice", "order", "place", &gpu, "buy", "1", "--price", &price])
+        .env("TOKENBOOK_HTTP_TRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&traced.stderr);
+    let requests: Vec<&str> = stderr.lines().filter(|l| l.starts_with("http ")).collect();
+    assert!(traced.status.success(), "{stderr}");
+    assert_eq!(requests, ["http POST /v1/tx"], "one round trip per order");
     let armed = net.ok(api, &["--key", "alice", "deadman", "set", "1"]);
     assert!(event(&armed, "deadman_set").is_some(), "{armed}");
     net.until(30, "the dead-man's switch to cancel the bid", || {
