@@ -206,21 +206,28 @@ async fn trades_reach_the_trades_route_and_the_account_stream() {
     assert_eq!(list.len(), 1, "{trades}");
     assert_eq!(list[0]["qty"], serde_json::to_value(Qty::new(2)).unwrap(), "{trades}");
     assert_eq!(list[0]["maker"].as_u64(), Some(3), "{trades}");
-    let mut saw_trade = false;
-    for _ in 0..20 {
+    let (mut saw_trade, mut saw_order) = (false, false);
+    for _ in 0..40 {
         let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await
         else {
             break;
         };
         let text = message.into_text().unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
+        assert!(value["height"].as_u64().is_some(), "every message names its height: {value}");
         if value["type"] == "trade" {
             assert_eq!(value["maker"].as_u64(), Some(3));
             saw_trade = true;
+        }
+        if value["type"] == "event" && value["event"]["event"] == "order_accepted" {
+            saw_order = true;
+        }
+        if saw_trade && saw_order {
             break;
         }
     }
     assert!(saw_trade, "the account stream never carried the fill");
+    assert!(saw_order, "the account stream never carried the seller's order");
 }
 
 fn json_key(key: &Keypair) -> Value {

@@ -1,7 +1,9 @@
 //! The WebSocket streams.
 //!
-//! - `/v1/stream[?account=ID][&txs=true][&from_height=H]`: per commit a `block` message and a
-//!   `trade` message per fill (only the account's with `account`). Every message carries its
+//! - `/v1/stream[?account=ID][&txs=true][&from_height=H]`: per commit a `block` message, a
+//!   `trade` message per fill (only the account's with `account`), and with `account` an
+//!   `event` message per other event concerning the account (its orders accepted, cancelled,
+//!   triggered, replaced; its cash; its liquidation). Every message carries its
 //!   height; heights arrive in order without gaps. A client that falls behind, or reconnects
 //!   with `from_height`, is caught up from the store (at most [`REPLAY_HEIGHTS`] back) instead
 //!   of being dropped.
@@ -149,7 +151,31 @@ async fn send_commit(socket: &mut WebSocket, commit: &Commit, query: &StreamQuer
             return false;
         }
     }
+    if let Some(account) = query.account {
+        for event in events_of(commit, account) {
+            if !send(socket, &event).await {
+                return false;
+            }
+        }
+    }
     true
+}
+
+/// A commit's other events concerning `account` (orders accepted, cancelled, triggered,
+/// replaced; cash; liquidation …) as `{"type": "event", "height", "event"}`, in order.
+fn events_of(commit: &Commit, account: u64) -> Vec<Value> {
+    let account = tokenbook_protocol::AccountId::new(account);
+    let receipts = &commit.receipts;
+    let txs = receipts.receipts.iter().filter_map(|r| r.result.as_ref().ok()).flatten();
+    receipts
+        .begin_events
+        .iter()
+        .chain(txs)
+        .chain(&receipts.end_events)
+        .filter(|e| !matches!(e, tokenbook_ledger::Event::Fill { .. }))
+        .filter(|e| e.accounts().contains(&account))
+        .map(|e| json!({ "type": "event", "height": commit.height, "event": e }))
+        .collect()
 }
 
 /// A commit's `trade` messages (only `account`'s fills, if given).
