@@ -770,6 +770,15 @@ async fn the_book_feed_resumes_after_a_dropped_socket() {
     assert!(height <= book["height"].as_u64().unwrap(), "client at {height}, book {book}");
     assert_eq!(bids, levels_of(&book["bids"]), "bids differ from {book}");
     assert_eq!(asks, levels_of(&book["asks"]), "asks differ from {book}");
+    // Human units beside the integers: a price in ticks is also decimal USD per quoted unit.
+    let (_, markets) = get(&format!("{url}/v1/markets")).await;
+    let tick_usd: f64 = markets[0]["tick_size_usd"].as_str().unwrap().parse().unwrap();
+    for level in book["bids"].as_array().unwrap().iter().chain(book["asks"].as_array().unwrap()) {
+        let ticks: f64 = level["price"].as_str().unwrap().parse().unwrap();
+        let usd: f64 = level["price_usd"].as_str().unwrap().parse().unwrap();
+        assert!((usd - ticks * tick_usd).abs() < 1e-9, "{level} at tick {tick_usd}");
+    }
+    assert!(markets[0]["mark_usd"].as_str().is_some(), "{markets}");
 }
 
 /// The level-3 feed carries every order; summed per price, the client's orders are the

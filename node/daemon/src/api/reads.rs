@@ -20,6 +20,42 @@ use tokenbook_protocol::codec::encode;
 use tokenbook_protocol::{AccountId, Hash, Height};
 use tokenbook_store::{StoreError, StoreReader};
 
+/// Cash as decimal USD text (`"12.500000"`), beside the micro-USD integer string.
+pub(super) fn usd(cash: tokenbook_protocol::Cash) -> String {
+    tokenbook_ledger::units::cash_to_text(cash)
+}
+
+/// A price in ticks as decimal USD per quoted unit, given the market's tick size (`null` when
+/// the market is not known).
+pub(super) fn price_usd(
+    tick: Option<tokenbook_protocol::Cash>,
+    price: tokenbook_protocol::Price,
+) -> Value {
+    tick.map_or(Value::Null, |t| json!(tokenbook_ledger::units::price_to_text_on(t, price)))
+}
+
+/// A market's tick size in the view.
+pub(super) fn tick_of(
+    view: &ReadView,
+    market: tokenbook_protocol::MarketId,
+) -> Option<tokenbook_protocol::Cash> {
+    view.markets.get(&market).map(|m| m.spec.tick_size)
+}
+
+/// Price levels as JSON, best first: `{"price" (ticks), "price_usd", "qty" (lots), "orders"}`.
+pub(super) fn levels_json(
+    levels: &[(tokenbook_protocol::Price, tokenbook_protocol::Qty, u32)],
+    tick: Option<tokenbook_protocol::Cash>,
+) -> Vec<Value> {
+    levels
+        .iter()
+        .map(|(price, qty, orders)| {
+            json!({ "price": price, "price_usd": price_usd(tick, *price), "qty": qty,
+                    "orders": orders })
+        })
+        .collect()
+}
+
 /// The last published view.
 fn view(state: &ApiState) -> Arc<ReadView> {
     Arc::clone(&state.view.borrow())
@@ -274,14 +310,18 @@ pub(super) async fn account(
 }
 
 fn account_json(view: &ReadView, account: &tokenbook_ledger::state::Account) -> Value {
-    let positions: Vec<Value> =
-        account.positions.iter().map(|(m, p)| json!({ "market": m, "position": p })).collect();
+    let positions: Vec<Value> = account
+        .positions
+        .iter()
+        .map(|(m, p)| json!({ "market": m, "position": p, "cost_usd": usd(p.cost) }))
+        .collect();
     let orders: Vec<Value> = account
         .open_orders
         .iter()
         .filter_map(|id| {
             let o = view.orders.get(id)?;
             Some(json!({ "id": id, "market": o.market, "side": o.side, "price": o.price,
+                         "price_usd": price_usd(tick_of(view, o.market), o.price),
                          "qty": o.qty, "client_order_id": o.client_order_id,
                          "triggered": o.triggered }))
         })
@@ -291,6 +331,7 @@ fn account_json(view: &ReadView, account: &tokenbook_ledger::state::Account) -> 
         "owner": account.owner,
         "member": account.member,
         "cash": account.cash.get().to_string(),
+        "cash_usd": usd(account.cash),
         "frozen": account.frozen,
         "positions": positions,
         "open_orders": orders,
@@ -302,6 +343,9 @@ fn account_json(view: &ReadView, account: &tokenbook_ledger::state::Account) -> 
             "posted": g.posted.get().to_string(),
             "required": g.required.get().to_string(),
             "due": g.due.get().to_string(),
+            "posted_usd": usd(g.posted),
+            "required_usd": usd(g.required),
+            "due_usd": usd(g.due),
             "short": g.is_short(),
         });
     }
@@ -325,7 +369,12 @@ pub(super) async fn markets(State(state): State<ApiState>) -> ApiResult {
                     "open_interest": m.open_interest,
                     "params": m.spec.params,
                     "best_bid": m.bids.first().map(|l| l.0),
-                    "best_ask": m.asks.first().map(|l| l.0) })
+                    "best_ask": m.asks.first().map(|l| l.0),
+                    "mark_usd": price_usd(Some(m.spec.tick_size), m.mark),
+                    "best_bid_usd": m.bids.first().map(|l| price_usd(Some(m.spec.tick_size), l.0)),
+                    "best_ask_usd": m.asks.first().map(|l| price_usd(Some(m.spec.tick_size), l.0)),
+                    "tick_size_usd": usd(m.spec.tick_size),
+                    "lot_tick_value_usd": usd(m.lot_tick_value) })
         })
         .collect();
     Ok(axum::Json(list).into_response())
@@ -345,6 +394,8 @@ pub(super) async fn clearing(State(state): State<ApiState>) -> ApiResult {
             let g = m.guaranty;
             json!({ "account": m.id, "cash": cash(m.cash), "guaranty_posted": cash(g.posted),
                     "guaranty_required": cash(g.required), "guaranty_due": cash(g.due),
+                    "cash_usd": usd(m.cash), "guaranty_posted_usd": usd(g.posted),
+                    "guaranty_required_usd": usd(g.required), "guaranty_due_usd": usd(g.due),
                     "short": g.is_short() })
         })
         .collect();
@@ -357,6 +408,12 @@ pub(super) async fn clearing(State(state): State<ApiState>) -> ApiResult {
         "total_account_cash": cash(g.total_cash),
         "total_deposits": cash(g.total_deposits),
         "total_withdrawals": cash(g.total_withdrawals),
+        "insurance_fund_usd": usd(g.insurance_fund),
+        "fee_pool_usd": usd(g.fee_pool),
+        "total_guaranty_usd": usd(g.total_guaranty),
+        "total_account_cash_usd": usd(g.total_cash),
+        "total_deposits_usd": usd(g.total_deposits),
+        "total_withdrawals_usd": usd(g.total_withdrawals),
         "liquidation_backlog": g.liquidation_backlog,
         "members": members,
         "risk": g.risk,
@@ -382,12 +439,9 @@ pub(super) async fn book(
     let depth = query.depth.unwrap_or(20).min(MAX_DEPTH);
     let view = view(&state);
     let market = view.market(&symbol).ok_or_else(|| unknown_market(&symbol))?;
+    let tick = Some(market.spec.tick_size);
     let side = |levels: &[(tokenbook_protocol::Price, tokenbook_protocol::Qty, u32)]| {
-        levels
-            .iter()
-            .take(depth)
-            .map(|(price, qty, orders)| json!({ "price": price, "qty": qty, "orders": orders }))
-            .collect::<Vec<_>>()
+        levels_json(&levels[..depth.min(levels.len())], tick)
     };
     Ok(axum::Json(json!({ "symbol": symbol, "height": view.height,
                           "bids": side(&market.bids), "asks": side(&market.asks) }))
@@ -408,7 +462,8 @@ pub(super) async fn trades(
     let id = *view.symbols.get(&symbol).ok_or_else(|| unknown_market(&symbol))?;
     let from = Height::new(view.height.get().saturating_sub(TRADE_HEIGHTS));
     let until = view.height;
-    let fills = blocking(&state, move |store| market_fills(store, id, from, until)).await??;
+    let tick = tick_of(&view, id);
+    let fills = blocking(&state, move |store| market_fills(store, id, tick, from, until)).await??;
     Ok(axum::Json(json!({ "symbol": symbol, "trades": fills })).into_response())
 }
 
@@ -417,6 +472,7 @@ pub(super) async fn trades(
 fn market_fills(
     store: &StoreReader,
     market: tokenbook_protocol::MarketId,
+    tick: Option<tokenbook_protocol::Cash>,
     from: Height,
     until: Height,
 ) -> Result<Vec<Value>, StoreError> {
@@ -439,14 +495,19 @@ fn market_fills(
                 .and_then(|r| r.result.as_deref().ok())
                 .unwrap_or_default(),
         };
-        let fills = events.iter().filter_map(|e| fill_json(e, height));
+        let fills = events.iter().filter_map(|e| fill_json(e, height, &|_| tick));
         out.extend(fills.filter(|f| f["market"] == json!(market)));
     }
     Ok(out)
 }
 
-/// A fill as JSON (`None` for other events).
-pub(super) fn fill_json(event: &tokenbook_ledger::Event, height: Height) -> Option<Value> {
+/// A fill as JSON (`None` for other events); `tick_of` gives a market's tick size (for
+/// `price_usd`).
+pub(super) fn fill_json(
+    event: &tokenbook_ledger::Event,
+    height: Height,
+    tick_of: &dyn Fn(tokenbook_protocol::MarketId) -> Option<tokenbook_protocol::Cash>,
+) -> Option<Value> {
     match event {
         tokenbook_ledger::Event::Fill {
             market,
@@ -458,7 +519,8 @@ pub(super) fn fill_json(event: &tokenbook_ledger::Event, height: Height) -> Opti
             price,
             qty,
             ..
-        } => Some(json!({ "height": height, "market": market, "price": price, "qty": qty,
+        } => Some(json!({ "height": height, "market": market, "price": price,
+                         "price_usd": price_usd(tick_of(*market), *price), "qty": qty,
                          "taker_side": taker_side, "maker": maker, "taker": taker,
                          "maker_order": maker_order, "taker_order": taker_order })),
         _ => None,

@@ -19,7 +19,7 @@
 //! buffers without bound (it follows the read view and the store, not a queue per client).
 
 use super::errors::{ApiError, ApiPath, ApiQuery};
-use super::reads::{fill_json, unknown_market};
+use super::reads::{fill_json, levels_json, tick_of, unknown_market};
 use super::{ApiResult, ApiState};
 use crate::runtime::Commit;
 use crate::view::{BookUpdate, ReadView};
@@ -29,7 +29,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tokenbook_protocol::{Height, MarketId, Price, Qty};
+use tokenbook_protocol::{Height, MarketId};
 use tokio::sync::{OwnedSemaphorePermit, broadcast, watch};
 
 /// Heights a block stream replays from the store at most.
@@ -98,7 +98,7 @@ async fn push_commits(
         let head = state.view.borrow().height;
         while next <= head {
             let Some(commit) = stored_commit(&state, next).await else { return };
-            if !send_commit(&mut socket, &commit, &query).await {
+            if !send_commit(&mut socket, &commit, &query, &state).await {
                 return;
             }
             next = next.next().unwrap_or(next);
@@ -116,7 +116,7 @@ async fn push_commits(
             // Missed heights come from the store first; this one comes again from there.
             continue;
         }
-        if !send_commit(&mut socket, &commit, &query).await {
+        if !send_commit(&mut socket, &commit, &query, &state).await {
             return;
         }
         next = next.next().unwrap_or(next);
@@ -135,7 +135,12 @@ async fn stored_commit(state: &ApiState, height: Height) -> Option<Commit> {
     .ok()?
 }
 
-async fn send_commit(socket: &mut WebSocket, commit: &Commit, query: &StreamQuery) -> bool {
+async fn send_commit(
+    socket: &mut WebSocket,
+    commit: &Commit,
+    query: &StreamQuery,
+    state: &ApiState,
+) -> bool {
     let mut block = json!({ "type": "block", "height": commit.height,
                             "state_root": commit.root,
                             "txs": commit.receipts.receipts.len() });
@@ -146,7 +151,8 @@ async fn send_commit(socket: &mut WebSocket, commit: &Commit, query: &StreamQuer
     if !send(socket, &block).await {
         return false;
     }
-    for trade in trades_of(commit, query.account) {
+    let view = Arc::clone(&state.view.borrow());
+    for trade in trades_of(commit, query.account, &view) {
         if !send(socket, &trade).await {
             return false;
         }
@@ -179,7 +185,7 @@ fn events_of(commit: &Commit, account: u64) -> Vec<Value> {
 }
 
 /// A commit's `trade` messages (only `account`'s fills, if given).
-fn trades_of(commit: &Commit, account: Option<u64>) -> Vec<Value> {
+fn trades_of(commit: &Commit, account: Option<u64>, view: &ReadView) -> Vec<Value> {
     let events = commit
         .receipts
         .receipts
@@ -188,7 +194,7 @@ fn trades_of(commit: &Commit, account: Option<u64>) -> Vec<Value> {
         .flatten()
         .chain(&commit.receipts.end_events);
     events
-        .filter_map(|e| fill_json(e, commit.height))
+        .filter_map(|e| fill_json(e, commit.height, &|m| tick_of(view, m)))
         .filter(|f| account.is_none_or(|a| f["maker"] == json!(a) || f["taker"] == json!(a)))
         .map(|mut trade| {
             trade["type"] = json!("trade");
@@ -302,13 +308,6 @@ async fn follow_book(
     }
 }
 
-fn levels_json(levels: &[(Price, Qty, u32)]) -> Vec<Value> {
-    levels
-        .iter()
-        .map(|(price, qty, orders)| json!({ "price": price, "qty": qty, "orders": orders }))
-        .collect()
-}
-
 fn symbol_of(view: &ReadView, market: MarketId) -> Value {
     view.markets.get(&market).map_or(Value::Null, |m| json!(m.spec.symbol))
 }
@@ -321,8 +320,8 @@ fn snapshot(view: &ReadView, market: MarketId, level: u8) -> Value {
     let mut message = json!({ "type": "snapshot", "market": m.spec.symbol, "level": level,
                               "height": view.height, "seq": m.seq });
     if level == 2 {
-        message["bids"] = json!(levels_json(&m.bids));
-        message["asks"] = json!(levels_json(&m.asks));
+        message["bids"] = json!(levels_json(&m.bids, Some(m.spec.tick_size)));
+        message["asks"] = json!(levels_json(&m.asks, Some(m.spec.tick_size)));
     } else {
         let orders: Vec<Value> = view
             .orders
@@ -339,21 +338,23 @@ fn snapshot(view: &ReadView, market: MarketId, level: u8) -> Value {
 }
 
 fn update_json(view: &ReadView, update: &BookUpdate, level: u8) -> Value {
+    let tick = tick_of(view, update.market);
     let trades: Vec<Value> =
-        update.fills.iter().filter_map(|e| fill_json(e, update.height)).collect();
+        update.fills.iter().filter_map(|e| fill_json(e, update.height, &|_| tick)).collect();
     let mut message = json!({ "type": "update", "market": symbol_of(view, update.market),
                               "level": level, "height": update.height, "seq": update.seq,
                               "trades": trades });
     if level == 2 {
-        message["bids"] = json!(levels_json(&update.bids));
-        message["asks"] = json!(levels_json(&update.asks));
+        message["bids"] = json!(levels_json(&update.bids, tick));
+        message["asks"] = json!(levels_json(&update.asks, tick));
     } else {
         let orders: Vec<Value> = update
             .orders
             .iter()
             .map(|(id, order)| match order {
                 Some(o) if o.triggered => json!({ "id": id, "side": o.side, "price": o.price,
-                                                  "qty": o.qty, "account": o.account }),
+                    "price_usd": super::reads::price_usd(tick, o.price),
+                    "qty": o.qty, "account": o.account }),
                 _ => json!({ "id": id, "removed": true }),
             })
             .collect();
