@@ -6,6 +6,12 @@
 //!
 //! `cargo bench -p tokenbook-node --bench block_interval`
 //! (`TOKENBOOK_BENCH_TPS`, default 2,000 offered txs/s; `TOKENBOOK_BENCH_SECS`, default 20.)
+//!
+//! Issue #19's read load: `TOKENBOOK_BENCH_READERS=N` adds N clients, each on its own
+//! connection, sending node 0 `trades`, `book?depth=1000`, `accounts/{id}?prove=true` and
+//! `tx/{hash}` back to back as fast as it answers (the report adds their answers per second and
+//! status codes); `TOKENBOOK_BENCH_SUBSCRIBERS=N` opens N level-2 book streams on node 0 and
+//! reports each update's delay from the commit (node 0's commit broadcast) to the subscriber.
 
 #![allow(
     missing_docs,
@@ -51,8 +57,66 @@ async fn start_network(dir: &std::path::Path) -> Vec<Running> {
         c.block.interval_ms = 50;
         c.consensus.propose_base_ms = 1_000;
         c.consensus.vote_base_ms = 500;
+        // All readers come from loopback: lift the per-address and in-flight caps.
+        c.api.rate_per_second = 10_000_000;
+        c.api.burst = 10_000_000;
+        c.api.max_in_flight = 100_000;
+        c.api.max_connections_per_ip = 100_000;
+        c.api.max_connections = 100_000;
+        c.api.max_streams = 100_000;
     })
     .await
+}
+
+/// Answers and status codes of the read clients.
+#[derive(Default)]
+struct ReadStats {
+    answers: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+/// One read client: the four heavy reads, back to back, until `stop`.
+async fn reader(
+    api: String,
+    symbol: String,
+    tx: String,
+    stats: std::sync::Arc<ReadStats>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    let paths = [
+        format!("/v1/markets/{symbol}/trades"),
+        format!("/v1/markets/{symbol}/book?depth=1000"),
+        format!("/v1/accounts/{FIRST_TRADER}?prove=true"),
+        format!("/v1/tx/{tx}"),
+    ];
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let ok = match client.get(format!("{api}{}", paths[i % paths.len()])).send().await {
+            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        let counter = if ok { &stats.answers } else { &stats.errors };
+        counter.fetch_add(1, Ordering::Relaxed);
+        i += 1;
+    }
+}
+
+/// One level-2 subscriber: (height, arrival) of every update.
+async fn subscriber(url: String) -> Vec<(u64, Instant)> {
+    use futures_util::StreamExt;
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(&url).await else { return Vec::new() };
+    let mut seen = Vec::new();
+    while let Some(Ok(message)) = ws.next().await {
+        let at = Instant::now();
+        let Ok(text) = message.into_text() else { break };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { break };
+        if value["type"] == "update" {
+            seen.push((value["height"].as_u64().unwrap_or(0), at));
+        }
+    }
+    seen
 }
 
 async fn submit_all(node: &Running, txs: Vec<Tx>) -> usize {
@@ -85,10 +149,25 @@ async fn main() {
     let recorder = tokio::spawn(async move {
         let mut seen = Vec::new();
         while let Ok(commit) = commits.recv().await {
-            seen.push((Instant::now(), commit.receipts.receipts.len()));
+            seen.push((Instant::now(), commit.receipts.receipts.len(), commit.height.get()));
         }
         seen
     });
+    let api = format!("http://{}", nodes[0].api);
+    let symbol =
+        get(&format!("{api}/v1/markets")).await.1[0]["symbol"].as_str().unwrap().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stats = std::sync::Arc::new(ReadStats::default());
+    let some_tx = trading_setup(now, NODES as u64, 2 * PAIRS)[0].hash().to_hex();
+    for _ in 0..env("TOKENBOOK_BENCH_READERS", 0) {
+        let reading =
+            reader(api.clone(), symbol.clone(), some_tx.clone(), stats.clone(), stop.clone());
+        tokio::spawn(reading);
+    }
+    let feed = format!("{}/v1/stream/markets/{symbol}?level=2", api.replace("http://", "ws://"));
+    let subscribers: Vec<_> = (0..env("TOKENBOOK_BENCH_SUBSCRIBERS", 0))
+        .map(|_| tokio::spawn(subscriber(feed.clone())))
+        .collect();
     // Every 10 ms, one batch: tps / 100 txs, spread over the nodes.
     let per_tick = (tps / 100).max(2) as usize;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -108,20 +187,71 @@ async fn main() {
         target = (target + 1) % nodes.len();
     }
     let elapsed = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let heights = nodes[0].handles.status.borrow().height.get();
     for node in nodes {
         node.stop().await.unwrap();
     }
     let seen = recorder.await.unwrap();
     report(&seen, offered, admitted, elapsed, heights);
+    report_reads(&stats, elapsed);
+    let mut arrivals = Vec::new();
+    for s in subscribers {
+        arrivals.push(s.await.unwrap_or_default());
+    }
+    report_feed(&seen, &arrivals);
 }
 
-fn report(seen: &[(Instant, usize)], offered: usize, admitted: usize, elapsed: Duration, h: u64) {
+fn report_reads(stats: &ReadStats, elapsed: Duration) {
+    use std::sync::atomic::Ordering;
+    let (answers, errors) =
+        (stats.answers.load(Ordering::Relaxed), stats.errors.load(Ordering::Relaxed));
+    if answers + errors > 0 {
+        println!(
+            "  reads: {answers} answered ({:.0}/s), {errors} failed",
+            answers as f64 / elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// Commit → subscriber delay of every update every subscriber received.
+fn report_feed(seen: &[(Instant, usize, u64)], arrivals: &[Vec<(u64, Instant)>]) {
+    let committed: std::collections::HashMap<u64, Instant> =
+        seen.iter().map(|(at, _, h)| (*h, *at)).collect();
+    let mut delays: Vec<f64> = arrivals
+        .iter()
+        .flatten()
+        .filter_map(|(h, at)| {
+            Some(at.saturating_duration_since(*committed.get(h)?).as_secs_f64() * 1e3)
+        })
+        .collect();
+    if delays.is_empty() {
+        return;
+    }
+    delays.sort_by(f64::total_cmp);
+    let connected = arrivals.iter().filter(|a| !a.is_empty()).count();
+    println!(
+        "  book feed: {connected} of {} subscribers got updates; commit -> client ms: p50 {:.2}, p90 {:.2}, p99 {:.2} ({} deliveries)",
+        arrivals.len(),
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.9),
+        percentile(&delays, 0.99),
+        delays.len()
+    );
+}
+
+fn report(
+    seen: &[(Instant, usize, u64)],
+    offered: usize,
+    admitted: usize,
+    elapsed: Duration,
+    h: u64,
+) {
     let mut intervals: Vec<f64> =
         seen.windows(2).map(|w| w[1].0.duration_since(w[0].0).as_secs_f64() * 1e3).collect();
     intervals.sort_by(f64::total_cmp);
-    let txs: usize = seen.iter().map(|(_, n)| n).sum();
-    let mut sizes: Vec<f64> = seen.iter().map(|(_, n)| *n as f64).collect();
+    let txs: usize = seen.iter().map(|(_, n, _)| n).sum();
+    let mut sizes: Vec<f64> = seen.iter().map(|(_, n, _)| *n as f64).collect();
     sizes.sort_by(f64::total_cmp);
     println!("block interval under load (4 validators, loopback libp2p, RocksDB)");
     println!(
@@ -139,9 +269,10 @@ fn report(seen: &[(Instant, usize)], offered: usize, admitted: usize, elapsed: D
         return;
     }
     println!(
-        "  interval ms: median {:.1}, p90 {:.1}, max {:.1}",
+        "  interval ms: median {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}",
         percentile(&intervals, 0.5),
         percentile(&intervals, 0.9),
+        percentile(&intervals, 0.99),
         intervals[intervals.len() - 1]
     );
     println!(
