@@ -159,10 +159,13 @@ async fn main() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stats = std::sync::Arc::new(ReadStats::default());
     let some_tx = trading_setup(now, NODES as u64, 2 * PAIRS)[0].hash().to_hex();
+    // The read clients run on threads of their own, as clients on other machines would.
+    let clients =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     for _ in 0..env("TOKENBOOK_BENCH_READERS", 0) {
         let reading =
             reader(api.clone(), symbol.clone(), some_tx.clone(), stats.clone(), stop.clone());
-        tokio::spawn(reading);
+        clients.spawn(reading);
     }
     let feed = format!("{}/v1/stream/markets/{symbol}?level=2", api.replace("http://", "ws://"));
     let subscribers: Vec<_> = (0..env("TOKENBOOK_BENCH_SUBSCRIBERS", 0))
@@ -188,6 +191,7 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    clients.shutdown_background();
     let heights = nodes[0].handles.status.borrow().height.get();
     for node in nodes {
         node.stop().await.unwrap();

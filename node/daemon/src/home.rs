@@ -97,6 +97,10 @@ pub struct Api {
     pub header_timeout_ms: u64,
     /// `/v1/stream` WebSockets open at once.
     pub max_streams: usize,
+    /// Worker threads of the API's own runtime.
+    pub threads: usize,
+    /// Threads for the API's store reads (blocks, receipts, proofs, trades).
+    pub read_threads: usize,
 }
 
 impl Api {
@@ -210,6 +214,8 @@ impl Default for Api {
             header_timeout_ms: u64::try_from(limits.server.header_timeout.as_millis())
                 .unwrap_or(u64::MAX),
             max_streams: limits.max_streams,
+            threads: 1,
+            read_threads: 2,
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Running {
     stop: watch::Sender<bool>,
     consensus: JoinHandle<Result<(), DriverError>>,
     server: JoinHandle<std::io::Result<()>>,
+    /// The API's own threads (apart from the consensus task's).
+    api_runtime: ApiRuntime,
     net_stop: watch::Sender<bool>,
     net: Option<JoinHandle<()>>,
 }
@@ -70,6 +72,7 @@ impl Running {
     pub async fn stop(self) -> Result<(), String> {
         let _ = self.stop.send(true);
         let _ = self.server.await;
+        drop(self.api_runtime);
         let consensus = self.consensus.await;
         // The transport last: the consensus task may still have been sending.
         let _ = self.net_stop.send(true);
@@ -149,9 +152,20 @@ pub async fn start_with(home: &Home, options: Options) -> Result<Running, String
     let peer_id = net.local_peer_id();
     let p2p = net.listening();
     let (handles, consensus) = runtime::spawn(driver, initial, net, stop_rx.clone());
-    let (api, server) = serve_api(&config, &handles, stop_rx).await?;
+    let (api, server, api_runtime) = serve_api(&config, &handles, stop_rx)?;
     tracing::info!(chain = %config.chain_id, %api, %peer_id, "node started");
-    Ok(Running { api, peer_id, p2p, handles, stop, consensus, server, net_stop, net: net_task })
+    Ok(Running {
+        api,
+        peer_id,
+        p2p,
+        handles,
+        stop,
+        consensus,
+        server,
+        api_runtime: ApiRuntime(Some(api_runtime)),
+        net_stop,
+        net: net_task,
+    })
 }
 
 /// The store (as the executor opens it), the mempool and the driver, serving snapshots.
@@ -233,17 +247,44 @@ fn block_limits(config: &Config) -> BlockLimits {
     }
 }
 
-async fn serve_api(
+/// The API's runtime, shut down without waiting when dropped (dropping a runtime in the
+/// middle of another one's task would panic).
+#[derive(Debug)]
+struct ApiRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for ApiRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The API server, on a runtime of its own: `[api] threads` workers and at most
+/// `read_threads` threads for store reads, so however hard clients read, the OS schedules the
+/// consensus task beside them rather than behind them in one task queue.
+fn serve_api(
     config: &Config,
     handles: &Handles,
     stop: watch::Receiver<bool>,
-) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), String> {
-    let router =
-        api::router(api::ApiState::new(handles, config.chain_id.clone()), &config.api.limits());
-    let listener = tokio::net::TcpListener::bind(&config.api.listen)
-        .await
+) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>, tokio::runtime::Runtime), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.api.threads.max(1))
+        .max_blocking_threads(config.api.read_threads.max(1))
+        .thread_name("api")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("api runtime: {e}"))?;
+    let listener = std::net::TcpListener::bind(&config.api.listen)
         .map_err(|e| format!("api listen {}: {e}", config.api.listen))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let server = tokio::spawn(api::serve(listener, router, config.api.limits().server, stop));
-    Ok((address, server))
+    // Entered, so the verifier task and the listener belong to the API's runtime.
+    let entered = runtime.enter();
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+    let limits = config.api.limits();
+    let router = api::router(api::ApiState::new(handles, config.chain_id.clone()), &limits);
+    let server = runtime.spawn(api::serve(listener, router, limits.server, stop));
+    drop(entered);
+    Ok((address, server, runtime))
 }
