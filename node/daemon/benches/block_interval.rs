@@ -111,9 +111,14 @@ async fn subscriber(url: String) -> Vec<(u64, Instant)> {
     while let Some(Ok(message)) = ws.next().await {
         let at = Instant::now();
         let Ok(text) = message.into_text() else { break };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { break };
-        if value["type"] == "update" {
-            seen.push((value["height"].as_u64().unwrap_or(0), at));
+        #[derive(serde::Deserialize)]
+        struct Head {
+            r#type: String,
+            height: u64,
+        }
+        let Ok(head) = serde_json::from_str::<Head>(&text) else { break };
+        if head.r#type == "update" {
+            seen.push((head.height, at));
         }
     }
     seen
@@ -169,7 +174,7 @@ async fn main() {
     }
     let feed = format!("{}/v1/stream/markets/{symbol}?level=2", api.replace("http://", "ws://"));
     let subscribers: Vec<_> = (0..env("TOKENBOOK_BENCH_SUBSCRIBERS", 0))
-        .map(|_| tokio::spawn(subscriber(feed.clone())))
+        .map(|_| clients.spawn(subscriber(feed.clone())))
         .collect();
     // Every 10 ms, one batch: tps / 100 txs, spread over the nodes.
     let per_tick = (tps / 100).max(2) as usize;
@@ -191,7 +196,6 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    clients.shutdown_background();
     let heights = nodes[0].handles.status.borrow().height.get();
     for node in nodes {
         node.stop().await.unwrap();
@@ -203,6 +207,7 @@ async fn main() {
     for s in subscribers {
         arrivals.push(s.await.unwrap_or_default());
     }
+    clients.shutdown_background();
     report_feed(&seen, &arrivals);
 }
 

@@ -247,6 +247,9 @@ fn block_limits(config: &Config) -> BlockLimits {
     }
 }
 
+/// Connections the kernel queues for the API before it accepts them.
+const API_BACKLOG: u32 = 4_096;
+
 /// The API's runtime, shut down without waiting when dropped (dropping a runtime in the
 /// middle of another one's task would panic).
 #[derive(Debug)]
@@ -275,13 +278,24 @@ fn serve_api(
         .enable_all()
         .build()
         .map_err(|e| format!("api runtime: {e}"))?;
-    let listener = std::net::TcpListener::bind(&config.api.listen)
-        .map_err(|e| format!("api listen {}: {e}", config.api.listen))?;
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let listen = |e: std::io::Error| format!("api listen {}: {e}", config.api.listen);
+    let wanted = std::net::ToSocketAddrs::to_socket_addrs(&config.api.listen)
+        .map_err(listen)?
+        .next()
+        .ok_or_else(|| format!("api listen {}: no address", config.api.listen))?;
     // Entered, so the verifier task and the listener belong to the API's runtime.
     let entered = runtime.enter();
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+    let socket = if wanted.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(listen)?;
+    socket.set_reuseaddr(true).map_err(listen)?;
+    socket.bind(wanted).map_err(listen)?;
+    // A deep accept queue: thousands of stream clients may connect at once.
+    let listener = socket.listen(API_BACKLOG).map_err(listen)?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
     let limits = config.api.limits();
     let router = api::router(api::ApiState::new(handles, config.chain_id.clone()), &limits);
     let server = runtime.spawn(api::serve(listener, router, limits.server, stop));

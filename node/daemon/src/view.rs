@@ -182,6 +182,9 @@ pub struct BookUpdate {
     pub orders: Vec<(OrderId, Option<OrderView>)>,
     /// The market's fills in the commit, in order.
     pub fills: Vec<tokenbook_ledger::Event>,
+    /// The update as the level-2 and level-3 streams send it, rendered once for every
+    /// subscriber.
+    pub rendered: [std::sync::OnceLock<String>; 2],
 }
 
 /// The levels of `after` that differ from `before` (both best first), and `before`'s levels
@@ -319,7 +322,16 @@ impl ReadView {
             return;
         }
         let seq = old.map_or(0, |m| m.seq) + 1;
-        let update = BookUpdate { market, height, seq, bids, asks, orders, fills };
+        let update = BookUpdate {
+            market,
+            height,
+            seq,
+            bids,
+            asks,
+            orders,
+            fills,
+            rendered: Default::default(),
+        };
         let mut counted = (*after).clone();
         counted.seq = seq;
         self.markets.insert(market, Arc::new(counted));

@@ -49,6 +49,18 @@ async fn send(socket: &mut WebSocket, message: &Value) -> bool {
     socket.send(Message::Text(message.to_string().into())).await.is_ok()
 }
 
+/// An update as `level`'s stream sends it, rendered by its first subscriber for all.
+async fn send_update(
+    socket: &mut WebSocket,
+    view: &ReadView,
+    update: &BookUpdate,
+    level: u8,
+) -> bool {
+    let slot = &update.rendered[usize::from(level == 3)];
+    let text = slot.get_or_init(|| update_json(view, update, level).to_string());
+    socket.send(Message::Text(text.clone().into())).await.is_ok()
+}
+
 #[derive(Deserialize)]
 pub(super) struct StreamQuery {
     /// Only this account's fills (and blocks).
@@ -249,7 +261,7 @@ async fn push_book(
     match view.updates_since(market, last) {
         Some(updates) => {
             for update in updates {
-                if !send(&mut socket, &update_json(&view, &update, level)).await {
+                if !send_update(&mut socket, &view, &update, level).await {
                     return;
                 }
                 last = update.seq;
@@ -289,7 +301,7 @@ async fn follow_book(
         match view.updates_since(market, last) {
             Some(updates) => {
                 for update in updates {
-                    if !send(&mut socket, &update_json(&view, &update, level)).await {
+                    if !send_update(&mut socket, &view, &update, level).await {
                         return;
                     }
                     last = update.seq;
