@@ -492,25 +492,9 @@ async fn the_read_view_follows_the_ledger() {
         assert_eq!(code, 200, "{body}");
     }
     view_matches_ledger(&handles).await;
-    let traders = [AccountId::new(3), AccountId::new(4), AccountId::new(5)];
     let mut last = Height::new(0);
     for round in 0..12i64 {
-        for (i, trader) in (0i64..).zip(traders) {
-            let signer = key(1_000 + i.unsigned_abs());
-            let nonce = now + 1_000 + (round * 10 + i).unsigned_abs();
-            let side = if (round + i) % 2 == 0 { Side::Sell } else { Side::Buy };
-            let mut body = order(side, TimeInForce::Gtc);
-            if let TxBody::PlaceOrder(o) = &mut body {
-                o.price = Price::new(990 + (round * 7 + i * 3) % 20);
-                o.qty = Qty::new(1 + (round + i) % 3);
-            }
-            if round % 5 == 4 && i == 0 {
-                body = TxBody::CancelAll(CancelAll { market: Some(MarketId::new(1)) });
-            }
-            let (code, body) =
-                post(&format!("{url}/v1/tx"), encode(&signed(&signer, trader, nonce, body))).await;
-            assert_eq!(code, 202, "{body}");
-        }
+        order_round(&url, now, round).await;
         tokio::time::sleep(Duration::from_millis(60)).await;
         last = view_matches_ledger(&handles).await;
     }

@@ -252,29 +252,47 @@ async fn push_book(
     since: Option<u64>,
 ) {
     let view = Arc::clone(&views.borrow_and_update());
-    let Some(mut last) = since else {
-        if !send(&mut socket, &snapshot(&view, market, level)).await {
-            return;
+    let last = match since {
+        Some(since) => catch_up(&mut socket, &view, market, level, since, None).await,
+        None => {
+            send(&mut socket, &snapshot(&view, market, level)).await.then(|| seq_of(&view, market))
         }
-        return follow_book(socket, views, market, level, seq_of(&view, market)).await;
     };
+    if let Some(last) = last {
+        follow_book(socket, views, market, level, last).await;
+    }
+}
+
+/// Sends `market`'s updates after `last` from `view`, or — when the view no longer holds them
+/// all — `note` (if any) and a snapshot. The sequence number now sent, or `None` once the
+/// socket is gone.
+async fn catch_up(
+    socket: &mut WebSocket,
+    view: &ReadView,
+    market: MarketId,
+    level: u8,
+    mut last: u64,
+    note: Option<&Value>,
+) -> Option<u64> {
     match view.updates_since(market, last) {
         Some(updates) => {
             for update in updates {
-                if !send_update(&mut socket, &view, &update, level).await {
-                    return;
+                if !send_update(socket, view, &update, level).await {
+                    return None;
                 }
                 last = update.seq;
             }
+            Some(last)
         }
         None => {
-            if !send(&mut socket, &snapshot(&view, market, level)).await {
-                return;
+            if let Some(note) = note {
+                if !send(socket, note).await {
+                    return None;
+                }
             }
-            last = seq_of(&view, market);
+            send(socket, &snapshot(view, market, level)).await.then(|| seq_of(view, market))
         }
     }
-    follow_book(socket, views, market, level, last).await;
 }
 
 fn seq_of(view: &ReadView, market: MarketId) -> u64 {
@@ -298,24 +316,10 @@ async fn follow_book(
             },
         }
         let view = Arc::clone(&views.borrow_and_update());
-        match view.updates_since(market, last) {
-            Some(updates) => {
-                for update in updates {
-                    if !send_update(&mut socket, &view, &update, level).await {
-                        return;
-                    }
-                    last = update.seq;
-                }
-            }
-            None => {
-                let resync = json!({ "type": "resync", "reason": "fell behind the kept updates" });
-                if !send(&mut socket, &resync).await
-                    || !send(&mut socket, &snapshot(&view, market, level)).await
-                {
-                    return;
-                }
-                last = seq_of(&view, market);
-            }
+        let resync = json!({ "type": "resync", "reason": "fell behind the kept updates" });
+        match catch_up(&mut socket, &view, market, level, last, Some(&resync)).await {
+            Some(now) => last = now,
+            None => return,
         }
     }
 }
