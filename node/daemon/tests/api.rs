@@ -487,10 +487,7 @@ async fn the_read_view_follows_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _stop, handles) = node(dir.path()).await;
     let now = runtime::now_ms();
-    for tx in trading_setup(now, 1, 3) {
-        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
-        assert_eq!(code, 200, "{body}");
-    }
+    fund_traders(&url, now, 3).await;
     view_matches_ledger(&handles).await;
     let mut last = Height::new(0);
     for round in 0..12i64 {
@@ -518,10 +515,7 @@ async fn a_dropped_tx_says_why() {
     // One tx per block, so the second waits in the mempool while the first commits.
     let (url, _stop, _handles) = node_full(dir.path(), limited(rate), 1, 1).await;
     let now = runtime::now_ms();
-    for tx in trading_setup(now, 1, 1) {
-        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
-        assert_eq!(code, 200, "{body}");
-    }
+    fund_traders(&url, now, 1).await;
     let (owner, trader) = (key(1_000), AccountId::new(3));
     let scoped = key(7_777);
     let authorise =
@@ -568,10 +562,7 @@ async fn admission_refuses_before_the_signature_with_the_blocks_code() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _stop, _handles) = node(dir.path()).await;
     let now = runtime::now_ms();
-    for tx in trading_setup(now, 1, 1) {
-        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
-        assert_eq!(code, 200, "{body}");
-    }
+    fund_traders(&url, now, 1).await;
     let trader = AccountId::new(3);
     let mut junk = signed(&key(31_337), trader, now + 500, order(Side::Buy, TimeInForce::Gtc));
     junk.signature = Signature([7; 64]);
@@ -598,10 +589,7 @@ async fn a_batch_gets_one_answer_per_tx() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _stop, _handles) = node(dir.path()).await;
     let now = runtime::now_ms();
-    for tx in trading_setup(now, 1, 1) {
-        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
-        assert_eq!(code, 200, "{body}");
-    }
+    fund_traders(&url, now, 1).await;
     let trader = AccountId::new(3);
     let good =
         |n: u64| signed(&key(1_000), trader, now + 600 + n, order(Side::Buy, TimeInForce::Gtc));
@@ -705,10 +693,7 @@ async fn the_book_feed_resumes_after_a_dropped_socket() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _stop, _handles) = node(dir.path()).await;
     let now = runtime::now_ms();
-    for tx in trading_setup(now, 1, 3) {
-        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
-        assert_eq!(code, 200, "{body}");
-    }
+    fund_traders(&url, now, 3).await;
     let symbol = market_symbol(&url).await;
     let feed = format!("{}/v1/stream/markets/{symbol}?level=2", url.replace("http://", "ws://"));
     let (mut bids, mut asks) = (Levels::new(), Levels::new());
@@ -774,10 +759,7 @@ async fn the_order_feed_and_the_block_replay() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _stop, _handles) = node(dir.path()).await;
     let now = runtime::now_ms();
-    for tx in trading_setup(now, 1, 3) {
-        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
-        assert_eq!(code, 200, "{body}");
-    }
+    fund_traders(&url, now, 3).await;
     let symbol = market_symbol(&url).await;
     let ws_base = url.replace("http://", "ws://");
     let feed = format!("{ws_base}/v1/stream/markets/{symbol}?level=3");
@@ -854,4 +836,12 @@ async fn next(ws: &mut Ws) -> Option<Value> {
     let message = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
     let text = message.ok()??.ok()?.into_text().ok()?;
     serde_json::from_str::<Value>(&text).ok()
+}
+
+/// Registers and funds `traders` traders and publishes the index, each tx committed.
+async fn fund_traders(url: &str, now: u64, traders: u64) {
+    for tx in trading_setup(now, 1, traders) {
+        let (code, body) = post(&format!("{url}/v1/tx?wait=commit"), encode(&tx)).await;
+        assert_eq!(code, 200, "{body}");
+    }
 }
