@@ -17,7 +17,8 @@
 use crate::reject::{Reject, RejectCode, reject};
 use crate::state::{Account, AccountKind, KeyGrant, MarketStatus};
 use tokenbook_protocol::{
-    AccountId, MarketId, MarketParams, NonceError, Price, PublicKey, Timestamp, Tx, TxBody,
+    AccountId, MarketId, MarketParams, NewOrder, NonceError, Price, PublicKey, Timestamp, Tx,
+    TxBody,
 };
 
 /// What admission reads of a market.
@@ -131,31 +132,14 @@ fn check_body(state: &impl Committed, account: &Account, body: &TxBody) -> Resul
         })
     };
     match body {
-        TxBody::PlaceOrder(order) => {
-            if account.kind == AccountKind::Admin {
-                return reject(RejectCode::AccountCannotTrade, "admin accounts cannot trade");
-            }
-            if account.frozen {
-                return reject(
-                    RejectCode::AccountFrozen,
-                    format!("account {} is frozen", account.id),
-                );
-            }
-            let market = active(order.market, market_of(order.market)?)?;
-            crate::trading::check_price_qty(order.price, order.qty)?;
-            crate::trading::check_order_type(order, state.time())?;
-            crate::trading::check_band(market.mark, order.price, market.params.price_band_bps)?;
-            if order.qty > account.limits.max_order_qty {
-                return reject(
-                    RejectCode::OrderTooLarge,
-                    format!(
-                        "{} lots exceeds the account's per-order limit of {}",
-                        order.qty, account.limits.max_order_qty
-                    ),
-                );
-            }
-            Ok(())
-        }
+        TxBody::PlaceOrder(order) => check_order(
+            account,
+            order,
+            state.time(),
+            || active(order.market, market_of(order.market)?),
+            |m| (m.mark, m.params.price_band_bps),
+        )
+        .map(|_| ()),
         TxBody::ReplaceOrder(replace) => {
             if account.frozen {
                 return reject(
@@ -170,6 +154,43 @@ fn check_body(state: &impl Committed, account: &Account, body: &TxBody) -> Resul
         TxBody::CancelOrder(cancel) => market_of(cancel.market).map(|_| ()),
         _ => Ok(()),
     }
+}
+
+/// The checks of a new order that need only the account, the market's mark and band, and the
+/// time — shared by admission and the block (`trading::check_new_order`), in the block's order:
+/// admin, frozen, the market (`active_market`: unknown or not active), price and size, type,
+/// band, per-order limit. Returns the market `active_market` found.
+///
+/// # Errors
+/// The first refusal.
+pub(crate) fn check_order<M>(
+    account: &Account,
+    order: &NewOrder,
+    time: Timestamp,
+    active_market: impl FnOnce() -> Result<M, Reject>,
+    mark_and_band: impl Fn(&M) -> (Price, u32),
+) -> Result<M, Reject> {
+    if account.kind == AccountKind::Admin {
+        return reject(RejectCode::AccountCannotTrade, "admin accounts cannot trade");
+    }
+    if account.frozen {
+        return reject(RejectCode::AccountFrozen, format!("account {} is frozen", account.id));
+    }
+    let market = active_market()?;
+    let (mark, band_bps) = mark_and_band(&market);
+    crate::trading::check_price_qty(order.price, order.qty)?;
+    crate::trading::check_order_type(order, time)?;
+    crate::trading::check_band(mark, order.price, band_bps)?;
+    if order.qty > account.limits.max_order_qty {
+        return reject(
+            RejectCode::OrderTooLarge,
+            format!(
+                "{} lots exceeds the account's per-order limit of {}",
+                order.qty, account.limits.max_order_qty
+            ),
+        );
+    }
+    Ok(market)
 }
 
 fn active(id: MarketId, market: MarketTerms) -> Result<MarketTerms, Reject> {

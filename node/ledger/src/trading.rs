@@ -17,7 +17,7 @@ use crate::book::{self, Incoming, Outcome, Style, Unrested};
 use crate::margin::{self, MAX_LOTS, MAX_TICKS};
 use crate::receipt::{CancelReason, Event, Events};
 use crate::reject::{Reject, RejectCode, reject};
-use crate::state::{AccountKind, KeyGrant, LedgerState, MarketStatus, OrderInfo, Position};
+use crate::state::{KeyGrant, LedgerState, MarketStatus, OrderInfo, Position};
 use tokenbook_protocol::{
     AccountId, AuthoriseKey, CancelOrder, Cash, MarketId, NewOrder, NonceWindow, OrderId,
     OrderKind, OrderRef, Price, PublicKey, Qty, ReplaceOrder, Side, TimeInForce,
@@ -58,25 +58,13 @@ impl LedgerState {
     /// the position).
     fn check_new_order(&self, account_id: AccountId, order: &NewOrder) -> Result<Qty, Reject> {
         let account = &self.accounts[&account_id];
-        if account.kind == AccountKind::Admin {
-            return reject(RejectCode::AccountCannotTrade, "admin accounts cannot trade");
-        }
-        if account.frozen {
-            return reject(RejectCode::AccountFrozen, format!("account {account_id} is frozen"));
-        }
-        let market = self.active_market(order.market)?;
-        check_price_qty(order.price, order.qty)?;
-        check_order_type(order, self.time)?;
-        check_band(market.mark, order.price, market.spec.params.price_band_bps)?;
-        if order.qty > account.limits.max_order_qty {
-            return reject(
-                RejectCode::OrderTooLarge,
-                format!(
-                    "{} lots exceeds the account's per-order limit of {}",
-                    order.qty, account.limits.max_order_qty
-                ),
-            );
-        }
+        let market = crate::admission::check_order(
+            account,
+            order,
+            self.time,
+            || self.active_market(order.market),
+            |m| (m.mark, m.spec.params.price_band_bps),
+        )?;
         let rests = order.trigger.is_some()
             || matches!(
                 order.time_in_force,
