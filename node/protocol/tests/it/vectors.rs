@@ -12,11 +12,17 @@ use tokenbook_protocol::*;
 const DOC: &str = include_str!("../../../../docs/wire-format.md");
 
 fn vector_blocks() -> Vec<BTreeMap<String, String>> {
+    blocks_tagged("vector")
+}
+
+/// Every fenced block of the document tagged `tag`, as its `key: value` lines.
+fn blocks_tagged(tag: &str) -> Vec<BTreeMap<String, String>> {
+    let fence = format!("```{tag}");
     let mut blocks = Vec::new();
     let mut current: Option<BTreeMap<String, String>> = None;
     for line in DOC.lines() {
         match (&mut current, line.trim()) {
-            (None, "```vector") => current = Some(BTreeMap::new()),
+            (None, text) if text == fence => current = Some(BTreeMap::new()),
             (Some(_), "```") => blocks.push(current.take().unwrap()),
             (Some(block), text) => {
                 let (key, value) = text.split_once(": ").expect("vector lines are `key: value`");
@@ -78,4 +84,118 @@ fn wire_format_document_vectors_match_the_code() {
         ));
     }
     assert!(failures.is_empty(), "vectors out of date: {failures:?}");
+}
+
+/// Checks each block's expected fields against `compute`'s; with `TOKENBOOK_BLESS=1` prints the
+/// computed fields of a block that does not match.
+fn check_blocks(
+    tag: &str,
+    compute: impl Fn(&BTreeMap<String, String>) -> BTreeMap<&'static str, String>,
+) {
+    let blocks = blocks_tagged(tag);
+    assert!(!blocks.is_empty(), "docs/wire-format.md must carry `{tag}` blocks");
+    let bless = std::env::var_os("TOKENBOOK_BLESS").is_some();
+    let mut failures = Vec::new();
+    for block in &blocks {
+        let expected = compute(block);
+        let mismatched: Vec<_> =
+            expected.iter().filter(|(k, v)| block.get(**k) != Some(*v)).map(|(k, _)| *k).collect();
+        if mismatched.is_empty() {
+            continue;
+        }
+        if bless {
+            println!("{tag} {}:", block["name"]);
+            for (k, v) in &expected {
+                println!("{k}: {v}");
+            }
+        }
+        failures.push(format!("{}: {mismatched:?}", block["name"]));
+    }
+    assert!(failures.is_empty(), "{tag} blocks out of date: {failures:?}");
+}
+
+fn keypair(seed_hex: &str) -> Keypair {
+    Keypair::from_seed(&hex::decode(seed_hex).unwrap().try_into().unwrap())
+}
+
+fn value(text: &str) -> Option<Hash> {
+    (text != "nil").then(|| Hash::from_hex(text).unwrap())
+}
+
+fn number<T: std::str::FromStr>(block: &BTreeMap<String, String>, key: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    block[key].parse().unwrap()
+}
+
+#[test]
+fn vote_vectors_match_the_code() {
+    check_blocks("vote-vector", |block| {
+        let key = keypair(&block["seed"]);
+        let chain = &block["chain_id"];
+        let kind = match block["kind"].as_str() {
+            "prevote" => VoteKind::Prevote,
+            "precommit" => VoteKind::Precommit,
+            other => panic!("vote kind {other}"),
+        };
+        let payload = VotePayload {
+            kind,
+            height: Height::new(number(block, "height")),
+            round: Round::new(number(block, "round")),
+            value: value(&block["value"]),
+            validator: key.public_key(),
+        };
+        let vote = payload.sign(&key, chain);
+        assert_eq!(decode::<Vote>(&encode(&vote)).unwrap(), vote);
+        let mut out = BTreeMap::new();
+        out.insert("payload_hex", hex::encode(encode(&payload)));
+        out.insert("preimage_hex", hex::encode(payload.signing_preimage(chain)));
+        out.insert("signature", vote.signature.to_hex());
+        out
+    });
+}
+
+#[test]
+fn proposal_vectors_match_the_code() {
+    check_blocks("proposal-vector", |block| {
+        let key = keypair(&block["seed"]);
+        let chain = &block["chain_id"];
+        let payload = ProposalPayload {
+            height: Height::new(number(block, "height")),
+            round: Round::new(number(block, "round")),
+            pol_round: (block["pol_round"] != "nil")
+                .then(|| Round::new(number(block, "pol_round"))),
+            value: value(&block["value"]).expect("a proposal names a block"),
+            proposer: key.public_key(),
+        };
+        let proposal = payload.sign(&key, chain);
+        let mut out = BTreeMap::new();
+        out.insert("payload_hex", hex::encode(encode(&payload)));
+        out.insert("preimage_hex", hex::encode(payload.signing_preimage(chain)));
+        out.insert("signature", proposal.signature.to_hex());
+        out
+    });
+}
+
+#[test]
+fn validator_set_vectors_match_the_code() {
+    check_blocks("validator-set-vector", |block| {
+        let validators = block["validators"]
+            .split(',')
+            .map(|entry| {
+                let parts: Vec<&str> = entry.split(':').collect();
+                Validator {
+                    consensus_key: keypair(parts[0]).public_key(),
+                    network_key: keypair(parts[1]).public_key(),
+                    power: parts[2].parse().unwrap(),
+                }
+            })
+            .collect();
+        let set = ValidatorSet::new(validators).unwrap();
+        let mut out = BTreeMap::new();
+        out.insert("set_hex", hex::encode(encode(&set)));
+        out.insert("set_hash", set.hash().to_hex());
+        out
+    });
 }
