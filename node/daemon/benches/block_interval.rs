@@ -12,6 +12,8 @@
 //! `tx/{hash}` back to back as fast as it answers (the report adds their answers per second and
 //! status codes); `TOKENBOOK_BENCH_SUBSCRIBERS=N` opens N level-2 book streams on node 0 and
 //! reports each update's delay from the commit (node 0's commit broadcast) to the subscriber.
+//! `TOKENBOOK_BENCH_API_NICE` (default 10, the node's) sets the validators' `[api] nice`;
+//! `TOKENBOOK_BENCH_CLIENT_NICE` (default 0) the read clients' thread's niceness.
 
 #![allow(
     missing_docs,
@@ -64,6 +66,7 @@ async fn start_network(dir: &std::path::Path) -> Vec<Running> {
         c.api.max_connections_per_ip = 100_000;
         c.api.max_connections = 100_000;
         c.api.max_streams = 100_000;
+        c.api.nice = env("TOKENBOOK_BENCH_API_NICE", 10) as i32;
     })
     .await
 }
@@ -164,9 +167,18 @@ async fn main() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stats = std::sync::Arc::new(ReadStats::default());
     let some_tx = trading_setup(now, NODES as u64, 2 * PAIRS)[0].hash().to_hex();
-    // The read clients run on threads of their own, as clients on other machines would.
-    let clients =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    // The read clients run on a thread of their own, as clients on other machines would; at
+    // `TOKENBOOK_BENCH_CLIENT_NICE` they stand in for clients whose CPU is not the node's.
+    let client_nice = env("TOKENBOOK_BENCH_CLIENT_NICE", 0) as i32;
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .on_thread_start(move || {
+            rustix::process::setpriority_process(Some(rustix::thread::gettid()), client_nice)
+                .unwrap();
+        })
+        .enable_all()
+        .build()
+        .unwrap();
     for _ in 0..env("TOKENBOOK_BENCH_READERS", 0) {
         let reading =
             reader(api.clone(), symbol.clone(), some_tx.clone(), stats.clone(), stop.clone());

@@ -101,6 +101,10 @@ pub struct Api {
     pub threads: usize,
     /// Threads for the API's store reads (blocks, receipts, proofs, trades).
     pub read_threads: usize,
+    /// The OS niceness of the API's threads (0–19; Linux): when the machine is busy, the
+    /// validator's consensus, block execution and commits run before client reads. 0 = as the
+    /// node's other threads.
+    pub nice: i32,
 }
 
 impl Api {
@@ -216,6 +220,7 @@ impl Default for Api {
             max_streams: limits.max_streams,
             threads: 1,
             read_threads: 2,
+            nice: 10,
         }
     }
 }

@@ -252,6 +252,19 @@ const API_BACKLOG: u32 = 4_096;
 
 /// The API's runtime, shut down without waiting when dropped (dropping a runtime in the
 /// middle of another one's task would panic).
+/// Gives the calling thread the OS niceness `nice` (on Linux a thread's own; unprivileged
+/// processes may only lower their priority, which is all this does). A failure only costs the
+/// priority, so it is logged, not fatal.
+fn lower_thread_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    let thread = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(thread), nice) {
+        tracing::warn!("api thread priority: {e}");
+    }
+}
+
 #[derive(Debug)]
 struct ApiRuntime(Option<tokio::runtime::Runtime>);
 
@@ -265,16 +278,19 @@ impl Drop for ApiRuntime {
 
 /// The API server, on a runtime of its own: `[api] threads` workers and at most
 /// `read_threads` threads for store reads, so however hard clients read, the OS schedules the
-/// consensus task beside them rather than behind them in one task queue.
+/// consensus task beside them rather than behind them in one task queue — and, at `[api] nice`,
+/// before them when the cores are busy.
 fn serve_api(
     config: &Config,
     handles: &Handles,
     stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>, tokio::runtime::Runtime), String> {
+    let nice = config.api.nice.clamp(0, 19);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.api.threads.max(1))
         .max_blocking_threads(config.api.read_threads.max(1))
         .thread_name("api")
+        .on_thread_start(move || lower_thread_priority(nice))
         .enable_all()
         .build()
         .map_err(|e| format!("api runtime: {e}"))?;

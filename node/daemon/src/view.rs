@@ -406,7 +406,11 @@ impl ReadView {
         match ledger.markets.get(&id) {
             Some(market) => {
                 self.symbols.insert(market.spec.symbol.clone(), id);
-                self.markets.insert(id, Arc::new(MarketView::of(market)));
+                // The book's sequence number counts updates, not rebuilds: a market touched
+                // without a book change keeps it (`record_update` adds one for a change).
+                let mut fresh = MarketView::of(market);
+                fresh.seq = self.markets.get(&id).map_or(0, |m| m.seq);
+                self.markets.insert(id, Arc::new(fresh));
             }
             None => {
                 if let Some(old) = self.markets.remove(&id) {

@@ -845,3 +845,20 @@ async fn fund_traders(url: &str, now: u64, traders: u64) {
         assert_eq!(code, 200, "{body}");
     }
 }
+
+/// A market a block touches without changing its book (an IOC that takes nothing, a mark that
+/// moves) keeps its book sequence number: the next change is one more than the last, never a
+/// restart from 0 (which repeated numbers and sent resuming clients stale updates).
+#[test]
+fn a_touched_market_keeps_its_book_sequence() {
+    let ledger = tokenbook_ledger::genesis_state(&genesis_now()).unwrap();
+    let market = *ledger.markets.keys().next().unwrap();
+    let mut view = tokenbook_node::view::ReadView::build(&ledger, Hash::ZERO);
+    std::sync::Arc::make_mut(view.markets.get_mut(&market).unwrap()).seq = 5;
+    let touched =
+        tokenbook_ledger::Touched { markets: vec![market], ..tokenbook_ledger::Touched::default() };
+    let receipts = tokenbook_ledger::BlockReceipts::default();
+    let next = view.next(&ledger, Hash::ZERO, &touched, Height::new(1), &receipts);
+    assert_eq!(next.markets[&market].seq, 5, "an unchanged book keeps its sequence number");
+    assert_eq!(next.updates_since(market, 5), Some(Vec::new()));
+}

@@ -39,6 +39,8 @@ pub struct ApiState {
     pub verifier: submit::Verifier,
     /// Room for open streams.
     pub streams: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Book and trades answers of the last height, rendered once.
+    pub answers: std::sync::Arc<cache::AnswerCache>,
 }
 
 impl ApiState {
@@ -57,10 +59,12 @@ impl ApiState {
             streams: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 ApiLimits::default().max_streams,
             )),
+            answers: std::sync::Arc::default(),
         }
     }
 }
 
+mod cache;
 mod errors;
 mod limits;
 mod reads;

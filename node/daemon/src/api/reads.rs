@@ -430,7 +430,8 @@ pub(super) fn unknown_market(symbol: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "market_unknown", format!("no market {symbol:?}"))
 }
 
-/// `/v1/markets/{symbol}/book?depth=N`: price levels, best first (at most 1,000 a side).
+/// `/v1/markets/{symbol}/book?depth=N`: price levels, best first (at most 1,000 a side),
+/// rendered once per height and depth.
 pub(super) async fn book(
     State(state): State<ApiState>,
     ApiPath(symbol): ApiPath<String>,
@@ -439,13 +440,17 @@ pub(super) async fn book(
     let depth = query.depth.unwrap_or(20).min(MAX_DEPTH);
     let view = view(&state);
     let market = view.market(&symbol).ok_or_else(|| unknown_market(&symbol))?;
+    let key = format!("book/{}/{depth}", market.id);
+    if let Some(answer) = state.answers.get(&key, view.height) {
+        return Ok(answer);
+    }
     let tick = Some(market.spec.tick_size);
     let side = |levels: &[(tokenbook_protocol::Price, tokenbook_protocol::Qty, u32)]| {
         levels_json(&levels[..depth.min(levels.len())], tick)
     };
-    Ok(axum::Json(json!({ "symbol": symbol, "height": view.height,
-                          "bids": side(&market.bids), "asks": side(&market.asks) }))
-    .into_response())
+    let body = json!({ "symbol": symbol, "height": view.height,
+                       "bids": side(&market.bids), "asks": side(&market.asks) });
+    Ok(state.answers.put(key, view.height, body.to_string().into_bytes()))
 }
 
 /// Heights a trades answer looks back over.
@@ -453,18 +458,24 @@ const TRADE_HEIGHTS: u64 = 1_000;
 /// Most receipt positions a trades answer reads.
 const TRADE_POSITIONS: usize = 10_000;
 
-/// `/v1/markets/{symbol}/trades`: the market's fills over the last 1,000 heights, oldest first.
+/// `/v1/markets/{symbol}/trades`: the market's fills over the last 1,000 heights, oldest first,
+/// read and rendered once per height.
 pub(super) async fn trades(
     State(state): State<ApiState>,
     ApiPath(symbol): ApiPath<String>,
 ) -> ApiResult {
     let view = view(&state);
     let id = *view.symbols.get(&symbol).ok_or_else(|| unknown_market(&symbol))?;
+    let key = format!("trades/{id}");
+    if let Some(answer) = state.answers.get(&key, view.height) {
+        return Ok(answer);
+    }
     let from = Height::new(view.height.get().saturating_sub(TRADE_HEIGHTS));
     let until = view.height;
     let tick = tick_of(&view, id);
     let fills = blocking(&state, move |store| market_fills(store, id, tick, from, until)).await??;
-    Ok(axum::Json(json!({ "symbol": symbol, "trades": fills })).into_response())
+    let body = json!({ "symbol": symbol, "trades": fills });
+    Ok(state.answers.put(key, until, body.to_string().into_bytes()))
 }
 
 /// The market's fills from `from` through `until`, oldest first, read through its receipt

@@ -343,10 +343,7 @@ fn snapshot(view: &ReadView, market: MarketId, level: u8) -> Value {
             .orders
             .iter()
             .filter(|(_, o)| o.market == market && o.triggered)
-            .map(|(id, o)| {
-                json!({ "id": id, "side": o.side, "price": o.price, "qty": o.qty,
-                                   "account": o.account })
-            })
+            .map(|(id, o)| book_order_json(*id, o, Some(m.spec.tick_size)))
             .collect();
         message["orders"] = json!(orders);
     }
@@ -368,13 +365,22 @@ fn update_json(view: &ReadView, update: &BookUpdate, level: u8) -> Value {
             .orders
             .iter()
             .map(|(id, order)| match order {
-                Some(o) if o.triggered => json!({ "id": id, "side": o.side, "price": o.price,
-                    "price_usd": super::reads::price_usd(tick, o.price),
-                    "qty": o.qty, "account": o.account }),
+                Some(o) if o.triggered => book_order_json(*id, o, tick),
                 _ => json!({ "id": id, "removed": true }),
             })
             .collect();
         message["orders"] = json!(orders);
     }
     message
+}
+
+/// An order in a level-3 snapshot or update.
+fn book_order_json(
+    id: tokenbook_protocol::OrderId,
+    o: &crate::view::OrderView,
+    tick: Option<tokenbook_protocol::Cash>,
+) -> Value {
+    json!({ "id": id, "side": o.side, "price": o.price,
+            "price_usd": super::reads::price_usd(tick, o.price), "qty": o.qty,
+            "account": o.account })
 }

@@ -25,3 +25,4 @@ mod frozen;
 mod proofs;
 mod roots;
 mod snapshot;
+mod vectors;
