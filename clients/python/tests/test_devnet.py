@@ -24,6 +24,8 @@ import os
 import time
 import unittest
 
+from tokenbook.consensus import (CertificateError, Validator, read_header, validator_set_hash,
+                                 verify_certificate)
 from tokenbook import ApiError, BookFeed, Client, EventStream, Key, ProofError, tx
 from tokenbook.proofs import verify_state_answer
 from tokenbook.state import account_key, decode_account, verify_account_answer
@@ -297,6 +299,26 @@ class Devnet(unittest.TestCase):
             proof.proof.verify(bytes.fromhex(root), proof.key, proof.value + b"\x00")
         with self.assertRaises(ProofError):
             verify_state_answer(state, state_root="11" * 32)
+
+    def test_certificates_prove_blocks_and_chain_them(self):
+        height = self.client.status()["height"] - 1
+        validators = [Validator.from_json(v) for v in self.client.status()["validators"]]
+        block, certificate = self.client.block(height, raw=True), self.client.certificate(height)
+        header = read_header(block)
+        self.assertEqual(header.validator_set_hash, validator_set_hash(validators))
+        cert = verify_certificate(certificate, height, block, validators, self.client.chain_id)
+        self.assertEqual(cert.block_hash, header.hash)
+        # The next header pins this block and its certificate.
+        following = read_header(self.client.block(height + 1, raw=True))
+        self.assertEqual(following.prev_block_hash, header.hash)
+        # (its `prev_certificate_hash` names the certificate its proposer held: validators may
+        # hold different ones for a height, each over two thirds, so it need not be this node's)
+        forged = bytearray(certificate)
+        forged[-1] ^= 1
+        with self.assertRaises(CertificateError):
+            verify_certificate(bytes(forged), height, block, validators, self.client.chain_id)
+        with self.assertRaises(CertificateError):
+            verify_certificate(certificate, height, block, validators[:1], self.client.chain_id)
 
     def test_a_batch_is_answered_per_tx(self):
         orders = [self.client.sign(self.a, self.a_id, tx.PlaceOrder(
