@@ -36,8 +36,9 @@ pub struct Incoming {
     pub id: OrderId,
     /// Owning account.
     pub owner: AccountId,
-    /// Self-trade group (0 = the account alone).
-    pub group: u64,
+    /// Self-trade group: the owner's clearing member in the high 64 bits, its group number in
+    /// the low 64 (0 = the account alone), so a group never reaches another member's accounts.
+    pub group: u128,
     /// Buy or sell.
     pub side: Side,
     /// Limit price (protection price for market orders).
@@ -119,8 +120,8 @@ pub struct RestingOrder {
     pub id: OrderId,
     /// Owner.
     pub owner: AccountId,
-    /// Self-trade group.
-    pub group: u64,
+    /// Self-trade group (as [`Incoming::group`]).
+    pub group: u128,
     /// Side.
     pub side: Side,
     /// Limit price.

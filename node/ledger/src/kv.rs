@@ -161,8 +161,8 @@ struct OrderRecord {
     info: OrderInfo,
     /// Lots resting in the book (0 for an untriggered stop).
     resting: Qty,
-    /// The owner's self-trade group when it rested.
-    group: u64,
+    /// The owner's self-trade group when it rested (member and group number, as the book's).
+    group: u128,
 }
 
 #[derive(Encode, Decode)]

@@ -193,7 +193,7 @@ impl LedgerState {
         qty: Qty,
         events: &mut Events,
     ) -> Result<(), Reject> {
-        let group = self.accounts[&account_id].self_trade_group;
+        let group = self_trade_key(&self.accounts[&account_id]);
         let incoming = Incoming {
             id,
             owner: account_id,
@@ -995,5 +995,15 @@ fn fee(value: i128, bps: i32) -> i128 {
         margin::bps_ceil(value, i128::from(bps))
     } else {
         -((value * i128::from(-bps)) / 10_000)
+    }
+}
+
+/// The book's self-trade group of an account: 0 for an account alone, else its clearing member
+/// and its group number together — the group number is the member's to assign, so accounts of
+/// two members never share a group whatever numbers they pick.
+fn self_trade_key(account: &crate::state::Account) -> u128 {
+    match account.self_trade_group {
+        0 => 0,
+        group => (u128::from(account.member.get()) << 64) | u128::from(group),
     }
 }

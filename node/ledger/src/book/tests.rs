@@ -141,14 +141,14 @@ impl Model {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Submit { buy: bool, price: i64, qty: i64, owner: u64, group: u64, style: u8, stp: u8 },
+    Submit { buy: bool, price: i64, qty: i64, owner: u64, group: u128, style: u8, stp: u8 },
     Cancel(u64),
     Reduce(u64, i64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (any::<bool>(), 95i64..=105, 1i64..=10, 0u64..4, 0u64..2, 0u8..4, 0u8..3)
+        6 => (any::<bool>(), 95i64..=105, 1i64..=10, 0u64..4, 0u128..2, 0u8..4, 0u8..3)
             .prop_map(|(buy, price, qty, owner, group, style, stp)| Op::Submit { buy, price, qty, owner, group, style, stp }),
         3 => (0u64..200).prop_map(Op::Cancel),
         1 => (0u64..200, 0i64..10).prop_map(|(id, q)| Op::Reduce(id, q)),

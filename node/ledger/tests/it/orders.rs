@@ -90,6 +90,26 @@ fn self_trade_prevention_per_account_and_group() {
     assert_eq!(h.state.markets[&AIT].book.len(), 1);
 }
 
+/// A self-trade group is the member's own: an account another member registers with the same
+/// group number is a different party. Before, it shared the group, so its expire-maker buy
+/// cancelled the first firm's resting orders at no cost (no fill, no fee) — one member could
+/// clear another firm's quotes off the book.
+#[test]
+fn a_self_trade_group_does_not_reach_across_members() {
+    let mut h = Harness::new();
+    let firm = h.trader_with(1, FUNDS, 77);
+    let rival = h.trader_with(2, FUNDS, 77);
+    let resting = order_id(&h.apply(firm, place(limit(AIT, Side::Sell, 1_000, 5))).unwrap());
+    let events = h.apply(rival, place(limit(AIT, Side::Buy, 1_000, 5))).unwrap();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::OrderCancelled { order, .. } if *order == resting)),
+        "another member's account cancelled the resting order: {events:?}"
+    );
+    assert_eq!(fills(&events), vec![(1_000, 5)]);
+}
+
 #[test]
 fn reduce_only_never_increases() {
     let mut h = Harness::new();
