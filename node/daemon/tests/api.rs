@@ -862,3 +862,47 @@ fn a_touched_market_keeps_its_book_sequence() {
     assert_eq!(next.markets[&market].seq, 5, "an unchanged book keeps its sequence number");
     assert_eq!(next.updates_since(market, 5), Some(Vec::new()));
 }
+
+/// docs/openapi.json documents exactly the routes the API serves, method for method; the node
+/// serves the document itself; and every route answers its documented method (not `404
+/// route_unknown` or `405 method_not_allowed`), so the table the test reads is the router's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_routes() {
+    let spec: Value = serde_json::from_str(api::OPENAPI).expect("docs/openapi.json is JSON");
+    assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "OpenAPI 3.1");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "delete", "patch", "head", "options"].contains(&&**method) {
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let mut served: Vec<(String, String)> =
+        api::served_routes().iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    documented.sort();
+    served.sort();
+    assert_eq!(documented, served, "docs/openapi.json and the router disagree");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    let (code, body) = get(&format!("{url}/v1/openapi.json")).await;
+    assert_eq!((code, &body), (200, &spec));
+    let client = reqwest::Client::new();
+    for (method, path) in &served {
+        let concrete = path
+            .replace("{hash}", &"00".repeat(32))
+            .replace("{height}", "1")
+            .replace("{key}", "01")
+            .replace("{id}", "1")
+            .replace("{symbol}", "NONE");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let answer = client.request(method.clone(), format!("{url}{concrete}")).send().await;
+        let answer = answer.unwrap();
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap_or_default();
+        let code = serde_json::from_str::<Value>(&text).ok().map(|v| v["code"].clone());
+        let unserved = code.is_some_and(|c| c == "route_unknown" || c == "method_not_allowed");
+        assert!(!unserved, "{method} {concrete}: {status} {text}");
+    }
+}

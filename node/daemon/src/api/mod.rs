@@ -1,6 +1,7 @@
 //! The HTTP/JSON API (axum), documented in docs/api.md: submit a tx (optionally waiting for
 //! commit), tx status, node status, blocks with certificates (JSON or canonical bytes), state
-//! roots, accounts with proofs, markets, books, trades, the WebSocket stream, `/metrics`.
+//! roots, accounts with proofs, markets, books, trades, the WebSocket stream, `/metrics`, and
+//! the OpenAPI document of all of them (`/v1/openapi.json`).
 //!
 //! Promises: every error is JSON `{"code", "message"}` with a stable code and a 4xx/5xx status
 //! (`errors`); request bodies are bounded before decoding; a tx that does not decode, verify or
@@ -123,29 +124,51 @@ pub fn router(mut state: ApiState, limits: &ApiLimits) -> Router {
 }
 
 fn routes(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/tx", post(submit::submit_tx).layer(DefaultBodyLimit::max(MAX_TX_BYTES + 1)))
-        .route(
-            "/v1/txs",
-            post(submit::submit_txs).layer(DefaultBodyLimit::max(submit::MAX_BATCH_BYTES)),
-        )
-        .route("/v1/tx/{hash}", get(tx_status))
-        .route("/v1/status", get(status))
-        .route("/v1/blocks/{height}", get(block))
-        .route("/v1/blocks/{height}/certificate", get(certificate))
-        .route("/v1/state/{key}", get(state_proof))
-        .route("/v1/keys/{key}", get(key_grant))
-        .route("/v1/proposals", get(proposals))
-        .route("/v1/state-root/{height}", get(state_root))
-        .route("/v1/accounts/{id}", get(account))
-        .route("/v1/markets", get(markets))
-        .route("/v1/clearing", get(clearing))
-        .route("/v1/markets/{symbol}/book", get(book))
-        .route("/v1/markets/{symbol}/trades", get(trades))
-        .route("/v1/stream", get(stream::stream))
-        .route("/v1/stream/markets/{symbol}", get(stream::book_stream))
-        .route("/metrics", get(metrics))
+    route_table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| router.route(path, handler))
         .with_state(state)
+}
+
+/// Every route: its method, its path and its handler. docs/openapi.json documents exactly
+/// these (a test holds the two together, and checks each answers its method).
+fn route_table() -> Vec<(&'static str, &'static str, axum::routing::MethodRouter<ApiState>)> {
+    let tx_limit = DefaultBodyLimit::max(MAX_TX_BYTES + 1);
+    let batch_limit = DefaultBodyLimit::max(submit::MAX_BATCH_BYTES);
+    vec![
+        ("POST", "/v1/tx", post(submit::submit_tx).layer(tx_limit)),
+        ("POST", "/v1/txs", post(submit::submit_txs).layer(batch_limit)),
+        ("GET", "/v1/tx/{hash}", get(tx_status)),
+        ("GET", "/v1/status", get(status)),
+        ("GET", "/v1/blocks/{height}", get(block)),
+        ("GET", "/v1/blocks/{height}/certificate", get(certificate)),
+        ("GET", "/v1/state/{key}", get(state_proof)),
+        ("GET", "/v1/keys/{key}", get(key_grant)),
+        ("GET", "/v1/proposals", get(proposals)),
+        ("GET", "/v1/state-root/{height}", get(state_root)),
+        ("GET", "/v1/accounts/{id}", get(account)),
+        ("GET", "/v1/markets", get(markets)),
+        ("GET", "/v1/clearing", get(clearing)),
+        ("GET", "/v1/markets/{symbol}/book", get(book)),
+        ("GET", "/v1/markets/{symbol}/trades", get(trades)),
+        ("GET", "/v1/stream", get(stream::stream)),
+        ("GET", "/v1/stream/markets/{symbol}", get(stream::book_stream)),
+        ("GET", "/metrics", get(metrics)),
+        ("GET", "/v1/openapi.json", get(openapi)),
+    ]
+}
+
+/// The method and path of every route the API serves.
+#[must_use]
+pub fn served_routes() -> Vec<(&'static str, &'static str)> {
+    route_table().into_iter().map(|(method, path, _)| (method, path)).collect()
+}
+
+/// The OpenAPI 3.1 document of this API (docs/openapi.json, built into the binary).
+pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
+
+async fn openapi() -> Response {
+    ([("content-type", "application/json")], OPENAPI).into_response()
 }
 
 /// Whether a tx waits in the mempool: the one read that runs on the node's task (a hash

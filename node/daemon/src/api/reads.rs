@@ -72,8 +72,14 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-fn not_found(e: &StoreError) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, e.code(), e.to_string())
+/// A store read's failure: a height the store does not hold is `404 store_not_retained`; any
+/// other failure is the node's, a `500` with the store's code.
+fn store_failure(e: &StoreError) -> ApiError {
+    let status = match e {
+        StoreError::NotRetained(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError::new(status, e.code(), e.to_string())
 }
 
 /// A committed tx's receipt as JSON.
@@ -182,7 +188,7 @@ pub(super) async fn state_root(
 ) -> ApiResult {
     let height = Height::new(height);
     let root = blocking(&state, move |store| store.root_at(height)).await?;
-    let root = root.map_err(|e| not_found(&e))?;
+    let root = root.map_err(|e| store_failure(&e))?;
     Ok(axum::Json(json!({ "height": height, "state_root": root })).into_response())
 }
 
@@ -233,7 +239,7 @@ pub(super) async fn state_proof(
         }))
     })
     .await?
-    .map_err(|e| not_found(&e))?;
+    .map_err(|e| store_failure(&e))?;
     Ok(axum::Json(answer).into_response())
 }
 
@@ -302,7 +308,7 @@ pub(super) async fn account(
             Ok::<_, StoreError>((store.prove(&key, height)?, store.root_at(height)?))
         })
         .await?
-        .map_err(|e| not_found(&e))?;
+        .map_err(|e| store_failure(&e))?;
         body["proof"] = json!({ "height": height, "state_root": root,
                                 "bytes": hex::encode(encode(&proof)) });
     }
@@ -535,5 +541,21 @@ pub(super) fn fill_json(
                          "taker_side": taker_side, "maker": maker, "taker": taker,
                          "maker_order": maker_order, "taker_order": taker_order })),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_height_not_held_is_not_found() {
+        let gone = store_failure(&StoreError::NotRetained(Height::new(3)));
+        assert_eq!((gone.status, gone.code), (StatusCode::NOT_FOUND, "store_not_retained"));
+        let broken = store_failure(&StoreError::Corrupt("bad block".into()));
+        assert_eq!(
+            (broken.status, broken.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt")
+        );
     }
 }
