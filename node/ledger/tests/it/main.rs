@@ -12,6 +12,7 @@
 
 mod accounts;
 mod adl;
+mod codes;
 mod collusion;
 mod governance;
 mod harness;
