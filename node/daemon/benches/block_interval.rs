@@ -13,7 +13,8 @@
 //! status codes); `TOKENBOOK_BENCH_SUBSCRIBERS=N` opens N level-2 book streams on node 0 and
 //! reports each update's delay from the commit (node 0's commit broadcast) to the subscriber.
 //! `TOKENBOOK_BENCH_API_NICE` (default 10, the node's) sets the validators' `[api] nice`;
-//! `TOKENBOOK_BENCH_CLIENT_NICE` (default 0) the read clients' thread's niceness.
+//! `TOKENBOOK_BENCH_CLIENT_NICE` (default 0) the read clients' thread's niceness;
+//! `TOKENBOOK_BENCH_READS` (e.g. `book,tx`; default all four) which reads the clients send.
 
 #![allow(
     missing_docs,
@@ -88,18 +89,27 @@ async fn reader(
 ) {
     use std::sync::atomic::Ordering;
     let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
-    let paths = [
-        format!("/v1/markets/{symbol}/trades"),
-        format!("/v1/markets/{symbol}/book?depth=1000"),
-        format!("/v1/accounts/{FIRST_TRADER}?prove=true"),
-        format!("/v1/tx/{tx}"),
+    let all = [
+        ("trades", format!("/v1/markets/{symbol}/trades")),
+        ("book", format!("/v1/markets/{symbol}/book?depth=1000")),
+        ("proof", format!("/v1/accounts/{FIRST_TRADER}?prove=true")),
+        ("tx", format!("/v1/tx/{tx}")),
     ];
+    let chosen = std::env::var("TOKENBOOK_BENCH_READS").unwrap_or_default();
+    let paths: Vec<String> = all
+        .into_iter()
+        .filter(|(name, _)| chosen.is_empty() || chosen.split(',').any(|c| c == *name))
+        .map(|(_, path)| path)
+        .collect();
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
         let ok = match client.get(format!("{api}{}", paths[i % paths.len()])).send().await {
             Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
             Err(_) => false,
         };
+        if stop.load(Ordering::Relaxed) {
+            break; // the nodes are stopping: what fails now is not the API's answer
+        }
         let counter = if ok { &stats.answers } else { &stats.errors };
         counter.fetch_add(1, Ordering::Relaxed);
         i += 1;

@@ -24,7 +24,9 @@ use tokenbook_protocol::{Block, CommitCertificate, Hash, Height};
 #[derive(Clone)]
 pub struct StoreReader {
     pub(crate) db: Arc<Db>,
-    pub(crate) cache: Arc<NodeCache>,
+    /// The commit path's node cache: the store's own reader reads through it; a reader handed
+    /// to other threads ([`crate::Store::reader`]) has none (see there).
+    pub(crate) cache: Option<Arc<NodeCache>>,
     pub(crate) pruning: Arc<Pruning>,
     /// The last committed height plus one (0: none yet, so genesis, height 0, is 1), set by the
     /// store after each commit.
@@ -48,7 +50,10 @@ impl StoreReader {
     }
 
     pub(crate) fn tree(&self) -> DbTree {
-        DbTree::cached(Arc::clone(&self.db), Arc::clone(&self.cache))
+        match &self.cache {
+            Some(cache) => DbTree::cached(Arc::clone(&self.db), Arc::clone(cache)),
+            None => DbTree::new(Arc::clone(&self.db)),
+        }
     }
 
     /// The root after a retained height.

@@ -125,10 +125,14 @@ impl std::ops::Deref for Store {
 }
 
 impl Store {
-    /// A handle for reads from other threads (sees each commit once it is written).
+    /// A handle for reads from other threads (sees each commit once it is written). It reads
+    /// tree nodes from RocksDB, not through the commit path's node cache: that cache's lock is
+    /// then the committer's alone, so a reader — an API thread at a lower OS priority, say —
+    /// can never hold it while a commit waits (a priority inversion: the committer would wait
+    /// for the reader's next time slice). Readers pay with RocksDB reads for every node.
     #[must_use]
     pub fn reader(&self) -> StoreReader {
-        self.reader.clone()
+        StoreReader { cache: None, ..self.reader.clone() }
     }
 
     /// Records the last complete height, for this store and its readers.
@@ -148,7 +152,7 @@ impl Store {
         let cache: Arc<NodeCache> = Arc::default();
         let reader = StoreReader {
             db: Arc::clone(&db),
-            cache: Arc::clone(&cache),
+            cache: Some(Arc::clone(&cache)),
             pruning: Arc::default(),
             committed: Arc::default(),
         };

@@ -1,7 +1,7 @@
 //! The read routes. None runs on the consensus task: ledger reads come from the published
 //! [`ReadView`] of the last committed height, store reads (blocks, receipts, proofs, trades) from
 //! the [`tokenbook_store::StoreReader`] on a blocking thread; the one exception is whether a tx
-//! waits in the mempool, a hash lookup queued to the node's task.
+//! not found committed waits in the mempool, a hash lookup queued to the node's task.
 //!
 //! Promises: an answer that names a height shows the state after it (ledger fields and proofs
 //! from the same height); every answer is bounded in rows (book depth, trades, keys).
@@ -110,10 +110,18 @@ pub(super) async fn tx_status(
     ApiPath(hash): ApiPath<String>,
 ) -> ApiResult {
     let hash = parse_hash(&hash)?;
-    if super::in_mempool(&state, hash).await? {
-        return Ok(axum::Json(json!({ "hash": hash, "status": "pending" })).into_response());
+    // A committed tx is final and found off the node's task; only a tx not (yet) committed
+    // costs a mempool lookup on it — and is looked for once more in the store if the mempool no
+    // longer holds it, in case it committed in between.
+    let receipt = || blocking(&state, move |store| store.tx_receipt(&hash));
+    let mut committed = receipt().await??;
+    if committed.is_none() {
+        if super::in_mempool(&state, hash).await? {
+            return Ok(axum::Json(json!({ "hash": hash, "status": "pending" })).into_response());
+        }
+        committed = receipt().await??;
     }
-    if let Some((height, r)) = blocking(&state, move |store| store.tx_receipt(&hash)).await?? {
+    if let Some((height, r)) = committed {
         return Ok(axum::Json(receipt_json(hash, height, &r.result)).into_response());
     }
     if let Some(dropped) = view(&state).dropped.get(&hash) {
@@ -447,16 +455,16 @@ pub(super) async fn book(
     let view = view(&state);
     let market = view.market(&symbol).ok_or_else(|| unknown_market(&symbol))?;
     let key = format!("book/{}/{depth}", market.id);
-    if let Some(answer) = state.answers.get(&key, view.height) {
-        return Ok(answer);
-    }
-    let tick = Some(market.spec.tick_size);
-    let side = |levels: &[(tokenbook_protocol::Price, tokenbook_protocol::Qty, u32)]| {
-        levels_json(&levels[..depth.min(levels.len())], tick)
+    let render = || async {
+        let tick = Some(market.spec.tick_size);
+        let side = |levels: &[(tokenbook_protocol::Price, tokenbook_protocol::Qty, u32)]| {
+            levels_json(&levels[..depth.min(levels.len())], tick)
+        };
+        let body = json!({ "symbol": symbol, "height": view.height,
+                           "bids": side(&market.bids), "asks": side(&market.asks) });
+        Ok::<_, ApiError>(body.to_string().into_bytes())
     };
-    let body = json!({ "symbol": symbol, "height": view.height,
-                       "bids": side(&market.bids), "asks": side(&market.asks) });
-    Ok(state.answers.put(key, view.height, body.to_string().into_bytes()))
+    state.answers.get_or_render(key, view.height, render).await
 }
 
 /// Heights a trades answer looks back over.
@@ -472,16 +480,15 @@ pub(super) async fn trades(
 ) -> ApiResult {
     let view = view(&state);
     let id = *view.symbols.get(&symbol).ok_or_else(|| unknown_market(&symbol))?;
-    let key = format!("trades/{id}");
-    if let Some(answer) = state.answers.get(&key, view.height) {
-        return Ok(answer);
-    }
-    let from = Height::new(view.height.get().saturating_sub(TRADE_HEIGHTS));
     let until = view.height;
-    let tick = tick_of(&view, id);
-    let fills = blocking(&state, move |store| market_fills(store, id, tick, from, until)).await??;
-    let body = json!({ "symbol": symbol, "trades": fills });
-    Ok(state.answers.put(key, until, body.to_string().into_bytes()))
+    let render = || async {
+        let from = Height::new(until.get().saturating_sub(TRADE_HEIGHTS));
+        let tick = tick_of(&view, id);
+        let fills =
+            blocking(&state, move |store| market_fills(store, id, tick, from, until)).await??;
+        Ok::<_, ApiError>(json!({ "symbol": symbol, "trades": fills }).to_string().into_bytes())
+    };
+    state.answers.get_or_render(format!("trades/{id}"), until, render).await
 }
 
 /// The market's fills from `from` through `until`, oldest first, read through its receipt
