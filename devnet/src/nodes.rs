@@ -224,24 +224,27 @@ pub fn send_signal(pid: u32, signal: &str) {
         .status();
 }
 
-/// Waits until every API answers `/v1/status` (at most 60 s).
+/// Waits until every API answers `/v1/status` and, with more than one validator, has a peer
+/// (a validator with none refuses txs with `503 no_peers`) — at most 60 s.
 ///
 /// # Errors
-/// A validator did not answer in time.
+/// A validator did not answer, or found no peer, in time.
 pub async fn wait_ready(http: &reqwest::Client, apis: &[String]) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let peers_needed = u64::from(apis.len() > 1);
     for api in apis {
         loop {
-            let ok = http
-                .get(format!("{api}/v1/status"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
+            let status = match http.get(format!("{api}/v1/status")).send().await {
+                Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
+                _ => None,
+            };
+            if status.is_some_and(|s| s["peers"].as_u64().unwrap_or(0) >= peers_needed) {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(format!("{api} did not start within 60 s; see its node.log"));
+                return Err(format!(
+                    "{api} did not start, or found no peer, within 60 s; see its node.log"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
