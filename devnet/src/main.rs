@@ -260,6 +260,7 @@ fn print_banner(devnet: &setup::Devnet, apis: &[String]) {
         devnet.dir.display()
     );
     let symbol = first_symbol(devnet).unwrap_or_default();
+    println!("  console:   {}/   (every validator serves it at /)", apis[0]);
     println!("  try:       curl {}/v1/status", apis[0]);
     println!("             curl {}/v1/markets/{symbol}/book", apis[0]);
     println!(

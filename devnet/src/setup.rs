@@ -154,6 +154,9 @@ pub fn create_on(
         .enumerate()
         .map(|(i, (_, _, network))| peer_address(i, network))
         .collect::<Result<_, _>>()?;
+    // Every validator's console shows the whole devnet.
+    let console: Vec<String> =
+        places.iter().map(|(ip, _, api_port)| format!("http://{ip}:{api_port}")).collect();
     let mut setups = Vec::new();
     std::fs::create_dir_all(dir.join("members")).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (i, (member, consensus, network)) in keys.into_iter().enumerate() {
@@ -163,7 +166,8 @@ pub fn create_on(
         let api = format!("{ip}:{api_port}");
         let peers = addresses.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.clone());
         let listen = format!("/ip4/{ip}/tcp/{p2p}");
-        write_home(&home, &consensus, &network, &genesis, &listen, peers.collect(), &api)?;
+        let place = Place { listen: &listen, api: &api, console: &console };
+        write_home(&home, &consensus, &network, &genesis, &place, peers.collect())?;
         setups.push(ValidatorSetup { home, member, api });
     }
     let traders: Vec<Keypair> = (0..traders).map(|_| random_key()).collect::<Result<_, _>>()?;
@@ -180,20 +184,27 @@ pub fn create_on(
     Ok(devnet)
 }
 
+/// Where a validator listens, and the API URLs its console polls.
+struct Place<'a> {
+    listen: &'a str,
+    api: &'a str,
+    console: &'a [String],
+}
+
 fn write_home(
     home: &Home,
     consensus: &Keypair,
     network: &Keypair,
     genesis: &Genesis,
-    listen: &str,
+    place: &Place<'_>,
     peers: Vec<String>,
-    api: &str,
 ) -> Result<(), String> {
     let mut config = Config { chain_id: CHAIN.into(), ..Config::default() };
-    config.p2p.listen = vec![listen.to_string()];
+    config.p2p.listen = vec![place.listen.to_string()];
     config.p2p.peers = peers;
     config.p2p.redial_ms = 500;
-    config.api.listen = api.into();
+    config.api.listen = place.api.into();
+    config.console.nodes = place.console.to_vec();
     // Every devnet client (the flows, the load generator, the console) is one address, loopback:
     // the per-address limits are the whole devnet's.
     config.api.rate_per_second = 100_000;

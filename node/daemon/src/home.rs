@@ -31,6 +31,17 @@ pub struct Config {
     pub store: StoreSection,
     /// State sync: serving snapshots, and starting a new node from one.
     pub sync: SyncSection,
+    /// The web console served at `/`.
+    pub console: ConsoleSection,
+}
+
+/// Web console settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSection {
+    /// API base URLs of the member nodes the console's network view polls (e.g.
+    /// `http://10.0.0.2:8080`); empty: this node alone.
+    pub nodes: Vec<String>,
 }
 
 /// State sync settings.
@@ -188,6 +199,7 @@ impl Default for Config {
             block: BlockSize::default(),
             store: StoreSection::default(),
             sync: SyncSection::default(),
+            console: ConsoleSection::default(),
         }
     }
 }

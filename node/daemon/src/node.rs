@@ -313,7 +313,9 @@ fn serve_api(
     let listener = socket.listen(API_BACKLOG).map_err(listen)?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let limits = config.api.limits();
-    let router = api::router(api::ApiState::new(handles, config.chain_id.clone()), &limits);
+    let state = api::ApiState::new(handles, config.chain_id.clone())
+        .with_console_nodes(config.console.nodes.clone());
+    let router = api::router(state, &limits);
     let server = runtime.spawn(api::serve(listener, router, limits.server, stop));
     drop(entered);
     Ok((address, server, runtime))

@@ -906,3 +906,21 @@ async fn the_openapi_document_matches_the_routes() {
         assert!(!unserved, "{method} {concrete}: {status} {text}");
     }
 }
+
+/// The console is served from the binary, its settings read from the config, and every answer
+/// may be read cross-origin (one member's console polls the others' nodes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_and_answers_are_public() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop, _handles) = node(dir.path()).await;
+    let page = reqwest::get(format!("{url}/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(page.headers()["access-control-allow-origin"], "*");
+    let (code, body) = get(&format!("{url}/v1/console")).await;
+    assert_eq!((code, &body["nodes"]), (200, &serde_json::json!([])));
+    let (code, body) = get(&format!("{url}/console/no-such-file.js")).await;
+    assert_eq!((code, body["code"].as_str()), (404, Some("asset_unknown")));
+    let refused = reqwest::get(format!("{url}/v1/tx/zz")).await.unwrap();
+    assert_eq!(refused.headers()["access-control-allow-origin"], "*", "errors too");
+}

@@ -42,6 +42,8 @@ pub struct ApiState {
     pub streams: std::sync::Arc<tokio::sync::Semaphore>,
     /// Book and trades answers of the last height, rendered once.
     pub answers: std::sync::Arc<cache::AnswerCache>,
+    /// API base URLs of the member nodes the console's network view polls.
+    pub console_nodes: std::sync::Arc<Vec<String>>,
 }
 
 impl ApiState {
@@ -61,11 +63,20 @@ impl ApiState {
                 ApiLimits::default().max_streams,
             )),
             answers: std::sync::Arc::default(),
+            console_nodes: std::sync::Arc::default(),
         }
+    }
+
+    /// This state with the console's list of member nodes (`[console] nodes`).
+    #[must_use]
+    pub fn with_console_nodes(mut self, nodes: Vec<String>) -> Self {
+        self.console_nodes = std::sync::Arc::new(nodes);
+        self
     }
 }
 
 mod cache;
+mod console;
 mod errors;
 mod limits;
 mod reads;
@@ -121,6 +132,7 @@ pub fn router(mut state: ApiState, limits: &ApiLimits) -> Router {
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(limiter, limits::limit))
         .layer(axum::middleware::from_fn(errors::json_errors))
+        .layer(axum::middleware::from_fn(public))
 }
 
 fn routes(state: ApiState) -> Router {
@@ -155,6 +167,9 @@ fn route_table() -> Vec<(&'static str, &'static str, axum::routing::MethodRouter
         ("GET", "/v1/stream/markets/{symbol}", get(stream::book_stream)),
         ("GET", "/metrics", get(metrics)),
         ("GET", "/v1/openapi.json", get(openapi)),
+        ("GET", "/", get(console::index)),
+        ("GET", "/console/{file}", get(console::file)),
+        ("GET", "/v1/console", get(console::settings)),
     ]
 }
 
@@ -169,6 +184,18 @@ pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
 
 async fn openapi() -> Response {
     ([("content-type", "application/json")], OPENAPI).into_response()
+}
+
+/// Every answer may be read by a page of any origin: the API is public and holds no cookies or
+/// credentials (a tx carries its own signature), and the console of one member polls the
+/// others' nodes.
+async fn public(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        axum::http::HeaderValue::from_static("*"),
+    );
+    response
 }
 
 /// Whether a tx waits in the mempool: the one read that runs on the node's task (a hash

@@ -1,0 +1,66 @@
+// api.js — how the console talks to nodes: JSON, bytes and text over HTTP, WebSocket URLs.
+//
+// Promises:
+// - `BASE` is the node the page belongs to: its own origin, or — for development only — the
+//   `?api=http://host:port` query parameter (console/dev-server.py serves the files elsewhere).
+// - `get*(path, {base})` fetch from `base` (default BASE) with a timeout; a non-2xx answer throws
+//   `ApiError` with the node's JSON `{code, message}` and the HTTP status; a network failure or
+//   timeout throws ApiError with status 0 and code `unreachable`.
+// - `wsUrl(path, base)` turns http(s) into ws(s) for the streams (same origin by default).
+// - `memberNodes()` lists the other member nodes from `GET /v1/console` (`{"nodes": [url…]}`);
+//   a node without that route (404) or with an empty list means "this node only".
+
+const params = new URLSearchParams(globalThis.location?.search ?? '');
+export const BASE = (params.get('api') || globalThis.location?.origin || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function request(path, { base = BASE, timeoutMs = 8000, signal } = {}) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  if (signal) signal.addEventListener('abort', () => controller.abort(), { once: true });
+  let response;
+  try {
+    response = await fetch(base + path, { signal: controller.signal, cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(0, 'unreachable', `${base} did not answer${controller.signal.aborted ? ' in time' : ''}: ${e.message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!response.ok) {
+    let code = `http_${response.status}`;
+    let message = `${path}: HTTP ${response.status}`;
+    try {
+      const body = await response.json();
+      code = body.code ?? code;
+      message = body.message ?? message;
+    } catch { /* not JSON */ }
+    throw new ApiError(response.status, code, message);
+  }
+  return response;
+}
+
+export const getJson = async (path, o) => (await request(path, o)).json();
+export const getText = async (path, o) => (await request(path, o)).text();
+export const getBytes = async (path, o) => new Uint8Array(await (await request(path, o)).arrayBuffer());
+
+export function wsUrl(path, base = BASE) {
+  return base.replace(/^http/, 'ws') + path;
+}
+
+/** Other member nodes' base URLs (not including this one), or [] for "this node only". */
+export async function memberNodes() {
+  try {
+    const answer = await getJson('/v1/console', { timeoutMs: 3000 });
+    const list = Array.isArray(answer?.nodes) ? answer.nodes : [];
+    return [...new Set(list.map((u) => String(u).replace(/\/+$/, '')))];
+  } catch {
+    return [];
+  }
+}
