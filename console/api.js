@@ -29,7 +29,8 @@ async function request(path, { base = BASE, timeoutMs = 8000, signal } = {}) {
   try {
     response = await fetch(base + path, { signal: controller.signal, cache: 'no-store' });
   } catch (e) {
-    throw new ApiError(0, 'unreachable', `${base} did not answer${controller.signal.aborted ? ' in time' : ''}: ${e.message}`);
+    const why = controller.signal.aborted ? `did not answer within ${timeoutMs / 1000} s` : `did not answer (${e.message})`;
+    throw new ApiError(0, 'unreachable', `${base} ${why}`);
   } finally {
     clearTimeout(timer);
   }

@@ -6,7 +6,8 @@
 //   `opts.priceText(ticks)`.
 // - `drawSeries(canvas, series, opts)`: lines (`kind: 'line'`) and dots (`kind: 'dots'`) over a
 //   shared x axis (`opts.xText(x)` labels it; the console uses block heights) and y axis
-//   (`opts.yText(y)`), with a legend. Points are {x, y} numbers.
+//   (`opts.yText(y)`), with a legend. Points are {x, y} numbers; a line steps at each point
+//   (marked) and holds its last value to the right edge of the data.
 // - Both size the canvas's backing store to its CSS box × devicePixelRatio, and cost one pass
 //   over their points: cheap enough for a few redraws per second.
 
@@ -91,6 +92,7 @@ export function drawSeries(canvas, series, { xText = String, yText = String, emp
   const all = series.flatMap((s) => s.points);
   if (!all.length) return message(ctx, w, h, empty);
   let [x0, x1] = [Math.min(...all.map((p) => p.x)), Math.max(...all.map((p) => p.x))];
+  const xLast = x1;
   let [y0, y1] = [Math.min(...all.map((p) => p.y)), Math.max(...all.map((p) => p.y))];
   if (x0 === x1) { x0 -= 1; x1 += 1; }
   if (y0 === y1) { y0 -= 1; y1 += 1; }
@@ -118,7 +120,10 @@ export function drawSeries(canvas, series, { xText = String, yText = String, emp
         if (i === 0) ctx.moveTo(x(p.x), y(p.y));
         else { ctx.lineTo(x(p.x), y(s.points[i - 1].y)); ctx.lineTo(x(p.x), y(p.y)); }
       });
+      // The last observation holds to the right edge of the data.
+      ctx.lineTo(x(xLast), y(s.points.at(-1).y));
       ctx.stroke(); ctx.lineWidth = 1;
+      for (const p of s.points) ctx.fillRect(x(p.x) - 1.5, y(p.y) - 1.5, 3, 3);
     }
   }
   let lx = pad.l + 4;

@@ -215,11 +215,24 @@ export function microUsd(value, decimals = 2) {
   return (neg ? '-' : '') + groupDigits(whole.toString()) + '.' + frac;
 }
 
-/** A decimal USD string from the API ("12.5") shown with grouping; "—" for null. */
+/** A decimal USD string from the API ("12.5", "0.010000") shown with grouping and 2–6 decimals. */
 export function usdText(text) {
   if (text === null || text === undefined) return '—';
-  const [w, f] = String(text).split('.');
-  return groupDigits(w) + (f ? '.' + f : '');
+  let [w, f = ''] = String(text).split('.');
+  f = f.replace(/0+$/, '').padEnd(2, '0');
+  return groupDigits(w) + '.' + f;
+}
+
+/** Micro-USD as dollars for people: "$1,234.57", "-$0.50". */
+export function usd(micro, decimals = 2) {
+  const text = microUsd(micro, decimals);
+  return text.startsWith('-') ? `-$${text.slice(1)}` : text === '—' ? text : `$${text}`;
+}
+
+/** An API decimal USD string as dollars: "$2.50", "-$3.00". */
+export function dollars(text) {
+  const t = usdText(text);
+  return t.startsWith('-') ? `-$${t.slice(1)}` : t === '—' ? t : `$${t}`;
 }
 
 /** Ticks × tick size (micro-USD) → USD string with the tick's precision. */

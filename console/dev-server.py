@@ -43,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-WS_GUID = "258EAFA5-E914-47A5-95CA-C5AB0DC11A85"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"}
 
 

@@ -18,7 +18,7 @@
 // error}, equity, initial, available, fills}.
 
 import { getBytes, getJson, wsUrl } from './api.js';
-import { microUsd, ticksToUsd, toHex, usdText } from './codec.js';
+import { dollars, ticksToUsd, toHex, usd } from './codec.js';
 import { clear, errorBox, h, link, short, table } from './dom.js';
 import { accountRisk, pnl } from './margin.js';
 import { decodeStateProof, verifyStateProof } from './proof.js';
@@ -75,9 +75,8 @@ export function mount(root, { who }) {
     const byId = new Map(markets.map((m) => [m.id, m]));
     const risk = accountRisk(account, byId, clearing.risk);
     const item = (label, value, cls = '') => h('div', { class: 'item' }, h('div', { class: 'label' }, label), h('div', { class: `value ${cls}` }, value));
-    const usd = (v) => `$${microUsd(v)}`;
     clear(summaryEl).append(
-      item('cash', `$${usdText(account.cash_usd)}`),
+      item('cash', `${usd(account.cash)}`),
       item('equity (est.)', usd(risk.equity)),
       item('margin used (initial, est.)', usd(risk.initial)),
       item('margin available (est.)', usd(risk.available), risk.available < 0n ? 'bad' : ''),
@@ -85,24 +84,18 @@ export function mount(root, { who }) {
       item('member', link(`#/account/${account.member}`, String(account.member))),
       item('status', account.frozen ? h('span', { class: 'bad' }, 'frozen') : 'active'),
       item('height', String(account.height)),
-      account.guaranty ? item('guaranty posted / required', `$${usdText(account.guaranty.posted_usd)} / $${usdText(account.guaranty.required_usd)}${account.guaranty.short ? ' (SHORT)' : ''}`, account.guaranty.short ? 'bad' : '') : null,
+      account.guaranty ? item('guaranty posted / required', `${usd(account.guaranty.posted)} / ${usd(account.guaranty.required)}${account.guaranty.short ? ' (SHORT)' : ''}`, account.guaranty.short ? 'bad' : '') : '',
     );
     const sym = (m) => byId.get(m)?.symbol ?? `market ${m}`;
     clear(positionsEl).append(table([
       { label: 'Market', value: (p) => link(`#/market/${sym(p.market)}`, sym(p.market)) },
       { label: 'Lots', class: 'r', value: (p) => h('span', { class: BigInt(p.position.qty) > 0n ? 'bid' : 'ask' }, p.position.qty) },
-      { label: 'Cost', class: 'r', value: (p) => `$${usdText(p.cost_usd)}` },
-      { label: 'Avg price', class: 'r', value: (p) => {
-        const m = byId.get(p.market); const q = BigInt(p.position.qty);
-        if (!m || q === 0n) return '—';
-        const micro = (BigInt(p.position.cost) * BigInt(m.tick_size)) / (q * BigInt(m.lot_tick_value));
-        return `$${microUsd(micro, 4)}`;
-      } },
-      { label: 'Mark', class: 'r', value: (p) => (byId.get(p.market) ? `$${usdText(byId.get(p.market).mark_usd)}` : '—') },
+      { label: 'Cost', class: 'r', value: (p) => `${usd(p.position.cost)}` },
+      { label: 'Mark', class: 'r', value: (p) => (byId.get(p.market) ? `${dollars(byId.get(p.market).mark_usd)}` : '—') },
       { label: 'Unrealised P&L (est.)', class: 'r', value: (p) => {
         const m = byId.get(p.market); if (!m) return '—';
         const v = pnl(p.position, m);
-        return h('span', { class: v >= 0n ? 'bid' : 'ask' }, `$${microUsd(v)}`);
+        return h('span', { class: v >= 0n ? 'bid' : 'ask' }, `${usd(v)}`);
       } },
       { label: 'Open buy / sell lots', class: 'r', value: (p) => `${p.position.open_buy} / ${p.position.open_sell}` },
     ], account.positions, { empty: 'no positions' }));
@@ -110,7 +103,7 @@ export function mount(root, { who }) {
       { label: 'Order', value: (o) => String(o.id) },
       { label: 'Market', value: (o) => sym(o.market) },
       { label: 'Side', value: (o) => h('span', { class: o.side === 'buy' ? 'bid' : 'ask' }, o.side) },
-      { label: 'Price', class: 'r', value: (o) => (o.price_usd ? `$${usdText(o.price_usd)}` : `${o.price} ticks`) },
+      { label: 'Price', class: 'r', value: (o) => (o.price_usd ? `${dollars(o.price_usd)}` : `${o.price} ticks`) },
       { label: 'Lots left', class: 'r', value: (o) => o.qty },
       { label: 'Client id', value: (o) => (o.client_order_id ?? '—').toString() },
       { label: 'Kind', value: (o) => (o.triggered ? 'resting' : 'stop (untriggered)') },
@@ -140,7 +133,7 @@ export function mount(root, { who }) {
       const agrees = record.id === answer.id && record.owner === answer.owner && record.member === answer.member
         && record.frozen === answer.frozen && record.cash === BigInt(answer.cash) && proven === jsonPositions;
       result.recordMatches = answer.height === height ? agrees : null;
-      lines.push(h('div', {}, `Proven record: ${record.kind} ${record.id}, member ${record.member}, cash $${microUsd(record.cash, 6)}, ${record.positions.length} position(s), ${record.nonces.length} nonces in the owner's window, ${record.scoped_keys.length} scoped key(s)`,
+      lines.push(h('div', {}, `Proven record: ${record.kind} ${record.id}, member ${record.member}, cash ${usd(record.cash, 6)}, ${record.positions.length} position(s), ${record.nonces.length} nonces in the owner's window, ${record.scoped_keys.length} scoped key(s)`,
         answer.height === height ? (agrees ? ' — the JSON answer agrees ✓' : h('span', { class: 'bad' }, ' — the JSON answer DIFFERS from the proven record ✗')) : ''));
       lines.push(await certifiedRoot(height, root, result));
     } catch (e) {
@@ -184,7 +177,7 @@ export function mount(root, { who }) {
       { label: 'Market', value: (t) => sym(t.market) },
       { label: 'Side', value: (t) => { const side = t.taker === Number(tc().account?.id) ? t.taker_side : t.taker_side === 'buy' ? 'sell' : 'buy'; return h('span', { class: side === 'buy' ? 'bid' : 'ask' }, side); } },
       { label: 'Role', value: (t) => (t.taker === Number(tc().account?.id) ? 'taker' : 'maker') },
-      { label: 'Price', class: 'r', value: (t) => (t.price_usd ? `$${usdText(t.price_usd)}` : (state.markets?.get(t.market) ? `$${ticksToUsd(t.price, state.markets.get(t.market).tick_size)}` : t.price)) },
+      { label: 'Price', class: 'r', value: (t) => (t.price_usd ? `${dollars(t.price_usd)}` : (state.markets?.get(t.market) ? `$${ticksToUsd(t.price, state.markets.get(t.market).tick_size)}` : t.price)) },
       { label: 'Lots', class: 'r', value: (t) => t.qty },
       { label: 'Counterparty', value: (t) => { const c = t.taker === Number(tc().account?.id) ? t.maker : t.taker; return link(`#/account/${c}`, String(c)); } },
     ], fills.slice().reverse(), { empty: 'no fills in the window' }));

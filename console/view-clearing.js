@@ -16,7 +16,7 @@
 // accountsWatched, windowFrom}.
 
 import { getJson, getText, wsUrl } from './api.js';
-import { microUsd, usdText } from './codec.js';
+import { dollars, usd } from './codec.js';
 import { loadGlobals } from './data.js';
 import { clear, duration, errorBox, h, light, link, table } from './dom.js';
 import { meanInterval, parseMetrics } from './network.js';
@@ -50,11 +50,11 @@ export function mount(root) {
     const conserved = BigInt(c.total_account_cash) + BigInt(c.fee_pool) + BigInt(c.insurance_fund) + BigInt(c.total_guaranty) === BigInt(c.total_deposits) - BigInt(c.total_withdrawals);
     const item = (label, value, cls = '') => h('div', { class: 'item' }, h('div', { class: 'label' }, label), h('div', { class: `value ${cls}` }, value));
     clear(fundsEl).append(
-      item('insurance fund', `$${usdText(c.insurance_fund_usd)}`),
-      item('fee pool', `$${usdText(c.fee_pool_usd)}`),
-      item('guaranty fund (total posted)', `$${usdText(c.total_guaranty_usd)}`),
-      item('account cash', `$${usdText(c.total_account_cash_usd)}`),
-      item('deposits − withdrawals', `$${microUsd(BigInt(c.total_deposits) - BigInt(c.total_withdrawals))}`),
+      item('insurance fund', `${usd(c.insurance_fund)}`),
+      item('fee pool', `${usd(c.fee_pool)}`),
+      item('guaranty fund (total posted)', `${usd(c.total_guaranty)}`),
+      item('account cash', `${usd(c.total_account_cash)}`),
+      item('deposits − withdrawals', `${usd(BigInt(c.total_deposits) - BigInt(c.total_withdrawals))}`),
       item('conservation', conserved ? 'holds ✓' : 'BROKEN ✗', conserved ? 'ok' : 'bad'),
       item('liquidation backlog', c.liquidation_backlog ? 'yes: liquidations wait for the next block' : 'none', c.liquidation_backlog ? 'warn' : ''),
       item('height', String(c.height)),
@@ -62,14 +62,14 @@ export function mount(root) {
     clear(membersEl).append(table([
       { label: '', value: (m) => light(m.short ? 'bad' : 'ok', m.short ? 'short: its accounts may not add risk' : 'covered') },
       { label: 'Member account', value: (m) => link(`#/account/${m.account}`, String(m.account)) },
-      { label: 'Posted', class: 'r', value: (m) => `$${usdText(m.guaranty_posted_usd)}` },
-      { label: 'Required', class: 'r', value: (m) => `$${usdText(m.guaranty_required_usd)}` },
-      { label: 'Due (used, not topped up)', class: 'r', value: (m) => `$${usdText(m.guaranty_due_usd)}` },
-      { label: 'Member cash', class: 'r', value: (m) => `$${usdText(m.cash_usd)}` },
+      { label: 'Posted', class: 'r', value: (m) => `${usd(m.guaranty_posted)}` },
+      { label: 'Required', class: 'r', value: (m) => `${usd(m.guaranty_required)}` },
+      { label: 'Due (used, not topped up)', class: 'r', value: (m) => `${usd(m.guaranty_due)}` },
+      { label: 'Member cash', class: 'r', value: (m) => `${usd(m.cash)}` },
       { label: 'Short', value: (m) => (m.short ? h('span', { class: 'bad' }, 'SHORT') : 'no') },
     ], c.members.map((m) => ({ ...m, __class: m.short ? 'row-bad' : '' })), { empty: 'no members' }));
     const r = c.risk;
-    clear(riskEl).append(h('table', { class: 'kv' }, Object.entries(r).map(([k, v]) => h('tr', {}, h('th', {}, k.replaceAll('_', ' ')), h('td', {}, k === 'guaranty_floor' ? `$${microUsd(v)}` : String(v))))));
+    clear(riskEl).append(h('table', { class: 'kv' }, Object.entries(r).map(([k, v]) => h('tr', {}, h('th', {}, k.replaceAll('_', ' ')), h('td', {}, k === 'guaranty_floor' ? `${usd(v)}` : String(v))))));
     Object.assign(tc(), { ready: true });
     tc().clearing = { ...(tc().clearing ?? {}), height: c.height, conservation: conserved, members: c.members.length };
     if (interval === null) {
@@ -107,12 +107,12 @@ export function mount(root) {
   const describe = (e) => {
     const a = (id) => link(`#/account/${id}`, String(id));
     switch (e.event) {
-      case 'liquidated': return h('span', {}, 'account ', a(e.account), ` liquidated: equity $${microUsd(e.equity)} < maintenance $${microUsd(e.maintenance)}`);
+      case 'liquidated': return h('span', {}, 'account ', a(e.account), ` liquidated: equity ${usd(e.equity)} < maintenance ${usd(e.maintenance)}`);
       case 'deleveraged': return h('span', {}, 'account ', a(e.account), ` deleveraged against `, a(e.counterparty), `: ${e.qty} lots at ${e.price} ticks in market ${e.market}`);
-      case 'insurance_paid': return h('span', {}, `insurance fund paid $${microUsd(e.amount)} for `, a(e.account), `; unpaid $${microUsd(e.unpaid)}`);
-      case 'default_covered': return h('span', {}, `${e.layer.replaceAll('_', ' ')} of `, a(e.payer), ` covered $${microUsd(e.amount)} for `, a(e.account));
-      case 'guaranty_used': return h('span', {}, 'member ', a(e.member), `'s guaranty paid $${microUsd(e.amount)} for `, a(e.account), ` (due $${microUsd(e.due)})`);
-      case 'bad_debt': return h('span', { class: 'bad' }, `bad debt $${microUsd(e.amount)} of `, a(e.account));
+      case 'insurance_paid': return h('span', {}, `insurance fund paid ${usd(e.amount)} for `, a(e.account), `; unpaid ${usd(e.unpaid)}`);
+      case 'default_covered': return h('span', {}, `${e.layer.replaceAll('_', ' ')} of `, a(e.payer), ` covered ${usd(e.amount)} for `, a(e.account));
+      case 'guaranty_used': return h('span', {}, 'member ', a(e.member), `'s guaranty paid ${usd(e.amount)} for `, a(e.account), ` (due ${usd(e.due)})`);
+      case 'bad_debt': return h('span', { class: 'bad' }, `bad debt ${usd(e.amount)} of `, a(e.account));
       default: return JSON.stringify(e);
     }
   };

@@ -1,7 +1,8 @@
 // view-common.js — what views share: a poller that never overlaps itself, and the test handle.
 //
 // Promises: `every(ms, fn)` runs `fn` now and then `ms` after each run finishes (a slow node
-// never piles requests up); the returned function stops it. `tc()` is window.tokenbookConsole.
+// never piles requests up; a failure is logged to window.tokenbookConsole.errors); the returned
+// function stops it. `tc()` is window.tokenbookConsole.
 // `marketStatusClass(status)` maps a market status to a light colour.
 
 export function every(ms, fn) {
@@ -9,7 +10,7 @@ export function every(ms, fn) {
   let timer = null;
   const run = async () => {
     if (stopped) return;
-    try { await fn(); } catch (e) { console.error(e); }
+    try { await fn(); } catch (e) { console.error(e); globalThis.tokenbookConsole?.errors.push(String(e?.message ?? e)); }
     if (!stopped) timer = setTimeout(run, ms);
   };
   run();

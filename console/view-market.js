@@ -18,7 +18,7 @@
 import { getJson, wsUrl } from './api.js';
 import { BookFeed } from './book.js';
 import { drawDepth, drawSeries } from './charts.js';
-import { microUsd, ticksToUsd, usdText } from './codec.js';
+import { dollars, microUsd, ticksToUsd, usd, usdText } from './codec.js';
 import { loadGlobals, loadIndex, loadMarkets } from './data.js';
 import { clear, countdown, duration, errorBox, h, isoTime, light, link } from './dom.js';
 import { twapAverage } from './records.js';
@@ -41,7 +41,7 @@ export function mount(root, { symbol }) {
     if (!market) return `${sum / 2} ticks`;
     if (sum % 2 === 0) return tickUsd(sum / 2);
     const twice = BigInt(sum) * BigInt(market.tick_size); // twice the mid, micro-USD
-    return `${microUsd(twice / 2n, 6)}${twice % 2n === 0n ? '' : '5'}`;
+    return `${microUsd(twice / 2n, 6)}${twice % 2n === 0n ? '' : '5'}`.replace(/(\.\d\d\d*?)0+$/, '$1');
   };
 
   // ---- layout
@@ -64,7 +64,8 @@ export function mount(root, { symbol }) {
     summary, settlement,
     h('div', { class: 'market-grid' },
       h('section', { class: 'panel' }, h('h2', {}, 'Order book (L2) ', counters), ladder),
-      h('section', { class: 'panel' }, h('h2', {}, 'Depth'), depth, h('h2', {}, 'Price: index, mark, trades (x = block height)'), chart),
+      h('section', { class: 'panel' }, h('h2', {}, 'Depth'), depth, h('h2', {}, 'Price: index, mark, trades (x = block height)'), chart,
+        h('p', { class: 'note' }, 'Trades from the last 1,000 heights; mark and index are sampled every 2 s while this page is open (the API keeps no history of them).')),
       h('section', { class: 'panel' }, h('h2', {}, 'Trades'), tape)),
   );
 
@@ -225,13 +226,13 @@ export function mount(root, { symbol }) {
     summaryCountdown.textContent = countdown(market.expiry - Date.now());
     clear(summary).append(
       item('status', h('span', {}, light(marketStatusClass(market.status)), ' ', market.status)),
-      item('mark', `$${usdText(market.mark_usd)}`),
-      item('index', indexRecord?.price != null ? `$${microUsd(indexRecord.price, 4)}${indexRecord.fresh ? '' : ' (stale)'}` : '—'),
-      item('best bid', market.best_bid_usd ? `$${usdText(market.best_bid_usd)}` : '—', 'bid'),
-      item('best ask', market.best_ask_usd ? `$${usdText(market.best_ask_usd)}` : '—', 'ask'),
+      item('mark', `${dollars(market.mark_usd)}`),
+      item('index', indexRecord?.price != null ? `${usd(indexRecord.price, 4)}${indexRecord.fresh ? '' : ' (stale)'}` : '—'),
+      item('best bid', market.best_bid_usd ? `${dollars(market.best_bid_usd)}` : '—', 'bid'),
+      item('best ask', market.best_ask_usd ? `${dollars(market.best_ask_usd)}` : '—', 'ask'),
       item('open interest', `${market.open_interest} lots`),
       item('expires in', summaryCountdown),
-      item('tick / lot tick value', `$${usdText(market.tick_size_usd)} / $${usdText(market.lot_tick_value_usd)}`),
+      item('tick / lot tick value', `${dollars(market.tick_size_usd)} / ${dollars(market.lot_tick_value_usd)}`),
     );
     renderSettlement();
   });
@@ -241,13 +242,13 @@ export function mount(root, { symbol }) {
     const start = market.expiry - market.settlement_window_ms;
     clear(settlement);
     if (market.status === 'settled') {
-      settlement.append(h('div', { class: 'notice' }, `Settled at expiry ${isoTime(market.expiry)}; final mark $${usdText(market.mark_usd)}.`));
+      settlement.append(h('div', { class: 'notice' }, `Settled at expiry ${isoTime(market.expiry)}; final mark ${dollars(market.mark_usd)}.`));
     } else if (blockTime >= start || market.status === 'settling') {
       const twap = indexRecord ? twapAverage(indexRecord.twap, start, Math.min(blockTime, market.expiry)) : null;
       const done = Math.min(1, Math.max(0, (blockTime - start) / market.settlement_window_ms));
       settlement.append(h('div', { class: 'notice open' },
         h('strong', {}, 'Settlement window open'), ` — ${isoTime(start)} → ${isoTime(market.expiry)} (${duration(market.settlement_window_ms)}), `,
-        `${Math.round(done * 100)} % elapsed; index TWAP so far: ${twap === null ? '— (no checkpoint in the window yet)' : `$${microUsd(twap, 4)}`}`,
+        `${Math.round(done * 100)} % elapsed; index TWAP so far: ${twap === null ? '— (no checkpoint in the window yet)' : `${usd(twap, 4)}`}`,
         h('div', { class: 'progress' }, h('div', { style: { width: `${done * 100}%` } }))));
     } else {
       settlement.append(h('div', { class: 'muted small' }, `Settlement window (${duration(market.settlement_window_ms)} of index TWAP) opens ${isoTime(start)}, in ${countdown(start - blockTime)}.`));

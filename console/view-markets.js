@@ -7,7 +7,7 @@
 // accumulator averaged over the market's settlement window ending at the last block time
 // (`Twap::average`), i.e. what settlement would use if the contract expired now.
 
-import { microUsd, usdText } from './codec.js';
+import { dollars, microUsd, usdText } from './codec.js';
 import { loadGlobals, loadIndex, loadMarkets } from './data.js';
 import { clear, countdown, duration, errorBox, h, isoTime, light, link, table } from './dom.js';
 import { twapAverage } from './records.js';
@@ -84,9 +84,9 @@ export function mount(root) {
     ], rows, { empty: 'no markets listed' }));
     clear(terms).append(table([
       { label: 'Contract', value: ({ m }) => m.symbol },
-      { label: 'Tick size', class: 'r', value: ({ m }) => `$${usdText(m.tick_size_usd)}` },
+      { label: 'Tick size', class: 'r', value: ({ m }) => `${dollars(m.tick_size_usd)}` },
       { label: 'Lot', class: 'r', value: ({ m }) => `${m.lot_size} contract${m.lot_size === 1 ? '' : 's'} × ${m.multiplier} units` },
-      { label: 'Lot tick value', class: 'r', value: ({ m }) => `$${usdText(m.lot_tick_value_usd)}` },
+      { label: 'Lot tick value', class: 'r', value: ({ m }) => `${dollars(m.lot_tick_value_usd)}` },
       { label: 'Maker / taker fee', class: 'r', value: ({ m }) => `${bps(m.params.maker_fee_bps)} / ${bps(m.params.taker_fee_bps)}` },
       { label: 'Initial / maint. margin', class: 'r', value: ({ m }) => `${pct(m.params.initial_margin_bps)} / ${pct(m.params.maintenance_margin_bps)}` },
       { label: 'Price band', class: 'r', value: ({ m }) => pct(m.params.price_band_bps) },

@@ -9,7 +9,8 @@
 // - agreement: the common height is the lowest height all reachable nodes answered; each node's
 //   `GET /v1/state-root/{h}` there is compared; a node whose root differs is red, naming h.
 // - recent blocks: `ws /v1/stream?txs=true&from_height=<head − 14>` on this node (block
-//   messages: height, txs, state root), live; each shown block's certificate from
+//   messages: height, txs, state root), live; each block's certificate (fetched as it arrives;
+//   the list shows the newest 15 whose certificate is in) from
 //   `GET /v1/blocks/{h}/certificate` (canonical bytes) decoded in the browser (console/records.js)
 //   and its signers mapped to `/v1/status` validators (v0, v1, … in the set's order), their
 //   signatures verified when the browser's WebCrypto has Ed25519.
@@ -128,7 +129,8 @@ export function mount(root) {
       const m = JSON.parse(ev.data);
       if (m.type !== 'block') return;
       blocks.push(m);
-      if (blocks.length > BLOCKS) blocks.splice(0, blocks.length - BLOCKS);
+      if (blocks.length > 4 * BLOCKS) blocks.splice(0, blocks.length - 4 * BLOCKS);
+      certificate(m.height); // fetched as blocks arrive, so the list shows checked ones
       blocksDirty = true;
     };
     socket.onclose = () => { if (!stopped) retry = setTimeout(openBlocks, 1000); };
@@ -143,8 +145,8 @@ export function mount(root) {
       try {
         const cert = decodeCertificate(await getBytes(`/v1/blocks/${height}/certificate`));
         const check = await verifyCertificate(cert, { height, validators, chainId });
-        Object.assign(entry, { round: cert.round, check, hash: toHex(cert.block_hash) });
-      } catch (e) { entry.text = `certificate: ${e.message}`; }
+        Object.assign(entry, { round: cert.round, check, hash: toHex(cert.block_hash), done: true });
+      } catch (e) { Object.assign(entry, { text: `certificate: ${e.message}`, done: true }); }
       blocksDirty = true;
     })();
     if (certs.size > 200) certs.delete(certs.keys().next().value);
@@ -165,7 +167,8 @@ export function mount(root) {
   const renderBlocks = () => {
     if (!blocksDirty) return;
     blocksDirty = false;
-    const rows = blocks.slice().reverse();
+    // The newest blocks whose certificate is in: blocks come faster than a render a second.
+    const rows = blocks.filter((b) => certs.get(b.height)?.done).slice(-BLOCKS).reverse();
     clear(blocksEl).append(table([
       { label: 'Height', value: (b) => link(`#/block/${b.height}`, String(b.height)) },
       { label: 'Txs', class: 'r', value: (b) => String(b.txs) },

@@ -77,7 +77,7 @@ class Browser {
   constructor(proc, port, dir) { Object.assign(this, { proc, port, dir }); }
 
   async open(url) {
-    const r = await fetch(`http://127.0.0.1:${this.port}/json/new?${encodeURI(url)}`, { method: 'PUT' });
+    const r = await fetch(`http://127.0.0.1:${this.port}/json/new?${encodeURIComponent(url)}`, { method: 'PUT' });
     const target = await r.json();
     const page = await Page.connect(target.webSocketDebuggerUrl);
     await page.send('Page.enable');

@@ -29,7 +29,10 @@ test('micro-USD formats exactly, rounding half up', () => {
   assert.equal(microUsd(4_999n, 2), '0.00');
   assert.equal(microUsd(5_000n, 2), '0.01');
   assert.equal(microUsd(null), '—');
-  assert.equal(usdText('1234567.5'), '1,234,567.5');
+  assert.equal(usdText('1234567.5'), '1,234,567.50');
+  assert.equal(usdText('0.010000'), '0.01');
+  assert.equal(usdText('2.505'), '2.505');
+  assert.equal(usdText('-3'), '-3.00');
 });
 
 test('ticks show with the tick size\'s decimals', () => {
