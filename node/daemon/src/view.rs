@@ -421,11 +421,16 @@ impl ReadView {
     }
 
     /// `market`'s updates after sequence number `since`, oldest first, if this view still holds
-    /// all of them (`None` when some are gone: the client needs a snapshot).
+    /// all of them (`None` when some are gone, or when `since` is beyond this node's sequence —
+    /// numbers from another node, or from before this node restarted: the client needs a
+    /// snapshot).
     #[must_use]
     pub fn updates_since(&self, market: MarketId, since: u64) -> Option<Vec<Arc<BookUpdate>>> {
         let current = self.markets.get(&market)?.seq;
-        if since >= current {
+        if since > current {
+            return None;
+        }
+        if since == current {
             return Some(Vec::new());
         }
         let list = self.recent.get(&market)?;

@@ -861,6 +861,9 @@ fn a_touched_market_keeps_its_book_sequence() {
     let next = view.next(&ledger, Hash::ZERO, &touched, Height::new(1), &receipts);
     assert_eq!(next.markets[&market].seq, 5, "an unchanged book keeps its sequence number");
     assert_eq!(next.updates_since(market, 5), Some(Vec::new()));
+    // A sequence number this node never sent (another node's, or from before a restart) gets
+    // a snapshot, not silence.
+    assert_eq!(next.updates_since(market, 6), None);
 }
 
 /// docs/openapi.json documents exactly the routes the API serves, method for method; the node
