@@ -1,8 +1,10 @@
 // api.js — how the console talks to nodes: JSON, bytes and text over HTTP, WebSocket URLs.
 //
 // Promises:
-// - `BASE` is the node the page belongs to: its own origin, or — for development only — the
-//   `?api=http://host:port` query parameter (console/dev-server.py serves the files elsewhere).
+// - `BASE` is the node the page belongs to: always its own origin (console/dev-server.py proxies
+//   the API and the streams for development). No query parameter may point the page at another
+//   node: a link could otherwise show a member, under its own node's address, another party's
+//   numbers.
 // - `get*(path, {base})` fetch from `base` (default BASE) with a timeout; a non-2xx answer throws
 //   `ApiError` with the node's JSON `{code, message}` and the HTTP status; a network failure or
 //   timeout throws ApiError with status 0 and code `unreachable`.
@@ -10,8 +12,7 @@
 // - `memberNodes()` lists the other member nodes from `GET /v1/console` (`{"nodes": [url…]}`);
 //   a node without that route (404) or with an empty list means "this node only".
 
-const params = new URLSearchParams(globalThis.location?.search ?? '');
-export const BASE = (params.get('api') || globalThis.location?.origin || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+export const BASE = (globalThis.location?.origin || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 
 export class ApiError extends Error {
   constructor(status, code, message) {
