@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 import websocket
@@ -117,6 +117,15 @@ def _open(url: str, timeout: float) -> websocket.WebSocket:
         raise ApiError.from_body(e.status_code, e.resp_body or b"") from None
 
 
+def _arrivals(socket: "_Socket", timeout: float) -> Iterator[Dict[str, Any]]:
+    """The messages ``socket`` receives within ``timeout`` seconds, as they come."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        message = socket.receive(left)
+        if message is not None:
+            yield message
+
+
 class _Socket:
     """One stream's connection with reconnects: ``url_for()`` names where to (re)connect."""
 
@@ -190,14 +199,7 @@ class BookFeed:
     def poll(self, timeout: float = 1.0) -> Optional[Dict[str, Any]]:
         """Waits up to ``timeout`` seconds for the next snapshot or update and applies it;
         returns it (its ``trades`` are the fills), or ``None`` if none came."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            message = self._socket.receive(left)
-            if message is None:
-                continue
+        for message in _arrivals(self._socket, timeout):
             outcome = self.book.apply(message)
             if outcome == "snapshot":
                 self.snapshots += 1
@@ -205,6 +207,7 @@ class BookFeed:
                 return message
             if outcome == "gap":
                 self._socket.reconnect()  # with since = the last seq applied
+        return None
 
     def close(self) -> None:
         self._socket.close()
@@ -245,14 +248,7 @@ class EventStream:
 
     def next(self, timeout: float = 1.0) -> Optional[Dict[str, Any]]:
         """The next message, or ``None`` if none came within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            message = self._socket.receive(left)
-            if message is None:
-                continue
+        for message in _arrivals(self._socket, timeout):
             if self._skip:
                 self._skip -= 1
                 if message["height"] != self.height:
@@ -268,6 +264,7 @@ class EventStream:
                                   f"inside height {self.height}")
             self._delivered += 1
             return message
+        return None
 
     def until(self, done: Callable[[Dict[str, Any]], bool],
               timeout: float = 30.0) -> List[Dict[str, Any]]:

@@ -5,6 +5,7 @@
 
 mod codec;
 mod crypto;
+mod fenced;
 mod formats;
 mod samples;
 mod vectors;

@@ -9,29 +9,10 @@
 use std::collections::BTreeMap;
 use tokenbook_protocol::*;
 
-const DOC: &str = include_str!("../../../../docs/wire-format.md");
+use crate::fenced::blocks_tagged;
 
 fn vector_blocks() -> Vec<BTreeMap<String, String>> {
     blocks_tagged("vector")
-}
-
-/// Every fenced block of the document tagged `tag`, as its `key: value` lines.
-fn blocks_tagged(tag: &str) -> Vec<BTreeMap<String, String>> {
-    let fence = format!("```{tag}");
-    let mut blocks = Vec::new();
-    let mut current: Option<BTreeMap<String, String>> = None;
-    for line in DOC.lines() {
-        match (&mut current, line.trim()) {
-            (None, text) if text == fence => current = Some(BTreeMap::new()),
-            (Some(_), "```") => blocks.push(current.take().unwrap()),
-            (Some(block), text) => {
-                let (key, value) = text.split_once(": ").expect("vector lines are `key: value`");
-                block.insert(key.to_owned(), value.to_owned());
-            }
-            (None, _) => {}
-        }
-    }
-    blocks
 }
 
 fn computed(block: &BTreeMap<String, String>) -> (Tx, BTreeMap<&'static str, String>) {

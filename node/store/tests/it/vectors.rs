@@ -6,24 +6,12 @@ use tokenbook_protocol::Hash;
 use tokenbook_protocol::codec::decode_record;
 use tokenbook_store::StateProof;
 
-const DOC: &str = include_str!("../../../../docs/wire-format.md");
+#[path = "../../../protocol/tests/it/fenced.rs"]
+mod fenced;
 
 /// Every `proof-vector` block as its `key: value` lines.
 fn proof_vectors() -> Vec<std::collections::BTreeMap<String, String>> {
-    let mut blocks = Vec::new();
-    let mut current: Option<std::collections::BTreeMap<String, String>> = None;
-    for line in DOC.lines() {
-        match (&mut current, line.trim()) {
-            (None, "```proof-vector") => current = Some(Default::default()),
-            (Some(_), "```") => blocks.push(current.take().unwrap()),
-            (Some(block), text) => {
-                let (key, value) = text.split_once(": ").expect("vector lines are `key: value`");
-                block.insert(key.to_owned(), value.to_owned());
-            }
-            (None, _) => {}
-        }
-    }
-    blocks
+    fenced::blocks_tagged("proof-vector")
 }
 
 #[test]
