@@ -106,7 +106,7 @@ export function mount(root) {
       { label: 'Catching up', value: (n) => (n.reachable ? (n.status.catching_up ? h('span', { class: 'warn' }, 'yes') : 'no') : '—') },
       { label: 'Mempool', class: 'r', value: (n) => (n.reachable ? String(n.status.mempool) : '—') },
       { label: `State root at ${height ?? '—'}`, value: (n) => h('span', { class: n.verdict?.verdict === 'mismatch' || !n.reachable ? 'bad' : '' }, n.reachable ? `${short(n.root, 16)} ${n.verdict?.detail ?? ''}` : `unreachable: ${n.error}`) },
-    ], rows));
+    ], rows, { cls: 'nodes' }));
     tc().network = {
       commonHeight: height,
       nodes: list.map((n) => ({ url: n.url, verdict: n.verdict?.verdict, detail: n.verdict?.detail, reachable: !!n.reachable, height: n.height ?? null, round: n.round ?? null, peers: n.status?.peers ?? null })),

@@ -5,16 +5,21 @@
 // Promises: exits 0 and prints a JSON summary when every page reached its ready condition
 // (markets listed; the ladder drawn from a snapshot; every node with a root verdict; a block's
 // certificate checked; an account's proof verified; the clearing page's funds and event window);
-// exits 1 naming the first page that did not. Screenshots go to --out.
+// exits 1 naming the first page that did not. Screenshots go to --out. With --net (a devnet's
+// directory) and --bin (its binaries), it then acts on the network while pages watch
+// (console/tests/scenario.mjs): a scripted order on the ladder and its trade on the tape, and the
+// last validator killed turning red and, restarted, green.
 //
 //   node --experimental-websocket console/tests/smoke.mjs --console http://127.0.0.1:8700
 //        --out DIR [--symbol SYMBOL] [--account 5] [--synthetic SYMBOL] [--seconds 10]
+//        [--net DEVNET_DIR --bin BINARIES_DIR]
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch } from './browser.mjs';
+import { Devnet, killedValidatorTurnsRed, orderOnLadderAndTape } from './scenario.mjs';
 
-const args = { console: 'http://127.0.0.1:8700', out: 'console-shots', symbol: null, account: '5', synthetic: null, seconds: '10', chromium: process.env.CHROMIUM ?? 'chromium' };
+const args = { console: 'http://127.0.0.1:8700', out: 'console-shots', symbol: null, account: '5', synthetic: null, seconds: '10', net: null, bin: null, chromium: process.env.CHROMIUM ?? 'chromium' };
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1];
 mkdirSync(args.out, { recursive: true });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -38,6 +43,7 @@ async function visit(name, hash, ready, collect, { settle = 1500, timeout = 3000
 }
 
 let failed = null;
+const devnet = args.net ? new Devnet(args.net, args.bin) : null;
 try {
   await visit('markets', '#/markets', 'window.tokenbookConsole?.markets?.length > 0', 'window.tokenbookConsole.markets');
   const symbol = args.symbol ?? summary.markets[0].symbol;
@@ -51,6 +57,10 @@ try {
     'window.tokenbookConsole.account', { settle: 2000 });
   await visit('clearing', '#/clearing', 'window.tokenbookConsole?.clearing?.accountsWatched > 0 && window.tokenbookConsole.clearing.height',
     'window.tokenbookConsole.clearing', { settle: 3000 });
+  if (devnet) {
+    summary.scriptedOrder = await orderOnLadderAndTape(browser, args.console, devnet, args.out);
+    summary.validatorKilled = await killedValidatorTurnsRed(browser, args.console, devnet, args.out, devnet.manifest.validators.length - 1);
+  }
   if (args.synthetic) {
     const page = await browser.open(`${args.console}/#/market/${args.synthetic}`);
     await page.waitFor('window.tokenbookConsole?.firstLadderMs !== undefined', 20000);
@@ -76,6 +86,7 @@ try {
   failed = e.message;
 } finally {
   browser.close();
+  await devnet?.cleanup();
 }
 console.log(JSON.stringify(summary, null, 1));
 if (failed) { console.error(`FAILED ${failed}`); process.exit(1); }

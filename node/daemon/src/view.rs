@@ -12,13 +12,14 @@
 //!   the state after it (tested against random blocks).
 
 use imbl::{OrdMap, OrdSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokenbook_ledger::admission::{Committed, MarketTerms};
 use tokenbook_ledger::state::{Account, AccountKind, KeyGrant, Market};
 use tokenbook_ledger::{LedgerState, Touched};
 use tokenbook_protocol::{
-    AccountId, Cash, ClientOrderId, Hash, Height, MarketId, MarketSpec, OrderId, Price, PublicKey,
-    Qty, RiskParams, Side, Timestamp,
+    AccountId, Cash, ClientOrderId, Hash, Height, IndexId, MarketId, MarketSpec, OrderId, Price,
+    PublicKey, Qty, RiskParams, Side, Timestamp,
 };
 
 /// Most price levels per side a view keeps of a book (and a book answer shows).
@@ -111,6 +112,22 @@ pub struct GlobalsView {
     pub proposals: Vec<tokenbook_ledger::state::Proposal>,
     /// The validators deciding the next height.
     pub next_validators: Vec<tokenbook_protocol::Validator>,
+    /// Every index: its name, last good price and whether it is fresh.
+    pub indexes: BTreeMap<IndexId, IndexView>,
+    /// Each market whose settlement window is open at this height: the index's time-weighted
+    /// average since the window opened (micro-USD; `None` until the window holds a checkpoint).
+    pub settlement_twaps: BTreeMap<MarketId, Option<Cash>>,
+}
+
+/// One index as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexView {
+    /// Its listed name.
+    pub name: String,
+    /// The last good price (micro-USD), if any.
+    pub price: Option<Cash>,
+    /// Whether a quorum of members' submissions is fresh.
+    pub fresh: bool,
 }
 
 impl GlobalsView {
@@ -128,8 +145,38 @@ impl GlobalsView {
             risk: ledger.risk,
             proposals: ledger.proposals.values().cloned().collect(),
             next_validators: ledger.validator_set_for(next).validators.clone(),
+            indexes: ledger
+                .indexes
+                .iter()
+                .map(|(id, i)| {
+                    let view =
+                        IndexView { name: i.spec.name.clone(), price: i.price, fresh: i.fresh };
+                    (*id, view)
+                })
+                .collect(),
+            settlement_twaps: settlement_twaps(ledger),
         }
     }
+}
+
+/// The settlement TWAP so far of every market whose settlement window is open (as the ledger
+/// will compute it at expiry, over the window up to now).
+fn settlement_twaps(ledger: &LedgerState) -> BTreeMap<MarketId, Option<Cash>> {
+    let now = ledger.time;
+    ledger
+        .markets
+        .values()
+        .filter(|m| {
+            let opens = m.spec.expiry.get().saturating_sub(m.spec.settlement_window_ms);
+            opens <= now.get() && now < m.spec.expiry
+        })
+        .map(|m| {
+            let opens =
+                Timestamp::new(m.spec.expiry.get().saturating_sub(m.spec.settlement_window_ms));
+            let index = ledger.indexes.get(&m.spec.index);
+            (m.id, index.and_then(|i| i.twap.average(opens, now)))
+        })
+        .collect()
 }
 
 /// Everything the API reads of one committed height.
@@ -492,5 +539,47 @@ impl Committed for ReadView {
             mark: m.mark,
             params: m.spec.params,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenbook_ledger::apply::genesis_state;
+    use tokenbook_ledger::genesis::devnet;
+
+    /// The TWAP is shown only inside a market's settlement window, and is the ledger's own
+    /// average over the window so far.
+    #[test]
+    fn the_settlement_twap_is_shown_only_while_the_window_is_open() {
+        let key = |b: u8| tokenbook_protocol::Keypair::from_seed(&[b; 32]).public_key();
+        let member = tokenbook_ledger::state::GenesisMember {
+            name: "m".into(),
+            key: key(1),
+            validator: Some(tokenbook_protocol::Validator {
+                consensus_key: key(2),
+                network_key: key(3),
+                power: 1,
+            }),
+        };
+        let genesis = devnet("t", Timestamp::new(1_000), vec![member], Vec::new());
+        let mut ledger = genesis_state(&genesis).unwrap();
+        let market = ledger.markets.values().next().unwrap().clone();
+        let opens = market.spec.expiry.get() - market.spec.settlement_window_ms;
+        let index = ledger.indexes.get_mut(&market.spec.index).unwrap();
+        // A checkpoint as the window opens, a price change 1 s later (same checkpoint).
+        index.twap.record(Timestamp::new(opens), Cash::new(4_000_000));
+        index.twap.record(Timestamp::new(opens + 1_000), Cash::new(6_000_000));
+        ledger.time = Timestamp::new(opens - 1);
+        assert_eq!(settlement_twaps(&ledger).get(&market.id), None, "before the window");
+        ledger.time = Timestamp::new(opens + 3_000);
+        let twap = settlement_twaps(&ledger).get(&market.id).copied().flatten();
+        let expected =
+            ledger.indexes[&market.spec.index].twap.average(Timestamp::new(opens), ledger.time);
+        assert!(twap.is_some() && twap == expected, "{twap:?} vs {expected:?}");
+        // 1 s at $4 and 2 s at $6.
+        assert_eq!(twap, Some(Cash::new(5_333_333)));
+        ledger.time = market.spec.expiry;
+        assert_eq!(settlement_twaps(&ledger).get(&market.id), None, "expired");
     }
 }

@@ -228,6 +228,43 @@ async fn trades_reach_the_trades_route_and_the_account_stream() {
     }
     assert!(saw_trade, "the account stream never carried the fill");
     assert!(saw_order, "the account stream never carried the seller's order");
+    // The fees fund the insurance fund by governance (the only member approves by proposing):
+    // a clearing event no account's stream names, found by the clearing index.
+    let (_, before) = get(&format!("{url}/v1/clearing/events")).await;
+    assert_eq!(before["events"], serde_json::json!([]), "{before}");
+    let fund = TxBody::Propose(Propose {
+        action: GovAction::FundInsurance { amount: Cash::new(1) },
+        expires_at: Timestamp::new(now + 600_000),
+    });
+    submit(signed(&key(0), AccountId::new(1), now + 400, fund)).await;
+    let (code, page) = get(&format!("{url}/v1/clearing/events")).await;
+    assert_eq!(code, 200, "{page}");
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    assert_eq!(events[0]["event"]["event"], "insurance_funded", "{page}");
+    assert_eq!(page["next_from_height"], Value::Null, "{page}");
+    let height = events[0]["height"].as_u64().unwrap();
+    let (_, block) = get(&format!("{url}/v1/blocks/{height}")).await;
+    assert_eq!(events[0]["time"], block["block"]["header"]["time"], "the block's time");
+    // From a later height or time: nothing; both at once: refused.
+    let (_, later) = get(&format!("{url}/v1/clearing/events?from_height={}", height + 1)).await;
+    assert_eq!(later["events"], serde_json::json!([]), "{later}");
+    let time = events[0]["time"].as_u64().unwrap();
+    let (_, since) = get(&format!("{url}/v1/clearing/events?since_ms={time}&limit=1")).await;
+    assert_eq!(
+        (since["from_height"].as_u64(), since["events"].as_array().map(Vec::len)),
+        (Some(height), Some(1)),
+        "{since}"
+    );
+    let (code, both) = get(&format!("{url}/v1/clearing/events?since_ms=1&from_height=1")).await;
+    assert_eq!((code, both["code"].as_str()), (400, Some("bad_query")), "{both}");
+    // The market answer carries its index (published at $10) and the status the block time.
+    let (_, markets) = get(&format!("{url}/v1/markets")).await;
+    assert_eq!(markets[0]["index_price_usd"], "10.000000", "{markets}");
+    assert_eq!(markets[0]["index_fresh"], true, "{markets}");
+    assert_eq!(markets[0]["settlement_window_open"], false, "{markets}");
+    let (_, status) = get(&format!("{url}/v1/status")).await;
+    assert!(status["time"].as_u64().unwrap() >= time, "{status}");
 }
 
 fn json_key(key: &Keypair) -> Value {

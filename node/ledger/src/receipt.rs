@@ -607,6 +607,23 @@ impl Event {
         }
     }
 
+    /// Whether this is one of the clearing house's risk events: a liquidation, an
+    /// auto-deleveraging, and each step of the default waterfall (insurance paid or funded, a
+    /// default covered, guaranty used, bad debt). The node indexes these across all accounts.
+    #[must_use]
+    pub fn is_clearing(&self) -> bool {
+        matches!(
+            self,
+            Event::Liquidated { .. }
+                | Event::Deleveraged { .. }
+                | Event::InsurancePaid { .. }
+                | Event::InsuranceFunded { .. }
+                | Event::DefaultCovered { .. }
+                | Event::GuarantyUsed { .. }
+                | Event::BadDebt { .. }
+        )
+    }
+
     /// The market this event concerns, if any.
     #[must_use]
     pub fn market(&self) -> Option<MarketId> {

@@ -185,6 +185,46 @@ impl StoreReader {
         self.history(schema::MARKET_INDEX, &market.to_be_bytes(), from, limit)
     }
 
+    /// The heights holding clearing events (`Event::is_clearing`), across all accounts, from
+    /// `from` on, oldest first, at most `heights` of them, each with all its receipt positions.
+    ///
+    /// # Errors
+    /// Read errors.
+    pub fn clearing_history(
+        &self,
+        from: Height,
+        heights: usize,
+    ) -> Result<Vec<(Height, Vec<u32>)>, StoreError> {
+        let mut it = self.db.raw().raw_iterator_cf(self.db.cf(schema::CLEARING_INDEX)?);
+        it.seek(schema::height_key(from));
+        let mut out = Vec::new();
+        while out.len() < heights {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+            let height = Height::new(schema::be_u64(k).unwrap_or_default());
+            let positions = v.chunks_exact(4).map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]));
+            out.push((height, positions.collect()));
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// The first retained height whose block time is at or after `time` (ms), by binary search
+    /// over the blocks' headers; `None` when no retained block is that late.
+    ///
+    /// # Errors
+    /// Read errors, or a block that does not decode.
+    pub fn height_at_time(&self, time: u64) -> Result<Option<Height>, StoreError> {
+        let Some(latest) = self.height() else { return Ok(None) };
+        let (mut low, mut high) = (self.pruning.floor().max(1), latest.get().saturating_add(1));
+        while low < high {
+            let mid = low + (high - low) / 2;
+            let at = self.block(Height::new(mid))?.map_or(0, |b| b.header.time.get());
+            if at < time { low = mid + 1 } else { high = mid }
+        }
+        Ok((low <= latest.get()).then_some(Height::new(low)))
+    }
+
     fn history(
         &self,
         cf: &str,

@@ -6,7 +6,7 @@
 use tokenbook_protocol::Height;
 
 /// The layout version written into `meta`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// What `meta/program` holds, to recognise a database written by someone else.
 pub const PROGRAM: &[u8] = b"tokenbook-store";
 
@@ -33,11 +33,14 @@ pub const TX_INDEX: &str = "tx_index";
 pub const ACCOUNT_INDEX: &str = "account_index";
 /// Market ‖ height → the positions of the height's receipts naming it.
 pub const MARKET_INDEX: &str = "market_index";
+/// Height → the positions of the height's receipts holding a clearing event (liquidation,
+/// auto-deleveraging, the default waterfall: `Event::is_clearing`), across all accounts.
+pub const CLEARING_INDEX: &str = "clearing_index";
 /// Consensus persist-before-send records: height ‖ sequence → record bytes.
 pub const CONSENSUS_WAL: &str = "consensus_wal";
 
 /// Every column family, in creation order.
-pub const COLUMN_FAMILIES: [&str; 13] = [
+pub const COLUMN_FAMILIES: [&str; 14] = [
     META,
     PREIMAGES,
     TREE_NODES,
@@ -49,6 +52,7 @@ pub const COLUMN_FAMILIES: [&str; 13] = [
     TX_INDEX,
     ACCOUNT_INDEX,
     MARKET_INDEX,
+    CLEARING_INDEX,
     CONSENSUS_WAL,
     "default",
 ];

@@ -381,9 +381,11 @@ impl Store {
             indexes.accounts.into_iter().map(|(id, p)| (id.get().to_be_bytes().to_vec(), p));
         let markets =
             indexes.markets.into_iter().map(|(id, p)| (id.get().to_be_bytes().to_vec(), p));
+        let clearing = (!indexes.clearing.is_empty()).then(|| (Vec::new(), indexes.clearing));
         for (cf, rows) in [
             (schema::ACCOUNT_INDEX, accounts.collect::<Vec<_>>()),
             (schema::MARKET_INDEX, markets.collect()),
+            (schema::CLEARING_INDEX, clearing.into_iter().collect()),
         ] {
             let cf = self.db.cf(cf)?;
             for (id, positions) in rows {
@@ -635,12 +637,17 @@ impl StateStore for Store {
 struct Indexes {
     accounts: BTreeMap<AccountId, Vec<u32>>,
     markets: BTreeMap<MarketId, Vec<u32>>,
+    clearing: Vec<u32>,
 }
 
 impl Indexes {
     /// Indexes one receipt (or the block's housekeeping events) under every account and market
-    /// its events name, and under the tx's signing account.
+    /// its events name, under the tx's signing account, and as clearing if it holds a clearing
+    /// event.
     fn add(&mut self, position: u32, signer: Option<AccountId>, events: &[Event]) {
+        if events.iter().any(Event::is_clearing) {
+            self.clearing.push(position);
+        }
         let accounts = events.iter().flat_map(Event::accounts).chain(signer);
         for id in accounts {
             let list = self.accounts.entry(id).or_default();

@@ -76,6 +76,7 @@ impl ApiState {
 }
 
 mod cache;
+mod clearing;
 mod console;
 mod errors;
 mod limits;
@@ -161,6 +162,7 @@ fn route_table() -> Vec<(&'static str, &'static str, axum::routing::MethodRouter
         ("GET", "/v1/accounts/{id}", get(account)),
         ("GET", "/v1/markets", get(markets)),
         ("GET", "/v1/clearing", get(clearing)),
+        ("GET", "/v1/clearing/events", get(clearing::events)),
         ("GET", "/v1/markets/{symbol}/book", get(book)),
         ("GET", "/v1/markets/{symbol}/trades", get(trades)),
         ("GET", "/v1/stream", get(stream::stream)),

@@ -57,12 +57,12 @@ pub(super) fn levels_json(
 }
 
 /// The last published view.
-fn view(state: &ApiState) -> Arc<ReadView> {
+pub(super) fn view(state: &ApiState) -> Arc<ReadView> {
     Arc::clone(&state.view.borrow())
 }
 
 /// Runs a store read on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     state: &ApiState,
     read: impl FnOnce(&StoreReader) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -74,7 +74,7 @@ async fn blocking<T: Send + 'static>(
 
 /// A store read's failure: a height the store does not hold is `404 store_not_retained`; any
 /// other failure is the node's, a `500` with the store's code.
-fn store_failure(e: &StoreError) -> ApiError {
+pub(super) fn store_failure(e: &StoreError) -> ApiError {
     let status = match e {
         StoreError::NotRetained(_) => StatusCode::NOT_FOUND,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -143,6 +143,7 @@ pub(super) async fn status(State(state): State<ApiState>) -> ApiResult {
     Ok(axum::Json(json!({
         "chain_id": state.chain_id,
         "height": s.height,
+        "time": view.globals.time,
         "latest_block_hash": s.block_hash,
         "state_root": s.root,
         // The set deciding the next height (governance changes apply two heights after their
@@ -373,7 +374,10 @@ pub(super) async fn markets(State(state): State<ApiState>) -> ApiResult {
         .markets
         .values()
         .map(|m| {
-            json!({ "id": m.id, "symbol": m.spec.symbol, "status": m.status,
+            let index = view.globals.indexes.get(&m.spec.index);
+            let index_price = index.and_then(|i| i.price);
+            let twap = view.globals.settlement_twaps.get(&m.id);
+            let mut entry = json!({ "id": m.id, "symbol": m.spec.symbol, "status": m.status,
                     "mark": m.mark, "resting_orders": m.resting_orders, "index": m.spec.index,
                     "tick_size": m.spec.tick_size.get().to_string(),
                     "lot_size": m.spec.lot_size, "multiplier": m.spec.multiplier,
@@ -388,7 +392,14 @@ pub(super) async fn markets(State(state): State<ApiState>) -> ApiResult {
                     "best_bid_usd": m.bids.first().map(|l| price_usd(Some(m.spec.tick_size), l.0)),
                     "best_ask_usd": m.asks.first().map(|l| price_usd(Some(m.spec.tick_size), l.0)),
                     "tick_size_usd": usd(m.spec.tick_size),
-                    "lot_tick_value_usd": usd(m.lot_tick_value) })
+                    "lot_tick_value_usd": usd(m.lot_tick_value) });
+            entry["index_name"] = json!(index.map(|i| &i.name));
+            entry["index_price"] = json!(index_price.map(|p| p.get().to_string()));
+            entry["index_price_usd"] = json!(index_price.map(usd));
+            entry["index_fresh"] = json!(index.is_some_and(|i| i.fresh));
+            entry["settlement_window_open"] = json!(twap.is_some());
+            entry["settlement_twap_usd"] = json!(twap.copied().flatten().map(usd));
+            entry
         })
         .collect();
     Ok(axum::Json(list).into_response())

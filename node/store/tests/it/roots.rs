@@ -298,3 +298,38 @@ fn a_prune_steps_over_nothing_earlier_prunes_deleted() {
     assert_eq!(store.retained_from(), Height::new(597));
     assert!(store.last_prune().versions >= 1);
 }
+
+/// Clearing events are indexed across all accounts, whole heights, wherever they sit (a tx's
+/// receipt or the block's end events); other heights are not in the index.
+#[test]
+fn clearing_events_are_indexed_across_accounts() {
+    use tokenbook_ledger::Event;
+    use tokenbook_protocol::{AccountId, Cash};
+    let mut chain = fixture::chain(6, 4, 50);
+    let liquidated = Event::Liquidated {
+        account: AccountId::new(7),
+        equity: Cash::new(-5),
+        maintenance: Cash::new(10),
+    };
+    chain.heights[1].receipts.end_events.push(liquidated.clone());
+    let receipt = chain.heights[3].receipts.receipts.iter_mut().find(|r| r.result.is_ok()).unwrap();
+    receipt.result.as_mut().unwrap().push(Event::InsuranceFunded { amount: Cash::new(3) });
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fixture::fresh_store(dir.path(), &chain);
+    fixture::commit_all(&mut store, &chain.heights);
+    let (second, fourth) = (chain.heights[1].height(), chain.heights[3].height());
+    let index = store.clearing_history(Height::new(0), 10).unwrap();
+    assert_eq!(index.len(), 2, "two heights hold clearing events: {index:?}");
+    assert_eq!(index[0], (second, vec![tokenbook_store::schema::END_EVENTS]));
+    assert_eq!(index[1].0, fourth);
+    assert_eq!(store.clearing_history(Height::new(second.get() + 1), 10).unwrap().len(), 1);
+    assert_eq!(store.clearing_history(Height::new(0), 1).unwrap().len(), 1, "at most `heights`");
+    // Block time finds heights: the first block at or after a time.
+    for h in &chain.heights {
+        let t = h.block.header.time.get();
+        assert_eq!(store.height_at_time(t).unwrap(), Some(h.height()));
+    }
+    let last = chain.heights.last().unwrap().block.header.time.get();
+    assert_eq!(store.height_at_time(last + 1).unwrap(), None);
+    assert_eq!(store.height_at_time(0).unwrap(), Some(chain.heights[0].height()));
+}

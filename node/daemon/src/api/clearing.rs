@@ -1,0 +1,117 @@
+//! `GET /v1/clearing/events`: the clearing house's risk events across all accounts —
+//! liquidations, auto-deleveraging and each step of the default waterfall — oldest first, read
+//! through the store's clearing index (so a day of them costs the heights that had one, not
+//! every height).
+//!
+//! Promises: `since_ms` (default: a day before the last block's time) or `from_height` picks
+//! the first height; at most `limit` events (default and most 1,000), always whole heights, and
+//! `next_from_height` says where to continue when more remain. Every event carries its height
+//! and block time.
+
+use super::errors::{ApiError, ApiQuery};
+use super::reads::{blocking, store_failure, view};
+use super::{ApiResult, ApiState};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokenbook_protocol::Height;
+use tokenbook_store::schema::{BEGIN_EVENTS, END_EVENTS};
+use tokenbook_store::{StoreError, StoreReader};
+
+/// A day, the default look-back.
+const DAY_MS: u64 = 86_400_000;
+/// Most events in one answer.
+const MAX_EVENTS: usize = 1_000;
+
+#[derive(Deserialize)]
+pub(super) struct EventsQuery {
+    from_height: Option<u64>,
+    since_ms: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// One page of clearing events.
+struct Page {
+    from: Height,
+    events: Vec<Value>,
+    next: Option<Height>,
+}
+
+/// `/v1/clearing/events?since_ms=T|from_height=H&limit=N`.
+pub(super) async fn events(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> ApiResult {
+    if query.from_height.is_some() && query.since_ms.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "give from_height or since_ms, not both",
+        ));
+    }
+    let limit = query.limit.unwrap_or(MAX_EVENTS).clamp(1, MAX_EVENTS);
+    let view = view(&state);
+    let until = view.height;
+    let since = query.since_ms.unwrap_or_else(|| view.globals.time.get().saturating_sub(DAY_MS));
+    let from = query.from_height;
+    let page = blocking(&state, move |store| {
+        let from = match from {
+            Some(h) => Some(Height::new(h)),
+            None => store.height_at_time(since)?,
+        };
+        match from {
+            Some(from) => read_page(store, from, until, limit),
+            None => Ok(Page {
+                from: Height::new(until.get().saturating_add(1)),
+                events: Vec::new(),
+                next: None,
+            }),
+        }
+    })
+    .await?
+    .map_err(|e| store_failure(&e))?;
+    Ok(axum::Json(json!({ "from_height": page.from, "until_height": until,
+                          "events": page.events, "next_from_height": page.next }))
+    .into_response())
+}
+
+/// The clearing events from `from` through `until`, whole heights, stopping once `limit` is
+/// reached.
+fn read_page(
+    store: &StoreReader,
+    from: Height,
+    until: Height,
+    limit: usize,
+) -> Result<Page, StoreError> {
+    let mut events = Vec::new();
+    let mut next = None;
+    for (height, positions) in store.clearing_history(from, limit.saturating_add(1))? {
+        if height > until {
+            break;
+        }
+        if events.len() >= limit {
+            next = Some(height);
+            break;
+        }
+        let (Some(receipts), Some(block)) = (store.receipts(height)?, store.block(height)?) else {
+            continue;
+        };
+        let time = block.header.time;
+        for position in positions {
+            let list = match position {
+                BEGIN_EVENTS => receipts.begin_events.as_slice(),
+                END_EVENTS => receipts.end_events.as_slice(),
+                p => receipts
+                    .receipts
+                    .get(p as usize)
+                    .and_then(|r| r.result.as_deref().ok())
+                    .unwrap_or_default(),
+            };
+            let clearing = list.iter().filter(|e| e.is_clearing());
+            events.extend(clearing.map(|e| json!({ "height": height, "time": time, "event": e })));
+        }
+    }
+    Ok(Page { from, events, next })
+}
