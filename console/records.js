@@ -1,15 +1,8 @@
 // records.js — the ledger and consensus records the console decodes from canonical bytes.
 //
-// Promises (layouts from docs/wire-format.md and node/ledger/src/{state,kv,oracle}.rs):
-// - state keys: `accountKey(id)` = 01 ‖ id u64 BE, `indexKey(id)` = 06 ‖ id u32 BE,
-//   `GLOBALS_KEY` = 00;
+// Promises (layouts from docs/wire-format.md):
+// - state keys: `accountKey(id)` = 01 ‖ id u64 BE;
 // - `decodeAccount` reads a proven account value ("The account value"), refusing trailing bytes;
-// - `decodeIndex` reads a proven index record (IndexState: spec name, members' latest
-//   observations, last good price, fresh flag, the TWAP accumulator) and `twapAverage` computes
-//   the ledger's time-weighted average over [from, to] exactly as `Twap::average` does (from the
-//   first checkpoint at or after `from`, rounded down; null without one);
-// - `decodeGlobalsPrefix` reads the proven globals record up to `next_account` (chain id, height,
-//   block time, risk parameters, validators, system cash, next ids);
 // - `decodeCertificate` reads a CommitCertificate (height u64, round u32, block_hash 32,
 //   Vec<(validator 32, signature 64)>); `readHeader` reads the header at the front of a block's
 //   canonical bytes and hashes it (the block hash); `votePreimage` builds the precommit
@@ -18,11 +11,9 @@
 //   when the runtime's WebCrypto has Ed25519 — each signature (plain RFC 8032 verification, which
 //   accepts what the node's verify_strict accepts from honest signers); it reports, never throws.
 
-import { Reader, asBytes, ascii, concat, equalBytes, sha256, toHex, u32be, u32le, u64be, u64le } from './codec.js';
+import { Reader, asBytes, ascii, concat, equalBytes, sha256, toHex, u32le, u64be, u64le } from './codec.js';
 
-export const GLOBALS_KEY = new Uint8Array([0]);
 export const accountKey = (id) => concat(new Uint8Array([1]), u64be(id));
-export const indexKey = (id) => concat(new Uint8Array([6]), u32be(id));
 
 const ACCOUNT_KINDS = ['member', 'admin', 'trader'];
 
@@ -48,61 +39,6 @@ export function decodeAccount(bytes) {
   };
   r.finish();
   return a;
-}
-
-/** An index record (IndexState). Prices are micro-USD per quoted unit (BigInt). */
-export function decodeIndex(bytes) {
-  const r = new Reader(bytes, 'index');
-  const name = r.string();
-  const submissions = r.vec(() => ({ member: r.u64n(), index: r.u32(), price: r.i128(), observed_at: Number(r.u64()) }), 36);
-  const price = r.option(() => r.i128());
-  const fresh = r.bool();
-  const current = r.option(() => ({ price: r.i128(), since: Number(r.u64()) }));
-  const cumulative = r.i128();
-  const checkpoints = r.vec(() => ({ time: Number(r.u64()), integral: r.i128() }), 24);
-  r.finish();
-  return { name, submissions, price, fresh, twap: { current, cumulative, checkpoints } };
-}
-
-/** ∫ price dt up to `time` (ms), or null (oracle.rs `Twap::integral_at`). */
-function integralAt(twap, time) {
-  if (!twap.current || time < twap.current.since) return null;
-  return twap.cumulative + twap.current.price * BigInt(time - twap.current.since);
-}
-
-const floorDiv = (a, b) => { const q = a / b; return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q; };
-
-/** The ledger's TWAP over [from, to] (ms), rounded down; null when it has none. */
-export function twapAverage(twap, from, to) {
-  const start = twap.checkpoints.find((c) => c.time >= from && c.time < to);
-  if (!start) return null;
-  const integral = integralAt(twap, to);
-  if (integral === null) return null;
-  return floorDiv(integral - start.integral, BigInt(to - start.time));
-}
-
-/** The globals record up to `next_account` (the rest is not needed by the console). */
-export function decodeGlobalsPrefix(bytes) {
-  const r = new Reader(bytes, 'globals');
-  const validatorSet = () => r.vec(() => ({ consensus_key: toHex(r.take(32)), network_key: toHex(r.take(32)), power: r.u64() }), 72);
-  const g = {
-    chain_id: r.string(),
-    height: r.u64n(),
-    time: Number(r.u64()),
-    last_block_hash: toHex(r.take(32)),
-    risk: {
-      oracle_freshness_ms: r.u64(), max_liquidations_per_block: r.u32(), liquidation_fee_bps: r.u32(),
-      calendar_spread_charge_bps: r.u32(), settlement_epoch_ms: r.u64(), mark_band_bps: r.u32(),
-      cross_index_credit_bps: r.u32(), guaranty_floor: r.i128(), guaranty_margin_bps: r.u32(),
-      guaranty_assessment_cap_bps: r.u32(),
-    },
-    validators: validatorSet(),
-    pending_validators: r.vec(() => ({ height: r.u64n(), set: validatorSet() }), 16),
-  };
-  const [fee_pool, insurance_fund, deposits, withdrawals, total_cash, total_guaranty] = Array.from({ length: 6 }, () => r.i128());
-  Object.assign(g, { fee_pool, insurance_fund, deposits, withdrawals, total_cash, total_guaranty });
-  g.next_account = r.u64n();
-  return g;
 }
 
 /** A commit certificate from its canonical bytes. */

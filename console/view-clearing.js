@@ -5,26 +5,20 @@
 // - `GET /v1/clearing` every 3 s: the funds, cash totals (with the conservation identity checked
 //   here: account cash + fee pool + insurance fund + guaranty = deposits − withdrawals), every
 //   member's guaranty posted / required / due / short, the risk parameters;
-// - events: the API has no feed of every account's events (liquidations happen at the end of a
-//   block, outside any tx receipt, and `/v1/stream` without `account` sends only blocks and
-//   trades), so the page opens `ws /v1/stream?account=ID&from_height=<head − 999>` for each
-//   account (ids 1 … next_account − 1 from the proven globals record, at most MAX_ACCOUNTS) and
-//   keeps `liquidated`, `deleveraged`, `insurance_paid`, `default_covered`, `guaranty_used` and
-//   `bad_debt`, deduplicated. The window is the last 1,000 heights (what a stream replays),
-//   then live while the page is open; the page says how long that is at the current rate.
+// - events: `GET /v1/clearing/events` (the node's clearing index: every account's
+//   `liquidated`, `deleveraged`, `insurance_paid`, `insurance_funded`, `default_covered`,
+//   `guaranty_used` and `bad_debt`), first the last day of block time (paged with
+//   `next_from_height`), then every 3 s from the height after the last one read.
 // Test handle: window.tokenbookConsole.clearing = {height, conservation, members, events,
-// accountsWatched, windowFrom}.
+// windowFrom, windowFromTime, readThrough}.
 
-import { getJson, getText, wsUrl } from './api.js';
-import { dollars, usd } from './codec.js';
-import { loadGlobals } from './data.js';
-import { clear, duration, errorBox, h, light, link, table } from './dom.js';
-import { meanInterval, parseMetrics } from './network.js';
+import { getJson } from './api.js';
+import { usd } from './codec.js';
+import { clear, errorBox, h, isoTime, light, link, table } from './dom.js';
 import { every, tc } from './view-common.js';
 
 export const NAME = 'clearing';
-const MAX_ACCOUNTS = 64;
-const KINDS = new Set(['liquidated', 'deleveraged', 'insurance_paid', 'default_covered', 'guaranty_used', 'bad_debt']);
+const MAX_SHOWN = 300;
 
 export function mount(root) {
   const fundsEl = h('div', { class: 'summary' }, 'loading…');
@@ -37,16 +31,13 @@ export function mount(root) {
     h('h2', {}, 'Liquidations, auto-deleveraging and the default waterfall'), windowEl, eventsEl,
     h('h2', {}, 'Risk parameters'), riskEl);
   let alive = true;
-  const sockets = [];
-  const seen = new Set();
   const events = [];
-  let windowFrom = null; let head = null; let watched = 0; let accounts = 0; let interval = null;
+  let windowFrom = null; let windowFromTime = null; let next = null; let readThrough = null;
   let dirty = true;
 
   const stop = every(3000, async () => {
     let c;
     try { c = await getJson('/v1/clearing'); } catch (e) { clear(fundsEl).append(errorBox(e)); return; }
-    head = c.height;
     const conserved = BigInt(c.total_account_cash) + BigInt(c.fee_pool) + BigInt(c.insurance_fund) + BigInt(c.total_guaranty) === BigInt(c.total_deposits) - BigInt(c.total_withdrawals);
     const item = (label, value, cls = '') => h('div', { class: 'item' }, h('div', { class: 'label' }, label), h('div', { class: `value ${cls}` }, value));
     clear(fundsEl).append(
@@ -72,37 +63,29 @@ export function mount(root) {
     clear(riskEl).append(h('table', { class: 'kv' }, Object.entries(r).map(([k, v]) => h('tr', {}, h('th', {}, k.replaceAll('_', ' ')), h('td', {}, k === 'guaranty_floor' ? `${usd(v)}` : String(v))))));
     Object.assign(tc(), { ready: true });
     tc().clearing = { ...(tc().clearing ?? {}), height: c.height, conservation: conserved, members: c.members.length };
-    if (interval === null) {
-      // Mean block interval (ms) from the node's histogram, to say how long the window is.
-      try { interval = (meanInterval(parseMetrics(await getText('/metrics'))) ?? 0) * 1000; } catch { interval = 0; }
-    }
     dirty = true;
   });
 
-  // ---- per-account event streams
-  (async () => {
-    let globals;
-    try { globals = await loadGlobals(); } catch (e) { eventsEl.append(errorBox(e)); return; }
-    accounts = globals.record.next_account - 1;
-    windowFrom = Math.max(1, globals.height - 999);
-    const ids = Array.from({ length: Math.min(accounts, MAX_ACCOUNTS) }, (_, i) => i + 1);
-    watched = ids.length;
-    for (const id of ids) {
-      if (!alive) return;
-      const ws = new WebSocket(wsUrl(`/v1/stream?account=${id}&from_height=${windowFrom}`));
-      ws.onmessage = (ev) => {
-        const m = JSON.parse(ev.data);
-        if (m.type !== 'event' || !KINDS.has(m.event.event)) return;
-        const key = `${m.height}:${JSON.stringify(m.event)}`;
-        if (seen.has(key)) return;
-        seen.add(key);
-        events.push(m);
-        dirty = true;
-      };
-      sockets.push(ws);
+  // ---- the clearing index: the last day, then what follows
+  const readEvents = async () => {
+    for (let pages = 0; alive && pages < 50; pages++) {
+      const query = next === null ? '' : `?from_height=${next}`;
+      const page = await getJson(`/v1/clearing/events${query}`);
+      if (windowFrom === null) {
+        windowFrom = page.from_height;
+        windowFromTime = page.events[0]?.time ?? null;
+      }
+      events.push(...page.events);
+      if (events.length > MAX_SHOWN * 4) events.splice(0, events.length - MAX_SHOWN * 4);
+      readThrough = page.until_height;
+      next = page.next_from_height ?? page.until_height + 1;
+      dirty = true;
+      if (page.next_from_height === null) return;
     }
-    dirty = true;
-  })();
+  };
+  const stopEvents = every(3000, async () => {
+    try { await readEvents(); } catch (e) { clear(eventsEl).append(errorBox(e)); }
+  });
 
   const describe = (e) => {
     const a = (id) => link(`#/account/${id}`, String(id));
@@ -113,6 +96,7 @@ export function mount(root) {
       case 'default_covered': return h('span', {}, `${e.layer.replaceAll('_', ' ')} of `, a(e.payer), ` covered ${usd(e.amount)} for `, a(e.account));
       case 'guaranty_used': return h('span', {}, 'member ', a(e.member), `'s guaranty paid ${usd(e.amount)} for `, a(e.account), ` (due ${usd(e.due)})`);
       case 'bad_debt': return h('span', { class: 'bad' }, `bad debt ${usd(e.amount)} of `, a(e.account));
+      case 'insurance_funded': return h('span', {}, `governance moved ${usd(e.amount)} from the fee pool to the insurance fund`);
       default: return JSON.stringify(e);
     }
   };
@@ -120,25 +104,23 @@ export function mount(root) {
   const renderEvents = () => {
     if (!dirty) return;
     dirty = false;
-    const span = head !== null && windowFrom !== null ? head - windowFrom + 1 : null;
-    windowEl.textContent = windowFrom === null ? 'opening the account streams…'
-      : `Window: heights ${windowFrom} – ${head ?? '…'} (${span ?? '—'} heights${interval ? `, about ${duration(span * interval)} at the current block rate` : ''}), then live while this page is open. `
-        + `A stream replays at most 1,000 heights, so "the last day" is out of reach through the API. `
-        + `Watching ${watched} of ${accounts} accounts${watched < accounts ? ` (the first ${MAX_ACCOUNTS})` : ''}: the API has no all-accounts event feed.`;
-    const rows = events.slice().sort((x, y) => y.height - x.height).slice(0, 300);
+    windowEl.textContent = windowFrom === null ? 'reading the clearing index…'
+      : `Every account's events from height ${windowFrom} (the first block of the last day of block time${windowFromTime ? `; first event ${isoTime(windowFromTime)}` : ''}) through ${readThrough}, then live while this page is open; newest first, at most ${MAX_SHOWN} shown.`;
+    const rows = events.slice().reverse().slice(0, MAX_SHOWN);
     clear(eventsEl).append(table([
       { label: 'Height', value: (m) => link(`#/block/${m.height}`, String(m.height)) },
+      { label: 'Time', value: (m) => isoTime(m.time) },
       { label: 'Event', value: (m) => h('span', { class: m.event.event === 'bad_debt' || m.event.event === 'liquidated' ? 'bad' : 'warn' }, m.event.event) },
       { label: 'What happened', value: (m) => describe(m.event) },
-    ], rows, { empty: 'no liquidation, ADL or default events in the window' }));
-    tc().clearing = { ...(tc().clearing ?? {}), events: events.length, accountsWatched: watched, accounts, windowFrom };
+    ], rows, { empty: 'no liquidation, ADL or default events in the last day' }));
+    tc().clearing = { ...(tc().clearing ?? {}), events: events.length, windowFrom, windowFromTime, readThrough };
   };
   const timer = setInterval(renderEvents, 1000);
 
   return () => {
     alive = false;
     stop();
+    stopEvents();
     clearInterval(timer);
-    for (const ws of sockets) { ws.onmessage = null; ws.close(); }
   };
 }

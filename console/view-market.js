@@ -7,10 +7,12 @@
 //   animation frame (requestAnimationFrame), touching only the cells whose text changed, and
 //   redraws the depth chart at most 10 times a second;
 // - the tape: `GET /v1/markets/{symbol}/trades` once, then the `trades` each book update carries;
-// - the price chart (x = block height): mark from `GET /v1/markets` and index from the index's
-//   proven state record every 2 s (accumulated while the page is open), trades as dots;
+// - the summary: `GET /v1/markets` (mark, index price and freshness, open interest, terms) and
+//   `GET /v1/status` (height, block time) every 2 s; best bid and ask from the live ladder;
+// - the price chart (x = block height): mark and index from those polls (accumulated while the
+//   page is open: the API keeps no history of them), trades as dots;
 // - the settlement window: the market's expiry and settlement_window_ms against the last block
-//   time (globals record); while open, the ledger's TWAP since the window opened.
+//   time; while open, `settlement_twap_usd` (the ledger's TWAP since the window opened).
 // Test handle: window.tokenbookConsole.book = the feed's counters (updatesApplied, lastSeq,
 // framesRendered, maxApplyLagMs, maxRenderLagMs, gaps, reconnects, …), `.tape` = trades shown,
 // `.firstLadderMs` = ms from mounting to the first ladder drawn with data.
@@ -18,10 +20,9 @@
 import { getJson, wsUrl } from './api.js';
 import { BookFeed } from './book.js';
 import { drawDepth, drawSeries } from './charts.js';
-import { dollars, microUsd, ticksToUsd, usd, usdText } from './codec.js';
-import { loadGlobals, loadIndex, loadMarkets } from './data.js';
+import { dollars, microUsd, ticksToUsd, usdText } from './codec.js';
+import { getStatus, loadMarkets } from './data.js';
 import { clear, countdown, duration, errorBox, h, isoTime, light, link } from './dom.js';
-import { twapAverage } from './records.js';
 import { every, marketStatusClass, tc } from './view-common.js';
 
 export const NAME = 'market';
@@ -33,7 +34,6 @@ export function mount(root, { symbol }) {
   const mountedAt = performance.now();
   let market = null; // last /v1/markets entry
   let blockTime = null;
-  let indexRecord = null;
   const tickUsd = (ticks) => (market ? ticksToUsd(ticks, market.tick_size) : String(ticks));
   const tickFloat = (ticks) => (market ? (ticks * Number(market.tick_size)) / 1e6 : ticks);
   /** The mid of two prices given as their sum in ticks, in USD (exact: half a tick at most). */
@@ -46,6 +46,8 @@ export function mount(root, { symbol }) {
 
   // ---- layout
   const status = h('span', { class: 'feed-status' }, 'connecting');
+  const bestBidEl = h('span', { class: 'num' }, '—');
+  const bestAskEl = h('span', { class: 'num' }, '—');
   const counters = h('span', { class: 'muted small' });
   const summary = h('div', { class: 'summary' });
   const settlement = h('div', { class: 'settlement' });
@@ -129,6 +131,9 @@ export function mount(root, { symbol }) {
       setRow(bidRows[i], bids[i], bidCum[i], maxCum);
     }
     const bb = bids[0]; const ba = asks[0];
+    const bestBid = bb ? tickUsd(bb.price) : '—'; const bestAsk = ba ? tickUsd(ba.price) : '—';
+    if (bestBidEl.textContent !== bestBid) bestBidEl.textContent = bestBid;
+    if (bestAskEl.textContent !== bestAsk) bestAskEl.textContent = bestAsk;
     const spreadText = bb && ba ? `spread ${ba.price - bb.price} tick${ba.price - bb.price === 1 ? '' : 's'} · mid ${midUsd(ba.price + bb.price)}` : 'one-sided book';
     if (spread.textContent !== spreadText) spread.textContent = spreadText;
     const s = feed.stats;
@@ -203,21 +208,19 @@ export function mount(root, { symbol }) {
   // ---- summary, settlement window and the price series, every 2 s
   const summaryCountdown = h('span', { class: 'num' });
   const stopPoll = every(2000, async () => {
-    let markets; let globals;
+    let markets; let status;
     try {
-      [markets, globals] = await Promise.all([loadMarkets(), loadGlobals()]);
+      [markets, status] = await Promise.all([loadMarkets(), getStatus()]);
     } catch (e) {
       clear(summary).append(errorBox(e));
       return;
     }
     market = markets.bySymbol.get(symbol);
     if (!market) { clear(summary).append(errorBox({ message: `no market ${symbol}` })); return; }
-    blockTime = globals.record.time;
-    let ix = null;
-    try { ix = await loadIndex(market.index); indexRecord = ix.record; } catch { ix = null; }
-    const height = ix?.height ?? globals.height;
+    blockTime = status.time;
+    const height = status.height;
     marks.push({ x: height, y: Number(market.mark_usd) });
-    if (indexRecord?.price != null) indexPoints.push({ x: height, y: Number(indexRecord.price) / 1e6 });
+    if (market.index_price_usd !== null) indexPoints.push({ x: height, y: Number(market.index_price_usd) });
     for (const list of [marks, indexPoints]) if (list.length > HISTORY) list.splice(0, list.length - HISTORY);
     chartDirty = true;
     schedule();
@@ -227,9 +230,9 @@ export function mount(root, { symbol }) {
     clear(summary).append(
       item('status', h('span', {}, light(marketStatusClass(market.status)), ' ', market.status)),
       item('mark', `${dollars(market.mark_usd)}`),
-      item('index', indexRecord?.price != null ? `${usd(indexRecord.price, 4)}${indexRecord.fresh ? '' : ' (stale)'}` : '—'),
-      item('best bid', market.best_bid_usd ? `${dollars(market.best_bid_usd)}` : '—', 'bid'),
-      item('best ask', market.best_ask_usd ? `${dollars(market.best_ask_usd)}` : '—', 'ask'),
+      item('index', market.index_price_usd !== null ? `${dollars(market.index_price_usd)}${market.index_fresh ? '' : ' (stale)'}` : '—'),
+      item('best bid', bestBidEl, 'bid'),
+      item('best ask', bestAskEl, 'ask'),
       item('open interest', `${market.open_interest} lots`),
       item('expires in', summaryCountdown),
       item('tick / lot tick value', `${dollars(market.tick_size_usd)} / ${dollars(market.lot_tick_value_usd)}`),
@@ -244,11 +247,11 @@ export function mount(root, { symbol }) {
     if (market.status === 'settled') {
       settlement.append(h('div', { class: 'notice' }, `Settled at expiry ${isoTime(market.expiry)}; final mark ${dollars(market.mark_usd)}.`));
     } else if (blockTime >= start || market.status === 'settling') {
-      const twap = indexRecord ? twapAverage(indexRecord.twap, start, Math.min(blockTime, market.expiry)) : null;
+      const twap = market.settlement_twap_usd;
       const done = Math.min(1, Math.max(0, (blockTime - start) / market.settlement_window_ms));
       settlement.append(h('div', { class: 'notice open' },
         h('strong', {}, 'Settlement window open'), ` — ${isoTime(start)} → ${isoTime(market.expiry)} (${duration(market.settlement_window_ms)}), `,
-        `${Math.round(done * 100)} % elapsed; index TWAP so far: ${twap === null ? '— (no checkpoint in the window yet)' : `${usd(twap, 4)}`}`,
+        `${Math.round(done * 100)} % elapsed; index TWAP so far: ${twap === null ? '— (no checkpoint in the window yet)' : dollars(twap)}`,
         h('div', { class: 'progress' }, h('div', { style: { width: `${done * 100}%` } }))));
     } else {
       settlement.append(h('div', { class: 'muted small' }, `Settlement window (${duration(market.settlement_window_ms)} of index TWAP) opens ${isoTime(start)}, in ${countdown(start - blockTime)}.`));

@@ -1,16 +1,14 @@
 // view-markets.js — every contract: prices, top of book, interest, status, expiry, terms in USD.
 //
-// Data: `GET /v1/markets` every 3 s (mark, best bid/ask, open interest, status, expiry, terms
-// and their `*_usd` forms); the index price and TWAP from each index's state record
-// (`GET /v1/state/06‖id`, proof verified in the browser; /v1/markets names only the index id);
-// the block time from the globals record (`GET /v1/state/00`). The TWAP is the ledger's own
-// accumulator averaged over the market's settlement window ending at the last block time
-// (`Twap::average`), i.e. what settlement would use if the contract expired now.
+// Data: `GET /v1/markets` every 3 s (mark, index price and freshness, index TWAP, best bid/ask,
+// open interest, status, expiry, terms and their `*_usd` forms) and `GET /v1/status` (height,
+// block time). The TWAP is the ledger's own accumulator averaged over the market's settlement
+// window's length ending at the last block time (`index_twap_usd`), i.e. what settlement would
+// use if the contract expired now.
 
-import { dollars, microUsd, usdText } from './codec.js';
-import { loadGlobals, loadIndex, loadMarkets } from './data.js';
+import { dollars, usdText } from './codec.js';
+import { getStatus, loadMarkets } from './data.js';
 import { clear, countdown, duration, errorBox, h, isoTime, light, link, table } from './dom.js';
-import { twapAverage } from './records.js';
 import { every, marketStatusClass, tc } from './view-common.js';
 
 export const NAME = 'markets';
@@ -27,43 +25,31 @@ export function mount(root) {
     h('section', {}, prices),
     h('h2', {}, 'Contract terms (USD)'), terms,
     h('p', { class: 'note' },
-      'Prices in USD per quoted unit (per 1M output tokens, or per H100-hour). Index and TWAP come from each index\'s ',
-      'state record, its Merkle proof checked in this browser: the API\'s /v1/markets gives only the index id. ',
-      'TWAP = the ledger\'s time-weighted index average over the settlement window ending at the last block time.'),
+      'Prices in USD per quoted unit (per 1M output tokens, or per H100-hour). Index = the lower median of a quorum of ',
+      'members\' fresh observations (stale: no fresh quorum; the last good price stands). ',
+      'TWAP = the ledger\'s time-weighted index average over the settlement window\'s length ending at the last block time.'),
   );
   const countdowns = [];
   const tick = setInterval(() => { for (const [el, expiry] of countdowns) el.textContent = countdown(expiry - Date.now()); }, 1000);
 
   const stop = every(3000, async () => {
-    let markets; let globals; const indexes = new Map();
+    let markets; let status;
     try {
-      [markets, globals] = await Promise.all([loadMarkets(), loadGlobals()]);
-      const ids = [...new Set(markets.list.map((m) => m.index))];
-      await Promise.all(ids.map(async (id) => {
-        try { indexes.set(id, await loadIndex(id)); } catch (e) { indexes.set(id, { error: e }); }
-      }));
+      [markets, status] = await Promise.all([loadMarkets(), getStatus()]);
     } catch (e) {
       clear(prices).append(errorBox(e));
       tc().errors.push(e.message);
       return;
     }
-    const now = globals.record.time;
-    head.textContent = `height ${globals.height} · block time ${isoTime(now)} · ${markets.list.length} contracts`;
+    head.textContent = `height ${status.height} · block time ${isoTime(status.time)} · ${markets.list.length} contracts`;
     countdowns.length = 0;
-    const rows = markets.list.map((m) => {
-      const ix = indexes.get(m.index);
-      const rec = ix?.record;
-      const twap = rec ? twapAverage(rec.twap, now - m.settlement_window_ms, now) : null;
-      return { m, ix, rec, twap };
-    });
+    const rows = markets.list.map((m) => ({ m }));
     const price = (usd) => h('span', { class: 'num' }, usdText(usd));
-    const indexCell = ({ ix, rec }) => {
-      if (!ix || ix.error) return h('span', { class: 'bad' }, ix?.error?.message ?? '—');
-      if (!rec || rec.price === null) return h('span', { class: 'muted' }, 'no price yet');
+    const indexCell = ({ m }) => {
+      if (m.index_price_usd === null) return h('span', { class: 'muted' }, 'no price yet');
       return h('span', {},
-        h('span', { class: 'num' }, microUsd(rec.price, 4)), ' ',
-        h('span', { class: rec.fresh ? 'tag ok' : 'tag warn', title: `${rec.submissions.length} members' observations; ${rec.name}` }, rec.fresh ? 'fresh' : 'stale'),
-        ix.proofError ? h('span', { class: 'tag bad', title: ix.proofError }, 'proof failed') : h('span', { class: 'tag', title: `proof verified against the state root at height ${ix.height}` }, '✓'));
+        h('span', { class: 'num' }, usdText(m.index_price_usd)), ' ',
+        h('span', { class: m.index_fresh ? 'tag ok' : 'tag warn', title: m.index_name ?? '' }, m.index_fresh ? 'fresh' : 'stale'));
     };
     const expiryCell = ({ m }) => {
       const el = h('span', { class: 'num' }, countdown(m.expiry - Date.now()));
@@ -75,7 +61,7 @@ export function mount(root) {
       { label: 'Status', value: ({ m }) => h('span', {}, light(marketStatusClass(m.status)), ' ', m.status) },
       { label: 'Index', class: 'r', value: indexCell },
       { label: 'Mark', class: 'r', value: ({ m }) => price(m.mark_usd) },
-      { label: 'TWAP', class: 'r', value: ({ m, twap }) => h('span', { title: `over ${duration(m.settlement_window_ms)} to the last block` }, twap === null ? '—' : h('span', { class: 'num' }, microUsd(twap, 4))) },
+      { label: 'TWAP', class: 'r', value: ({ m }) => h('span', { title: `over ${duration(m.settlement_window_ms)} to the last block` }, m.index_twap_usd === null ? '—' : h('span', { class: 'num' }, usdText(m.index_twap_usd))) },
       { label: 'Bid', class: 'r bid', value: ({ m }) => price(m.best_bid_usd) },
       { label: 'Ask', class: 'r ask', value: ({ m }) => price(m.best_ask_usd) },
       { label: 'Open interest (lots)', class: 'r', value: ({ m }) => h('span', { class: 'num' }, m.open_interest) },
@@ -95,7 +81,7 @@ export function mount(root) {
       { label: 'Settlement window', class: 'r', value: ({ m }) => duration(m.settlement_window_ms) },
       { label: 'Expiry', class: 'r', value: ({ m }) => isoTime(m.expiry) },
     ], rows));
-    Object.assign(tc(), { ready: true, markets: rows.map(({ m, rec, twap }) => ({ symbol: m.symbol, mark: m.mark, index: rec?.price?.toString() ?? null, twap: twap?.toString() ?? null })) });
+    Object.assign(tc(), { ready: true, markets: rows.map(({ m }) => ({ symbol: m.symbol, mark: m.mark, index: m.index_price_usd, twap: m.index_twap_usd })) });
   });
   return () => { stop(); clearInterval(tick); };
 }

@@ -8,15 +8,14 @@ import { vectors } from './vectors.mjs';
 import { concat, fromHex, sha256, toHex, u32le, u64le } from '../codec.js';
 import { decodeStateProof } from '../proof.js';
 import {
-  accountKey, decodeAccount, decodeCertificate, decodeIndex, hasEd25519, indexKey, PRECOMMIT,
-  readHeader, twapAverage, verifyCertificate, votePreimage,
+  accountKey, decodeAccount, decodeCertificate, hasEd25519, PRECOMMIT,
+  readHeader, verifyCertificate, votePreimage,
 } from '../records.js';
 import { blockTxs, readTx, txRoot } from '../txs.js';
 import { Reader } from '../codec.js';
 
 test('state keys', () => {
   assert.equal(toHex(accountKey(5)), '010000000000000005');
-  assert.equal(toHex(indexKey(2)), '0600000002');
 });
 
 test('the account-5 vector decodes to what the document says', () => {
@@ -105,24 +104,3 @@ test('a block\'s txs are split from its bytes and their root is RFC 6962\'s', as
   await assert.rejects(blockTxs(concat(block, new Uint8Array([1]))), /trailing/);
 });
 
-test('an index record decodes and its TWAP follows Twap::average', () => {
-  const name = new TextEncoder().encode('h100');
-  const i128 = (v) => { const b = new Uint8Array(16); const dv = new DataView(b.buffer); dv.setBigUint64(0, BigInt.asUintN(64, v), true); dv.setBigInt64(8, v >> 64n, true); return b; };
-  // Price 100 from t=0, 200 from t=60,000; checkpoints at 0 (∫ = 0) and 60,000 (∫ = 6,000,000).
-  const bytes = concat(
-    u64le(name.length), name,
-    u64le(1), u64le(2), u32le(1), i128(200n), u64le(60_000), // one observation, member 2
-    new Uint8Array([1]), i128(200n), new Uint8Array([1]), // price Some(200), fresh
-    new Uint8Array([1]), i128(200n), u64le(60_000), // current (200 since 60,000)
-    i128(6_000_000n),
-    u64le(2), u64le(0), i128(0n), u64le(60_000), i128(6_000_000n),
-  );
-  const ix = decodeIndex(bytes);
-  assert.equal(ix.name, 'h100');
-  assert.equal(ix.price, 200n);
-  assert.equal(ix.fresh, true);
-  assert.equal(ix.submissions[0].member, 2);
-  assert.equal(twapAverage(ix.twap, 0, 120_000), 150n);
-  assert.equal(twapAverage(ix.twap, 1, 120_000), 200n, 'from the first checkpoint at or after `from`');
-  assert.equal(twapAverage(ix.twap, 120_001, 130_000), null, 'no checkpoint in the window');
-});

@@ -1,6 +1,6 @@
 // scenario.mjs — the console's end-to-end checks that act on the network while a page watches:
-// a scripted order seen on the ladder and its trade on the tape; a validator killed turning red
-// on the network page and green again once restarted.
+// a scripted order seen on the ladder and its trade on the tape; a clearing event on the risk
+// page; a validator killed turning red on the network page and green again once restarted.
 //
 // Promises: every action goes through what ships — the `tokenbook` CLI signs and submits (a
 // governance listing by three members, a resting sell, a crossing IOC buy), and the validator is
@@ -66,6 +66,20 @@ export class Devnet {
     if (!receipt.events.some((e) => e.event === 'market_listed')) throw new Error(`${symbol} was not listed: ${JSON.stringify(receipt)}`);
   }
 
+  /** Governance moves `micro` micro-USD of fees to the insurance fund (member 0 proposes, the
+   *  others approve until the quorum enacts it); the enacting receipt. */
+  async fundInsurance(micro) {
+    let receipt = await this.cli(this.member(0), 'gov', 'propose', JSON.stringify({ fund_insurance: { amount: String(micro) } }));
+    const proposal = receipt.events.find((e) => e.event === 'proposal_opened')?.proposal;
+    if (proposal === undefined) throw new Error(`the funding was not opened: ${JSON.stringify(receipt)}`);
+    const members = this.manifest.validators.length;
+    for (let approvals = 1, i = 1; approvals * 3 <= members * 2; approvals++, i++) {
+      receipt = await this.cli(this.member(i), 'gov', 'approve', String(proposal));
+    }
+    if (!receipt.events.some((e) => e.event === 'insurance_funded')) throw new Error(`the insurance fund was not funded: ${JSON.stringify(receipt)}`);
+    return receipt;
+  }
+
   /** Validator `i`'s process id (the devnet's pids file, or the one this module restarted). */
   pid(i) {
     const mine = this.restarted.find((r) => r.index === i);
@@ -128,6 +142,26 @@ export async function orderOnLadderAndTape(browser, base, devnet, shots) {
     const crossSeen = Date.now() - t;
     await page.screenshot(join(shots, 'market-scripted.png'));
     return { symbol, price, restCliMs: committedRest, restOnLadderMs: restSeen, crossCliMs: committedCross, tradeOnTapeMs: crossSeen };
+  } finally {
+    page.close();
+  }
+}
+
+/** The risk page lists a clearing event no account's stream names: governance funding the
+ *  insurance fund, with the receipt's height. */
+export async function clearingEventIsListed(browser, base, devnet, shots) {
+  const page = await browser.open(`${base}/#/clearing`);
+  try {
+    await page.waitFor('window.tokenbookConsole?.clearing?.readThrough > 0', 20000);
+    const t = Date.now();
+    const receipt = await devnet.fundInsurance(1_000_000);
+    const row = `[...document.querySelectorAll('table tbody tr')].some((r) => r.cells.length === 4
+      && r.cells[0].textContent === ${JSON.stringify(String(receipt.height))} && r.cells[2].textContent === 'insurance_funded')`;
+    await page.waitFor(row, 15000)
+      .catch((e) => { throw new Error(`the insurance funding at height ${receipt.height} is not listed: ${e.message}`); });
+    const shown = Date.now() - t;
+    await page.screenshot(join(shots, 'clearing-event.png'));
+    return { height: receipt.height, listedMs: shown };
   } finally {
     page.close();
   }

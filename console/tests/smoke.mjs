@@ -7,8 +7,9 @@
 // certificate checked; an account's proof verified; the clearing page's funds and event window);
 // exits 1 naming the first page that did not. Screenshots go to --out. With --net (a devnet's
 // directory) and --bin (its binaries), it then acts on the network while pages watch
-// (console/tests/scenario.mjs): a scripted order on the ladder and its trade on the tape, and the
-// last validator killed turning red and, restarted, green.
+// (console/tests/scenario.mjs): a scripted order on the ladder and its trade on the tape, a
+// clearing event (governance funding the insurance fund) on the risk page, and the last
+// validator killed turning red and, restarted, green.
 //
 //   node --experimental-websocket console/tests/smoke.mjs --console http://127.0.0.1:8700
 //        --out DIR [--symbol SYMBOL] [--account 5] [--synthetic SYMBOL] [--seconds 10]
@@ -17,7 +18,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch } from './browser.mjs';
-import { Devnet, killedValidatorTurnsRed, orderOnLadderAndTape } from './scenario.mjs';
+import { clearingEventIsListed, Devnet, killedValidatorTurnsRed, orderOnLadderAndTape } from './scenario.mjs';
 
 const args = { console: 'http://127.0.0.1:8700', out: 'console-shots', symbol: null, account: '5', synthetic: null, seconds: '10', net: null, bin: null, chromium: process.env.CHROMIUM ?? 'chromium' };
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1];
@@ -55,10 +56,11 @@ try {
   await visit('block', `#/block/${height}`, 'window.tokenbookConsole?.block?.txRootOk !== undefined', 'window.tokenbookConsole.block');
   await visit('account', `#/account/${args.account}`, 'window.tokenbookConsole?.account?.proof?.pending === false && window.tokenbookConsole.account.equity',
     'window.tokenbookConsole.account', { settle: 2000 });
-  await visit('clearing', '#/clearing', 'window.tokenbookConsole?.clearing?.accountsWatched > 0 && window.tokenbookConsole.clearing.height',
+  await visit('clearing', '#/clearing', 'window.tokenbookConsole?.clearing?.readThrough > 0 && window.tokenbookConsole.clearing.height',
     'window.tokenbookConsole.clearing', { settle: 3000 });
   if (devnet) {
     summary.scriptedOrder = await orderOnLadderAndTape(browser, args.console, devnet, args.out);
+    summary.clearingEvent = await clearingEventIsListed(browser, args.console, devnet, args.out);
     summary.validatorKilled = await killedValidatorTurnsRed(browser, args.console, devnet, args.out, devnet.manifest.validators.length - 1);
   }
   if (args.synthetic) {

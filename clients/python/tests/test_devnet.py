@@ -373,6 +373,26 @@ class Devnet(unittest.TestCase):
         self.assertEqual(str(self.client.ticks_to_price(self.symbol, market["mark"])),
                          market["mark_usd"])
 
+    def test_index_and_clearing_events(self):
+        market = self.client.market(self.symbol)
+        self.assertRegex(market["index_price_usd"], r"^\d+\.\d{6}$")
+        self.assertIsInstance(market["index_fresh"], bool)
+        status = self.client.status()
+        self.assertLess(abs(status["time"] - time.time() * 1000), 120_000, "block time near now")
+        page = self.client.clearing_events()
+        self.assertGreaterEqual(page["until_height"], page["from_height"] - 1)
+        for item in page["events"]:
+            self.assertIn(item["event"]["event"], {"liquidated", "deleveraged", "insurance_paid",
+                                                   "insurance_funded", "default_covered",
+                                                   "guaranty_used", "bad_debt"})
+        later = self.client.clearing_events(since_ms=status["time"] + 3_600_000)
+        self.assertEqual((later["events"], later["next_from_height"]), ([], None))
+        both = self.client.clearing_events(since_ms=1, from_height=page["until_height"] + 1)
+        self.assertEqual(both["from_height"], page["until_height"] + 1, "the later start")
+        with self.assertRaises(ApiError) as refused:
+            self.client.clearing_events(limit="many")
+        self.assertEqual((refused.exception.status, refused.exception.code), (400, "bad_query"))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -142,6 +142,14 @@ class Client:
         """``GET /v1/clearing``."""
         return self._get("/v1/clearing")
 
+    def clearing_events(self, since_ms: Optional[int] = None, from_height: Optional[int] = None,
+                        limit: Optional[int] = None) -> Dict[str, Any]:
+        """``GET /v1/clearing/events``: every account's liquidations, ADL and default-waterfall
+        events, oldest first (default: the last day of block time); continue a page with
+        ``from_height=answer["next_from_height"]``."""
+        return self._get("/v1/clearing/events", since_ms=since_ms, from_height=from_height,
+                         limit=limit)
+
     def key(self, public_key: Union[bytes, str]) -> Dict[str, Any]:
         """``GET /v1/keys/{public_key}``: the account a key signs for."""
         return self._get(f"/v1/keys/{_hex(public_key)}")

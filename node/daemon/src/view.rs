@@ -117,6 +117,9 @@ pub struct GlobalsView {
     /// Each market whose settlement window is open at this height: the index's time-weighted
     /// average since the window opened (micro-USD; `None` until the window holds a checkpoint).
     pub settlement_twaps: BTreeMap<MarketId, Option<Cash>>,
+    /// Each market's index time-weighted average over the last `settlement_window_ms` up to
+    /// this height's block time (micro-USD; `None` without a checkpoint in that span).
+    pub rolling_twaps: BTreeMap<MarketId, Option<Cash>>,
 }
 
 /// One index as the API shows it.
@@ -155,8 +158,17 @@ impl GlobalsView {
                 })
                 .collect(),
             settlement_twaps: settlement_twaps(ledger),
+            rolling_twaps: rolling_twaps(ledger),
         }
     }
+}
+
+/// Every market's index TWAP over its settlement window's length, up to now.
+fn rolling_twaps(ledger: &LedgerState) -> BTreeMap<MarketId, Option<Cash>> {
+    let now = ledger.time;
+    let span = |m: &Market| Timestamp::new(now.get().saturating_sub(m.spec.settlement_window_ms));
+    let twap = |m: &Market| ledger.indexes.get(&m.spec.index)?.twap.average(span(m), now);
+    ledger.markets.values().map(|m| (m.id, twap(m))).collect()
 }
 
 /// The settlement TWAP so far of every market whose settlement window is open (as the ledger

@@ -3,16 +3,15 @@
 //! through the store's clearing index (so a day of them costs the heights that had one, not
 //! every height).
 //!
-//! Promises: `since_ms` (default: a day before the last block's time) or `from_height` picks
-//! the first height; at most `limit` events (default and most 1,000), always whole heights, and
+//! Promises: the first height is the later of `from_height` and the first block at or after
+//! `since_ms` (with neither: a day before the last block's time); at most `limit` events (default and most 1,000), always whole heights, and
 //! `next_from_height` says where to continue when more remain. Every event carries its height
 //! and block time.
 
-use super::errors::{ApiError, ApiQuery};
+use super::errors::ApiQuery;
 use super::reads::{blocking, store_failure, view};
 use super::{ApiResult, ApiState};
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -44,31 +43,24 @@ pub(super) async fn events(
     State(state): State<ApiState>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> ApiResult {
-    if query.from_height.is_some() && query.since_ms.is_some() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_query",
-            "give from_height or since_ms, not both",
-        ));
-    }
     let limit = query.limit.unwrap_or(MAX_EVENTS).clamp(1, MAX_EVENTS);
     let view = view(&state);
     let until = view.height;
-    let since = query.since_ms.unwrap_or_else(|| view.globals.time.get().saturating_sub(DAY_MS));
-    let from = query.from_height;
+    let since = match (query.since_ms, query.from_height) {
+        (Some(t), _) => Some(t),
+        (None, None) => Some(view.globals.time.get().saturating_sub(DAY_MS)),
+        (None, Some(_)) => None,
+    };
+    let from_height = query.from_height.map(Height::new);
+    let past_end = Height::new(until.get().saturating_add(1));
     let page = blocking(&state, move |store| {
-        let from = match from {
-            Some(h) => Some(Height::new(h)),
-            None => store.height_at_time(since)?,
+        let by_time = match since {
+            // No block that late: start past the end.
+            Some(t) => Some(store.height_at_time(t)?.unwrap_or(past_end)),
+            None => None,
         };
-        match from {
-            Some(from) => read_page(store, from, until, limit),
-            None => Ok(Page {
-                from: Height::new(until.get().saturating_add(1)),
-                events: Vec::new(),
-                next: None,
-            }),
-        }
+        let from = by_time.max(from_height).unwrap_or(past_end);
+        read_page(store, from, until, limit)
     })
     .await?
     .map_err(|e| store_failure(&e))?;

@@ -397,6 +397,8 @@ pub(super) async fn markets(State(state): State<ApiState>) -> ApiResult {
             entry["index_price"] = json!(index_price.map(|p| p.get().to_string()));
             entry["index_price_usd"] = json!(index_price.map(usd));
             entry["index_fresh"] = json!(index.is_some_and(|i| i.fresh));
+            let rolling = view.globals.rolling_twaps.get(&m.id).copied().flatten();
+            entry["index_twap_usd"] = json!(rolling.map(usd));
             entry["settlement_window_open"] = json!(twap.is_some());
             entry["settlement_twap_usd"] = json!(twap.copied().flatten().map(usd));
             entry
