@@ -178,6 +178,10 @@ pub struct BlockSize {
     pub max_bytes: usize,
     /// Pause after a commit before the next height starts (ms).
     pub interval_ms: u64,
+    /// With nothing pending, the next height waits for a tx, a peer starting it, or this many
+    /// ms after the commit (the heartbeat that keeps block time moving); 0 makes a block every
+    /// `interval_ms` whatever is pending.
+    pub heartbeat_ms: u64,
 }
 
 /// Store settings.
@@ -259,7 +263,7 @@ impl Default for MempoolLimits {
 
 impl Default for BlockSize {
     fn default() -> Self {
-        BlockSize { max_txs: 10_000, max_bytes: 4 << 20, interval_ms: 50 }
+        BlockSize { max_txs: 10_000, max_bytes: 4 << 20, interval_ms: 50, heartbeat_ms: 1_000 }
     }
 }
 

@@ -243,6 +243,7 @@ fn block_limits(config: &Config) -> BlockLimits {
         max_txs: config.block.max_txs,
         max_bytes: config.block.max_bytes,
         interval_ms: config.block.interval_ms,
+        heartbeat_ms: config.block.heartbeat_ms,
         max_future_time_ms: config.consensus.max_future_time_ms,
     }
 }

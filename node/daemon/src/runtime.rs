@@ -137,7 +137,7 @@ pub fn set_clock_offset_ms(ms: i64) {
 #[derive(Clone, Copy, Debug)]
 enum Timer {
     Consensus(Timeout),
-    NextHeight,
+    NextHeight(Height),
     /// The driver's gossip tick (re-send and relay).
     Gossip,
     /// Gossip the txs clients submitted since the last flush.
@@ -183,6 +183,43 @@ struct Loop<N> {
     view: watch::Sender<Arc<ReadView>>,
     /// Peers connected when last looked.
     peers_seen: usize,
+    /// Commits since the last progress line.
+    progress: Progress,
+}
+
+/// How often the steady-state progress line is logged (each commit is logged at DEBUG).
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What the node committed since the last progress line.
+#[derive(Debug)]
+struct Progress {
+    since: Instant,
+    heights: u64,
+    txs: u64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress { since: Instant::now(), heights: 0, txs: 0 }
+    }
+
+    /// Counts a commit; once a minute, logs one INFO line with the minute's totals.
+    fn commit(&mut self, height: Height, txs: usize, peers: usize) {
+        self.heights += 1;
+        self.txs += txs as u64;
+        let elapsed = self.since.elapsed();
+        if elapsed >= PROGRESS_EVERY {
+            tracing::info!(
+                height = height.get(),
+                heights = self.heights,
+                txs = self.txs,
+                peers,
+                secs = elapsed.as_secs(),
+                "progress"
+            );
+            *self = Progress::new();
+        }
+    }
 }
 
 /// Starts the node's loop; returns its handles and the task's result future.
@@ -213,6 +250,7 @@ pub fn spawn<N: Network + 'static>(
         members: BTreeSet::new(),
         view,
         peers_seen: 0,
+        progress: Progress::new(),
     };
     let task = tokio::spawn(run(driver, initial, state, commands_rx, shutdown));
     (
@@ -267,7 +305,7 @@ async fn run<N: Network>(
                                             kind = ?timeout.kind, "timeout fired");
                             driver.on_timeout(timeout, now_ms())?
                         }
-                        Some(Timer::NextHeight) => driver.start_next_height(now_ms())?,
+                        Some(Timer::NextHeight(height)) => driver.on_next_height(height, now_ms())?,
                         Some(Timer::Gossip) => driver.on_gossip(now_ms())?,
                         Some(Timer::GossipTxs) => {
                             state.flush_gossip();
@@ -428,7 +466,9 @@ impl<N: Network> Loop<N> {
                 Action::Schedule { timeout, after_ms } => {
                     self.schedule(Timer::Consensus(timeout), after_ms);
                 }
-                Action::NextHeight { after_ms } => self.schedule(Timer::NextHeight, after_ms),
+                Action::NextHeight { height, after_ms } => {
+                    self.schedule(Timer::NextHeight(height), after_ms);
+                }
                 Action::Gossip { after_ms } => self.schedule(Timer::Gossip, after_ms),
                 Action::Committed { height, root, receipts, touched, dropped } => {
                     let receipts: Arc<BlockReceipts> = Arc::from(receipts);
@@ -440,7 +480,8 @@ impl<N: Network> Loop<N> {
                     });
                     self.observe_commit(driver, receipts.receipts.len());
                     self.follow_validators(driver);
-                    tracing::info!(height = height.get(), txs = receipts.receipts.len(), %root, "committed");
+                    tracing::debug!(height = height.get(), txs = receipts.receipts.len(), %root, "committed");
+                    self.progress.commit(height, receipts.receipts.len(), self.net.peers());
                     let _ = self.commits.send(Commit { height, root, receipts });
                 }
                 Action::Evidence(evidence) => {

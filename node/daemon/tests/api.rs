@@ -50,6 +50,7 @@ async fn node_full(
         max_txs: block_txs,
         max_bytes: 1 << 20,
         interval_ms: 50,
+        heartbeat_ms: 0,
         max_future_time_ms: 1_000,
     };
     let (driver, initial) = Driver::start(

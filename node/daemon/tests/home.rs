@@ -76,7 +76,6 @@ fn the_binary_runs_a_single_validator_chain_and_stops_on_sigterm() {
     let output = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "exit {:?}: {log}", output.status);
-    assert!(log.contains("committed"), "no block committed in 4 s: {log}");
     assert!(log.contains("stopping"), "{log}");
     // The store reopens at the height reached.
     let store = tokenbook_store::Store::open(
@@ -84,7 +83,10 @@ fn the_binary_runs_a_single_validator_chain_and_stops_on_sigterm() {
         tokenbook_store::StoreConfig::new(common::CHAIN),
     )
     .unwrap();
-    assert!(store.height().unwrap().get() >= 1);
+    // Nothing was submitted: heights came by the heartbeat (1 s), not every 50 ms interval
+    // (which made ~80 in 4 s before idle waits).
+    let height = store.height().unwrap().get();
+    assert!((2..=8).contains(&height), "an idle validator reached height {height} in 4 s: {log}");
     // A genesis for another chain is refused with a clear reason.
     let mut other = common::genesis_of(1);
     other.chain_id = "another-chain".into();

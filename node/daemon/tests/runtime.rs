@@ -38,6 +38,7 @@ async fn four_nodes_on_tokio_commit_the_same_blocks() {
             max_txs: 1_000,
             max_bytes: 1 << 20,
             interval_ms: 20,
+            heartbeat_ms: 0,
             max_future_time_ms: 1_000,
         };
         let now = runtime::now_ms();

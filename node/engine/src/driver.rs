@@ -90,9 +90,11 @@ pub enum Action {
         /// Delay.
         after_ms: u64,
     },
-    /// Call [`Driver::start_next_height`] after `after_ms` (the pause after a commit, which also
-    /// keeps a lone validator from deciding heights in a tight loop).
+    /// Call [`Driver::on_next_height`] with `height` after `after_ms` (the pause after a
+    /// commit, which also keeps a lone validator from deciding heights in a tight loop).
     NextHeight {
+        /// The height to start.
+        height: Height,
         /// Delay.
         after_ms: u64,
     },
@@ -146,6 +148,11 @@ pub struct BlockLimits {
     /// Pause between committing a height and starting the next (Tendermint's commit timeout):
     /// txs gather meanwhile.
     pub interval_ms: u64,
+    /// With nothing pending at a commit, the next height waits for a tx (then starts
+    /// `interval_ms` after the commit, as usual), a peer already deciding it, or this long
+    /// after the commit — the heartbeat that keeps the block clock (oracle freshness, expiries,
+    /// settlement) moving on an idle network. 0: every height starts after `interval_ms`.
+    pub heartbeat_ms: u64,
     /// A proposed block whose time is further ahead of this node's clock is invalid (ms).
     pub max_future_time_ms: u64,
 }
@@ -203,6 +210,9 @@ pub struct Driver<S = Store> {
     highest_seen: Height,
     /// When this node committed its latest height (ms).
     committed_at: u64,
+    /// The next height waits for a tx (nothing was pending at the commit): see
+    /// [`BlockLimits::heartbeat_ms`].
+    idle: bool,
     /// Snapshots for new nodes' state sync (`None`: not served).
     snapshots: Option<SnapshotServer>,
     /// A Byzantine behaviour (tests of the real node only).
@@ -256,6 +266,7 @@ impl<S: ChainStore> Driver<S> {
             sync_ahead_bytes: 0,
             highest_seen: Height::new(0),
             committed_at: now_ms,
+            idle: false,
             snapshots: None,
             #[cfg(feature = "misbehave")]
             misbehave: None,
@@ -341,12 +352,7 @@ impl<S: ChainStore> Driver<S> {
         let verdicts = self.mempool.admit_batch(txs.clone(), self.executor.ledger());
         let admitted: Vec<Tx> =
             txs.into_iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(tx, _)| tx).collect();
-        let actions = if admitted.is_empty() {
-            Vec::new()
-        } else {
-            vec![Action::Broadcast(Message::Txs(admitted))]
-        };
-        (verdicts, actions)
+        (verdicts, self.gossip_admitted(admitted))
     }
 
     /// Txs from a client whose signatures were verified off this task: one verdict per tx; the
@@ -359,12 +365,54 @@ impl<S: ChainStore> Driver<S> {
         let verdicts = self.mempool.admit_verified(txs, self.executor.ledger());
         let admitted: Vec<Tx> =
             kept.into_iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(tx, _)| tx).collect();
-        let actions = if admitted.is_empty() {
-            Vec::new()
-        } else {
-            vec![Action::Broadcast(Message::Txs(admitted))]
+        (verdicts, self.gossip_admitted(admitted))
+    }
+
+    /// Gossips txs a client sent and this node admitted; they end an idle wait.
+    fn gossip_admitted(&mut self, admitted: Vec<Tx>) -> Vec<Action> {
+        if admitted.is_empty() {
+            return Vec::new();
+        }
+        let mut actions = self.wake();
+        actions.push(Action::Broadcast(Message::Txs(admitted)));
+        actions
+    }
+
+    /// Ends an idle wait because a tx is pending: the next height starts `interval_ms` after
+    /// the commit (now, if that has passed), as it would have had the tx come earlier.
+    fn wake(&mut self) -> Vec<Action> {
+        if !self.idle {
+            return Vec::new();
+        }
+        self.idle = false;
+        let since = self.now_ms.saturating_sub(self.committed_at);
+        let after_ms = self.limits.interval_ms.saturating_sub(since);
+        vec![Action::NextHeight { height: self.next_height(), after_ms }]
+    }
+
+    /// Whether `message` shows a validator already deciding the height this node waits idle to
+    /// start: a proposal or vote for it, signed by one of its validators. (A forged one cannot
+    /// start it; a real one means this node's turn may have come.)
+    fn shows_next_height_started(&self, message: &Message) -> bool {
+        let next = self.executor.height().next();
+        if !self.idle || self.core.height().next() != next {
+            return false;
+        }
+        let ledger = self.executor.ledger();
+        let member = |h: Height, k: &tokenbook_protocol::PublicKey| {
+            Some(h) == next && ledger.validator_set_for(h).get(k).is_some()
         };
-        (verdicts, actions)
+        match message {
+            Message::Proposal { proposal, .. } => {
+                member(proposal.payload.height, &proposal.payload.proposer)
+                    && Ed25519.proposal(&ledger.chain_id, proposal)
+            }
+            Message::Vote(vote) => {
+                member(vote.payload.height, &vote.payload.validator)
+                    && Ed25519.vote(&ledger.chain_id, vote)
+            }
+            _ => false,
+        }
     }
 
     /// A timer set by [`Action::Schedule`] fired.
@@ -398,6 +446,9 @@ impl<S: ChainStore> Driver<S> {
             None => Vec::new(),
         };
         actions.extend(self.answer_lagging_peer(from, &message)?);
+        if self.shows_next_height_started(&message) {
+            actions.extend(self.begin_next_height(now_ms)?);
+        }
         actions.extend(self.dispatch(from, message)?);
         Ok(self.emit(actions))
     }
@@ -505,10 +556,11 @@ impl<S: ChainStore> Driver<S> {
         let forged = verdicts.iter().zip(&signatures).position(|(verdict, signature)| {
             matches!(verdict, Err(AdmitError::Signature(_))) && !r_has_torsion(signature)
         });
-        forged
-            .map(|i| Action::Penalize(from, format!("gossiped tx {i} has a bad signature")))
-            .into_iter()
-            .collect()
+        let mut actions = if verdicts.iter().any(Result::is_ok) { self.wake() } else { Vec::new() };
+        actions.extend(
+            forged.map(|i| Action::Penalize(from, format!("gossiped tx {i} has a bad signature"))),
+        );
+        actions
     }
 
     /// The gossip tick (docs/adr/0006 §5): re-sends this node's own proposals and votes of the
@@ -963,8 +1015,42 @@ impl<S: ChainStore> Driver<S> {
                 touched: Box::new(self.executor.last_touched().clone()),
                 dropped,
             },
-            Action::NextHeight { after_ms: self.limits.interval_ms },
+            self.next_height_after_commit(),
         ])
+    }
+
+    /// When the next height starts: after `interval_ms`, or — with nothing pending and a
+    /// heartbeat set — when a tx comes, a peer starts it, or the heartbeat is due.
+    fn next_height_after_commit(&mut self) -> Action {
+        self.idle = self.limits.heartbeat_ms > 0 && self.mempool.is_empty();
+        let after_ms = if self.idle {
+            self.limits.heartbeat_ms.max(self.limits.interval_ms)
+        } else {
+            self.limits.interval_ms
+        };
+        Action::NextHeight { height: self.next_height(), after_ms }
+    }
+
+    /// The height after the last committed one.
+    fn next_height(&self) -> Height {
+        Height::new(self.executor.height().get().saturating_add(1))
+    }
+
+    /// A timer set by [`Action::NextHeight`] fired: starts `height` unless it is no longer
+    /// the next one (a heartbeat outlived by a wake-up or a peer's start) or has started.
+    ///
+    /// # Errors
+    /// [`DriverError`]: the node must stop.
+    pub fn on_next_height(
+        &mut self,
+        height: Height,
+        now_ms: u64,
+    ) -> Result<Vec<Action>, DriverError> {
+        if height != self.next_height() {
+            self.now_ms = now_ms;
+            return Ok(Vec::new());
+        }
+        self.start_next_height(now_ms)
     }
 
     /// Starts the height after the last committed one (after [`Action::NextHeight`]); does
@@ -979,6 +1065,7 @@ impl<S: ChainStore> Driver<S> {
 
     fn begin_next_height(&mut self, now_ms: u64) -> Result<Vec<Action>, DriverError> {
         self.now_ms = now_ms;
+        self.idle = false;
         let next = Height::new(self.executor.height().get() + 1);
         if self.core.height() >= next {
             return Ok(Vec::new());

@@ -24,8 +24,13 @@ use tokenbook_engine::mempool::{Mempool, MempoolConfig};
 use tokenbook_protocol::*;
 use tokenbook_store::StoreConfig;
 
-const LIMITS: BlockLimits =
-    BlockLimits { max_txs: 1_000, max_bytes: 1 << 20, interval_ms: 20, max_future_time_ms: 1_000 };
+const LIMITS: BlockLimits = BlockLimits {
+    max_txs: 1_000,
+    max_bytes: 1 << 20,
+    interval_ms: 20,
+    heartbeat_ms: 0,
+    max_future_time_ms: 1_000,
+};
 
 /// Validator `me`'s driver; the test speaks for the other validators.
 struct Solo {

@@ -25,12 +25,22 @@ use tokenbook_protocol::*;
 use tokenbook_store::StoreConfig;
 
 fn start(dir: &std::path::Path, i: usize, now: u64) -> (Driver, Vec<Action>) {
+    start_with(dir, i, now, 0)
+}
+
+fn start_with(
+    dir: &std::path::Path,
+    i: usize,
+    now: u64,
+    heartbeat_ms: u64,
+) -> (Driver, Vec<Action>) {
     let executor = Executor::open(dir, StoreConfig::new(CHAIN), &genesis()).unwrap();
     let mempool = Mempool::new(MempoolConfig::new(CHAIN));
     let limits = BlockLimits {
         max_txs: 1_000,
         max_bytes: 1 << 20,
         interval_ms: 20,
+        heartbeat_ms,
         max_future_time_ms: 1_000,
     };
     Driver::start(executor, mempool, key(100 + i as u64), TimeoutParams::default(), limits, now)
@@ -41,7 +51,7 @@ fn start(dir: &std::path::Path, i: usize, now: u64) -> (Driver, Vec<Action>) {
 #[derive(Clone, Copy, Debug)]
 enum Fire {
     Timeout(Timeout),
-    NextHeight,
+    NextHeight(Height),
     Gossip,
 }
 
@@ -64,6 +74,10 @@ struct Cluster {
 
 impl Cluster {
     fn new() -> Cluster {
+        Cluster::with_heartbeat(0)
+    }
+
+    fn with_heartbeat(heartbeat_ms: u64) -> Cluster {
         let mut c = Cluster {
             dirs: (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect(),
             drivers: Vec::new(),
@@ -78,7 +92,7 @@ impl Cluster {
             drop_precommits_to: None,
         };
         for i in 0..NODES {
-            let (driver, actions) = start(c.dirs[i].path(), i, c.now);
+            let (driver, actions) = start_with(c.dirs[i].path(), i, c.now, heartbeat_ms);
             c.drivers.push(Some(driver));
             c.carry_out(i, actions);
         }
@@ -115,9 +129,10 @@ impl Cluster {
                     self.timers
                         .insert((self.now + after_ms, self.seq), (from, Fire::Timeout(timeout)));
                 }
-                Action::NextHeight { after_ms } => {
+                Action::NextHeight { height, after_ms } => {
                     self.seq += 1;
-                    self.timers.insert((self.now + after_ms, self.seq), (from, Fire::NextHeight));
+                    let fire = Fire::NextHeight(height);
+                    self.timers.insert((self.now + after_ms, self.seq), (from, fire));
                 }
                 Action::Gossip { after_ms } => {
                     self.seq += 1;
@@ -163,7 +178,7 @@ impl Cluster {
         if let Some(driver) = self.drivers[node].as_mut() {
             let actions = match timeout {
                 Fire::Timeout(timeout) => driver.on_timeout(timeout, now).unwrap(),
-                Fire::NextHeight => driver.start_next_height(now).unwrap(),
+                Fire::NextHeight(height) => driver.on_next_height(height, now).unwrap(),
                 Fire::Gossip => driver.on_gossip(now).unwrap(),
             };
             self.carry_out(node, actions);
@@ -218,6 +233,28 @@ fn four_validators_commit_the_same_blocks_and_roots() {
     for d in c.drivers.iter().flatten() {
         assert_eq!(d.executor().root(), c.drivers[0].as_ref().unwrap().executor().root());
     }
+}
+
+/// With nothing pending, heights come one heartbeat apart (not one per block interval); a tx
+/// ends the wait at once and is committed well inside a heartbeat.
+#[test]
+fn an_idle_network_makes_a_block_per_heartbeat_and_a_tx_wakes_it() {
+    let mut c = Cluster::with_heartbeat(1_000);
+    let start = c.now;
+    c.run_until(4, &[0, 1, 2, 3]);
+    let idle = c.now - start;
+    assert!((4_000..4_800).contains(&idle), "4 idle heights took {idle} ms");
+    c.assert_same_roots();
+    let woken = c.now;
+    c.submit(2, registrations(0, 5));
+    for _ in 0..100_000 {
+        if c.committed_txs == 5 || !c.step() {
+            break;
+        }
+    }
+    assert_eq!(c.committed_txs, 5, "the txs were committed");
+    let busy = c.now - woken;
+    assert!(busy < 500, "a tx waited {busy} ms for its block");
 }
 
 #[test]

@@ -55,8 +55,13 @@ const GOVERN_EVERY_MS: u64 = 700;
 /// How long a proposal stays open.
 const PROPOSAL_LIFE_MS: u64 = 30_000;
 
-const LIMITS: BlockLimits =
-    BlockLimits { max_txs: 1_000, max_bytes: 1 << 20, interval_ms: 50, max_future_time_ms: 1_000 };
+const LIMITS: BlockLimits = BlockLimits {
+    max_txs: 1_000,
+    max_bytes: 1 << 20,
+    interval_ms: 50,
+    heartbeat_ms: 1_000,
+    max_future_time_ms: 1_000,
+};
 
 const TIMEOUTS: TimeoutParams = TimeoutParams {
     propose_base_ms: 500,
@@ -92,7 +97,7 @@ enum Event {
 #[derive(Clone, Copy)]
 enum Fire {
     Timeout(Timeout),
-    NextHeight,
+    NextHeight(Height),
     Gossip,
 }
 
@@ -480,7 +485,7 @@ impl Sim {
     fn fire(&mut self, node: usize, fire: Fire) {
         match fire {
             Fire::Timeout(t) => self.on_node(node, |d, now| d.on_timeout(t, now)),
-            Fire::NextHeight => self.on_node(node, Driver::start_next_height),
+            Fire::NextHeight(h) => self.on_node(node, |d, now| d.on_next_height(h, now)),
             Fire::Gossip => self.on_node(node, Driver::on_gossip),
         }
     }
@@ -528,8 +533,9 @@ impl Sim {
                         Event::Timer { node: from, epoch, fire: Fire::Timeout(timeout) },
                     );
                 }
-                Action::NextHeight { after_ms } => {
-                    self.at(after_ms, Event::Timer { node: from, epoch, fire: Fire::NextHeight });
+                Action::NextHeight { height, after_ms } => {
+                    let fire = Fire::NextHeight(height);
+                    self.at(after_ms, Event::Timer { node: from, epoch, fire });
                 }
                 Action::Gossip { after_ms } => {
                     self.at(after_ms, Event::Timer { node: from, epoch, fire: Fire::Gossip });
