@@ -42,7 +42,8 @@ enum Command {
         /// Number of validators.
         #[arg(long, default_value_t = 4)]
         validators: usize,
-        /// Number of traders (the first half make markets, the rest take).
+        /// Number of traders (the first half make markets, the rest take); 0: none, and the
+        /// members publish no prices either (an idle network).
         #[arg(long, default_value_t = 8)]
         traders: usize,
         /// Keep all data here (default: a temporary directory removed on exit).
@@ -201,8 +202,8 @@ fn up(
     dir: Option<PathBuf>,
     misbehave: &[String],
 ) -> Result<(), String> {
-    if validators == 0 || traders < 2 {
-        return Err("a devnet needs at least 1 validator and 2 traders".into());
+    if validators == 0 || traders == 1 {
+        return Err("a devnet needs at least 1 validator, and 0 or at least 2 traders".into());
     }
     let misbehave = misbehaving(misbehave, validators)?;
     let keep = dir.is_some();
@@ -244,6 +245,9 @@ async fn run(binary: &Path, devnet: &setup::Devnet) -> Result<(), String> {
         print_banner(devnet, apis);
         let http = reqwest::Client::new();
         wait_ready(&http, apis).await?;
+        if devnet.traders.is_empty() {
+            return idle(&http, apis, nodes).await;
+        }
         trade(&http, apis, devnet, nodes).await
     })
     .await
@@ -276,6 +280,18 @@ fn first_symbol(devnet: &setup::Devnet) -> Option<String> {
     let text = std::fs::read_to_string(home.join("genesis.json")).ok()?;
     let genesis: serde_json::Value = serde_json::from_str(&text).ok()?;
     genesis["markets"][0]["symbol"].as_str().map(String::from)
+}
+
+/// No traders: the validators alone, nothing submitted (an idle network: heights come by the
+/// heartbeat); the status line until the task is dropped.
+async fn idle(http: &reqwest::Client, apis: &[String], nodes: &mut Nodes) -> Result<(), String> {
+    println!("no traders; idle");
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        print!("\r{}", status_line(http, apis, 0, nodes).await);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
 }
 
 /// Funds the traders, then runs the order flow and the status line until the task is dropped.

@@ -217,6 +217,13 @@ fn write_home(
     // Loopback peers: a 20 ms pause between heights instead of the node's 50 ms default halves
     // submit→final latency at moderate load (docs/benchmarks.md, "End-to-end").
     config.block.interval_ms = 20;
+    // `TOKENBOOK_DEVNET_HEARTBEAT_MS` overrides the idle heartbeat (`0`: a block every interval
+    // whatever is pending, as before idle waits: for measuring what they save).
+    if let Some(ms) =
+        std::env::var("TOKENBOOK_DEVNET_HEARTBEAT_MS").ok().and_then(|v| v.parse().ok())
+    {
+        config.block.heartbeat_ms = ms;
+    }
     home.write(consensus, network, &config, genesis)
 }
 

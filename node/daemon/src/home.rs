@@ -190,6 +190,9 @@ pub struct BlockSize {
 pub struct StoreSection {
     /// Heights whose state tree is kept for proofs (0 keeps all).
     pub retain_versions: u64,
+    /// Heights whose blocks, certificates, receipts and receipt indexes are kept (0 keeps all:
+    /// an archive node, what auditors replay from genesis; docs/adr/0007 "Retention").
+    pub retain_blocks: u64,
 }
 
 impl Default for Config {
@@ -269,7 +272,10 @@ impl Default for BlockSize {
 
 impl Default for StoreSection {
     fn default() -> Self {
-        StoreSection { retain_versions: tokenbook_store::StoreConfig::DEFAULT_RETAIN }
+        StoreSection {
+            retain_versions: tokenbook_store::StoreConfig::DEFAULT_RETAIN,
+            retain_blocks: tokenbook_store::StoreConfig::DEFAULT_RETAIN_BLOCKS,
+        }
     }
 }
 

@@ -73,6 +73,8 @@ pub mod meta {
     pub const GENESIS_ROOT: &[u8] = b"genesis_root";
     /// Lowest retained tree version, u64 BE.
     pub const PRUNED_TO: &[u8] = b"pruned_to";
+    /// Lowest height whose block data is kept (`StoreConfig::retain_blocks`), u64 BE; absent: 1.
+    pub const BLOCKS_FROM: &[u8] = b"blocks_from";
 }
 
 /// What one version made prunable, written in the version's own batch: the tree nodes it made

@@ -40,16 +40,32 @@ pub struct StoreConfig {
     pub chain_id: String,
     /// Tree versions kept (heights with proofs); `None` keeps every version (an archive node).
     pub retain_versions: Option<u64>,
+    /// Heights whose block, certificate, receipts and receipt indexes are kept; `None` keeps
+    /// every height (an archive node: what auditors replay from genesis). A node further
+    /// behind than this window catches up by state sync, not by blocks.
+    pub retain_blocks: Option<u64>,
 }
 
 impl StoreConfig {
     /// Default retention: the last 10,000 heights have proofs.
     pub const DEFAULT_RETAIN: u64 = 10_000;
 
+    /// Default block retention: the last 1,000,000 heights (11.6 days of an idle network's
+    /// one-a-second heartbeat; about 9 hours at 30 blocks a second).
+    pub const DEFAULT_RETAIN_BLOCKS: u64 = 1_000_000;
+
+    /// Most heights of old blocks one commit deletes (a smaller window set at a restart is
+    /// reached over the following commits, not in one long batch).
+    pub const BLOCKS_DROPPED_PER_COMMIT: u64 = 16;
+
     /// A config with the default retention.
     #[must_use]
     pub fn new(chain_id: impl Into<String>) -> Self {
-        StoreConfig { chain_id: chain_id.into(), retain_versions: Some(Self::DEFAULT_RETAIN) }
+        StoreConfig {
+            chain_id: chain_id.into(),
+            retain_versions: Some(Self::DEFAULT_RETAIN),
+            retain_blocks: Some(Self::DEFAULT_RETAIN_BLOCKS),
+        }
     }
 }
 
@@ -314,6 +330,7 @@ impl Store {
         if let Some(data) = block {
             self.put_block(&mut batch, data)?;
         }
+        self.drop_old_blocks(&mut batch, height)?;
         let meta_cf = self.db.cf(schema::META)?;
         batch.put_cf(meta_cf, meta::HEIGHT, version.to_be_bytes());
         batch.put_cf(meta_cf, meta::ROOT, root.0);
@@ -353,6 +370,57 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes, in this commit's batch, the block data of the heights that fell out of the
+    /// `retain_blocks` window (block, certificate, receipts, and their tx, account, market and
+    /// clearing index entries), from the lowest kept one up, at most
+    /// [`StoreConfig::BLOCKS_DROPPED_PER_COMMIT`] heights.
+    fn drop_old_blocks(&self, batch: &mut WriteBatch, height: Height) -> Result<(), StoreError> {
+        let Some(retain) = self.config.retain_blocks else { return Ok(()) };
+        let Some(below) = height.get().checked_sub(retain.max(1)).map(|h| h + 1) else {
+            return Ok(());
+        };
+        let meta_cf = self.db.cf(schema::META)?;
+        let from = self.db.get(schema::META, meta::BLOCKS_FROM)?;
+        let from = from.as_deref().and_then(schema::be_u64).unwrap_or(1).max(1);
+        let to = below.min(from.saturating_add(StoreConfig::BLOCKS_DROPPED_PER_COMMIT));
+        for old in from..to {
+            self.drop_block(batch, Height::new(old))?;
+        }
+        if to > from {
+            batch.put_cf(meta_cf, meta::BLOCKS_FROM, to.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    /// One height's block data and every index entry `put_block` wrote for it.
+    fn drop_block(&self, batch: &mut WriteBatch, height: Height) -> Result<(), StoreError> {
+        let key = schema::height_key(height);
+        let (block, receipts) = (self.reader.block(height)?, self.reader.receipts(height)?);
+        if let (Some(block), Some(receipts)) = (block, receipts) {
+            let tx_index = self.db.cf(schema::TX_INDEX)?;
+            for receipt in &receipts.receipts {
+                // Only the entry naming this height: a replay refused later names the first.
+                let location = self.db.get(schema::TX_INDEX, &receipt.tx_hash.0)?;
+                if location.as_deref().is_some_and(|l| l.starts_with(&key)) {
+                    batch.delete_cf(tx_index, receipt.tx_hash.0);
+                }
+            }
+            let indexes = Indexes::of(&block, &receipts);
+            let accounts = self.db.cf(schema::ACCOUNT_INDEX)?;
+            for id in indexes.accounts.keys() {
+                batch.delete_cf(accounts, schema::index_key(&id.get().to_be_bytes(), height));
+            }
+            let markets = self.db.cf(schema::MARKET_INDEX)?;
+            for id in indexes.markets.keys() {
+                batch.delete_cf(markets, schema::index_key(&id.get().to_be_bytes(), height));
+            }
+        }
+        for cf in [schema::BLOCKS, schema::CERTS, schema::RECEIPTS, schema::CLEARING_INDEX] {
+            batch.delete_cf(self.db.cf(cf)?, key);
+        }
+        Ok(())
+    }
+
     /// Block, certificate, receipts and the receipt indexes.
     fn put_block(&self, batch: &mut WriteBatch, data: BlockData<'_>) -> Result<(), StoreError> {
         let height = data.block.header.height;
@@ -361,12 +429,8 @@ impl Store {
         batch.put_cf(self.db.cf(schema::CERTS)?, key, encode(data.certificate));
         batch.put_cf(self.db.cf(schema::RECEIPTS)?, key, encode(data.receipts));
         let tx_index = self.db.cf(schema::TX_INDEX)?;
-        let mut indexes = Indexes::default();
-        indexes.add(schema::BEGIN_EVENTS, None, &data.receipts.begin_events);
-        indexes.add(schema::END_EVENTS, None, &data.receipts.end_events);
+        let indexes = Indexes::of(data.block, data.receipts);
         for (position, receipt) in (0u32..).zip(&data.receipts.receipts) {
-            let signer = data.block.txs.get(receipt.tx_index as usize).map(|tx| tx.payload.account);
-            indexes.add(position, signer, receipt.result.as_deref().unwrap_or_default());
             let mut location = key.to_vec();
             location.extend_from_slice(&position.to_be_bytes());
             // A tx included again after it was accepted (a replay a faulty proposer put in a
@@ -641,6 +705,18 @@ struct Indexes {
 }
 
 impl Indexes {
+    /// The index entries of one height: its housekeeping events and every receipt.
+    fn of(block: &Block, receipts: &BlockReceipts) -> Indexes {
+        let mut indexes = Indexes::default();
+        indexes.add(schema::BEGIN_EVENTS, None, &receipts.begin_events);
+        indexes.add(schema::END_EVENTS, None, &receipts.end_events);
+        for (position, receipt) in (0u32..).zip(&receipts.receipts) {
+            let signer = block.txs.get(receipt.tx_index as usize).map(|tx| tx.payload.account);
+            indexes.add(position, signer, receipt.result.as_deref().unwrap_or_default());
+        }
+        indexes
+    }
+
     /// Indexes one receipt (or the block's housekeeping events) under every account and market
     /// its events name, under the tx's signing account, and as clearing if it holds a clearing
     /// event.

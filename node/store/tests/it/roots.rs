@@ -333,3 +333,38 @@ fn clearing_events_are_indexed_across_accounts() {
     assert_eq!(store.height_at_time(last + 1).unwrap(), None);
     assert_eq!(store.height_at_time(0).unwrap(), Some(chain.heights[0].height()));
 }
+
+/// With a block window, each commit deletes the height that leaves it — block, certificate,
+/// receipts and every index entry naming it — and nothing inside the window; a smaller window
+/// set at a restart is reached a bounded number of heights per commit.
+#[test]
+fn blocks_older_than_the_window_are_dropped_with_their_indexes() {
+    let chain = fixture::chain(7, 12, 60);
+    let dir = tempfile::tempdir().unwrap();
+    let windowed = StoreConfig { retain_blocks: Some(5), ..config() };
+    let mut store = fixture::fresh_store(dir.path(), &chain);
+    drop(store);
+    store = Store::open(dir.path(), windowed).unwrap();
+    fixture::commit_all(&mut store, &chain.heights);
+    let last = chain.heights.last().unwrap().height().get();
+    for h in &chain.heights {
+        let height = h.height();
+        let kept = height.get() + 5 > last;
+        assert_eq!(store.block(height).unwrap().is_some(), kept, "block {height}");
+        assert_eq!(store.certificate(height).unwrap().is_some(), kept, "certificate {height}");
+        assert_eq!(store.receipts(height).unwrap().is_some(), kept, "receipts {height}");
+        for receipt in h.receipts.receipts.iter().step_by(11) {
+            assert_eq!(store.tx_receipt(&receipt.tx_hash).unwrap().is_some(), kept, "tx {height}");
+        }
+    }
+    // No index entry names a dropped height.
+    for account in 0..200 {
+        for (height, _) in store.account_history(account, Height::new(0), usize::MAX).unwrap() {
+            assert!(height.get() + 5 > last, "account {account} still indexed at {height}");
+        }
+    }
+    let markets = store.market_history(1, Height::new(0), usize::MAX).unwrap();
+    assert!(markets.iter().all(|(h, _)| h.get() + 5 > last), "{markets:?}");
+    // The state is whole: only block data goes.
+    assert_eq!(store.load_state().unwrap(), kv::export(&chain.final_state));
+}
