@@ -2,8 +2,11 @@
 //!
 //! It starts its own devnet (the `up` code path: keys, genesis, one `tokenbook-node` process
 //! per validator on loopback), registers and funds `--accounts` accounts, keeps both indexes
-//! fresh at constant prices (every member publishes every second), then for `--secs` seconds
-//! submits orders signed in worker threads ([`load`]) at `--rate` txs/s, spread over every
+//! fresh at constant prices (every member publishes every second), signs every order of the run
+//! before it starts ([`load::presign`], so the generator takes no core from the validators while
+//! they run), measures this machine's signature bound on those orders
+//! ([`load::signature_bound`]: each order verified once per validator, batched, on every core),
+//! then for `--secs` seconds submits them at `--rate` txs/s, spread over every
 //! validator's `POST /v1/tx` with many requests in flight. One validator's
 //! `/v1/stream?txs=true` tells when each tx is finalized (its hash listed in a committed block).
 //!
@@ -140,12 +143,32 @@ pub(crate) async fn bench(
         .enumerate()
         .map(|(i, (key, &account))| load::Trader::new(key, account, i % apis.len(), i as u64))
         .collect();
-    let measured = measure(opts, apis, nodes, traders).await;
+    let count = usize::try_from(opts.rate.saturating_mul(opts.secs + 2)).unwrap_or(usize::MAX);
+    let threads = opts.threads;
+    let presigned = tokio::task::spawn_blocking(move || load::presign(traders, threads, count))
+        .await
+        .map_err(|e| e.to_string())?;
+    let sample: Vec<tokenbook_protocol::Tx> = presigned
+        .iter()
+        .take(BOUND_SAMPLE)
+        .filter_map(|s| tokenbook_protocol::codec::decode(&s.bytes).ok())
+        .collect();
+    let validators = apis.len();
+    let bound = tokio::task::spawn_blocking(move || {
+        load::signature_bound(&sample, validators, setup::CHAIN)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    println!(
+        "{} orders signed; signature bound on this machine: {bound:.0} orders/s",
+        presigned.len()
+    );
+    let measured = measure(opts, apis, nodes, presigned).await;
     publisher.abort();
     let (recorder, outcome) = measured?;
     let samples = sample_receipts(&http, &apis[0], &recorder.finalized).await;
     let logs: Vec<_> = devnet.validators.iter().map(|v| logs::read(&v.home.0)).collect();
-    report(opts, &recorder, &Evidence { outcome, samples, logs })
+    report(opts, &recorder, &Evidence { outcome, samples, logs, bound })
 }
 
 /// What the run saw besides the recorder.
@@ -156,7 +179,12 @@ struct Evidence {
     samples: BTreeMap<String, u64>,
     /// Each validator's log counts.
     logs: Vec<logs::LogCounts>,
+    /// The signature bound measured before the run (orders/s).
+    bound: f64,
 }
+
+/// Orders the signature bound is measured on.
+const BOUND_SAMPLE: usize = 16_384;
 
 /// What the pacer and the listener saw besides the recorder.
 #[derive(Debug, Default)]
@@ -176,7 +204,7 @@ async fn measure(
     opts: &Options,
     apis: &[String],
     nodes: &mut Nodes,
-    traders: Vec<load::Trader>,
+    presigned: Vec<load::Signed>,
 ) -> Result<(Recorder, Outcome), String> {
     let recorder: Shared = Arc::new(Mutex::new(Recorder::new()));
     let host = apis[0].trim_start_matches("http://");
@@ -188,7 +216,7 @@ async fn measure(
     let capacity = usize::try_from(opts.rate / 4).unwrap_or(usize::MAX).clamp(256, 65_536);
     let (out, ready) = tokio::sync::mpsc::channel(capacity);
     let stop = Arc::new(AtomicBool::new(false));
-    let signers = load::spawn_signers(traders, opts.threads, &out, &stop);
+    let feeder = load::spawn_feeder(presigned, &out, &stop);
     drop(out);
     let mut pids = vec![std::process::id()];
     pids.extend(nodes.pids());
@@ -198,8 +226,7 @@ async fn measure(
     let wall_secs = started.elapsed().as_secs_f64();
     let cpu_after = cpu_secs(&pids);
     stop.store(true, Ordering::Relaxed);
-    let _ =
-        tokio::task::spawn_blocking(move || signers.into_iter().for_each(|t| drop(t.join()))).await;
+    let _ = tokio::task::spawn_blocking(move || drop(feeder.join())).await;
     let (starved_ticks, inflight_full_ticks) = paced?;
     drain(&recorder, listener).await?;
     let cpu_secs = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a - b).collect();
@@ -471,6 +498,12 @@ fn summary_text(
     out += &format!(
         "finalized/s: median {:.0} over the steady seconds, {:.0} overall\n",
         s.steady_median_per_s, s.overall_per_s
+    );
+    out += &format!(
+        "signature bound (each order verified once per validator, batched, every core): {:.0} \
+         orders/s; finalized at {:.1}% of it\n",
+        evidence.bound,
+        100.0 * s.steady_median_per_s / evidence.bound.max(1e-9)
     );
     out += &format!(
         "submit -> final latency: p50 {}  p90 {}  p99 {}\n",

@@ -109,49 +109,100 @@ pub fn next_body(trader: &mut Trader, walk: &mut Walk) -> TxBody {
     }
 }
 
-/// Starts `threads` signing threads sharing `traders` (each account in one thread); they sign
-/// round-robin over their accounts into `out` until `stop` is set or `out` is closed.
+/// Signs `count` txs before the timed window, on `threads` threads sharing `traders` (each
+/// account in one thread, so each account's nonces rise in the order returned): the generator
+/// then costs the validators' cores nothing but the sending.
 #[must_use]
-pub fn spawn_signers(
-    traders: Vec<Trader>,
-    threads: usize,
-    out: &tokio::sync::mpsc::Sender<Signed>,
-    stop: &Arc<AtomicBool>,
-) -> Vec<std::thread::JoinHandle<()>> {
+pub fn presign(traders: Vec<Trader>, threads: usize, count: usize) -> Vec<Signed> {
     let threads = threads.clamp(1, traders.len().max(1));
     let mut shares: Vec<Vec<Trader>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, trader) in traders.into_iter().enumerate() {
         shares[i % threads].push(trader);
     }
-    shares
-        .into_iter()
-        .enumerate()
-        .map(|(t, share)| {
-            let (out, stop) = (out.clone(), Arc::clone(stop));
-            std::thread::spawn(move || sign_loop(share, t as u64, &out, &stop))
-        })
-        .collect()
+    let per_thread = count.div_ceil(threads);
+    let signed: Vec<Vec<Signed>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .enumerate()
+            .map(|(t, share)| scope.spawn(move || sign_n(share, t as u64, per_thread)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    // Interleave the threads' lists (each keeps its accounts' order).
+    let mut lists: Vec<std::vec::IntoIter<Signed>> =
+        signed.into_iter().map(Vec::into_iter).collect();
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let before = out.len();
+        out.extend(lists.iter_mut().filter_map(Iterator::next));
+        if out.len() == before {
+            break;
+        }
+    }
+    out.truncate(count);
+    out
 }
 
-fn sign_loop(
-    mut traders: Vec<Trader>,
-    seed: u64,
-    out: &tokio::sync::mpsc::Sender<Signed>,
-    stop: &AtomicBool,
-) {
+fn sign_n(mut traders: Vec<Trader>, seed: u64, count: usize) -> Vec<Signed> {
     let mut signer = Signer::default();
     let mut walk = Walk::new(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
-    while !stop.load(Ordering::Relaxed) && !traders.is_empty() {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count && !traders.is_empty() {
         for trader in &mut traders {
             let body = next_body(trader, &mut walk);
             let tx = signer.sign(&trader.key, trader.account, body);
-            let signed =
-                Signed { validator: trader.validator, bytes: encode(&tx), hash: tx.hash().0 };
-            if out.blocking_send(signed).is_err() {
+            out.push(Signed { validator: trader.validator, bytes: encode(&tx), hash: tx.hash().0 });
+        }
+    }
+    out
+}
+
+/// Sends `signed` into `out` in order on one thread until it is done, `stop` is set or `out` is
+/// closed.
+#[must_use]
+pub fn spawn_feeder(
+    signed: Vec<Signed>,
+    out: &tokio::sync::mpsc::Sender<Signed>,
+    stop: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let (out, stop) = (out.clone(), Arc::clone(stop));
+    std::thread::spawn(move || {
+        for item in signed {
+            if stop.load(Ordering::Relaxed) || out.blocking_send(item).is_err() {
                 return;
             }
         }
-    }
+    })
+}
+
+/// The signature bound of this machine for `validators` validators: orders a second when every
+/// core does nothing but verify each order once per validator — the shipped batch verifier
+/// (`verify_txs`, 64 a batch, keys cached as a validator caches them) over `sample`,
+/// `validators` passes spread over all cores.
+#[must_use]
+pub fn signature_bound(sample: &[tokenbook_protocol::Tx], validators: usize, chain: &str) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for core in 0..cores {
+            scope.spawn(move || {
+                for _pass in (core..validators).step_by(cores) {
+                    let mut checker = tokenbook_node::sigs::SigChecker::new();
+                    for chunk in sample.chunks(64) {
+                        let verdicts = tokenbook_node::mempool::verify_txs(
+                            &mut checker,
+                            chain,
+                            chunk.to_vec(),
+                        );
+                        debug_assert!(verdicts.iter().all(Result::is_ok));
+                    }
+                }
+            });
+        }
+    });
+    #[allow(clippy::cast_precision_loss)]
+    let orders = sample.len() as f64;
+    orders / started.elapsed().as_secs_f64().max(1e-9)
 }
 
 #[cfg(test)]
