@@ -532,9 +532,8 @@ fn summary_text(
         evidence.logs.iter().map(|c| f(c).to_string()).collect::<Vec<_>>().join(" ")
     };
     out += &format!(
-        "validator logs (whole run): commits [{}], decided after round 0 [{}], gossip messages \
-         dropped on a full send queue [{}]\n",
-        each(|c| c.commits),
+        "validator logs (whole run): heights decided after round 0 [{}], gossip messages dropped \
+         on a full send queue [{}]\n",
         each(|c| c.late_rounds),
         each(|c| c.gossip_drops)
     );

@@ -1,6 +1,7 @@
-//! What the validators' logs say about a run: how many heights each committed, how many of
-//! those needed more than one round (a proposal or its votes came too late), and how many
-//! gossip messages libp2p dropped because a peer's send queue was full.
+//! What the validators' logs say about a run: how many heights needed more than one round (a
+//! proposal or its votes came too late: the node logs each such height at INFO, while ordinary
+//! commits are DEBUG only), and how many gossip messages libp2p dropped because a peer's send
+//! queue was full.
 //!
 //! Promises: read-only; a log that cannot be read counts as empty.
 
@@ -9,9 +10,7 @@ use std::path::Path;
 /// Counts from one validator's `node.log`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogCounts {
-    /// Heights committed.
-    pub commits: u64,
-    /// Of those, decided in a round after 0.
+    /// Heights decided in a round after 0.
     pub late_rounds: u64,
     /// "Send Queue full" warnings from gossipsub.
     pub gossip_drops: u64,
@@ -44,13 +43,7 @@ pub fn count(text: &str) -> LogCounts {
             counts.gossip_drops += 1;
             continue;
         }
-        let line = plain(line);
-        if !line.contains(": committed height=") {
-            continue;
-        }
-        counts.commits += 1;
-        let round = line.split("round=").nth(1).and_then(|r| r.split('}').next());
-        if round.is_some_and(|r| r != "0") {
+        if plain(line).contains(": decided after round 0") {
             counts.late_rounds += 1;
         }
     }
@@ -68,18 +61,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_commits_late_rounds_and_gossip_drops() {
+    fn counts_late_rounds_and_gossip_drops() {
         // The log's colours, as tracing writes them on the first line.
         let text = concat!(
             "\u{1b}[2mT\u{1b}[0m INFO \u{1b}[1mconsensus\u{1b}[0m\u{1b}[1m{\u{1b}[0m",
             "\u{1b}[3mheight\u{1b}[0m\u{1b}[2m=\u{1b}[0m10 \u{1b}[3mround\u{1b}[0m",
             "\u{1b}[2m=\u{1b}[0m0\u{1b}[1m}\u{1b}[0m: tokenbook_node::runtime: ",
-            "committed height=10\n",
-            "T INFO consensus{height=11 round=2}: tokenbook_node::runtime: committed height=11\n",
+            "decided after round 0 height=10 round=1\n",
+            "T DEBUG consensus{height=11 round=0}: tokenbook_node::runtime: committed height=11\n",
             "T WARN libp2p_gossipsub::behaviour: Send Queue full. Could not send Rpc.\n",
             "T INFO tokenbook_node::node: node started",
         );
         let c = count(text);
-        assert_eq!(c, LogCounts { commits: 2, late_rounds: 1, gossip_drops: 1 });
+        assert_eq!(c, LogCounts { late_rounds: 1, gossip_drops: 1 });
     }
 }

@@ -481,6 +481,14 @@ impl<N: Network> Loop<N> {
                     self.observe_commit(driver, receipts.receipts.len());
                     self.follow_validators(driver);
                     tracing::debug!(height = height.get(), txs = receipts.receipts.len(), %root, "committed");
+                    if driver.round().get() > 0 {
+                        // Rare and worth seeing: a proposal or its votes came too late.
+                        tracing::info!(
+                            height = height.get(),
+                            round = driver.round().get(),
+                            "decided after round 0"
+                        );
+                    }
                     self.progress.commit(height, receipts.receipts.len(), self.net.peers());
                     let _ = self.commits.send(Commit { height, root, receipts });
                 }
