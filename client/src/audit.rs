@@ -162,8 +162,13 @@ impl Replay {
                 let path = dir.clone().unwrap_or_else(|| {
                     temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default()
                 });
-                let mut store = Store::open(&path, StoreConfig::new(ledger.chain_id.clone()))
-                    .map_err(store_failed)?;
+                // The replay store is rebuilt from the chain at will: no sync per height (the
+                // synced commit was the larger cost of a replay on disk).
+                let config = StoreConfig {
+                    sync_commits: false,
+                    ..StoreConfig::new(ledger.chain_id.clone())
+                };
+                let mut store = Store::open(&path, config).map_err(store_failed)?;
                 let root = store.init_genesis(&state).map_err(store_failed)?;
                 (StateTree::Disk { store: Box::new(store), _dir: temp }, root)
             }

@@ -227,7 +227,12 @@ fn is_empty(dir: &std::path::Path) -> bool {
 fn store_config(config: &Config) -> StoreConfig {
     let retain = (config.store.retain_versions > 0).then_some(config.store.retain_versions);
     let retain_blocks = (config.store.retain_blocks > 0).then_some(config.store.retain_blocks);
-    StoreConfig { chain_id: config.chain_id.clone(), retain_versions: retain, retain_blocks }
+    StoreConfig {
+        chain_id: config.chain_id.clone(),
+        retain_versions: retain,
+        retain_blocks,
+        sync_commits: true,
+    }
 }
 
 fn mempool_config(config: &Config) -> MempoolConfig {

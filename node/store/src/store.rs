@@ -44,6 +44,11 @@ pub struct StoreConfig {
     /// every height (an archive node: what auditors replay from genesis). A node further
     /// behind than this window catches up by state sync, not by blocks.
     pub retain_blocks: Option<u64>,
+    /// Each height's batch is synced to disk before `commit` returns (a validator's must: it
+    /// votes on what it stored). An auditor's replay store, rebuilt from the chain at will,
+    /// may skip it: each batch is still atomic and the store still reopens at a complete
+    /// height, only the last few may be lost to a power cut.
+    pub sync_commits: bool,
 }
 
 impl StoreConfig {
@@ -65,6 +70,7 @@ impl StoreConfig {
             chain_id: chain_id.into(),
             retain_versions: Some(Self::DEFAULT_RETAIN),
             retain_blocks: Some(Self::DEFAULT_RETAIN_BLOCKS),
+            sync_commits: true,
         }
     }
 }
@@ -339,7 +345,7 @@ impl Store {
         }
         let batch_done = Instant::now();
         let bytes = batch.size_in_bytes();
-        self.write(batch, true)?;
+        self.write(batch, self.config.sync_commits)?;
         self.cache.commit(&update.node_batch, &update.stale_node_index_batch);
         self.set_head(Some((height, root)));
         self.last_commit = CommitStats {

@@ -11,7 +11,12 @@ pub const CHAIN: &str = crate::chain::CHAIN;
 
 /// A store config for the test chain, archive (no pruning) unless changed.
 pub fn config() -> StoreConfig {
-    StoreConfig { chain_id: CHAIN.into(), retain_versions: None, retain_blocks: None }
+    StoreConfig {
+        chain_id: CHAIN.into(),
+        retain_versions: None,
+        retain_blocks: None,
+        sync_commits: true,
+    }
 }
 
 /// One decided height as the store receives it.

@@ -368,3 +368,23 @@ fn blocks_older_than_the_window_are_dropped_with_their_indexes() {
     // The state is whole: only block data goes.
     assert_eq!(store.load_state().unwrap(), kv::export(&chain.final_state));
 }
+
+/// An auditor's unsynced store gives the same roots and reopens at its last height (a process
+/// exit loses nothing: RocksDB's WAL is written, only not fsynced, per batch).
+#[test]
+fn an_unsynced_store_gives_the_same_roots_and_reopens() {
+    let chain = fixture::chain(8, 5, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let unsynced = StoreConfig { sync_commits: false, ..config() };
+    let mut store = fixture::fresh_store(dir.path(), &chain);
+    drop(store);
+    store = Store::open(dir.path(), unsynced.clone()).unwrap();
+    let roots = fixture::mem_roots(&chain);
+    for (i, h) in chain.heights.iter().enumerate() {
+        assert_eq!(store.commit(h.height(), &h.changes, Some(h.data())).unwrap(), roots[i + 1]);
+    }
+    let (height, root) = (store.height(), store.root());
+    drop(store);
+    let store = Store::open(dir.path(), unsynced).unwrap();
+    assert_eq!((store.height(), store.root()), (height, root));
+}
