@@ -48,36 +48,34 @@ export class Devnet {
   member(i) { return join(this.net, 'members', `member-${i}.key`); }
   trader(i) { return this.manifest.traders[i]; }
 
-  /** Lists a copy of `model` (a /v1/markets entry) as `symbol`: proposed by member 0, approved
-   *  by members until the quorum (> 2/3 of the validators' members) enacts it. */
-  async listMarket(model, symbol) {
+  /** Enacts a governance `action` (its JSON): member 0 proposes, the others approve until the
+   *  quorum (> 2/3 of the validators' members) enacts it; the enacting receipt, which must hold
+   *  an `expect` event. */
+  async govern(action, expect) {
+    let receipt = await this.cli(this.member(0), 'gov', 'propose', JSON.stringify(action));
+    const proposal = receipt.events.find((e) => e.event === 'proposal_opened')?.proposal;
+    if (proposal === undefined) throw new Error(`not proposed: ${JSON.stringify(receipt)}`);
+    const members = this.manifest.validators.length;
+    for (let approvals = 1, i = 1; approvals * 3 <= members * 2; approvals++, i++) {
+      receipt = await this.cli(this.member(i), 'gov', 'approve', String(proposal));
+    }
+    if (!receipt.events.some((e) => e.event === expect)) throw new Error(`no ${expect}: ${JSON.stringify(receipt)}`);
+    return receipt;
+  }
+
+  /** Lists a copy of `model` (a /v1/markets entry) as `symbol`. */
+  listMarket(model, symbol) {
     const spec = {
       symbol, index: model.index, tick_size: model.tick_size, lot_size: model.lot_size,
       multiplier: model.multiplier, expiry: model.expiry, settlement_window_ms: model.settlement_window_ms,
       reference_price: model.mark, params: model.params,
     };
-    let receipt = await this.cli(this.member(0), 'gov', 'propose', JSON.stringify({ list_market: spec }));
-    const proposal = receipt.events.find((e) => e.event === 'proposal_opened')?.proposal;
-    if (proposal === undefined) throw new Error(`the listing was not opened: ${JSON.stringify(receipt)}`);
-    const members = this.manifest.validators.length;
-    for (let approvals = 1, i = 1; approvals * 3 <= members * 2; approvals++, i++) {
-      receipt = await this.cli(this.member(i), 'gov', 'approve', String(proposal));
-    }
-    if (!receipt.events.some((e) => e.event === 'market_listed')) throw new Error(`${symbol} was not listed: ${JSON.stringify(receipt)}`);
+    return this.govern({ list_market: spec }, 'market_listed');
   }
 
-  /** Governance moves `micro` micro-USD of fees to the insurance fund (member 0 proposes, the
-   *  others approve until the quorum enacts it); the enacting receipt. */
-  async fundInsurance(micro) {
-    let receipt = await this.cli(this.member(0), 'gov', 'propose', JSON.stringify({ fund_insurance: { amount: String(micro) } }));
-    const proposal = receipt.events.find((e) => e.event === 'proposal_opened')?.proposal;
-    if (proposal === undefined) throw new Error(`the funding was not opened: ${JSON.stringify(receipt)}`);
-    const members = this.manifest.validators.length;
-    for (let approvals = 1, i = 1; approvals * 3 <= members * 2; approvals++, i++) {
-      receipt = await this.cli(this.member(i), 'gov', 'approve', String(proposal));
-    }
-    if (!receipt.events.some((e) => e.event === 'insurance_funded')) throw new Error(`the insurance fund was not funded: ${JSON.stringify(receipt)}`);
-    return receipt;
+  /** Governance moves `micro` micro-USD of fees to the insurance fund. */
+  fundInsurance(micro) {
+    return this.govern({ fund_insurance: { amount: String(micro) } }, 'insurance_funded');
   }
 
   /** Validator `i`'s process id (the devnet's pids file, or the one this module restarted). */
