@@ -9,14 +9,13 @@
 //! and block time.
 
 use super::errors::ApiQuery;
-use super::reads::{blocking, store_failure, view};
+use super::reads::{blocking, events_at, store_failure, view};
 use super::{ApiResult, ApiState};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokenbook_protocol::Height;
-use tokenbook_store::schema::{BEGIN_EVENTS, END_EVENTS};
 use tokenbook_store::{StoreError, StoreReader};
 
 /// A day, the default look-back.
@@ -92,16 +91,7 @@ fn read_page(
         };
         let time = block.header.time;
         for position in positions {
-            let list = match position {
-                BEGIN_EVENTS => receipts.begin_events.as_slice(),
-                END_EVENTS => receipts.end_events.as_slice(),
-                p => receipts
-                    .receipts
-                    .get(p as usize)
-                    .and_then(|r| r.result.as_deref().ok())
-                    .unwrap_or_default(),
-            };
-            let clearing = list.iter().filter(|e| e.is_clearing());
+            let clearing = events_at(&receipts, position).iter().filter(|e| e.is_clearing());
             events.extend(clearing.map(|e| json!({ "height": height, "time": time, "event": e })));
         }
     }

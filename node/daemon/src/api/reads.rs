@@ -523,19 +523,28 @@ fn market_fills(
             cached = Some((height, store.receipts(height)?.unwrap_or_default()));
         }
         let Some((_, receipts)) = &cached else { continue };
-        let events = match position {
-            tokenbook_store::schema::BEGIN_EVENTS => receipts.begin_events.as_slice(),
-            tokenbook_store::schema::END_EVENTS => receipts.end_events.as_slice(),
-            p => receipts
-                .receipts
-                .get(p as usize)
-                .and_then(|r| r.result.as_deref().ok())
-                .unwrap_or_default(),
-        };
-        let fills = events.iter().filter_map(|e| fill_json(e, height, &|_| tick));
+        let fills =
+            events_at(receipts, position).iter().filter_map(|e| fill_json(e, height, &|_| tick));
         out.extend(fills.filter(|f| f["market"] == json!(market)));
     }
     Ok(out)
+}
+
+/// The events at a receipt position a store index names: a tx's (none if it was refused), or
+/// the block's housekeeping events ([`tokenbook_store::schema::BEGIN_EVENTS`], `END_EVENTS`).
+pub(super) fn events_at(
+    receipts: &tokenbook_ledger::BlockReceipts,
+    position: u32,
+) -> &[tokenbook_ledger::Event] {
+    match position {
+        tokenbook_store::schema::BEGIN_EVENTS => &receipts.begin_events,
+        tokenbook_store::schema::END_EVENTS => &receipts.end_events,
+        p => receipts
+            .receipts
+            .get(p as usize)
+            .and_then(|r| r.result.as_deref().ok())
+            .unwrap_or_default(),
+    }
 }
 
 /// A fill as JSON (`None` for other events); `tick_of` gives a market's tick size (for
