@@ -7,7 +7,9 @@
 //! they run), measures this machine's signature bound on those orders
 //! ([`load::signature_bound`]: each order verified once per validator, batched, on every core),
 //! then for `--secs` seconds submits them at `--rate` txs/s, spread over every
-//! validator's `POST /v1/tx` with many requests in flight. One validator's
+//! validator's API with many requests in flight: each tick's txs for a validator in one
+//! `POST /v1/txs` (up to `--batch`, as a firm's gateway sends), or each alone to `POST /v1/tx`
+//! with `--batch 1`. One validator's
 //! `/v1/stream?txs=true` tells when each tx is finalized (its hash listed in a committed block).
 //!
 //! Promises:
@@ -31,7 +33,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokenbook_protocol::Keypair;
+use tokenbook_protocol::{Keypair, MAX_BATCH_TXS};
 use tokio::time::Instant;
 
 use crate::flow::{self, MARKETS, Signer};
@@ -58,6 +60,9 @@ pub struct Options {
     pub threads: usize,
     /// Most requests in flight at once.
     pub max_inflight: usize,
+    /// Most txs in one request: 1 sends each alone (`POST /v1/tx`), more sends what one tick
+    /// has for a validator together (`POST /v1/txs`, at most [`MAX_BATCH_TXS`]).
+    pub batch: usize,
 }
 
 type Shared = Arc<Mutex<Recorder>>;
@@ -307,10 +312,12 @@ async fn pace(
     mut ready: tokio::sync::mpsc::Receiver<load::Signed>,
     recorder: &Shared,
 ) -> Result<(u64, u64), String> {
+    let route = if opts.batch > 1 { "txs" } else { "tx" };
     let clients: Vec<(reqwest::Client, Arc<str>)> = apis
         .iter()
-        .map(|api| Ok((client()?, Arc::from(format!("{api}/v1/tx").as_str()))))
+        .map(|api| Ok((client()?, Arc::from(format!("{api}/v1/{route}").as_str()))))
         .collect::<Result<_, String>>()?;
+    let batch = opts.batch.clamp(1, MAX_BATCH_TXS);
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_inflight));
     let rate = opts.rate as f64;
     let (mut starved, mut full, mut budget) = (0u64, 0u64, 0.0f64);
@@ -319,6 +326,7 @@ async fn pace(
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_check = start;
+    let mut queued: Vec<Vec<load::Signed>> = (0..clients.len()).map(|_| Vec::new()).collect();
     while Instant::now() < end {
         tick.tick().await;
         let now = Instant::now();
@@ -329,22 +337,23 @@ async fn pace(
             print_progress(recorder, now.duration_since(start));
             next_check = now + Duration::from_secs(1);
         }
-        while budget >= 1.0 {
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                full += 1;
-                break;
-            };
+        'tick: while budget >= 1.0 {
             let Ok(signed) = ready.try_recv() else {
                 starved += 1;
                 break;
             };
             budget -= 1.0;
-            let (client, url) = &clients[signed.validator % clients.len()];
-            let send = send_one(client.clone(), Arc::clone(url), signed, Arc::clone(recorder));
-            tokio::spawn(async move {
-                send.await;
-                drop(slot);
-            });
+            let to = signed.validator % clients.len();
+            queued[to].push(signed);
+            if queued[to].len() >= batch && !send(&slots, &clients[to], &mut queued[to], recorder) {
+                full += 1;
+                break 'tick;
+            }
+        }
+        for (to, txs) in queued.iter_mut().enumerate() {
+            if !txs.is_empty() && !send(&slots, &clients[to], txs, recorder) {
+                full += 1;
+            }
         }
     }
     println!();
@@ -352,6 +361,30 @@ async fn pace(
     let all = u32::try_from(opts.max_inflight).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
     Ok((starved, full))
+}
+
+/// Sends `txs` (emptied) as one request if an in-flight slot is free; false (and `txs` kept
+/// for the next tick) if none is.
+fn send(
+    slots: &Arc<tokio::sync::Semaphore>,
+    (client, url): &(reqwest::Client, Arc<str>),
+    txs: &mut Vec<load::Signed>,
+    recorder: &Shared,
+) -> bool {
+    let Ok(slot) = Arc::clone(slots).try_acquire_owned() else { return false };
+    let txs = std::mem::take(txs);
+    let (client, url, recorder) = (client.clone(), Arc::clone(url), Arc::clone(recorder));
+    tokio::spawn(async move {
+        if url.ends_with("/v1/txs") {
+            send_batch(client, url, txs, recorder).await;
+        } else {
+            for signed in txs {
+                send_one(client.clone(), Arc::clone(&url), signed, Arc::clone(&recorder)).await;
+            }
+        }
+        drop(slot);
+    });
+    true
 }
 
 fn check_alive(nodes: &mut Nodes) -> Result<(), String> {
@@ -397,6 +430,52 @@ async fn send_one(client: reqwest::Client, url: Arc<str>, signed: load::Signed, 
         None => with(&recorder, Recorder::admitted),
         Some(code) => with(&recorder, |r| r.refused(&hash, code)),
     };
+}
+
+/// The `POST /v1/txs` body holding `txs` (docs/wire-format.md: the count as a little-endian
+/// u64, then each tx's canonical bytes).
+fn batch_body(txs: &[load::Signed]) -> Vec<u8> {
+    let mut body = (txs.len() as u64).to_le_bytes().to_vec();
+    for signed in txs {
+        body.extend_from_slice(&signed.bytes);
+    }
+    body
+}
+
+async fn send_batch(
+    client: reqwest::Client,
+    url: Arc<str>,
+    txs: Vec<load::Signed>,
+    recorder: Shared,
+) {
+    with(&recorder, |r| txs.iter().for_each(|signed| r.submitted(signed.hash)));
+    let answer = match client.post(&*url).body(batch_body(&txs)).send().await {
+        Ok(response) if response.status() == reqwest::StatusCode::OK => {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            body["results"].as_array().cloned().ok_or_else(|| "bad_batch_answer".to_string())
+        }
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            Err(body["code"].as_str().map_or_else(|| format!("http_{status}"), String::from))
+        }
+        Err(e) if e.is_connect() => Err("connect_error".into()),
+        Err(_) => Err("http_error".into()),
+    };
+    with(&recorder, |r| {
+        for (i, signed) in txs.iter().enumerate() {
+            let result = answer.as_ref().map(|results| results.get(i));
+            match result {
+                Ok(Some(one)) if one["status"] == "pending" => r.admitted(),
+                Ok(Some(one)) => {
+                    let code = one["code"].as_str().unwrap_or("bad_batch_answer");
+                    r.refused(&signed.hash, code.to_string());
+                }
+                Ok(None) => r.refused(&signed.hash, "bad_batch_answer".into()),
+                Err(code) => r.refused(&signed.hash, code.clone()),
+            }
+        }
+    });
 }
 
 /// Every member publishes both indexes (unchanged) every second, so they stay fresh.
@@ -538,4 +617,21 @@ fn summary_text(
         each(|c| c.gossip_drops)
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenbook_protocol::{AccountId, Tx, TxBatch};
+
+    #[test]
+    fn a_batch_body_is_the_canonical_tx_batch() {
+        let trader = load::Trader::new(&Keypair::from_seed(&[3; 32]), AccountId::new(5), 0, 0);
+        let signed = load::presign(vec![trader], 1, 7);
+        let txs: Vec<Tx> = signed
+            .iter()
+            .map(|s| tokenbook_protocol::decode(&s.bytes).expect("a presigned tx decodes"))
+            .collect();
+        assert_eq!(batch_body(&signed), tokenbook_protocol::encode(&TxBatch(txs)));
+    }
 }

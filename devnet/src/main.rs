@@ -82,6 +82,10 @@ enum Command {
         /// Most HTTP requests in flight at once.
         #[arg(long, default_value_t = 1_024)]
         max_inflight: usize,
+        /// Most txs in one request (1: each alone to `POST /v1/tx`; more: each 5-ms tick's
+        /// txs for a validator together to `POST /v1/txs`, at most 256).
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
     },
     /// Run every validator as a host of its own (a network namespace, root needed) under
     /// partitions, kills, pauses and a shaped network while traders submit orders, then check
@@ -141,7 +145,17 @@ fn main() -> ExitCode {
         Command::Up { validators, traders, dir, misbehave } => {
             up(validators, traders, dir, &misbehave)
         }
-        Command::Bench { validators, accounts, rate, secs, out, dir, threads, max_inflight } => {
+        Command::Bench {
+            validators,
+            accounts,
+            rate,
+            secs,
+            out,
+            dir,
+            threads,
+            max_inflight,
+            batch,
+        } => {
             let opts = bench::Options {
                 validators,
                 accounts,
@@ -151,6 +165,7 @@ fn main() -> ExitCode {
                 dir,
                 threads,
                 max_inflight,
+                batch,
             };
             bench::run(&opts)
         }

@@ -231,6 +231,7 @@ async fn bench_on_profile(
         dir: Some(devnet.dir.clone()),
         threads: 1,
         max_inflight: 1_024,
+        batch: 256,
     };
     let apis: Vec<String> = devnet.validators.iter().map(|v| format!("http://{}", v.api)).collect();
     crate::bench::bench(&bench, devnet, &apis, nodes).await

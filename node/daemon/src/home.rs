@@ -166,6 +166,9 @@ pub struct MempoolLimits {
     pub max_bytes: usize,
     /// Most txs per account.
     pub per_account: usize,
+    /// Clients' txs are refused (`mempool_full`) while the mempool holds more than the chain
+    /// committed in this many ms at its recent rate (`runtime::Admission`); 0: count limits only.
+    pub max_wait_ms: u64,
 }
 
 /// Limits of proposed blocks.
@@ -260,7 +263,12 @@ impl Default for Consensus {
 
 impl Default for MempoolLimits {
     fn default() -> Self {
-        MempoolLimits { max_txs: 100_000, max_bytes: 64 << 20, per_account: 1_000 }
+        MempoolLimits {
+            max_txs: 100_000,
+            max_bytes: 64 << 20,
+            per_account: 1_000,
+            max_wait_ms: 500,
+        }
     }
 }
 

@@ -151,7 +151,11 @@ pub async fn start_with(home: &Home, options: Options) -> Result<Running, String
     let Options {} = options;
     let peer_id = net.local_peer_id();
     let p2p = net.listening();
-    let (handles, consensus) = runtime::spawn(driver, initial, net, stop_rx.clone());
+    let admission = runtime::Admission {
+        max_wait: std::time::Duration::from_millis(config.mempool.max_wait_ms),
+        ..runtime::Admission::default()
+    };
+    let (handles, consensus) = runtime::spawn(driver, initial, net, stop_rx.clone(), admission);
     let (api, server, api_runtime) = serve_api(&config, &handles, stop_rx)?;
     tracing::info!(chain = %config.chain_id, %api, %peer_id, "node started");
     Ok(Running {

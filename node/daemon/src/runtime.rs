@@ -156,6 +156,84 @@ const GOSSIP_TXS_MAX: usize = 1_024;
 /// up behind each other.
 const SUBMIT_BATCH_MAX: usize = 512;
 
+/// How the node bounds what its clients may queue (issue #21): count and byte limits alone let
+/// an overloaded chain queue a mempool's worth of txs (100,000: seconds of work at the ceiling)
+/// and answer each "pending" long before it can commit. Clients' txs are refused
+/// (`mempool_full`, 503) while the mempool already holds more than the chain committed in
+/// `max_wait` at its rate over the last [`RATE_WINDOW`], so a tx admitted under overload waits
+/// about that long, and the excess is told at once to retry. Gossiped txs (other validators
+/// admitted them already) are bounded by the mempool's limits only. Local policy: nothing here
+/// reaches state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admission {
+    /// Most work waiting, in time at the chain's recent commit rate; zero turns the bound off.
+    pub max_wait: std::time::Duration,
+    /// Txs always admissible however slowly the chain has committed (an idle chain's rate is
+    /// zero).
+    pub floor: usize,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission { max_wait: std::time::Duration::from_millis(500), floor: 2_048 }
+    }
+}
+
+/// The span [`Admission`] measures the commit rate over.
+pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The commits of the last [`RATE_WINDOW`] and the bound they set.
+#[derive(Debug)]
+struct Backlog {
+    admission: Admission,
+    recent: std::collections::VecDeque<(Instant, usize)>,
+}
+
+impl Backlog {
+    fn new(admission: Admission) -> Self {
+        Backlog { admission, recent: std::collections::VecDeque::new() }
+    }
+
+    /// `txs` committed at `now`.
+    fn commit(&mut self, now: Instant, txs: usize) {
+        self.recent.push_back((now, txs));
+        while self.recent.front().is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW) {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Most txs that may wait at `now`: what the chain committed over the window, scaled to
+    /// `max_wait`, never below the floor.
+    fn cap(&self, now: Instant) -> usize {
+        if self.admission.max_wait.is_zero() {
+            return usize::MAX;
+        }
+        let in_window: usize = self
+            .recent
+            .iter()
+            .filter(|(at, _)| now.duration_since(*at) <= RATE_WINDOW)
+            .map(|(_, txs)| txs)
+            .sum();
+        let scaled = u128::try_from(in_window).unwrap_or(u128::MAX)
+            * self.admission.max_wait.as_micros()
+            / RATE_WINDOW.as_micros();
+        usize::try_from(scaled).unwrap_or(usize::MAX).max(self.admission.floor)
+    }
+
+    /// Splits `txs` into those admissible with `waiting` txs in the mempool and the refused rest,
+    /// each refusal's verdict.
+    fn admit<T>(&self, now: Instant, waiting: usize, mut txs: Vec<T>) -> (Vec<T>, Vec<AdmitError>) {
+        let room = self.cap(now).saturating_sub(waiting);
+        if txs.len() <= room {
+            return (txs, Vec::new());
+        }
+        let refused = txs.split_off(room);
+        let window_ms = u64::try_from(self.admission.max_wait.as_millis()).unwrap_or(u64::MAX);
+        let refusals = refused.iter().map(|_| AdmitError::Backlog { waiting, window_ms }).collect();
+        (txs, refusals)
+    }
+}
+
 /// What one commit changed: its height, receipts and touched records, and the txs the mempool
 /// dropped after it.
 struct CommitChanges {
@@ -185,6 +263,8 @@ struct Loop<N> {
     peers_seen: usize,
     /// Commits since the last progress line.
     progress: Progress,
+    /// What clients may still queue.
+    backlog: Backlog,
 }
 
 /// How often the steady-state progress line is logged (each commit is logged at DEBUG).
@@ -228,6 +308,7 @@ pub fn spawn<N: Network + 'static>(
     initial: Vec<Action>,
     net: N,
     shutdown: watch::Receiver<bool>,
+    admission: Admission,
 ) -> (Handles, tokio::task::JoinHandle<Result<(), DriverError>>) {
     let (commands_tx, commands_rx) = mpsc::channel(1_024);
     let (commits, _) = broadcast::channel(1_024);
@@ -251,6 +332,7 @@ pub fn spawn<N: Network + 'static>(
         view,
         peers_seen: 0,
         progress: Progress::new(),
+        backlog: Backlog::new(admission),
     };
     let task = tokio::spawn(run(driver, initial, state, commands_rx, shutdown));
     (
@@ -359,7 +441,9 @@ fn submit_queued<N: Network>(
             Err(_) => break,
         }
     }
-    let (verdicts, actions) = driver.submit_verified(all);
+    let (all, refusals) = state.backlog.admit(Instant::now(), driver.mempool().len(), all);
+    let (mut verdicts, actions) = driver.submit_verified(all);
+    verdicts.extend(refusals.into_iter().map(Err));
     let mut verdicts = verdicts.into_iter();
     for (count, reply) in callers {
         let _ = reply.send(verdicts.by_ref().take(count).collect());
@@ -397,6 +481,7 @@ impl<N: Network> Loop<N> {
 
     fn observe_commit(&mut self, driver: &Driver, txs: usize) {
         let now = Instant::now();
+        self.backlog.commit(now, txs);
         if let Some(last) = self.last_commit.replace(now) {
             self.metrics.block_interval.observe(now.duration_since(last).as_secs_f64());
         }
@@ -660,5 +745,45 @@ impl Network for tokenbook_net::Libp2pNet {
 
     fn set_members(&mut self, keys: Vec<PublicKey>) {
         tokenbook_net::Libp2pNet::set_members(self, keys);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn backlog(max_wait_ms: u64, floor: usize) -> Backlog {
+        Backlog::new(Admission { max_wait: Duration::from_millis(max_wait_ms), floor })
+    }
+
+    #[test]
+    fn clients_may_queue_what_the_chain_commits_in_the_window() {
+        let mut backlog = backlog(500, 100);
+        let start = Instant::now();
+        // Idle: the floor.
+        assert_eq!(backlog.cap(start), 100);
+        // 10,000 txs committed over the last 2 s: 5,000/s, so 2,500 may wait for 500 ms.
+        for i in 0..10 {
+            backlog.commit(start + Duration::from_millis(200 * i), 1_000);
+        }
+        let now = start + Duration::from_millis(1_800);
+        assert_eq!(backlog.cap(now), 2_500);
+        let (admitted, refused) = backlog.admit(now, 2_400, (0..150).collect::<Vec<u32>>());
+        assert_eq!(admitted, (0..100).collect::<Vec<_>>(), "the first ones, in order");
+        assert_eq!(refused.len(), 50);
+        assert_eq!(refused[0], AdmitError::Backlog { waiting: 2_400, window_ms: 500 });
+        assert_eq!(refused[0].code(), "mempool_full");
+        // A chain that stopped committing decays to the floor.
+        let later = now + Duration::from_secs(3);
+        assert_eq!(backlog.cap(later), 100);
+        assert_eq!(backlog.admit(later, 100, vec![1]).1.len(), 1, "waiting at the floor");
+    }
+
+    #[test]
+    fn a_zero_window_bounds_nothing() {
+        let backlog = backlog(0, 0);
+        let (admitted, refused) = backlog.admit(Instant::now(), 1 << 40, vec![1, 2, 3]);
+        assert_eq!((admitted.len(), refused.len()), (3, 0));
     }
 }

@@ -42,6 +42,17 @@ async fn node_full(
     block_txs: usize,
     validators: usize,
 ) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
+    node_admitting(dir, api_limits, block_txs, validators, runtime::Admission::default()).await
+}
+
+/// [`node_full`] with its client admission bound.
+async fn node_admitting(
+    dir: &std::path::Path,
+    api_limits: api::ApiLimits,
+    block_txs: usize,
+    validators: usize,
+    admission: runtime::Admission,
+) -> (String, tokio::sync::watch::Sender<bool>, runtime::Handles) {
     let mut genesis = genesis_of(validators);
     genesis.time = Timestamp::new(runtime::now_ms() - 60_000);
     let executor = Executor::open(dir, StoreConfig::new(CHAIN), &genesis).unwrap();
@@ -63,7 +74,7 @@ async fn node_full(
     )
     .unwrap();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let (handles, _task) = runtime::spawn(driver, initial, NoPeers, stop_rx);
+    let (handles, _task) = runtime::spawn(driver, initial, NoPeers, stop_rx, admission);
     let state = ApiState::new(&handles, CHAIN);
     let app = api::router(state, &api_limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -661,6 +672,30 @@ async fn a_batch_gets_one_answer_per_tx() {
     // An empty batch is refused whole.
     let (code, body) = post(&format!("{url}/v1/txs"), encode(&TxBatch(Vec::new()))).await;
     assert_eq!(code, 400, "{body}");
+}
+
+/// Clients' txs beyond what the chain commits in the admission window are refused at once
+/// (`503 mempool_full`), not queued for seconds behind a full mempool (issue #21).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_beyond_the_admission_window_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rate = api::RateLimit { per_second: 1_000, burst: 1_000 };
+    let admission = runtime::Admission { max_wait: Duration::from_millis(500), floor: 3 };
+    let (url, _stop, _handles) =
+        node_admitting(dir.path(), limited(rate), 1_000, 1, admission).await;
+    // Nothing committed yet: the floor, 3 txs, may wait.
+    let batch = TxBatch(registrations_at(runtime::now_ms(), 0, 5));
+    let (code, body) = post(&format!("{url}/v1/txs"), encode(&batch)).await;
+    assert_eq!(code, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    let statuses: Vec<&str> = results.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["pending", "pending", "pending", "refused", "refused"], "{body}");
+    assert_eq!(
+        (results[4]["code"].as_str(), results[4]["http_status"].as_u64()),
+        (Some("mempool_full"), Some(503)),
+        "{body}"
+    );
+    assert!(results[3]["message"].as_str().unwrap().contains("500 ms"), "{body}");
 }
 
 /// A validator with no peers, where others exist, refuses submissions instead of holding txs

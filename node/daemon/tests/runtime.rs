@@ -44,7 +44,8 @@ async fn four_nodes_on_tokio_commit_the_same_blocks() {
         let now = runtime::now_ms();
         let (driver, initial) =
             Driver::start(executor, mempool, key(100 + i as u64), FAST, limits, now).unwrap();
-        let (h, task) = runtime::spawn(driver, initial, net, stop_rx.clone());
+        let (h, task) =
+            runtime::spawn(driver, initial, net, stop_rx.clone(), runtime::Admission::default());
         handles.push(h);
         tasks.push(task);
     }

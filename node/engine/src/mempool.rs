@@ -62,6 +62,17 @@ pub enum AdmitError {
     /// The pool is at its count or byte limit.
     #[error("the mempool is full; retry later")]
     Full,
+    /// More is waiting than the chain commits in the node's admission window (the daemon's
+    /// client admission; same code as [`AdmitError::Full`]).
+    #[error(
+        "{waiting} txs are waiting, more than the chain commits in {window_ms} ms; retry later"
+    )]
+    Backlog {
+        /// Txs in the mempool.
+        waiting: usize,
+        /// The window (ms).
+        window_ms: u64,
+    },
     /// The account has its maximum number of pending txs.
     #[error("account {0} has too many pending txs; wait for a block")]
     AccountFull(AccountId),
@@ -80,7 +91,7 @@ impl AdmitError {
         match self {
             AdmitError::Duplicate => "mempool_duplicate",
             AdmitError::NoncePending { .. } => "mempool_nonce_pending",
-            AdmitError::Full => "mempool_full",
+            AdmitError::Full | AdmitError::Backlog { .. } => "mempool_full",
             AdmitError::AccountFull(_) => "mempool_account_full",
             AdmitError::Signature(e) => e.code(),
             AdmitError::Rejected(r) => r.code.code(),

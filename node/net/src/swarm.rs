@@ -15,6 +15,10 @@
 //!   always takes a waiting consensus message first, so a tx backlog never delays a vote;
 //!   outbound commands are queued bounded by count (what the node sends is bounded by the node:
 //!   sync replies by bytes per request and requests per peer).
+//! - Gossip is one hop: a message is delivered as sent by the connected peer that sent it (the
+//!   Noise-authenticated link, never a claimed author), and nothing received is forwarded, so a
+//!   penalty for what a message holds always lands on the peer that sent it. Gossip carries no
+//!   libp2p signature: everything sent on it is signed by its author inside.
 //! - A peer the node penalizes is disconnected and refused for the ban period, then allowed
 //!   again. Peers are named by their index in the member list, never by libp2p types, so the
 //!   daemon does not depend on libp2p.
@@ -370,8 +374,18 @@ fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour
         .with_max_pending_outgoing(Some(n.saturating_mul(2).max(8)))
         .with_max_established(Some(n.saturating_mul(2).max(2)))
         .with_max_established_per_peer(Some(2));
+    // Gossip is one hop (issue #21): every message the application sends is signed by its
+    // author inside (votes, proposals, txs), and the link is Noise-authenticated, so the
+    // gossipsub signature on every copy (~5–10 % of a validator's CPU) bought nothing, and
+    // gossipsub's relaying sent every message up to n − 1 more times. Nothing received is
+    // forwarded ([`Swarm::on_event`] reports each message `Ignore`); the driver relays the
+    // consensus messages that matter when a round stalls (consensus deviation 7). The id
+    // covers the payload, so a peer that races an author's (source, seqno) with other bytes
+    // cannot make the author's message a duplicate.
     let gossip_config = gossipsub::ConfigBuilder::default()
-        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validation_mode(gossipsub::ValidationMode::Permissive)
+        .validate_messages()
+        .message_id_fn(gossip_message_id)
         .max_transmit_size(MAX_MESSAGE_BYTES + GOSSIP_OVERHEAD)
         .heartbeat_initial_delay(Duration::from_millis(100))
         .heartbeat_interval(Duration::from_millis(700))
@@ -389,7 +403,7 @@ fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_behaviour(|key| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
             let gossip = gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossipsub::MessageAuthenticity::Author(key.public().to_peer_id()),
                 gossip_config,
             )?;
             let direct = request_response::Behaviour::with_codec(
@@ -409,6 +423,16 @@ fn build_swarm(config: &NetConfig, members: &[PeerId]) -> Result<Swarm<Behaviour
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3_600)))
         .build();
     Ok(swarm)
+}
+
+/// A gossip message's id: its author, sequence number and a digest of its bytes (so the
+/// driver's re-sends, with fresh random sequence numbers, are new messages, and forged copies of
+/// a (source, seqno) are different ones).
+fn gossip_message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    let source = message.source.map(|peer| peer.to_bytes()).unwrap_or_default();
+    let seqno = message.sequence_number.unwrap_or_default().to_be_bytes();
+    let digest = tokenbook_protocol::Hash::digest_parts(&[&source, &seqno, &message.data]);
+    gossipsub::MessageId::new(&digest.0)
 }
 
 fn dial_targets(addresses: &[Multiaddr]) -> Result<Vec<(PeerId, Multiaddr)>, NetError> {
@@ -610,16 +634,20 @@ impl Task {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,
+                message_id,
                 message,
-                ..
             })) => {
                 self.heard(propagation_source);
-                // Strict validation: `source` is signed by the author's network key.
-                if let Some(source) = message.source {
-                    let bulk = message.topic == self.bulk_topic.hash();
-                    let lane = if bulk { Lane::Bulk } else { Lane::Consensus };
-                    self.deliver(lane, source, message.data);
-                }
+                // One hop: never forwarded. The sender is the Noise-authenticated peer that
+                // sent it, not the unsigned `source` field it claims.
+                self.swarm.behaviour_mut().gossip.report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    gossipsub::MessageAcceptance::Ignore,
+                );
+                let bulk = message.topic == self.bulk_topic.hash();
+                let lane = if bulk { Lane::Bulk } else { Lane::Consensus };
+                self.deliver(lane, propagation_source, message.data);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => self.on_direct(event),
             SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {

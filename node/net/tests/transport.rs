@@ -285,7 +285,21 @@ fn deaf_member(n: u8) -> libp2p::Swarm<libp2p::gossipsub::Behaviour> {
 
 /// A bare swarm with member `n`'s key, subscribed to `topic` if given.
 fn bare_member(n: u8, topic: Option<&str>) -> libp2p::Swarm<libp2p::gossipsub::Behaviour> {
+    bare_member_as(n, topic, None)
+}
+
+/// [`bare_member`], but if `author` is given its gossip claims to come from member `author`
+/// (unsigned), and it accepts unsigned gossip.
+fn bare_member_as(
+    n: u8,
+    topic: Option<&str>,
+    author: Option<u8>,
+) -> libp2p::Swarm<libp2p::gossipsub::Behaviour> {
+    use libp2p::gossipsub::{ConfigBuilder, MessageAuthenticity, ValidationMode};
     let key = libp2p::identity::Keypair::ed25519_from_bytes(seed(n)).unwrap();
+    let peer = |m: u8| {
+        libp2p::identity::Keypair::ed25519_from_bytes(seed(m)).unwrap().public().to_peer_id()
+    };
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -295,11 +309,12 @@ fn bare_member(n: u8, topic: Option<&str>) -> libp2p::Swarm<libp2p::gossipsub::B
         )
         .unwrap()
         .with_behaviour(|key| {
-            libp2p::gossipsub::Behaviour::new(
-                libp2p::gossipsub::MessageAuthenticity::Signed(key.clone()),
-                libp2p::gossipsub::Config::default(),
-            )
-            .unwrap()
+            let (authenticity, mode) = match author {
+                None => (MessageAuthenticity::Signed(key.clone()), ValidationMode::Strict),
+                Some(m) => (MessageAuthenticity::Author(peer(m)), ValidationMode::Permissive),
+            };
+            let config = ConfigBuilder::default().validation_mode(mode).build().unwrap();
+            libp2p::gossipsub::Behaviour::new(authenticity, config).unwrap()
         })
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3_600)))
@@ -415,4 +430,48 @@ async fn a_member_redialing_over_a_long_open_connection_is_reconnected() {
     member.dial(again).unwrap();
     assert!(until_disconnected(&mut member, 10).await, "the stale connection was kept");
     assert_eq!(a.stats().relinked.load(Ordering::Relaxed), 1);
+}
+
+/// Gossip is one hop (issue #21): a message is delivered as sent by the peer whose link it came
+/// on, whatever author it claims, and is never forwarded — so what a message holds is always
+/// charged to the peer that sent it, and no validator's gossip is relayed n − 1 more times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_is_charged_to_its_link_and_never_forwarded() {
+    use futures::StreamExt as _;
+    use libp2p::gossipsub::{Event, IdentTopic};
+    use libp2p::swarm::SwarmEvent;
+    let (_stop, stop_rx) = watch::channel(false);
+    let mut a =
+        Libp2pNet::start(config(1, &[1, 2, 3], vec![], Duration::from_secs(60)), stop_rx).unwrap();
+    let at = address(&a).await;
+    // Member 2 claims someone else wrote its message; member 3 listens on the same topic.
+    let mut forger = bare_member_as(2, Some(TOPIC), Some(4));
+    let mut listener = bare_member_as(3, Some(TOPIC), Some(3));
+    forger.dial(at.clone()).unwrap();
+    listener.dial(at).unwrap();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut heard_at = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::select! {
+            _ = forger.select_next_some() => {}
+            event = listener.select_next_some() => {
+                if let SwarmEvent::Behaviour(Event::Message { message, .. }) = event {
+                    panic!("the node forwarded {:?}", message.data);
+                }
+            }
+            got = a.recv() => {
+                let (peer, bytes) = got.unwrap();
+                assert_eq!((peer, bytes.as_slice()), (1, &b"claim"[..]), "charged to the link");
+                heard_at.get_or_insert_with(tokio::time::Instant::now);
+            }
+            _ = tick.tick() => {
+                if heard_at.is_some_and(|at| at.elapsed() > Duration::from_secs(2)) {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "the node never heard member 2");
+                let _ = forger.behaviour_mut().publish(IdentTopic::new(TOPIC), b"claim".to_vec());
+            }
+        }
+    }
 }
