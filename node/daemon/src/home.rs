@@ -267,7 +267,8 @@ impl Default for MempoolLimits {
             max_txs: 100_000,
             max_bytes: 64 << 20,
             per_account: 1_000,
-            max_wait_ms: 500,
+            max_wait_ms: u64::try_from(crate::runtime::Admission::default().max_wait.as_millis())
+                .unwrap_or(u64::MAX),
         }
     }
 }
