@@ -8,7 +8,9 @@
 //! validator-set hashes, the state root after the previous height), and that every tx's
 //! signature verifies; then it applies the block with the same ledger the validators run and
 //! computes the Jellyfish state root itself. The first failure stops it with the height and a
-//! stable code; a state-root mismatch is narrowed to the first differing key by asking a node
+//! stable code (each block's signatures are verified on the fetching thread while the replay
+//! applies the heights before it: the same block-order batch the validators run, a function of
+//! the block alone); a state-root mismatch is narrowed to the first differing key by asking a node
 //! for proofs of the keys the block changed, checked against the certified root.
 //!
 //! `prove` checks one account's value against a certified root; `export` writes the trades and
@@ -19,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use tokenbook_consensus::{Ed25519, verify_certificate};
-use tokenbook_engine::chain::{ChainError, Tip};
+use tokenbook_engine::chain::{ChainError, Tip, check_signatures};
 use tokenbook_engine::sigs::SigChecker;
 use tokenbook_ledger::kv::{self, Changes};
 use tokenbook_ledger::{BlockOutcome, Event, Genesis, LedgerState};
@@ -192,11 +194,16 @@ impl Replay {
 
     /// Checks a block and its certificate as the next height, without applying it. A header
     /// whose state root is not the auditor's is reported as `audit_state_root` for the
-    /// previous height.
+    /// previous height. `signatures` is the block's signature verdict if it was computed
+    /// already ([`Fetched`]); without it the signatures are verified here.
     ///
     /// # Errors
     /// The [`Finding`].
-    pub fn check(&mut self, raw: &Raw) -> Result<(Block, CommitCertificate), Finding> {
+    pub fn check(
+        &mut self,
+        raw: &Raw,
+        signatures: Option<Result<(), ChainError>>,
+    ) -> Result<(Block, CommitCertificate), Finding> {
         let h = self.ledger.height.get() + 1;
         let find = |code, message: String| Finding { height: h, code, message };
         let block: Block = decode(&raw.0)
@@ -218,7 +225,7 @@ impl Replay {
         verify_certificate(&certificate, set, &self.ledger.chain_id, &Ed25519).map_err(|e| {
             find("audit_certificate", format!("certificate {h} does not verify: {e}"))
         })?;
-        self.check_block(&block).map_err(|(code, message)| find(code, message))?;
+        self.check_block_with(&block, signatures).map_err(|(code, message)| find(code, message))?;
         Ok((block, certificate))
     }
 
@@ -226,10 +233,25 @@ impl Replay {
     /// unpinned (the auditor holds the one it fetched; voters checked the header's). A wrong
     /// state root is reported as `audit_state_root` for the previous height, a bad signature
     /// as `audit_signature`, anything else as `audit_header`.
+    #[cfg(test)]
     fn check_block(&mut self, block: &Block) -> Result<(), (&'static str, String)> {
+        self.check_block_with(block, None)
+    }
+
+    /// [`Self::check_block`], taking the signature verdict if it was computed already.
+    fn check_block_with(
+        &mut self,
+        block: &Block,
+        signatures: Option<Result<(), ChainError>>,
+    ) -> Result<(), (&'static str, String)> {
         let h = block.header.height;
         let tip = Tip::new(&self.ledger, self.root, Hash::ZERO);
-        match tip.check(block, false, &mut self.signatures) {
+        let checked = tip.check_header(block, false).and_then(|()| {
+            signatures.unwrap_or_else(|| {
+                check_signatures(block, &self.ledger.chain_id, &mut self.signatures)
+            })
+        });
+        match checked {
             Ok(()) => Ok(()),
             Err(ChainError::StateRoot { ours, certified }) => Err((
                 "audit_state_root",
@@ -309,14 +331,28 @@ fn value_text(value: Option<&[u8]>) -> String {
     )
 }
 
-/// Fetches heights `from..=to` on a thread, in order, so checking overlaps downloading.
-fn prefetch(source: Source, from: u64, to: u64) -> mpsc::Receiver<(u64, CliResult<Option<Raw>>)> {
+/// A fetched height and, when its block decodes, its signature verdict
+/// ([`check_signatures`]: a function of the block and chain id alone, so it is computed on the
+/// fetching thread while the replay applies earlier heights — the auditor's two cores split
+/// verification and execution).
+type Fetched = (u64, CliResult<Option<Raw>>, Option<Result<(), ChainError>>);
+
+/// Fetches heights `from..=to` on a thread, in order, and verifies each block's signatures
+/// there, so checking overlaps downloading and verification overlaps execution.
+fn prefetch(source: Source, chain_id: String, from: u64, to: u64) -> mpsc::Receiver<Fetched> {
     let (send, receive) = mpsc::sync_channel(64);
     std::thread::spawn(move || {
+        let mut checker = SigChecker::new();
         for h in from..=to {
             let fetched = source.fetch(h);
             let stop = !matches!(fetched, Ok(Some(_)));
-            if send.send((h, fetched)).is_err() || stop {
+            let signatures = match &fetched {
+                Ok(Some((block, _))) => decode::<Block>(block)
+                    .ok()
+                    .map(|block| check_signatures(&block, &chain_id, &mut checker)),
+                _ => None,
+            };
+            if send.send((h, fetched, signatures)).is_err() || stop {
                 return;
             }
         }
@@ -412,7 +448,8 @@ pub fn replay(
     let bar = progress(to, args.json);
     let mut report = Report::default();
     // One height past the target: its header certifies the root after the target.
-    for (h, fetched) in prefetch(args.source.clone(), 1, to + 1) {
+    let chain_id = genesis.chain_id.clone();
+    for (h, fetched, signatures) in prefetch(args.source.clone(), chain_id, 1, to + 1) {
         let Some(raw) = fetched? else {
             if h <= to {
                 report.finding = Some(Finding {
@@ -423,7 +460,7 @@ pub fn replay(
             }
             break;
         };
-        let (block, _) = match replay.check(&raw) {
+        let (block, _) = match replay.check(&raw, signatures) {
             Ok(checked) => checked,
             Err(finding) => {
                 report.finding = Some(explain(&replay, args, finding));
@@ -764,6 +801,24 @@ mod tests {
         let (code, message) = replay.check_block(&block(&replay, txs)).unwrap_err();
         assert_eq!(code, "audit_signature");
         assert!(message.contains("tx 2"), "{message}");
+    }
+
+    /// A block verified ahead on the fetching thread ([`prefetch`]) gets the same finding as
+    /// one verified in line, and a repeated tx still outranks a bad signature.
+    #[test]
+    fn a_verdict_computed_ahead_names_what_verifying_in_line_names() {
+        let mut replay = replay();
+        let mut txs = vec![tx(1), tx(2), tx(3)];
+        txs[1].signature.0[5] ^= 1;
+        let bad = block(&replay, txs.clone());
+        let ahead = check_signatures(&bad, "audit-test", &mut SigChecker::new());
+        assert!(ahead.is_err());
+        assert_eq!(replay.check_block_with(&bad, Some(ahead)), replay.check_block(&bad));
+        txs.push(txs[0].clone());
+        let repeated = block(&replay, txs);
+        let ahead = check_signatures(&repeated, "audit-test", &mut SigChecker::new());
+        let (code, _) = replay.check_block_with(&repeated, Some(ahead)).unwrap_err();
+        assert_eq!(code, "audit_header");
     }
 
     /// The validators refuse a block with one tx twice; the auditor applies the same rule.

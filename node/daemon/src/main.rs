@@ -53,6 +53,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Where the node's disk goes: each store column family's bytes and keys, and the bytes per
+    /// committed tx (run it on a stopped node).
+    Disk {
+        /// The home directory.
+        #[arg(long)]
+        home: PathBuf,
+        /// Flush and compact first, so the sizes hold no overwritten or pruned data.
+        #[arg(long)]
+        compact: bool,
+    },
     /// Run the node until SIGINT or SIGTERM.
     Start {
         /// The home directory (with genesis.json).
@@ -100,6 +110,7 @@ fn main() -> ExitCode {
                 .and_then(|()| start(&Home(home), node::Options { misbehave }))
         }
         Command::Genesis { chain_id, members, out } => genesis(&chain_id, &members, &out),
+        Command::Disk { home, compact } => disk(&Home(home), compact),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,6 +141,47 @@ fn show_id(home: &Home) -> Result<(), String> {
     let peer = tokenbook_net::peer_id(&network).map_err(|e| e.to_string())?;
     println!("peer_id: {peer}");
     Ok(())
+}
+
+/// Prints the store's column families by size, and per committed tx (the tx index holds one
+/// key per committed tx).
+#[allow(clippy::print_stdout)]
+fn disk(home: &Home, compact: bool) -> Result<(), String> {
+    let config = home.load_config()?;
+    let path = home.store();
+    let store =
+        tokenbook_store::Store::open(&path, tokenbook_store::StoreConfig::new(config.chain_id))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    if compact {
+        store.compact().map_err(|e| e.to_string())?;
+    }
+    let columns = store.column_sizes();
+    let txs = columns
+        .iter()
+        .find(|c| c.name == tokenbook_store::schema::TX_INDEX)
+        .map_or(0, |c| c.keys)
+        .max(1);
+    let bytes = |c: &tokenbook_store::db::ColumnSize| c.sst_bytes + c.blob_bytes;
+    let total: u64 = columns.iter().map(bytes).sum();
+    let files = dir_bytes(&path);
+    let height = store.height().map_or(0, |h| h.get());
+    println!("height {height}, ~{txs} committed txs (tx index keys)");
+    println!("{:<16} {:>12} {:>14} {:>10}", "column family", "keys", "bytes", "bytes/tx");
+    for c in columns.iter().filter(|c| bytes(c) > 0 || c.keys > 0) {
+        println!("{:<16} {:>12} {:>14} {:>10}", c.name, c.keys, bytes(c), bytes(c) / txs);
+    }
+    println!("{:<16} {:>12} {:>14} {:>10}", "all tables", "", total, total / txs);
+    println!("{:<16} {:>12} {:>14} {:>10}", "directory", "", files, files / txs);
+    Ok(())
+}
+
+/// Bytes of the files in `dir` (not recursive: a RocksDB directory is flat).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()
+        })
+        .unwrap_or(0)
 }
 
 /// `NAME=MEMBER_KEY:CONSENSUS_KEY:NETWORK_KEY` as a genesis member with a validator.

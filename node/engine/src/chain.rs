@@ -124,6 +124,16 @@ impl<'a> Tip<'a> {
         pin_certificate: bool,
         signatures: &mut SigChecker,
     ) -> Result<(), ChainError> {
+        self.check_header(block, pin_certificate)?;
+        check_signatures(block, &self.ledger.chain_id, signatures)
+    }
+
+    /// [`Self::check`] without the signatures: for a caller that ran [`check_signatures`] on
+    /// the block itself (the auditor verifies the next block's while it applies this one).
+    ///
+    /// # Errors
+    /// The first [`ChainError`]: shape, time, header fields, state root, repeated tx.
+    pub fn check_header(&self, block: &Block, pin_certificate: bool) -> Result<(), ChainError> {
         let header = &block.header;
         block.check_shape().map_err(ChainError::Shape)?;
         if header.time <= self.ledger.time {
@@ -145,7 +155,7 @@ impl<'a> Tip<'a> {
             });
         }
         check_unique(&block.txs)?;
-        check_signatures(block, &self.ledger.chain_id, signatures)
+        Ok(())
     }
 }
 
@@ -161,8 +171,13 @@ fn check_unique(txs: &[Tx]) -> Result<(), ChainError> {
     Ok(())
 }
 
-/// Every tx signature, verified as one batch in block order; the first bad one is named.
-fn check_signatures(
+/// Every tx signature, verified as one batch in block order; the first bad one is named. A
+/// function of the block and the chain id alone (every tx names its signer's key), so it may
+/// run before the state the block follows exists.
+///
+/// # Errors
+/// [`ChainError::Signature`] for the first bad one.
+pub fn check_signatures(
     block: &Block,
     chain: &str,
     signatures: &mut SigChecker,

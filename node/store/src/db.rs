@@ -31,6 +31,19 @@ pub struct Db {
     cache: Cache,
 }
 
+/// One column family's share of the disk ([`Db::column_sizes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnSize {
+    /// The column family ([`crate::schema`]).
+    pub name: &'static str,
+    /// Bytes of its live SST files.
+    pub sst_bytes: u64,
+    /// Bytes of its live blob files (large values kept out of the SSTs).
+    pub blob_bytes: u64,
+    /// RocksDB's estimate of its keys.
+    pub keys: u64,
+}
+
 /// Memory RocksDB holds by design, bounded by its configuration rather than by the chain's
 /// length: what a long run's growth verdict subtracts from the resident size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,6 +90,26 @@ impl Db {
             .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &cache)));
         let inner = rocksdb::DB::open_cf_descriptors(&options, path, descriptors)?;
         Ok(Db { inner, cache })
+    }
+
+    /// Each column family's size on disk (live SST and blob files) and estimated key count, in
+    /// [`COLUMN_FAMILIES`] order (a property RocksDB cannot read counts as 0). Memtables are not
+    /// counted: [`Self::compact`] first for the whole picture.
+    #[must_use]
+    pub fn column_sizes(&self) -> Vec<ColumnSize> {
+        let int = |cf, property: &str| {
+            self.inner.property_int_value_cf(cf, property).ok().flatten().unwrap_or(0)
+        };
+        COLUMN_FAMILIES
+            .iter()
+            .filter_map(|name| self.inner.cf_handle(name).map(|cf| (*name, cf)))
+            .map(|(name, cf)| ColumnSize {
+                name,
+                sst_bytes: int(cf, "rocksdb.live-sst-files-size"),
+                blob_bytes: int(cf, "rocksdb.live-blob-file-size"),
+                keys: int(cf, "rocksdb.estimate-num-keys"),
+            })
+            .collect()
     }
 
     /// The memory RocksDB holds now (a property RocksDB cannot read counts as 0).

@@ -584,6 +584,12 @@ impl Store {
         self.db.compact()
     }
 
+    /// Each column family's size on disk and key count ([`crate::db::Db::column_sizes`]).
+    #[must_use]
+    pub fn column_sizes(&self) -> Vec<crate::db::ColumnSize> {
+        self.db.column_sizes()
+    }
+
     /// The tree's reader, through the node cache.
     pub(crate) fn tree(&self) -> DbTree {
         DbTree::cached(Arc::clone(&self.db), Arc::clone(&self.cache))
