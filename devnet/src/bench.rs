@@ -416,20 +416,29 @@ fn print_progress(recorder: &Shared, elapsed: Duration) {
 async fn send_one(client: reqwest::Client, url: Arc<str>, signed: load::Signed, recorder: Shared) {
     let hash = signed.hash;
     with(&recorder, |r| r.submitted(hash));
-    let refusal = match client.post(&*url).body(signed.bytes).send().await {
-        Ok(response) if response.status() == reqwest::StatusCode::ACCEPTED => None,
+    let sent = client.post(&*url).body(signed.bytes).send().await;
+    match answered(sent, reqwest::StatusCode::ACCEPTED).await {
+        Ok(_) => with(&recorder, Recorder::admitted),
+        Err(code) => with(&recorder, |r| r.refused(&hash, code)),
+    };
+}
+
+/// The response if it has status `ok`, else the refusal's code (the API's `code`, or the
+/// status or transport failure when there is none).
+async fn answered(
+    sent: reqwest::Result<reqwest::Response>,
+    ok: reqwest::StatusCode,
+) -> Result<reqwest::Response, String> {
+    match sent {
+        Ok(response) if response.status() == ok => Ok(response),
         Ok(response) => {
             let status = response.status().as_u16();
             let body: serde_json::Value = response.json().await.unwrap_or_default();
-            Some(body["code"].as_str().map_or_else(|| format!("http_{status}"), String::from))
+            Err(body["code"].as_str().map_or_else(|| format!("http_{status}"), String::from))
         }
-        Err(e) if e.is_connect() => Some("connect_error".into()),
-        Err(_) => Some("http_error".into()),
-    };
-    match refusal {
-        None => with(&recorder, Recorder::admitted),
-        Some(code) => with(&recorder, |r| r.refused(&hash, code)),
-    };
+        Err(e) if e.is_connect() => Err("connect_error".into()),
+        Err(_) => Err("http_error".into()),
+    }
 }
 
 /// The `POST /v1/txs` body holding `txs` (docs/wire-format.md: the count as a little-endian
@@ -449,18 +458,13 @@ async fn send_batch(
     recorder: Shared,
 ) {
     with(&recorder, |r| txs.iter().for_each(|signed| r.submitted(signed.hash)));
-    let answer = match client.post(&*url).body(batch_body(&txs)).send().await {
-        Ok(response) if response.status() == reqwest::StatusCode::OK => {
+    let sent = client.post(&*url).body(batch_body(&txs)).send().await;
+    let answer = match answered(sent, reqwest::StatusCode::OK).await {
+        Ok(response) => {
             let body: serde_json::Value = response.json().await.unwrap_or_default();
             body["results"].as_array().cloned().ok_or_else(|| "bad_batch_answer".to_string())
         }
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
-            Err(body["code"].as_str().map_or_else(|| format!("http_{status}"), String::from))
-        }
-        Err(e) if e.is_connect() => Err("connect_error".into()),
-        Err(_) => Err("http_error".into()),
+        Err(code) => Err(code),
     };
     with(&recorder, |r| {
         for (i, signed) in txs.iter().enumerate() {
