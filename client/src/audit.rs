@@ -248,7 +248,7 @@ impl Replay {
         let tip = Tip::new(&self.ledger, self.root, Hash::ZERO);
         let checked = tip.check_header(block, false).and_then(|()| {
             signatures.unwrap_or_else(|| {
-                check_signatures(block, &self.ledger.chain_id, &mut self.signatures)
+                check_signatures(block, &self.ledger.chain_id, &mut self.signatures, None)
             })
         });
         match checked {
@@ -332,32 +332,57 @@ fn value_text(value: Option<&[u8]>) -> String {
 }
 
 /// A fetched height and, when its block decodes, its signature verdict
-/// ([`check_signatures`]: a function of the block and chain id alone, so it is computed on the
-/// fetching thread while the replay applies earlier heights — the auditor's two cores split
-/// verification and execution).
+/// ([`check_signatures`]: a function of the block and chain id alone, so it is computed on
+/// verifier threads while the replay applies earlier heights).
 type Fetched = (u64, CliResult<Option<Raw>>, Option<Result<(), ChainError>>);
 
-/// Fetches heights `from..=to` on a thread, in order, and verifies each block's signatures
-/// there, so checking overlaps downloading and verification overlaps execution.
-fn prefetch(source: Source, chain_id: String, from: u64, to: u64) -> mpsc::Receiver<Fetched> {
-    let (send, receive) = mpsc::sync_channel(64);
+/// A fetched height on its way to a verifier thread.
+type ToVerify = (u64, CliResult<Option<Raw>>);
+
+/// Fetches heights `from..=to` on a thread, in order, and verifies the blocks' signatures on
+/// one thread per core (each block's verdict is its own, docs/adr/0002), handing them back in
+/// height order: downloading, verification and execution overlap, and verification, most of an
+/// auditor's work, uses every core.
+fn prefetch(
+    source: Source,
+    chain_id: &str,
+    from: u64,
+    to: u64,
+) -> impl Iterator<Item = Fetched> + use<> {
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(8);
+    let (inputs, outputs): (Vec<_>, Vec<_>) =
+        (0..workers).map(|_| verifier(chain_id.to_owned())).unzip();
     std::thread::spawn(move || {
-        let mut checker = SigChecker::new();
-        for h in from..=to {
+        for (h, worker) in (from..=to).zip((0..inputs.len()).cycle()) {
             let fetched = source.fetch(h);
             let stop = !matches!(fetched, Ok(Some(_)));
-            let signatures = match &fetched {
-                Ok(Some((block, _))) => decode::<Block>(block)
-                    .ok()
-                    .map(|block| check_signatures(&block, &chain_id, &mut checker)),
-                _ => None,
-            };
-            if send.send((h, fetched, signatures)).is_err() || stop {
+            if inputs[worker].send((h, fetched)).is_err() || stop {
                 return;
             }
         }
     });
-    receive
+    (0..outputs.len()).cycle().map_while(move |worker| outputs[worker].recv().ok())
+}
+
+/// A verifier thread: fetched heights in, the same with their signature verdicts out.
+fn verifier(chain_id: String) -> (mpsc::SyncSender<ToVerify>, mpsc::Receiver<Fetched>) {
+    let (send_in, receive_in) = mpsc::sync_channel::<ToVerify>(32);
+    let (send_out, receive_out) = mpsc::sync_channel(32);
+    std::thread::spawn(move || {
+        let mut checker = SigChecker::new();
+        for (h, fetched) in receive_in {
+            let signatures = match &fetched {
+                Ok(Some((block, _))) => decode::<Block>(block)
+                    .ok()
+                    .map(|block| check_signatures(&block, &chain_id, &mut checker, None)),
+                _ => None,
+            };
+            if send_out.send((h, fetched, signatures)).is_err() {
+                return;
+            }
+        }
+    });
+    (send_in, receive_out)
 }
 
 /// What `audit verify` was asked to do.
@@ -449,7 +474,7 @@ pub fn replay(
     let mut report = Report::default();
     // One height past the target: its header certifies the root after the target.
     let chain_id = genesis.chain_id.clone();
-    for (h, fetched, signatures) in prefetch(args.source.clone(), chain_id, 1, to + 1) {
+    for (h, fetched, signatures) in prefetch(args.source.clone(), &chain_id, 1, to + 1) {
         let Some(raw) = fetched? else {
             if h <= to {
                 report.finding = Some(Finding {
@@ -811,12 +836,12 @@ mod tests {
         let mut txs = vec![tx(1), tx(2), tx(3)];
         txs[1].signature.0[5] ^= 1;
         let bad = block(&replay, txs.clone());
-        let ahead = check_signatures(&bad, "audit-test", &mut SigChecker::new());
+        let ahead = check_signatures(&bad, "audit-test", &mut SigChecker::new(), None);
         assert!(ahead.is_err());
         assert_eq!(replay.check_block_with(&bad, Some(ahead)), replay.check_block(&bad));
         txs.push(txs[0].clone());
         let repeated = block(&replay, txs);
-        let ahead = check_signatures(&repeated, "audit-test", &mut SigChecker::new());
+        let ahead = check_signatures(&repeated, "audit-test", &mut SigChecker::new(), None);
         let (code, _) = replay.check_block_with(&repeated, Some(ahead)).unwrap_err();
         assert_eq!(code, "audit_header");
     }

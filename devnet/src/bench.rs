@@ -173,7 +173,8 @@ pub(crate) async fn bench(
     let (recorder, outcome) = measured?;
     let samples = sample_receipts(&http, &apis[0], &recorder.finalized).await;
     let logs: Vec<_> = devnet.validators.iter().map(|v| logs::read(&v.home.0)).collect();
-    report(opts, &recorder, &Evidence { outcome, samples, logs, bound })
+    let verifications = verifications(&http, apis).await;
+    report(opts, &recorder, &Evidence { outcome, samples, logs, bound, verifications })
 }
 
 /// What the run saw besides the recorder.
@@ -186,6 +187,48 @@ struct Evidence {
     logs: Vec<logs::LogCounts>,
     /// The signature bound measured before the run (orders/s).
     bound: f64,
+    /// Signatures the validators verified, from their metrics.
+    verifications: Verifications,
+}
+
+/// Tx signatures verified by all validators over the whole run (setup included), from
+/// `/metrics`, and the txs the chain committed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Verifications {
+    /// Admitting gossip into mempools.
+    gossip: u64,
+    /// Judging blocks (txs a mempool held are not verified again).
+    block: u64,
+    /// Txs committed (the most any validator reports).
+    committed: u64,
+}
+
+impl Verifications {
+    /// Verifications per committed tx, the API's one at the receiving validator included.
+    fn per_tx(&self) -> f64 {
+        1.0 + (self.gossip + self.block) as f64 / self.committed.max(1) as f64
+    }
+}
+
+/// Sums each validator's signature counters (a validator that does not answer counts 0).
+async fn verifications(http: &reqwest::Client, apis: &[String]) -> Verifications {
+    let mut out = Verifications::default();
+    for api in apis {
+        let Ok(response) = http.get(format!("{api}/metrics")).send().await else { continue };
+        let text = response.text().await.unwrap_or_default();
+        out.gossip += metric(&text, "tokenbook_gossip_signatures_verified_total");
+        out.block += metric(&text, "tokenbook_block_signatures_verified_total");
+        out.committed = out.committed.max(metric(&text, "tokenbook_txs_committed_total"));
+    }
+    out
+}
+
+/// A counter's value in Prometheus text (0 when absent).
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
+        .next()
+        .unwrap_or(0)
 }
 
 /// Orders the signature bound is measured on.
@@ -588,6 +631,15 @@ fn summary_text(
         evidence.bound,
         100.0 * s.steady_median_per_s / evidence.bound.max(1e-9)
     );
+    let v = &evidence.verifications;
+    out += &format!(
+        "signatures verified per committed tx, all validators: {:.2} (API 1, gossip {}, \
+         blocks {}, over {} txs committed)\n",
+        v.per_tx(),
+        v.gossip,
+        v.block,
+        v.committed
+    );
     out += &format!(
         "submit -> final latency: p50 {}  p90 {}  p99 {}\n",
         ms(s.p50_ms),
@@ -627,6 +679,16 @@ fn summary_text(
 mod tests {
     use super::*;
     use tokenbook_protocol::{AccountId, Tx, TxBatch};
+
+    #[test]
+    fn a_counter_is_read_from_prometheus_text() {
+        let text = "# HELP tokenbook_block_signatures_verified Tx signatures\n\
+                    tokenbook_block_signatures_verified_total 42\n\
+                    tokenbook_txs_committed_total 7\n";
+        assert_eq!(metric(text, "tokenbook_block_signatures_verified_total"), 42);
+        assert_eq!(metric(text, "tokenbook_txs_committed_total"), 7);
+        assert_eq!(metric(text, "tokenbook_gossip_signatures_verified_total"), 0);
+    }
 
     #[test]
     fn a_batch_body_is_the_canonical_tx_batch() {

@@ -1,5 +1,6 @@
 //! Prometheus metrics (`GET /metrics`): height, round, block interval, txs per block, mempool
-//! size, peers, apply and commit time, undecodable messages, the store's memory.
+//! size, peers, apply and commit time, undecodable messages, the store's memory, signatures
+//! verified by the mempool (gossip) and by block checks.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -32,6 +33,10 @@ pub struct Metrics {
     /// Bytes RocksDB holds by design: memtables, block cache and table readers (bounded by
     /// configuration; a growth verdict subtracts them from the resident size).
     pub store_memory_bytes: Gauge,
+    /// Tx signatures verified admitting peers' gossip into the mempool.
+    pub gossip_signatures: Counter,
+    /// Tx signatures verified judging blocks (those the mempool had verified are not).
+    pub block_signatures: Counter,
 }
 
 impl Default for Metrics {
@@ -57,6 +62,8 @@ impl Metrics {
             block_txs: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             store_memory_bytes: Gauge::default(),
+            gossip_signatures: Counter::default(),
+            block_signatures: Counter::default(),
         };
         registry.register("height", "Last committed height", m.height.clone());
         registry.register("round", "Round being decided", m.round.clone());
@@ -80,7 +87,22 @@ impl Metrics {
             "Bytes RocksDB holds in memtables, block cache and table readers",
             m.store_memory_bytes.clone(),
         );
+        registry.register(
+            "gossip_signatures_verified",
+            "Tx signatures verified admitting gossip into the mempool",
+            m.gossip_signatures.clone(),
+        );
+        registry.register(
+            "block_signatures_verified",
+            "Tx signatures verified judging blocks (not those the mempool verified)",
+            m.block_signatures.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Brings a counter kept elsewhere up to `total`.
+    pub fn catch_up(counter: &Counter, total: u64) {
+        counter.inc_by(total.saturating_sub(counter.get()));
     }
 
     /// The text exposition format.

@@ -593,6 +593,14 @@ impl<N: Network> Loop<N> {
         self.metrics.height.set(i64::try_from(executor.height().get()).unwrap_or(i64::MAX));
         self.metrics.round.set(i64::from(driver.round().get()));
         self.metrics.mempool_txs.set(i64::try_from(driver.mempool().len()).unwrap_or(i64::MAX));
+        crate::metrics::Metrics::catch_up(
+            &self.metrics.gossip_signatures,
+            driver.mempool().signatures_verified(),
+        );
+        crate::metrics::Metrics::catch_up(
+            &self.metrics.block_signatures,
+            executor.signatures_verified(),
+        );
         let peers = self.net.peers();
         if self.peers_seen == 0 && peers > 0 && !driver.mempool().is_empty() {
             // Back from isolation: what was admitted meanwhile may have reached nobody.

@@ -3,15 +3,17 @@
 //! The executor (judging proposals and decided blocks), the auditor (`tokenbook audit verify`)
 //! and the simulator all judge a block with [`Tip::check`], so a block one of them accepts is a
 //! block every other accepts. The rule is a function of the block and the committed state
-//! alone: no clock, no mempool, no cache that changes a verdict (the key cache in
-//! [`SigChecker`] only saves work).
+//! alone: no clock, no mempool, no cache that changes a verdict. Two caches only save work: the
+//! key cache in [`SigChecker`], and [`VerifiedTxs`] — txs this party already verified, whose
+//! verdict the signature rule makes a function of the tx alone (docs/adr/0002).
 //!
 //! Promises:
 //! - [`Tip::next_header`] is the header an honest proposer builds; it never overflows.
 //! - [`Tip::check`] accepts a block exactly when its shape is canonical, its time is after the
 //!   parent's, its header equals [`Tip::next_header`] for its own proposer and time (the
 //!   previous certificate's hash only when the caller pins it), no tx appears twice, and every
-//!   tx signature verifies (one batch, in block order). The first failure is named.
+//!   tx signature verifies (those the caller has not verified before: one batch, in block
+//!   order). The first failure is named.
 //! - Whether the proposer may propose, and how far ahead of a clock the time may be, are the
 //!   caller's: they depend on the round (executor) or were checked by the voters (auditor).
 
@@ -20,6 +22,27 @@ use tokenbook_ledger::LedgerState;
 use tokenbook_protocol::{
     Block, BlockHeader, Hash, Height, PublicKey, SigError, Timestamp, Tx, tx_root,
 };
+
+/// Txs a party has already verified under the signature rule, by hash (the hash covers the
+/// signature, the payload and the signer). The rule's verdict on a tx is a function of the tx
+/// and the chain id alone — the cofactored equation gives one verdict singly and in any batch
+/// (docs/adr/0002) — so a block check may take a verdict reached before, in another batch,
+/// instead of verifying again: the block's verdict does not change, only its cost.
+pub trait VerifiedTxs {
+    /// Whether the tx with this hash verified under this party's chain id.
+    fn verified(&self, tx: &Hash) -> bool;
+}
+
+/// No tx verified before: a check verifies every signature (tests, and callers without a
+/// mempool).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoneVerified;
+
+impl VerifiedTxs for NoneVerified {
+    fn verified(&self, _: &Hash) -> bool {
+        false
+    }
+}
 
 /// The committed state a next block is judged against.
 #[derive(Clone, Copy, Debug)]
@@ -123,9 +146,10 @@ impl<'a> Tip<'a> {
         block: &Block,
         pin_certificate: bool,
         signatures: &mut SigChecker,
+        verified: Option<&dyn VerifiedTxs>,
     ) -> Result<(), ChainError> {
         self.check_header(block, pin_certificate)?;
-        check_signatures(block, &self.ledger.chain_id, signatures)
+        check_signatures(block, &self.ledger.chain_id, signatures, verified)
     }
 
     /// [`Self::check`] without the signatures: for a caller that ran [`check_signatures`] on
@@ -171,8 +195,9 @@ fn check_unique(txs: &[Tx]) -> Result<(), ChainError> {
     Ok(())
 }
 
-/// Every tx signature, verified as one batch in block order; the first bad one is named. A
-/// function of the block and the chain id alone (every tx names its signer's key), so it may
+/// Every tx signature: those not in `verified` are verified as one batch in block order; the
+/// first bad one is named. A function of the block and the chain id alone (every tx names its
+/// signer's key, and a verdict in `verified` is the one verifying again would reach), so it may
 /// run before the state the block follows exists.
 ///
 /// # Errors
@@ -181,12 +206,19 @@ pub fn check_signatures(
     block: &Block,
     chain: &str,
     signatures: &mut SigChecker,
+    verified: Option<&dyn VerifiedTxs>,
 ) -> Result<(), ChainError> {
+    let pending: Vec<(usize, &Tx)> = match verified {
+        None => block.txs.iter().enumerate().collect(),
+        Some(known) => {
+            block.txs.iter().enumerate().filter(|(_, tx)| !known.verified(&tx.hash())).collect()
+        }
+    };
     let preimages: Vec<Vec<u8>> =
-        block.txs.iter().map(|tx| tx.payload.signing_preimage(chain)).collect();
-    let items: Vec<SigItem<'_>> = block
-        .txs
+        pending.iter().map(|(_, tx)| tx.payload.signing_preimage(chain)).collect();
+    let items: Vec<SigItem<'_>> = pending
         .iter()
+        .map(|(_, tx)| tx)
         .zip(&preimages)
         .map(|(tx, preimage)| SigItem {
             signer: &tx.payload.signer,
@@ -195,7 +227,9 @@ pub fn check_signatures(
         })
         .collect();
     let verdicts = signatures.verify(&items);
-    match verdicts.into_iter().enumerate().find_map(|(i, v)| v.err().map(|e| (i, e))) {
+    let first_bad =
+        verdicts.into_iter().zip(&pending).find_map(|(v, (i, _))| v.err().map(|e| (*i, e)));
+    match first_bad {
         None => Ok(()),
         Some((index, error)) => {
             let hash = block.txs.get(index).map(Tx::hash).unwrap_or_default();

@@ -37,7 +37,6 @@ use tokenbook_consensus::{
 };
 use tokenbook_ledger::BlockReceipts;
 use tokenbook_protocol::codec::{decode, encode};
-use tokenbook_protocol::crypto::r_has_torsion;
 use tokenbook_protocol::message::Message;
 use tokenbook_protocol::{
     Block, CommitCertificate, Hash, Height, Proposal, Round, Tx, Vote, VoteKind,
@@ -545,17 +544,13 @@ impl<S: ChainStore> Driver<S> {
         }
     }
 
-    /// Txs a peer gossiped. A peer gossips only txs its mempool verified, so a signature that
-    /// fails here for any reason but a torsion component in `R` (which a batch may pass:
-    /// docs/adr/0002) shows the peer is faulty; a refusal by state never does (peers may be at
-    /// other heights).
+    /// Txs a peer gossiped. A peer gossips only txs its mempool verified, and the rule gives a
+    /// signature one verdict in any batch (docs/adr/0002), so a bad signature shows the peer is
+    /// faulty; a refusal by state never does (peers may be at other heights).
     fn admit_gossip(&mut self, from: Peer, txs: Vec<Tx>) -> Vec<Action> {
-        let signatures: Vec<tokenbook_protocol::Signature> =
-            txs.iter().map(|tx| tx.signature).collect();
         let verdicts = self.mempool.admit_batch(txs, self.executor.ledger());
-        let forged = verdicts.iter().zip(&signatures).position(|(verdict, signature)| {
-            matches!(verdict, Err(AdmitError::Signature(_))) && !r_has_torsion(signature)
-        });
+        let forged =
+            verdicts.iter().position(|verdict| matches!(verdict, Err(AdmitError::Signature(_))));
         let mut actions = if verdicts.iter().any(Result::is_ok) { self.wake() } else { Vec::new() };
         actions.extend(
             forged.map(|i| Action::Penalize(from, format!("gossiped tx {i} has a bad signature"))),
@@ -670,7 +665,7 @@ impl<S: ChainStore> Driver<S> {
             now_ms: self.now_ms,
             max_future_time_ms: self.limits.max_future_time_ms,
         };
-        let validity = match self.executor.validate(&block, &proposed) {
+        let validity = match self.executor.validate(&block, &proposed, &self.mempool) {
             Ok(()) => Validity::Valid,
             Err(ExecError::Invalid { reason, .. }) => {
                 tracing::debug!(round = proposal.payload.round.get(), reason, "invalid proposal");
@@ -875,7 +870,7 @@ impl<S: ChainStore> Driver<S> {
             actions.push(Action::Penalize(from, format!("sync: certificate at {height}: {e}")));
             return Ok(actions);
         }
-        match self.executor.validate_decided(&block) {
+        match self.executor.validate_decided(&block, &self.mempool) {
             Ok(()) => {}
             Err(ExecError::Invalid { reason, .. }) => {
                 actions.push(Action::Penalize(

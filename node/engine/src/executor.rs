@@ -21,7 +21,7 @@
 //!   every later commit (its ledger is ahead of the store): the node stops and restarts from the
 //!   store.
 
-use crate::chain::{ChainError, Tip};
+use crate::chain::{ChainError, Tip, VerifiedTxs};
 use crate::sigs::SigChecker;
 use crate::storage::ChainStore;
 use std::path::Path;
@@ -207,19 +207,24 @@ impl<S: ChainStore> Executor<S> {
     /// another certificate than ours: the proposal then carries it, and it must verify.
     ///
     /// The verdict is a function of the block, the committed state and the clock alone: every
-    /// tx signature is verified, as one batch in block order, whatever the mempool holds
-    /// (docs/adr/0002: a signature with a torsion component in `R` gets the same verdict from
-    /// every validator and every auditor only then).
+    /// tx signature not in `verified` (the txs this node's mempool already verified) is
+    /// verified, as one batch in block order. The rule gives a tx one verdict in any batch
+    /// (docs/adr/0002), so what the mempool holds changes the cost, never the verdict.
     ///
     /// # Errors
     /// [`ExecError::Invalid`] naming the first difference (a wrong state root included: a
     /// proposal is only ever valid or invalid); store errors.
-    pub fn validate(&mut self, block: &Block, proposal: &Proposed<'_>) -> Result<(), ExecError> {
+    pub fn validate(
+        &mut self,
+        block: &Block,
+        proposal: &Proposed<'_>,
+        verified: &dyn VerifiedTxs,
+    ) -> Result<(), ExecError> {
         let names_carried = proposal.prev_certificate.is_some_and(|certificate| {
             certificate.hash() == block.header.prev_certificate_hash
                 && self.certifies_last(certificate)
         });
-        self.check(block, &Judged::Proposal { proposal, names_carried })
+        self.check(block, &Judged::Proposal { proposal, names_carried }, verified)
     }
 
     /// [`validate`](Self::validate) for a block a verified certificate has already decided
@@ -231,11 +236,20 @@ impl<S: ChainStore> Executor<S> {
     ///
     /// # Errors
     /// [`ExecError::Invalid`]; [`ExecError::Divergence`] when only the state root differs.
-    pub fn validate_decided(&mut self, block: &Block) -> Result<(), ExecError> {
-        self.check(block, &Judged::Decided)
+    pub fn validate_decided(
+        &mut self,
+        block: &Block,
+        verified: &dyn VerifiedTxs,
+    ) -> Result<(), ExecError> {
+        self.check(block, &Judged::Decided, verified)
     }
 
-    fn check(&mut self, block: &Block, judged: &Judged<'_>) -> Result<(), ExecError> {
+    fn check(
+        &mut self,
+        block: &Block,
+        judged: &Judged<'_>,
+        verified: &dyn VerifiedTxs,
+    ) -> Result<(), ExecError> {
         let header = &block.header;
         let invalid = |reason: String| ExecError::Invalid { height: header.height, reason };
         let pin_certificate = match judged {
@@ -250,7 +264,7 @@ impl<S: ChainStore> Executor<S> {
         };
         let root = self.root();
         let tip = Tip::new(&self.ledger, root, self.last_certificate);
-        match tip.check(block, pin_certificate, &mut self.signatures) {
+        match tip.check(block, pin_certificate, &mut self.signatures, Some(verified)) {
             Ok(()) => Ok(()),
             Err(ChainError::StateRoot { ours, certified }) if matches!(judged, Judged::Decided) => {
                 Err(ExecError::Divergence { height: self.ledger.height, ours, certified })
@@ -286,6 +300,13 @@ impl<S: ChainStore> Executor<S> {
     #[must_use]
     pub fn last_touched(&self) -> &tokenbook_ledger::Touched {
         &self.last_touched
+    }
+
+    /// How many tx signatures this executor has verified judging blocks (those a mempool had
+    /// verified are not verified again).
+    #[must_use]
+    pub fn signatures_verified(&self) -> u64 {
+        self.signatures.verified()
     }
 
     /// The hash of the last committed height's certificate (zero at genesis), from memory.

@@ -4,14 +4,18 @@
 //! - **Bounded.** At most `max_txs` txs and `max_bytes` encoded bytes, and at most
 //!   `max_per_account` from one account, so one trader cannot fill it. A full pool refuses new
 //!   txs (it never evicts admitted ones: their senders were told "accepted").
-//! - **Checked on entry.** Size, duplicate (by tx hash, and by account and nonce), signature
-//!   (batch verification, with each bad signature named), and the ledger's read-only
-//!   [`LedgerState::precheck_tx`] (account, signer, nonce window, market). Every refusal has a
-//!   stable code ([`AdmitError::code`]); a refused tx leaves no trace.
+//! - **Checked on entry.** Size, duplicate (by tx hash, and by account and nonce), the ledger's
+//!   read-only [`LedgerState::precheck_tx`] (account, signer, nonce window, market), then the
+//!   signature (batch verification, with each bad signature named; [`verify_txs`] checks it
+//!   before the precheck for the API, which answers a client at once). Every refusal has a
+//!   stable code ([`AdmitError::code`]); a refused tx leaves no trace. Every tx held has a
+//!   valid signature, so a block check may take the mempool's verdict
+//!   ([`crate::chain::VerifiedTxs`]).
 //! - **Re-checked after each block.** [`Mempool::on_block`] drops the txs the block included
 //!   and any that the new state refuses (nonce now used or too old, key revoked, ...).
 //! - **Fair order.** [`Mempool::batch`] proposes txs in arrival order, bounded by count and bytes.
 
+use crate::chain::VerifiedTxs;
 use crate::sigs::{SigChecker, SigItem};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tokenbook_ledger::{LedgerState, Reject};
@@ -164,6 +168,13 @@ impl Mempool {
         self.bytes
     }
 
+    /// How many signatures [`Self::admit_batch`] has verified (txs the API verified are
+    /// admitted with [`Self::admit_verified`] and not counted here).
+    #[must_use]
+    pub fn signatures_verified(&self) -> u64 {
+        self.signatures.verified()
+    }
+
     /// Whether a tx waits.
     #[must_use]
     pub fn contains(&self, hash: &Hash) -> bool {
@@ -184,8 +195,16 @@ impl Mempool {
         txs: Vec<Tx>,
         state: &LedgerState,
     ) -> Vec<Result<Hash, AdmitError>> {
-        let prepared: Vec<Result<Prepared, AdmitError>> =
-            txs.into_iter().map(|tx| self.prepare(tx)).collect();
+        // The state's precheck first: a tx gossiped after its block committed here is refused
+        // (nonce used) without paying for its signature.
+        let prepared: Vec<Result<Prepared, AdmitError>> = txs
+            .into_iter()
+            .map(|tx| {
+                let prepared = self.prepare(tx)?;
+                state.precheck_tx(&prepared.tx).map_err(AdmitError::Rejected)?;
+                Ok(prepared)
+            })
+            .collect();
         let signatures = self.verify_signatures(&prepared);
         prepared
             .into_iter()
@@ -193,7 +212,6 @@ impl Mempool {
             .map(|(prepared, signature)| {
                 let prepared = prepared?;
                 signature.map_err(AdmitError::Signature)?;
-                state.precheck_tx(&prepared.tx).map_err(AdmitError::Rejected)?;
                 self.insert(prepared)
             })
             .collect()
@@ -340,6 +358,14 @@ impl Mempool {
                 self.per_account.remove(&account);
             }
         }
+    }
+}
+
+/// Every tx a mempool holds verified under its chain id on the way in ([`Mempool::admit_batch`]
+/// or [`verify_txs`]), so a block check need not verify it again.
+impl VerifiedTxs for Mempool {
+    fn verified(&self, tx: &Hash) -> bool {
+        self.contains(tx)
     }
 }
 

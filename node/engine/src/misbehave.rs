@@ -33,7 +33,9 @@ pub enum Misbehaviour {
     WrongProposer,
     /// Adds txs with a bad signature, an unknown account or a replayed nonce, in turn.
     InvalidTxs,
-    /// Adds a tx whose signature has a torsion component in `R`.
+    /// Adds a tx whose signature has a torsion component in `R` (valid under the cofactored
+    /// rule, docs/adr/0002: honest validators must all judge it alike, whatever their mempools
+    /// hold).
     TorsionSig,
     /// Includes a tx twice.
     DuplicateTxs,

@@ -24,6 +24,8 @@ pub struct SigItem<'a> {
 #[derive(Debug, Default)]
 pub struct SigChecker {
     keys: HashMap<PublicKey, VerifiedKey>,
+    /// Signatures verified so far (a node's metric, and what tests count).
+    verified: u64,
 }
 
 impl SigChecker {
@@ -53,10 +55,17 @@ impl SigChecker {
                 Err(e) => verdicts[i] = Err(*e),
             }
         }
+        self.verified = self.verified.saturating_add(batch.len() as u64);
         for (i, verdict) in positions.into_iter().zip(verify_batch(&batch)) {
             verdicts[i] = verdict;
         }
         verdicts
+    }
+
+    /// How many signatures [`Self::verify`] has verified (key refusals not counted).
+    #[must_use]
+    pub fn verified(&self) -> u64 {
+        self.verified
     }
 
     fn checked_key(&mut self, key: &PublicKey) -> Result<VerifiedKey, SigError> {

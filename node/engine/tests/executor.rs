@@ -7,6 +7,7 @@
 mod chain;
 
 use chain::{CHAIN, GENESIS_MS, seed};
+use tokenbook_engine::chain::NoneVerified;
 use tokenbook_engine::executor::{ExecError, Executor, Proposed};
 use tokenbook_ledger::kv;
 use tokenbook_protocol::*;
@@ -74,7 +75,7 @@ fn proposes_validates_commits_and_reopens() {
             *roots.last().unwrap(),
             "header carries the previous root"
         );
-        exec.validate(&block, &proposed(&block)).unwrap();
+        exec.validate(&block, &proposed(&block), &NoneVerified).unwrap();
         let cert = certificate(&block);
         let (root, receipts) = exec.commit(&block, &cert).unwrap();
         assert_eq!(receipts.receipts.len(), 5);
@@ -92,7 +93,7 @@ fn proposes_validates_commits_and_reopens() {
     assert!(kv::export(exec.ledger()) == state);
     // The reopened node builds the same next block as before.
     let block = exec.propose(proposer, GENESIS_MS + 9_000, registrations(90, 1));
-    exec.validate(&block, &proposed(&block)).unwrap();
+    exec.validate(&block, &proposed(&block), &NoneVerified).unwrap();
     assert_eq!(
         block.header.prev_certificate_hash,
         exec.store().certificate(Height::new(3)).unwrap().unwrap().hash()
@@ -106,7 +107,7 @@ fn validation_names_what_is_wrong() {
     let proposer = seed(1).public_key();
     let good = exec.propose(proposer, GENESIS_MS + 1_000, registrations(1, 3));
     let proposal = proposed(&good);
-    exec.validate(&good, &proposal).unwrap();
+    exec.validate(&good, &proposal, &NoneVerified).unwrap();
     let mutate = |f: &dyn Fn(&mut Block)| {
         let mut b = good.clone();
         f(&mut b);
@@ -132,7 +133,7 @@ fn validation_names_what_is_wrong() {
         ),
     ];
     for (block, what) in cases {
-        let err = exec.validate(&block, &proposal).unwrap_err();
+        let err = exec.validate(&block, &proposal, &NoneVerified).unwrap_err();
         assert_eq!(err.code(), "block_invalid", "{what}: {err}");
         assert!(err.to_string().contains(what), "{what}: {err}");
     }
@@ -140,7 +141,7 @@ fn validation_names_what_is_wrong() {
     let mut forged = good.clone();
     forged.txs[1].signature.0[0] ^= 1;
     forged.header.tx_root = forged.compute_tx_root();
-    let err = exec.validate(&forged, &proposal).unwrap_err();
+    let err = exec.validate(&forged, &proposal, &NoneVerified).unwrap_err();
     assert!(err.to_string().contains("tx 1 ("), "{err}");
     assert!(err.to_string().contains("has a bad signature"), "{err}");
     let other_root = mutate(&|b| b.header.state_root = Hash([3; 32]));
@@ -148,11 +149,17 @@ fn validation_names_what_is_wrong() {
     // this node's, and another proposer, but nothing else may differ; only there is a wrong
     // state root a divergence.
     let named_other = mutate(&|b| b.header.prev_certificate_hash = Hash([1; 32]));
-    exec.validate_decided(&named_other).unwrap();
-    exec.validate_decided(&mutate(&|b| b.header.proposer = seed(2).public_key())).unwrap();
-    let err = exec.validate_decided(&mutate(&|b| b.header.height = Height::new(2))).unwrap_err();
+    exec.validate_decided(&named_other, &NoneVerified).unwrap();
+    exec.validate_decided(&mutate(&|b| b.header.proposer = seed(2).public_key()), &NoneVerified)
+        .unwrap();
+    let err = exec
+        .validate_decided(&mutate(&|b| b.header.height = Height::new(2)), &NoneVerified)
+        .unwrap_err();
     assert!(err.to_string().contains("height"), "{err}");
-    assert!(matches!(exec.validate_decided(&other_root), Err(ExecError::Divergence { .. })));
+    assert!(matches!(
+        exec.validate_decided(&other_root, &NoneVerified),
+        Err(ExecError::Divergence { .. })
+    ));
     // Nothing was committed by any of this.
     assert_eq!(exec.height(), Height::new(0));
 }

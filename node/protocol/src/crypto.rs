@@ -8,21 +8,26 @@
 //! 1. `A` is a canonical encoding of a point that is not of small order and lies in the
 //!    prime-order subgroup (checked once, when a key enters state: [`VerifiedKey`]);
 //! 2. `s < ℓ` (canonical scalar);
-//! 3. `R`'s `y` coordinate is canonical (`y < p`) and `R` is not a small-order point;
-//! 4. ed25519-dalek's `verify_strict` accepts (`[s]B = R + [H(R‖A‖M)]A`, cofactorless, with `R`
-//!    compared byte for byte, which also refuses a non-canonical sign bit).
+//! 3. `R`'s `y` coordinate is canonical (`y < p`), `R` decompresses, and `R` is not a
+//!    small-order point;
+//! 4. the cofactored equation holds: `[8]([s]B − R − [k]A) = 0` with `k = H(R‖A‖M)` over the
+//!    encodings as sent.
 //!
 //! Checks 2 and 3 are byte comparisons ([`precheck_signature`]), cheap enough to run in front of
-//! batch verification. [`verify_batch`] runs the same pre-checks, then ed25519-dalek's batch
-//! equation; if the batch fails, every item is verified singly to name the bad ones. The one
-//! case where the two paths can differ — an `R` with a torsion component, which only the key's
-//! holder (or a malleator, with probability ≤ 1/2) can produce — is analysed in the ADR.
-
+//! batch verification. [`verify_batch`] runs the same pre-checks, then the cofactored batch
+//! equation over a random linear combination (coefficients drawn from a hash of the whole
+//! batch); if the batch fails, every item is verified singly to name the bad ones. Because both
+//! equations are cofactored, a signature gets the same verdict alone and in any batch (short
+//! of a 2^-128 coincidence of coefficients no one can steer): a verdict reached once stands.
 use crate::codec;
 use bincode::{Decode, Encode};
-use curve25519_dalek::edwards::CompressedEdwardsY;
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha512};
 
 /// A message kind's signing domain. Every tag is distinct; the tag is length-prefixed in the
 /// preimage, so none can be confused with a prefix of another.
@@ -168,7 +173,9 @@ impl SigError {
 /// as much as a signature verification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerifiedKey {
-    key: VerifyingKey,
+    bytes: [u8; 32],
+    /// `−A`, the form the equation uses.
+    minus_point: EdwardsPoint,
 }
 
 impl VerifiedKey {
@@ -190,14 +197,13 @@ impl VerifiedKey {
         if !point.is_torsion_free() {
             return Err(SigError::KeyTorsion);
         }
-        let key = VerifyingKey::from_bytes(&key.0).map_err(|_| SigError::KeyEncoding)?;
-        Ok(Self { key })
+        Ok(Self { bytes: key.0, minus_point: -point })
     }
 
     /// The wire form of the key.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.key.to_bytes())
+        PublicKey(self.bytes)
     }
 }
 
@@ -209,7 +215,7 @@ const GROUP_ORDER: [u8; 32] = [
 
 /// Canonical encodings (`y < p`, with either sign bit where `x ≠ 0`) of the eight points of
 /// small order, and the two sign-bit-set encodings of the points with `x = 0`. An `R` in this
-/// list is refused; `verify_strict` refuses the same points after decompressing.
+/// list is refused.
 const SMALL_ORDER_ENCODINGS: [[u8; 32]; 10] = small_order_encodings();
 
 const fn small_order_encodings() -> [[u8; 32]; 10] {
@@ -293,15 +299,6 @@ pub fn precheck_signature(sig: &Signature) -> Result<(), SigError> {
     Ok(())
 }
 
-/// Whether the signature's `R` has a torsion component: the one kind of invalid signature a
-/// batch equation may still pass (docs/adr/0002), so a peer whose batch admitted it may be
-/// honest. A full scalar multiplication: for error paths only.
-#[must_use]
-pub fn r_has_torsion(sig: &Signature) -> bool {
-    let (r, _) = split_signature(sig);
-    CompressedEdwardsY(r).decompress().is_some_and(|point| !point.is_torsion_free())
-}
-
 fn split_signature(sig: &Signature) -> ([u8; 32], [u8; 32]) {
     let mut r = [0u8; 32];
     let mut s = [0u8; 32];
@@ -315,18 +312,35 @@ fn split_signature(sig: &Signature) -> ([u8; 32], [u8; 32]) {
 /// # Errors
 /// The first part of the rule that fails.
 pub fn verify(key: &VerifiedKey, preimage: &[u8], sig: &Signature) -> Result<(), SigError> {
-    precheck_signature(sig)?;
-    let dalek_sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-    key.key.verify_strict(preimage, &dalek_sig).map_err(|_| classify_strict_failure(sig))
+    let parts = SigParts::new(key, preimage, sig)?;
+    let residual =
+        EdwardsPoint::vartime_double_scalar_mul_basepoint(&parts.k, &key.minus_point, &parts.s)
+            - parts.r;
+    if residual.mul_by_cofactor().is_identity() { Ok(()) } else { Err(SigError::Mismatch) }
 }
 
-/// After `verify_strict` fails on a pre-checked signature, the only remaining causes are a
-/// non-decompressable `R` or a plain mismatch.
-fn classify_strict_failure(sig: &Signature) -> SigError {
-    let (r, _) = split_signature(sig);
-    match CompressedEdwardsY(r).decompress() {
-        None => SigError::REncoding,
-        Some(_) => SigError::Mismatch,
+/// A pre-checked signature's `R` as a point, `s` and `k = H(R‖A‖M)`, with the 64-byte hash
+/// (which binds the message into a batch's coefficients).
+struct SigParts {
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+    hram: [u8; 64],
+}
+
+impl SigParts {
+    fn new(key: &VerifiedKey, preimage: &[u8], sig: &Signature) -> Result<Self, SigError> {
+        precheck_signature(sig)?;
+        let (r_bytes, s_bytes) = split_signature(sig);
+        let r = CompressedEdwardsY(r_bytes).decompress().ok_or(SigError::REncoding)?;
+        let s = Scalar::from_bytes_mod_order(s_bytes);
+        let mut hash = Sha512::new();
+        hash.update(r_bytes);
+        hash.update(key.bytes);
+        hash.update(preimage);
+        let mut hram = [0u8; 64];
+        hram.copy_from_slice(hash.finalize().as_slice());
+        Ok(Self { r, s, k: Scalar::from_bytes_mod_order_wide(&hram), hram })
     }
 }
 
@@ -363,31 +377,73 @@ pub struct BatchItem<'a> {
     pub signature: &'a Signature,
 }
 
-/// Verifies many signatures at once. Returns one verdict per item, in order.
+/// Verifies many signatures at once. Returns one verdict per item, in order: the verdicts
+/// [`verify`] gives each item alone.
 ///
 /// Items failing the byte pre-checks are refused without entering the batch; the rest go
-/// through ed25519-dalek's batch equation; if that fails, each is verified singly with
-/// [`verify`] so that the verdicts name exactly the bad signatures.
+/// through the cofactored batch equation `[8]Σ zᵢ([sᵢ]B − Rᵢ − [kᵢ]Aᵢ) = 0`, with 128-bit
+/// coefficients `zᵢ` drawn from a SHA-512 transcript of the whole batch (deterministic, and
+/// fixed only once every signature is); if it fails, each item is verified singly so that the
+/// verdicts name exactly the bad signatures.
 #[must_use]
 pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<Result<(), SigError>> {
     let mut verdicts: Vec<Result<(), SigError>> =
         items.iter().map(|item| precheck_signature(item.signature)).collect();
     let candidates: Vec<usize> = (0..items.len()).filter(|&i| verdicts[i].is_ok()).collect();
-    if candidates.is_empty() {
-        return verdicts;
-    }
-    let messages: Vec<&[u8]> = candidates.iter().map(|&i| items[i].preimage).collect();
-    let signatures: Vec<ed25519_dalek::Signature> = candidates
-        .iter()
-        .map(|&i| ed25519_dalek::Signature::from_bytes(&items[i].signature.0))
-        .collect();
-    let keys: Vec<VerifyingKey> = candidates.iter().map(|&i| items[i].key.key).collect();
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
+    if !candidates.is_empty() && !batch_equation_holds(items, &candidates) {
         for &i in &candidates {
             verdicts[i] = verify(items[i].key, items[i].preimage, items[i].signature);
         }
     }
     verdicts
+}
+
+/// Domain of the transcript the batch coefficients are drawn from.
+const BATCH_TRANSCRIPT: &[u8] = b"tokenbook/batch-verify/v1";
+
+/// Whether the cofactored batch equation holds over `items[candidates]` (false also when an
+/// `R` does not decompress: the single path then names it).
+fn batch_equation_holds(items: &[BatchItem<'_>], candidates: &[usize]) -> bool {
+    let mut parts = Vec::with_capacity(candidates.len());
+    let mut transcript = Sha512::new();
+    transcript.update(BATCH_TRANSCRIPT);
+    for &i in candidates {
+        let item = &items[i];
+        let Ok(part) = SigParts::new(item.key, item.preimage, item.signature) else {
+            return false;
+        };
+        transcript.update(part.hram);
+        transcript.update(part.s.as_bytes());
+        parts.push(part);
+    }
+    let zs = coefficients(transcript.finalize().as_slice(), parts.len());
+    let b_coefficient: Scalar = zs.iter().zip(&parts).map(|(z, part)| z * part.s).sum();
+    let scalars = std::iter::once(b_coefficient)
+        .chain(zs.iter().map(|z| -z))
+        .chain(zs.iter().zip(&parts).map(|(z, part)| z * part.k));
+    let points = std::iter::once(ED25519_BASEPOINT_POINT)
+        .chain(parts.iter().map(|part| part.r))
+        .chain(candidates.iter().map(|&i| items[i].key.minus_point));
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points).mul_by_cofactor().is_identity()
+}
+
+/// `count` 128-bit coefficients, four from each SHA-512 of the seed and a block counter.
+fn coefficients(seed: &[u8], count: usize) -> Vec<Scalar> {
+    let mut out = Vec::with_capacity(count);
+    let mut block = 0u64;
+    while out.len() < count {
+        let mut hash = Sha512::new();
+        hash.update(seed);
+        hash.update(block.to_le_bytes());
+        let bytes = hash.finalize();
+        for chunk in bytes.as_slice().chunks_exact(16).take(count - out.len()) {
+            let mut z = [0u8; 16];
+            z.copy_from_slice(chunk);
+            out.push(Scalar::from(u128::from_le_bytes(z)));
+        }
+        block += 1;
+    }
+    out
 }
 
 /// A signing key (held by traders, members and validators; never by pure code paths that
@@ -418,7 +474,8 @@ impl Keypair {
     /// The public key, already checked (a key we derived ourselves always passes).
     #[must_use]
     pub fn verified_key(&self) -> VerifiedKey {
-        VerifiedKey { key: self.signing.verifying_key() }
+        let key = self.signing.verifying_key();
+        VerifiedKey { bytes: key.to_bytes(), minus_point: -key.to_edwards() }
     }
 
     /// Signs `payload` in `domain` for `chain_id`.
@@ -459,9 +516,10 @@ pub mod craft {
     }
 
     /// A signature by `key` over `preimage` whose `R` carries the torsion point of order 2:
-    /// `R = [r]B + T`, `s = r + H(R ‖ A ‖ M)·a`, so `[s]B = R + [k]A − T`. Single (strict)
-    /// verification refuses it; a batch equation passes it exactly when its random coefficient
-    /// for it is even (docs/adr/0002). `nonce` picks `r`, so callers can try several.
+    /// `R = [r]B + T`, `s = r + H(R ‖ A ‖ M)·a`, so `[s]B = R + [k]A − T`. Only the key's
+    /// holder can make one. The cofactored rule accepts it, alone and in any batch; a
+    /// cofactorless rule refuses it alone and passes it in a batch half the time, which is why
+    /// the rule is cofactored (docs/adr/0002). `nonce` picks `r`, so callers can try several.
     #[must_use]
     pub fn torsion_signature(key: &Keypair, preimage: &[u8], nonce: u64) -> Signature {
         let expanded = sha512(&[&key.seed()]);

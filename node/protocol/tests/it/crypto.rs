@@ -1,5 +1,5 @@
 //! The signature rule: crafted edge cases, each refused with its own error, and single and
-//! batch verification agreeing on all of them.
+//! batch verification agreeing on all of them (the cofactored rule, docs/adr/0002).
 
 use crate::samples::{self, CHAIN};
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
@@ -163,8 +163,8 @@ fn tx_signature_binds_every_field() {
     assert_eq!(changed.verify_signature(&key, CHAIN), Err(SigError::Mismatch));
 }
 
-/// A signature whose R carries a torsion component: verify_strict refuses it. See
-/// docs/adr/0002-signature-validity.md for what the batch path does with it.
+/// Someone's signature with a torsion point added to its R (what a third party can do): the
+/// hash `k` changes with R, so the equation fails, cofactored or not (docs/adr/0002).
 fn mixed_order_r_signature() -> (VerifiedKey, Signature) {
     let (key, sig) = sign(1, Domain::Tx, CHAIN, MSG);
     let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap()).decompress().unwrap();
@@ -172,10 +172,46 @@ fn mixed_order_r_signature() -> (VerifiedKey, Signature) {
 }
 
 #[test]
-fn mixed_order_r_is_refused_by_single_verification() {
+fn torsion_added_to_anothers_r_is_refused_alone_and_in_a_batch() {
     let (key, sig) = mixed_order_r_signature();
     assert_eq!(precheck_signature(&sig), Ok(()));
     assert_eq!(verify(&key, &preimage(), &sig), Err(SigError::Mismatch));
+    let mine = preimage();
+    let item = BatchItem { key: &key, preimage: &mine, signature: &sig };
+    assert_eq!(verify_batch(&[item]), vec![Err(SigError::Mismatch)]);
+}
+
+#[test]
+fn a_key_holders_mixed_order_r_gets_one_verdict_alone_and_in_every_batch() {
+    // Only the key's holder can make `R = [r]B + T` satisfy the equation (`s = r + k·a`). Under
+    // the cofactored rule (docs/adr/0002) it is valid, singly and in any batch, so a verdict
+    // reached in one batch holds in every other: the property a verified-tx cache rests on.
+    let holder = samples::keypair(1);
+    let key = holder.verified_key();
+    let others: Vec<(VerifiedKey, Vec<u8>, Signature)> = (2..=5u8)
+        .map(|n| {
+            let msg = [MSG, &[n]].concat();
+            let (key, sig) = sign(n, Domain::Tx, CHAIN, &msg);
+            (key, signing_preimage(Domain::Tx, CHAIN, &msg), sig)
+        })
+        .collect();
+    for nonce in 0..16 {
+        let sig = crypto::craft::torsion_signature(&holder, &preimage(), nonce);
+        assert_eq!(verify(&key, &preimage(), &sig), Ok(()), "alone, nonce {nonce}");
+        for with in 0..=others.len() {
+            let mut items: Vec<BatchItem<'_>> = others[..with]
+                .iter()
+                .map(|(key, preimage, signature)| BatchItem { key, preimage, signature })
+                .collect();
+            let mine = preimage();
+            items.insert(with / 2, BatchItem { key: &key, preimage: &mine, signature: &sig });
+            let verdicts = verify_batch(&items);
+            assert!(
+                verdicts.iter().all(Result::is_ok),
+                "nonce {nonce}, {with} others: {verdicts:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -211,8 +247,8 @@ fn batch_and_single_agree_on_every_crafted_case() {
 
 #[test]
 fn honest_r_is_always_torsion_free() {
-    // The gap analysed in ADR 0002 needs an R with a torsion component; honest signers
-    // produce R = [r]B, which never has one.
+    // Honest signers produce R = [r]B, which never has a torsion component: the cofactored
+    // and cofactorless equations agree on every honest signature (ADR 0002).
     for n in 1..=8u8 {
         let (_, sig) = sign(n, Domain::Tx, CHAIN, MSG);
         let r = CompressedEdwardsY(sig.0[..32].try_into().unwrap()).decompress().unwrap();
