@@ -74,7 +74,7 @@ fn signatures(c: &mut Criterion) {
     let one = signed(1);
     let mut g = c.benchmark_group("verify");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("single_strict", |b| {
+    g.bench_function("single_cofactored", |b| {
         b.iter(|| verify(&one.keys[0], &one.preimages[0], &one.txs[0].signature).unwrap())
     });
     let dalek_key = ed25519_dalek::VerifyingKey::from_bytes(&one.keys[0].public_key().0).unwrap();

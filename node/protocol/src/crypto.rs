@@ -19,6 +19,7 @@
 //! batch); if the batch fails, every item is verified singly to name the bad ones. Because both
 //! equations are cofactored, a signature gets the same verdict alone and in any batch (short
 //! of a 2^-128 coincidence of coefficients no one can steer): a verdict reached once stands.
+
 use crate::codec;
 use bincode::{Decode, Encode};
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
