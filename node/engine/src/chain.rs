@@ -19,6 +19,7 @@
 
 use crate::sigs::{SigChecker, SigItem};
 use tokenbook_ledger::LedgerState;
+use tokenbook_protocol::hash::merkle_root;
 use tokenbook_protocol::{
     Block, BlockHeader, Hash, Height, PublicKey, SigError, Timestamp, Tx, tx_root,
 };
@@ -113,6 +114,11 @@ impl<'a> Tip<'a> {
     /// The header the next block must carry, for `proposer` at `time_ms` with `txs`.
     #[must_use]
     pub fn next_header(&self, proposer: PublicKey, time_ms: u64, txs: &[Tx]) -> BlockHeader {
+        self.header_with_root(proposer, time_ms, tx_root(txs))
+    }
+
+    /// [`Self::next_header`] for txs whose Merkle root is `tx_root`.
+    fn header_with_root(&self, proposer: PublicKey, time_ms: u64, tx_root: Hash) -> BlockHeader {
         let ledger = self.ledger;
         let height = self.next_height();
         BlockHeader {
@@ -124,7 +130,7 @@ impl<'a> Tip<'a> {
             proposer,
             prev_block_hash: ledger.last_block_hash,
             prev_certificate_hash: self.prev_certificate_hash,
-            tx_root: tx_root(txs),
+            tx_root,
             state_root: self.state_root,
             validator_set_hash: ledger.validator_set_for(height).hash(),
             next_validator_set_hash: ledger
@@ -148,8 +154,12 @@ impl<'a> Tip<'a> {
         signatures: &mut SigChecker,
         verified: Option<&dyn VerifiedTxs>,
     ) -> Result<(), ChainError> {
-        self.check_header(block, pin_certificate)?;
-        check_signatures(block, &self.ledger.chain_id, signatures, verified)
+        block.check_shape().map_err(ChainError::Shape)?;
+        // Each tx hashed once: the tx root, the repeat check and the verified set share them.
+        let hashes = tx_hashes(block);
+        self.check_shaped_header(block, pin_certificate, &hashes)?;
+        let known = verified.map(|verified| (verified, hashes.as_slice()));
+        check_signatures_known(block, &self.ledger.chain_id, signatures, known)
     }
 
     /// [`Self::check`] without the signatures: for a caller that ran [`check_signatures`] on
@@ -158,12 +168,23 @@ impl<'a> Tip<'a> {
     /// # Errors
     /// The first [`ChainError`]: shape, time, header fields, state root, repeated tx.
     pub fn check_header(&self, block: &Block, pin_certificate: bool) -> Result<(), ChainError> {
-        let header = &block.header;
         block.check_shape().map_err(ChainError::Shape)?;
+        self.check_shaped_header(block, pin_certificate, &tx_hashes(block))
+    }
+
+    /// [`Self::check_header`] after the shape check, with the block's tx hashes in order.
+    fn check_shaped_header(
+        &self,
+        block: &Block,
+        pin_certificate: bool,
+        hashes: &[Hash],
+    ) -> Result<(), ChainError> {
+        let header = &block.header;
         if header.time <= self.ledger.time {
             return Err(ChainError::Header { field: "time" });
         }
-        let mut expected = self.next_header(header.proposer, header.time.get(), &block.txs);
+        let mut expected =
+            self.header_with_root(header.proposer, header.time.get(), merkle_root(hashes));
         if !pin_certificate {
             expected.prev_certificate_hash = header.prev_certificate_hash;
         }
@@ -178,17 +199,22 @@ impl<'a> Tip<'a> {
                 certified: header.state_root,
             });
         }
-        check_unique(&block.txs)?;
+        check_unique(hashes)?;
         Ok(())
     }
 }
 
+/// The block's tx hashes, in order.
+fn tx_hashes(block: &Block) -> Vec<Hash> {
+    block.txs.iter().map(Tx::hash).collect()
+}
+
 /// Refuses a block that includes one tx twice (the ledger would refuse the second; an honest
 /// proposer never includes it).
-fn check_unique(txs: &[Tx]) -> Result<(), ChainError> {
+fn check_unique(hashes: &[Hash]) -> Result<(), ChainError> {
     let mut seen = std::collections::BTreeMap::new();
-    for (index, tx) in txs.iter().enumerate() {
-        if let Some(first) = seen.insert(tx.hash(), index) {
+    for (index, hash) in hashes.iter().enumerate() {
+        if let Some(first) = seen.insert(*hash, index) {
             return Err(ChainError::Repeated { index, first });
         }
     }
@@ -208,11 +234,32 @@ pub fn check_signatures(
     signatures: &mut SigChecker,
     verified: Option<&dyn VerifiedTxs>,
 ) -> Result<(), ChainError> {
-    let pending: Vec<(usize, &Tx)> = match verified {
-        None => block.txs.iter().enumerate().collect(),
-        Some(known) => {
-            block.txs.iter().enumerate().filter(|(_, tx)| !known.verified(&tx.hash())).collect()
+    match verified {
+        None => check_signatures_known(block, chain, signatures, None),
+        Some(verified) => {
+            let hashes = tx_hashes(block);
+            check_signatures_known(block, chain, signatures, Some((verified, &hashes)))
         }
+    }
+}
+
+/// [`check_signatures`] with the verified set and the block's tx hashes, in order.
+fn check_signatures_known(
+    block: &Block,
+    chain: &str,
+    signatures: &mut SigChecker,
+    known: Option<(&dyn VerifiedTxs, &[Hash])>,
+) -> Result<(), ChainError> {
+    let pending: Vec<(usize, &Tx)> = match known {
+        None => block.txs.iter().enumerate().collect(),
+        Some((verified, hashes)) => block
+            .txs
+            .iter()
+            .zip(hashes)
+            .enumerate()
+            .filter(|(_, (_, hash))| !verified.verified(hash))
+            .map(|(index, (tx, _))| (index, tx))
+            .collect(),
     };
     let preimages: Vec<Vec<u8>> =
         pending.iter().map(|(_, tx)| tx.payload.signing_preimage(chain)).collect();
