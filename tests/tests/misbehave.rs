@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Devnet, agreed_root, audit, heights, until, up};
+use common::{Devnet, agreed_root, audit, diagnosis, heights, until, up};
 use std::path::Path;
 use std::time::Duration;
 use tokenbook_engine::misbehave::Misbehaviour;
@@ -32,15 +32,18 @@ fn check(devnet_bin: &Path, cli: &Path, kind: &str) -> Result<String, String> {
     let dir = devnet.dir.path();
     until(60, "devnet.json", || devnet_apis(dir).len() == 4)?;
     let honest: Vec<String> = devnet_apis(dir)[..3].to_vec();
+    let all = devnet_apis(dir);
     until(90, "the honest validators at height 5", || {
         heights(&honest).is_ok_and(|h| h.iter().all(|&h| h >= 5))
-    })?;
+    })
+    .map_err(|e| format!("{e}:{}", diagnosis(dir, &all, 8)))?;
     let before = heights(&honest)?;
     std::thread::sleep(WATCH);
     let after = heights(&honest)?;
     let gained = before.iter().zip(&after).map(|(b, a)| a.saturating_sub(*b)).min().unwrap_or(0);
     if gained < MIN_HEIGHTS {
-        return Err(format!("honest heights {before:?} → {after:?} in {WATCH:?}"));
+        let why = diagnosis(dir, &all, 8);
+        return Err(format!("honest heights {before:?} → {after:?} in {WATCH:?}:{why}"));
     }
     let common = after.iter().min().copied().unwrap_or(1) - 1;
     agreed_root(&honest, common)?;

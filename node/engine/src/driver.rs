@@ -26,6 +26,7 @@
 //! - A divergence (a block more than two thirds certified whose state root this node cannot
 //!   reproduce) or a store failure stops the driver ([`DriverError`]).
 
+use crate::ahead::Ahead;
 use crate::executor::{ExecError, Executor, Proposed};
 use crate::mempool::{AdmitError, Mempool};
 use crate::snapshots::SnapshotServer;
@@ -39,7 +40,7 @@ use tokenbook_ledger::BlockReceipts;
 use tokenbook_protocol::codec::{decode, encode};
 use tokenbook_protocol::message::Message;
 use tokenbook_protocol::{
-    Block, CommitCertificate, Hash, Height, Proposal, Round, Tx, Vote, VoteKind,
+    Block, CommitCertificate, Hash, Height, Proposal, PublicKey, Round, Tx, Vote, VoteKind,
 };
 use tokenbook_store::Store;
 
@@ -176,7 +177,7 @@ pub struct Driver<S = Store> {
     core: Consensus<Ed25519>,
     executor: Executor<S>,
     mempool: Mempool,
-    me: tokenbook_protocol::PublicKey,
+    me: PublicKey,
     limits: BlockLimits,
     /// Blocks of this height's proposals (and our own), by hash.
     blocks: BTreeMap<Hash, Held>,
@@ -192,10 +193,13 @@ pub struct Driver<S = Store> {
     /// Proposals for the next height, with their blocks and previous certificates.
     early: Vec<(Proposal, Block, Option<CommitCertificate>)>,
     now_ms: u64,
-    /// The height a sync request was last sent for, and when (ms).
-    sync_requested: Option<(Height, u64)>,
+    /// The height a sync request was last sent for, when (ms), and how many were sent for it
+    /// before (each retry asks the next peer that proves the chain moved on).
+    sync_requested: Option<(Height, u64, usize)>,
     /// When each peer's last sync request was served (ms).
     sync_served: BTreeMap<Peer, u64>,
+    /// When this node last asked each peer for blocks (ms), within [`SYNC_SERVE_MS`].
+    sync_asked: BTreeMap<Peer, u64>,
     /// The height last sent to each lagging peer unasked, and when (ms): again only after
     /// [`SYNC_RETRY_MS`] (kept apart from `sync_served`, so a push never delays the answer to
     /// a request).
@@ -205,7 +209,9 @@ pub struct Driver<S = Store> {
     /// height, heights within [`SYNC_BATCH`] of the next, [`SYNC_REPLY_BYTES`] in all.
     sync_ahead: BTreeMap<Height, (Peer, Block, CommitCertificate, usize)>,
     sync_ahead_bytes: usize,
-    /// The highest height a peer has been seen deciding.
+    /// Validators' signed claims of later heights (one member's claim proves nothing).
+    ahead: Ahead,
+    /// The highest height validators with more than a third of the power were seen deciding.
     highest_seen: Height,
     /// When this node committed its latest height (ms).
     committed_at: u64,
@@ -260,9 +266,11 @@ impl<S: ChainStore> Driver<S> {
             now_ms,
             sync_requested: None,
             sync_served: BTreeMap::new(),
+            sync_asked: BTreeMap::new(),
             pushed: BTreeMap::new(),
             sync_ahead: BTreeMap::new(),
             sync_ahead_bytes: 0,
+            ahead: Ahead::default(),
             highest_seen: Height::new(0),
             committed_at: now_ms,
             idle: false,
@@ -323,7 +331,7 @@ impl<S: ChainStore> Driver<S> {
 
     /// The proposer of `round` at the height being decided.
     #[must_use]
-    pub fn proposer(&self, round: Round) -> tokenbook_protocol::PublicKey {
+    pub fn proposer(&self, round: Round) -> PublicKey {
         self.core.proposer(round)
     }
 
@@ -398,7 +406,7 @@ impl<S: ChainStore> Driver<S> {
             return false;
         }
         let ledger = self.executor.ledger();
-        let member = |h: Height, k: &tokenbook_protocol::PublicKey| {
+        let member = |h: Height, k: &PublicKey| {
             Some(h) == next && ledger.validator_set_for(h).get(k).is_some()
         };
         match message {
@@ -441,7 +449,7 @@ impl<S: ChainStore> Driver<S> {
     ) -> Result<Vec<Action>, DriverError> {
         self.now_ms = now_ms;
         let mut actions = match self.later_height(&message) {
-            Some(theirs) => self.maybe_sync(from, theirs),
+            Some((theirs, signer)) => self.maybe_sync(from, signer, theirs),
             None => Vec::new(),
         };
         actions.extend(self.answer_lagging_peer(from, &message)?);
@@ -452,10 +460,12 @@ impl<S: ChainStore> Driver<S> {
         Ok(self.emit(actions))
     }
 
-    /// The height a proposal or vote shows a peer deciding, if it is past the one this node
-    /// needs next and signed by a validator of that height or the one after (so forged
-    /// far-future messages neither trigger sync requests nor mark the node as catching up).
-    fn later_height(&self, message: &Message) -> Option<Height> {
+    /// The height a proposal or vote shows its signer deciding, and the signer, if it is past
+    /// the one this node needs next and the signer is a validator of that height or the one
+    /// after. A claim above what is known of the signer must be signed (forged far-future
+    /// messages are dropped here); one not above it costs no signature check, since it is
+    /// noted nowhere and only gives a pending sync request its chance to be retried.
+    fn later_height(&self, message: &Message) -> Option<(Height, PublicKey)> {
         let ours = self.executor.height().get() + 1;
         let (height, signer) = match message {
             Message::Proposal { proposal, .. } => {
@@ -471,12 +481,13 @@ impl<S: ChainStore> Driver<S> {
         let known = [Height::new(ours), Height::new(ours + 1)]
             .iter()
             .any(|h| ledger.validator_set_for(*h).get(&signer).is_some());
-        let signed = match message {
+        let signed = || match message {
             Message::Proposal { proposal, .. } => Ed25519.proposal(&ledger.chain_id, proposal),
             Message::Vote(vote) => Ed25519.vote(&ledger.chain_id, vote),
             _ => false,
         };
-        (known && signed).then_some(height)
+        let credible = known && (!self.ahead.is_news(&signer, height) || signed());
+        credible.then_some((height, signer))
     }
 
     /// A peer still proposing or voting for the height this node committed last, a while after
@@ -563,13 +574,16 @@ impl<S: ChainStore> Driver<S> {
     /// node has not moved since the last tick, relays the current round's proposal and votes
     /// and its valid round's prevotes, and shows its valid value's polka whole
     /// ([`Message::Polka`]: a re-proposal needs it, and a peer that saw a validator equivocate
-    /// three ways may have dropped the vote that completes it). Then schedules the next.
+    /// three ways may have dropped the vote that completes it). A node known to lag asks for
+    /// blocks again if its last request went unanswered (peers that moved on may send nothing
+    /// more while they wait for it). Then schedules the next.
     ///
     /// # Errors
     /// None today; the signature matches the other inputs.
     pub fn on_gossip(&mut self, now_ms: u64) -> Result<Vec<Action>, DriverError> {
         self.now_ms = now_ms;
         let mut actions = self.own_messages();
+        actions.extend(self.ask_for_blocks());
         let state = (self.core.height(), self.core.round(), self.core.step());
         if self.last_gossip.replace(state) == Some(state) {
             actions.extend(self.relayed());
@@ -619,20 +633,42 @@ impl<S: ChainStore> Driver<S> {
         }))
     }
 
-    /// A peer is at a later height: ask it for the decided blocks this node lacks — once per
+    /// `signer` was seen deciding `theirs`, through `peer`: noted (one member's claim proves
+    /// nothing: [`Ahead`]), then blocks are asked for if the chain is known to have moved on.
+    fn maybe_sync(&mut self, peer: Peer, signer: PublicKey, theirs: Height) -> Vec<Action> {
+        self.ahead.note(signer, theirs, peer);
+        self.ask_for_blocks()
+    }
+
+    /// Once validators with more than a third of the power show later heights, asks one of the
+    /// peers their messages came through for the decided blocks this node lacks — once per
     /// height, again after [`SYNC_RETRY_MS`] if nothing came (the peer asked may not have had
-    /// the block yet, or may be gone), each time of the peer that showed the later height.
-    fn maybe_sync(&mut self, peer: Peer, theirs: Height) -> Vec<Action> {
+    /// the block yet, or may be gone), each retry starting from the next such peer. A peer
+    /// asked within [`SYNC_SERVE_MS`] is passed over (it would not serve the request); the
+    /// next message or gossip tick tries again.
+    fn ask_for_blocks(&mut self) -> Vec<Action> {
         let ours = Height::new(self.executor.height().get() + 1);
-        self.highest_seen = self.highest_seen.max(theirs);
-        let asked_lately = self.sync_requested.is_some_and(|(height, at)| {
-            height == ours && self.now_ms.saturating_sub(at) < SYNC_RETRY_MS
-        });
-        if theirs <= ours || asked_lately {
-            return Vec::new();
-        }
-        self.sync_requested = Some((ours, self.now_ms));
-        vec![Action::Send(peer, Message::SyncRequest { from: ours })]
+        let ledger = self.executor.ledger();
+        let after = Height::new(ours.get().saturating_add(1));
+        let sets = [ledger.validator_set_for(ours), ledger.validator_set_for(after)];
+        self.ahead.prune(ours, &sets);
+        let Some((proven, peers)) = self.ahead.proven(&sets) else { return Vec::new() };
+        self.highest_seen = self.highest_seen.max(proven);
+        let now = self.now_ms;
+        let attempt = match self.sync_requested {
+            Some((height, at, _)) if height == ours && now.saturating_sub(at) < SYNC_RETRY_MS => {
+                return Vec::new();
+            }
+            Some((height, _, sent)) if height == ours => sent,
+            _ => 0,
+        };
+        self.sync_asked.retain(|_, at| now.saturating_sub(*at) < SYNC_SERVE_MS);
+        let rotated = peers.iter().cycle().skip(attempt % peers.len().max(1)).take(peers.len());
+        let free = rotated.copied().find(|p| !self.sync_asked.contains_key(p));
+        let Some(to) = free else { return Vec::new() };
+        self.sync_asked.insert(to, now);
+        self.sync_requested = Some((ours, now, attempt + 1));
+        vec![Action::Send(to, Message::SyncRequest { from: ours })]
     }
 
     fn on_vote(&mut self, vote: Vote) -> Result<Vec<Action>, DriverError> {
@@ -1106,7 +1142,7 @@ fn height_start<S: ChainStore>(
 }
 
 /// The records among `records` of this node's own proposals and votes.
-fn own_records(records: &[Record], me: tokenbook_protocol::PublicKey) -> Vec<Record> {
+fn own_records(records: &[Record], me: PublicKey) -> Vec<Record> {
     let signer = |r: &Record| match r {
         Record::Proposal(p) => p.payload.proposer,
         Record::Vote(v) => v.payload.validator,

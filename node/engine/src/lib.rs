@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
+pub mod ahead;
 pub mod chain;
 pub mod crash;
 pub mod driver;

@@ -474,3 +474,49 @@ fn a_lagging_peer_is_pushed_the_decided_block_again_if_it_still_lags() {
     assert!(!pushed(&at(500)), "pushed again on a re-sent vote half a second later");
     assert!(pushed(&at(tokenbook_engine::driver::SYNC_RETRY_MS)), "never pushed again");
 }
+
+/// A signed precommit by validator `i` (key 100 + i) for round 0 of `height`.
+fn precommit(i: u64, height: u64) -> Message {
+    let signer = key(100 + i);
+    Message::Vote(
+        VotePayload {
+            kind: VoteKind::Precommit,
+            height: Height::new(height),
+            round: Round::new(0),
+            value: None,
+            validator: signer.public_key(),
+        }
+        .sign(&signer, CHAIN),
+    )
+}
+
+/// The peer a sync request in `actions` goes to.
+fn sync_request_to(actions: &[Action]) -> Option<u64> {
+    actions.iter().find_map(|a| match a {
+        Action::Send(to, Message::SyncRequest { .. }) => Some(*to),
+        _ => None,
+    })
+}
+
+/// One member's votes for far heights (the far-round misbehaviour of issue #16) neither send a
+/// sync request nor mark the node as catching up, however often it repeats them: otherwise one
+/// member makes every honest node ask it for blocks at every height. Validators with more than
+/// a third of the power showing later heights prove the chain moved on: the node then asks one
+/// of them, and the lowest claim among them is the height it is known to lag.
+#[test]
+fn one_members_far_height_votes_start_no_sync_but_a_third_of_the_power_does() {
+    let mut c = Cluster::new();
+    c.run_until(2, &[0, 1, 2, 3]);
+    let now = c.now;
+    let d = c.drivers[0].as_mut().unwrap();
+    let committed = d.executor().height().get();
+    let retry = tokenbook_engine::driver::SYNC_RETRY_MS;
+    for (at, height) in [(now, committed + 1_000), (now + retry, committed + 1_001)] {
+        let actions = d.on_message(3, precommit(3, height), at).unwrap();
+        assert_eq!(sync_request_to(&actions), None, "one member started a sync: {actions:?}");
+        assert!(!d.catching_up(), "one member marked the node as catching up");
+    }
+    let actions = d.on_message(2, precommit(2, committed + 3), now + retry).unwrap();
+    assert_eq!(sync_request_to(&actions), Some(2), "two members ahead: {actions:?}");
+    assert!(d.catching_up());
+}

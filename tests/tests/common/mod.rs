@@ -95,3 +95,44 @@ pub fn audit(cli: &Path, devnet: &Path, api: &str, to: u64) -> Result<(), String
         Err(format!("audit verify: {}", String::from_utf8_lossy(&audit.stderr)))
     }
 }
+
+/// What each validator of a devnet in `dir` was doing: its status (height, peers, whether it
+/// is catching up, mempool) or that it does not answer, and the last `lines` lines of its log.
+/// For failure messages, so a stall seen once in CI can be explained from them alone.
+pub fn diagnosis(dir: &Path, apis: &[String], lines: usize) -> String {
+    let mut out = String::new();
+    for (i, api) in apis.iter().enumerate() {
+        let status = get(&format!("{api}/v1/status")).map_or("does not answer".into(), |s| {
+            let pick = |k: &str| s[k].to_string();
+            format!(
+                "height {} peers {} catching_up {} mempool {}",
+                pick("height"),
+                pick("peers"),
+                pick("catching_up"),
+                pick("mempool")
+            )
+        });
+        out.push_str(&format!("\n  validator {i}: {status}"));
+        let log = std::fs::read_to_string(dir.join(format!("validator-{i}/node.log")));
+        let log = log.unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        for line in &all[all.len().saturating_sub(lines)..] {
+            out.push_str(&format!("\n    {}", strip_ansi(line)));
+        }
+    }
+    out
+}
+
+/// `text` without terminal colour codes.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
