@@ -194,20 +194,28 @@ impl Replay {
 
     /// Checks a block and its certificate as the next height, without applying it. A header
     /// whose state root is not the auditor's is reported as `audit_state_root` for the
-    /// previous height. `signatures` is the block's signature verdict if it was computed
-    /// already ([`Fetched`]); without it the signatures are verified here.
+    /// previous height. `ahead` is the block decoded from `raw.0` with its signature verdict,
+    /// if a verifier thread computed them already ([`Fetched`]); without it the block is
+    /// decoded and its signatures verified here.
     ///
     /// # Errors
     /// The [`Finding`].
     pub fn check(
         &mut self,
         raw: &Raw,
-        signatures: Option<Result<(), ChainError>>,
+        ahead: Option<Decoded>,
     ) -> Result<(Block, CommitCertificate), Finding> {
         let h = self.ledger.height.get() + 1;
         let find = |code, message: String| Finding { height: h, code, message };
-        let block: Block = decode(&raw.0)
-            .map_err(|e| find("audit_block_decode", format!("block {h} does not decode: {e}")))?;
+        let (block, signatures) = match ahead {
+            Some(Decoded { block, signatures }) => (block, Some(signatures)),
+            None => (
+                decode(&raw.0).map_err(|e| {
+                    find("audit_block_decode", format!("block {h} does not decode: {e}"))
+                })?,
+                None,
+            ),
+        };
         let certificate: CommitCertificate = decode(&raw.1).map_err(|e| {
             find("audit_certificate_decode", format!("certificate {h} does not decode: {e}"))
         })?;
@@ -331,10 +339,19 @@ fn value_text(value: Option<&[u8]>) -> String {
     )
 }
 
-/// A fetched height and, when its block decodes, its signature verdict
-/// ([`check_signatures`]: a function of the block and chain id alone, so it is computed on
-/// verifier threads while the replay applies earlier heights).
-type Fetched = (u64, CliResult<Option<Raw>>, Option<Result<(), ChainError>>);
+/// A fetched block, decoded, with its signature verdict ([`check_signatures`]: a function of
+/// the block and chain id alone, so it is computed on verifier threads while the replay applies
+/// earlier heights; the replay takes the decoded block rather than decoding it again).
+#[derive(Debug)]
+pub struct Decoded {
+    /// The block, decoded from the fetched bytes.
+    pub block: Block,
+    /// Its signatures' verdict.
+    pub signatures: Result<(), ChainError>,
+}
+
+/// A fetched height and, when its block decodes, the block and its signature verdict.
+type Fetched = (u64, CliResult<Option<Raw>>, Option<Decoded>);
 
 /// A fetched height on its way to a verifier thread.
 type ToVerify = (u64, CliResult<Option<Raw>>);
@@ -371,13 +388,14 @@ fn verifier(chain_id: String) -> (mpsc::SyncSender<ToVerify>, mpsc::Receiver<Fet
     std::thread::spawn(move || {
         let mut checker = SigChecker::new();
         for (h, fetched) in receive_in {
-            let signatures = match &fetched {
-                Ok(Some((block, _))) => decode::<Block>(block)
-                    .ok()
-                    .map(|block| check_signatures(&block, &chain_id, &mut checker, None)),
+            let decoded = match &fetched {
+                Ok(Some((block, _))) => decode::<Block>(block).ok().map(|block| {
+                    let signatures = check_signatures(&block, &chain_id, &mut checker, None);
+                    Decoded { block, signatures }
+                }),
                 _ => None,
             };
-            if send_out.send((h, fetched, signatures)).is_err() {
+            if send_out.send((h, fetched, decoded)).is_err() {
                 return;
             }
         }
@@ -474,7 +492,7 @@ pub fn replay(
     let mut report = Report::default();
     // One height past the target: its header certifies the root after the target.
     let chain_id = genesis.chain_id.clone();
-    for (h, fetched, signatures) in prefetch(args.source.clone(), &chain_id, 1, to + 1) {
+    for (h, fetched, decoded) in prefetch(args.source.clone(), &chain_id, 1, to + 1) {
         let Some(raw) = fetched? else {
             if h <= to {
                 report.finding = Some(Finding {
@@ -485,7 +503,7 @@ pub fn replay(
             }
             break;
         };
-        let (block, _) = match replay.check(&raw, signatures) {
+        let (block, _) = match replay.check(&raw, decoded) {
             Ok(checked) => checked,
             Err(finding) => {
                 report.finding = Some(explain(&replay, args, finding));

@@ -29,6 +29,7 @@ use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
+use std::collections::BTreeMap;
 
 /// A message kind's signing domain. Every tag is distinct; the tag is length-prefixed in the
 /// preimage, so none can be confused with a prefix of another.
@@ -419,13 +420,37 @@ fn batch_equation_holds(items: &[BatchItem<'_>], candidates: &[usize]) -> bool {
     }
     let zs = coefficients(transcript.finalize().as_slice(), parts.len());
     let b_coefficient: Scalar = zs.iter().zip(&parts).map(|(z, part)| z * part.s).sum();
+    let keys = key_terms(items, candidates, &zs, &parts);
     let scalars = std::iter::once(b_coefficient)
         .chain(zs.iter().map(|z| -z))
-        .chain(zs.iter().zip(&parts).map(|(z, part)| z * part.k));
+        .chain(keys.iter().map(|(_, scalar)| *scalar));
     let points = std::iter::once(ED25519_BASEPOINT_POINT)
         .chain(parts.iter().map(|part| part.r))
-        .chain(candidates.iter().map(|&i| items[i].key.minus_point));
+        .chain(keys.iter().map(|(point, _)| *point));
     EdwardsPoint::vartime_multiscalar_mul(scalars, points).mul_by_cofactor().is_identity()
+}
+
+/// The key terms of the batch equation, one per distinct key: `−A` with the sum of `z·k` over
+/// that key's signatures. It is the same sum as a term per signature (`Σ zᵢkᵢ(−A) =
+/// (Σ zᵢkᵢ)(−A)`), so the verdict is unchanged; the multiscalar multiplication has one point
+/// per signer instead of one per signature (market makers sign most orders with a few keys).
+fn key_terms(
+    items: &[BatchItem<'_>],
+    candidates: &[usize],
+    zs: &[Scalar],
+    parts: &[SigParts],
+) -> Vec<(EdwardsPoint, Scalar)> {
+    let mut slots: BTreeMap<&[u8; 32], usize> = BTreeMap::new();
+    let mut terms: Vec<(EdwardsPoint, Scalar)> = Vec::new();
+    for ((&i, z), part) in candidates.iter().zip(zs).zip(parts) {
+        let key = items[i].key;
+        let slot = *slots.entry(&key.bytes).or_insert_with(|| {
+            terms.push((key.minus_point, Scalar::ZERO));
+            terms.len() - 1
+        });
+        terms[slot].1 += z * part.k;
+    }
+    terms
 }
 
 /// `count` 128-bit coefficients, four from each SHA-512 of the seed and a block counter.

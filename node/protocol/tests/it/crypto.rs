@@ -256,3 +256,35 @@ fn honest_r_is_always_torsion_free() {
     }
     assert!(ED25519_BASEPOINT_POINT.is_torsion_free());
 }
+
+/// The batch equation takes one term per distinct key (docs/adr/0002): many signatures by one
+/// key pass together, and a forged one among them — or two of its signatures swapped between
+/// their messages, whose errors could cancel if the key's terms were summed without the
+/// per-signature coefficients — is named exactly as single verification names it.
+#[test]
+fn one_keys_many_signatures_are_judged_one_by_one_in_a_batch() {
+    let mut cases: Vec<(VerifiedKey, Vec<u8>, Signature)> = (0..24u8)
+        .map(|n| {
+            let msg = [MSG, &[n]].concat();
+            let (key, sig) = sign(1 + n % 3, Domain::Tx, CHAIN, &msg);
+            (key, signing_preimage(Domain::Tx, CHAIN, &msg), sig)
+        })
+        .collect();
+    let items = |cases: &[(VerifiedKey, Vec<u8>, Signature)]| -> Vec<Result<(), SigError>> {
+        let items: Vec<BatchItem<'_>> = cases
+            .iter()
+            .map(|(key, preimage, signature)| BatchItem { key, preimage, signature })
+            .collect();
+        verify_batch(&items)
+    };
+    assert!(items(&cases).iter().all(Result::is_ok));
+    // Signatures 0 and 3 are by the same key: swapped, each signs the other's message.
+    let (first, fourth) = (cases[0].2, cases[3].2);
+    cases[0].2 = fourth;
+    cases[3].2 = first;
+    cases[7].2.0[40] ^= 1;
+    let single: Vec<_> = cases.iter().map(|(k, p, s)| verify(k, p, s)).collect();
+    assert_eq!(items(&cases), single);
+    let refused: Vec<usize> = (0..single.len()).filter(|&i| single[i].is_err()).collect();
+    assert_eq!(refused, vec![0, 3, 7]);
+}
