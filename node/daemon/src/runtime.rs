@@ -94,6 +94,9 @@ pub struct Status {
     pub peers: usize,
     /// Whether the node is syncing decided blocks from peers rather than voting.
     pub catching_up: bool,
+    /// The admission window (ms) while the backlog has no room ([`Admission`]): the API then
+    /// refuses client txs before verifying their signatures. `None` while there is room.
+    pub backlog_full: Option<u64>,
 }
 
 /// Handles to a running node.
@@ -222,13 +225,22 @@ impl Backlog {
 
     /// Splits `txs` into those admissible with `waiting` txs in the mempool and the refused rest,
     /// each refusal's verdict.
+    /// The window (ms) when `waiting` txs leave no room at `now`, else `None`.
+    fn full(&self, now: Instant, waiting: usize) -> Option<u64> {
+        (self.cap(now) <= waiting).then(|| self.window_ms())
+    }
+
+    fn window_ms(&self) -> u64 {
+        u64::try_from(self.admission.max_wait.as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn admit<T>(&self, now: Instant, waiting: usize, mut txs: Vec<T>) -> (Vec<T>, Vec<AdmitError>) {
         let room = self.cap(now).saturating_sub(waiting);
         if txs.len() <= room {
             return (txs, Vec::new());
         }
         let refused = txs.split_off(room);
-        let window_ms = u64::try_from(self.admission.max_wait.as_millis()).unwrap_or(u64::MAX);
+        let window_ms = self.window_ms();
         let refusals = refused.iter().map(|_| AdmitError::Backlog { waiting, window_ms }).collect();
         (txs, refusals)
     }
@@ -616,6 +628,7 @@ impl<N: Network> Loop<N> {
             block_hash: executor.last_block_hash(),
             peers,
             catching_up: driver.catching_up(),
+            backlog_full: self.backlog.full(Instant::now(), driver.mempool().len()),
         });
     }
 }

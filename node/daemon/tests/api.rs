@@ -698,6 +698,25 @@ async fn a_backlog_beyond_the_admission_window_is_refused_at_once() {
     assert!(results[3]["message"].as_str().unwrap().contains("500 ms"), "{body}");
 }
 
+/// While the backlog has no room, a client's txs are refused (`503 mempool_full`) before their
+/// signatures are verified: at 2× the ceiling the excess costs the node no verification. A
+/// forged tx then gets the same answer as a good one, since nothing was checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backlog_refuses_txs_before_verifying_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rate = api::RateLimit { per_second: 1_000, burst: 1_000 };
+    // No floor and nothing committed: the backlog has no room from the start.
+    let admission = runtime::Admission { max_wait: Duration::from_millis(500), floor: 0 };
+    let (url, _stop, _handles) =
+        node_admitting(dir.path(), limited(rate), 1_000, 1, admission).await;
+    let mut txs = registrations_at(runtime::now_ms(), 0, 2);
+    txs[1].signature.0[33] ^= 1;
+    for tx in txs {
+        let (code, body) = post(&format!("{url}/v1/tx"), encode(&tx)).await;
+        assert_eq!((code, body["code"].as_str()), (503, Some("mempool_full")), "{body}");
+    }
+}
+
 /// A validator with no peers, where others exist, refuses submissions instead of holding txs
 /// no other validator will see.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,6 +134,23 @@ fn check_peers(state: &ApiState) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// While the backlog has no room (as the node last published), refuses the txs still open
+/// before their signatures are verified: verifying txs that will be refused anyway is the
+/// cost an overload must not add to. The node's own admission check stays the authority.
+fn refuse_if_backlogged(
+    state: &ApiState,
+    verdicts: &mut [Option<Result<Hash, ApiError>>],
+    passed: &mut Vec<Tx>,
+) {
+    let status = *state.status.borrow();
+    let Some(window_ms) = status.backlog_full else { return };
+    let refusal = AdmitError::Backlog { waiting: status.mempool, window_ms };
+    for verdict in verdicts.iter_mut().filter(|v| v.is_none()) {
+        *verdict = Some(Err(admit_error(&refusal)));
+    }
+    passed.clear();
+}
+
 /// Steps 2–4 for each tx; one verdict per tx, in order.
 async fn admit(state: &ApiState, txs: Vec<Tx>) -> Result<Vec<Result<Hash, ApiError>>, ApiError> {
     check_peers(state)?;
@@ -154,6 +171,7 @@ async fn admit(state: &ApiState, txs: Vec<Tx>) -> Result<Vec<Result<Hash, ApiErr
         }
     }
     drop(view);
+    refuse_if_backlogged(state, &mut verdicts, &mut passed);
     let mut verified = Vec::new();
     let mut slots = Vec::new();
     let checked =
