@@ -223,8 +223,6 @@ impl Backlog {
         usize::try_from(scaled).unwrap_or(usize::MAX).max(self.admission.floor)
     }
 
-    /// Splits `txs` into those admissible with `waiting` txs in the mempool and the refused rest,
-    /// each refusal's verdict.
     /// The window (ms) when `waiting` txs leave no room at `now`, else `None`.
     fn full(&self, now: Instant, waiting: usize) -> Option<u64> {
         (self.cap(now) <= waiting).then(|| self.window_ms())
@@ -234,6 +232,8 @@ impl Backlog {
         u64::try_from(self.admission.max_wait.as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Splits `txs` into those admissible with `waiting` txs in the mempool and the refused rest,
+    /// each refusal's verdict.
     fn admit<T>(&self, now: Instant, waiting: usize, mut txs: Vec<T>) -> (Vec<T>, Vec<AdmitError>) {
         let room = self.cap(now).saturating_sub(waiting);
         if txs.len() <= room {
