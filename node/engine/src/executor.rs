@@ -17,7 +17,8 @@
 //!   the node must stop, not vote or serve further.
 //! - No arithmetic on a header's time can overflow.
 //! - [`Executor::commit`] applies a decided block through the ledger and commits it with its
-//!   certificate and receipts in one synced store write. If the write fails the executor refuses
+//!   certificate and receipts in one store batch, synced behind the node (the next write of the
+//!   store waits for it). If the write fails the executor refuses
 //!   every later commit (its ledger is ahead of the store): the node stops and restarts from the
 //!   store.
 
@@ -79,8 +80,11 @@ impl ExecError {
 pub struct Executor<S = Store> {
     ledger: LedgerState,
     store: S,
-    /// Hash of the last committed height's certificate (zero at genesis).
-    last_certificate: Hash,
+    /// The last committed height's certificate (`None` at genesis), kept here: the store's
+    /// copy may still be in its writer's hands.
+    last_certificate: Option<CommitCertificate>,
+    /// Its hash (zero at genesis).
+    last_certificate_hash: Hash,
     signatures: SigChecker,
     /// Set when a commit failed after the ledger applied the block: the ledger is then ahead of
     /// the store and nothing more may be committed (the node stops and restarts from the store).
@@ -123,14 +127,13 @@ impl<S: ChainStore> Executor<S> {
                 ledger
             }
         };
-        let last_certificate = match store.certificate(ledger.height)? {
-            Some(certificate) => certificate.hash(),
-            None => Hash::ZERO,
-        };
+        let last_certificate = store.certificate(ledger.height)?;
+        let last_certificate_hash = last_certificate.as_ref().map_or(Hash::ZERO, |c| c.hash());
         Ok(Executor {
             ledger,
             store,
             last_certificate,
+            last_certificate_hash,
             signatures: SigChecker::new(),
             failed: None,
             last_touched: tokenbook_ledger::Touched::default(),
@@ -186,7 +189,7 @@ impl<S: ChainStore> Executor<S> {
     /// The committed state the next block is judged against (the chain rule).
     #[must_use]
     pub fn tip(&self) -> Tip<'_> {
-        Tip::new(&self.ledger, self.root(), self.last_certificate)
+        Tip::new(&self.ledger, self.root(), self.last_certificate_hash())
     }
 
     /// The header the next block must carry, for `proposer` at `now_ms` with `txs`.
@@ -263,7 +266,7 @@ impl<S: ChainStore> Executor<S> {
             }
         };
         let root = self.root();
-        let tip = Tip::new(&self.ledger, root, self.last_certificate);
+        let tip = Tip::new(&self.ledger, root, self.last_certificate_hash());
         match tip.check(block, pin_certificate, &mut self.signatures, Some(verified)) {
             Ok(()) => Ok(()),
             Err(ChainError::StateRoot { ours, certified }) if matches!(judged, Judged::Decided) => {
@@ -292,7 +295,7 @@ impl<S: ChainStore> Executor<S> {
     /// # Errors
     /// Store errors.
     pub fn last_certificate(&self) -> Result<Option<CommitCertificate>, ExecError> {
-        Ok(self.store.certificate(self.ledger.height)?)
+        Ok(self.last_certificate.clone())
     }
 
     /// What the last [`Self::commit`] changed (empty before the first): the keys of the accounts,
@@ -312,11 +315,13 @@ impl<S: ChainStore> Executor<S> {
     /// The hash of the last committed height's certificate (zero at genesis), from memory.
     #[must_use]
     pub fn last_certificate_hash(&self) -> Hash {
-        self.last_certificate
+        self.last_certificate_hash
     }
 
     /// Applies a decided block and commits it with its certificate; returns the new root and
-    /// the receipts.
+    /// the receipts. The store writes the height behind the node (see
+    /// [`ChainStore::commit`]): its write and sync overlap the next height's consensus and
+    /// execution.
     ///
     /// # Errors
     /// [`ExecError::Invalid`] if the ledger refuses the header (never for a validated block);
@@ -343,7 +348,8 @@ impl<S: ChainStore> Executor<S> {
             .store
             .commit(block.header.height, &changes, Some(data))
             .inspect_err(|e| self.failed = Some(e.to_string()))?;
-        self.last_certificate = certificate.hash();
+        self.last_certificate_hash = certificate.hash();
+        self.last_certificate = Some(certificate.clone());
         Ok((root, receipts))
     }
 }

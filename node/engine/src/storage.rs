@@ -32,7 +32,11 @@ pub trait ChainStore {
     /// # Errors
     /// Read errors.
     fn load_state(&self) -> Result<KvMap, StoreError>;
-    /// Commits the next height: its state changes and decided block, durably; the new root.
+    /// Commits the next height: its state changes and decided block; the new root. The
+    /// height is the store's head at once and durable no later than the store's next write
+    /// returns (RocksDB: its writer thread writes and syncs the batch while the node goes on,
+    /// and every later write waits for it — a consensus record is never on disk without the
+    /// heights before it).
     ///
     /// # Errors
     /// A height out of order; write errors (the store stops).
@@ -107,7 +111,7 @@ impl ChainStore for Store {
         changes: &Changes,
         block: Option<BlockData<'_>>,
     ) -> Result<Hash, StoreError> {
-        Store::commit(self, height, changes, block)
+        Store::stage(self, height, changes, block)
     }
 
     fn block(&self, height: Height) -> Result<Option<Block>, StoreError> {

@@ -175,6 +175,14 @@ impl Db {
         Ok(self.inner.write_opt(batch, &options)?)
     }
 
+    /// Syncs the write-ahead log to disk: every write made before the call is durable after it.
+    ///
+    /// # Errors
+    /// The classified RocksDB error.
+    pub fn sync_wal(&self) -> Result<(), StoreError> {
+        Ok(self.inner.flush_wal(true)?)
+    }
+
     /// The keys of a column family in `[from, to)`, in order.
     ///
     /// # Errors
@@ -334,8 +342,10 @@ pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> StoreError {
 
 /// Decoded tree nodes kept in memory: every node written or read, minus those a later version
 /// made stale. The latest tree is small (one leaf per account and per page of orders), so this
-/// keeps block commits off the disk; it is cleared when it outgrows its cap. It affects speed
-/// only — a miss reads the same node from the database.
+/// keeps block commits off the disk; it is cleared when a commit would outgrow its cap. It
+/// affects speed only — a miss reads the same node from the database — except for the nodes
+/// of the version whose batch the store's writer has in flight: those are read from here until
+/// written, so nothing but a commit (after that write) ever removes a node.
 #[derive(Debug, Default)]
 pub struct NodeCache {
     nodes: Mutex<HashMap<NodeKey, Node>>,
@@ -349,16 +359,20 @@ impl NodeCache {
         self.nodes.lock().ok()?.get(key).cloned()
     }
 
+    /// Caches a node read from the database; a full cache caches nothing more until the next
+    /// commit clears it (never here: the nodes of a version whose batch is still being written
+    /// are only in the cache, and a tree update may be reading through them).
     fn insert(&self, key: &NodeKey, node: &Node) {
-        if let Ok(mut nodes) = self.nodes.lock() {
-            if nodes.len() >= Self::CAP {
-                nodes.clear();
-            }
+        if let Ok(mut nodes) = self.nodes.lock()
+            && nodes.len() < Self::CAP
+        {
             nodes.insert(key.clone(), node.clone());
         }
     }
 
-    /// Applies a committed version: its new nodes in, its stale nodes out.
+    /// Applies a version about to be written: its new nodes in, its stale nodes out. Called
+    /// only once the previous version's batch is written (the store's writer is idle), so
+    /// clearing here never drops a node the database does not have yet.
     pub(crate) fn commit(&self, batch: &NodeBatch, stale: &StaleNodeIndexBatch) {
         if let Ok(mut nodes) = self.nodes.lock() {
             for index in stale {
@@ -449,8 +463,16 @@ pub(crate) fn put_nodes(
 ) -> Result<(), StoreError> {
     let nodes = db.cf(schema::TREE_NODES)?;
     let values = db.cf(schema::TREE_VALUES)?;
-    for (key, node) in node_batch.nodes() {
-        batch.put_cf(nodes, borsh_bytes(key)?, borsh_bytes(node)?);
+    let mut rows = node_batch
+        .nodes()
+        .iter()
+        .map(|(key, node)| Ok((borsh_bytes(key)?, borsh_bytes(node)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // In the encoded keys' order (the batch's own order is the nodes' `Ord`, not their bytes'):
+    // RocksDB's memtable inserts a run of ascending keys from the last insert's position.
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, node) in rows {
+        batch.put_cf(nodes, key, node);
     }
     for ((version, key_hash), value) in node_batch.values() {
         batch.put_cf(

@@ -7,6 +7,12 @@
 //!   new height/root in a single RocksDB write batch, synced to disk before it returns. A crash
 //!   at any moment leaves the store at the last height whose `commit` returned (or the one being
 //!   written, complete) — never between.
+//! - **Or staged, written behind.** [`Store::stage`] computes the same height's tree, root and
+//!   batch, returns the root, and leaves the batch to the store's writer thread (`durable.rs`):
+//!   the write and sync of height `h` overlap the caller's execution of `h + 1`. One batch is
+//!   in flight at most, and every other write waits for it, so writes reach the disk in the
+//!   order they were made: a consensus record is never on disk without the heights committed
+//!   before it. Readers see a height once it is written; [`Store::wait_durable`] waits for it.
 //! - **Refuses what is not its own.** [`Store::open`] refuses another program's directory,
 //!   another chain's store, an unknown schema version, and a store whose metadata disagrees
 //!   with its tree (corruption), each with a clear [`StoreError`].
@@ -18,6 +24,7 @@
 //!   certificates and receipts are kept forever.
 
 use crate::db::{Db, DbTree, NodeCache, borsh_bytes, put_nodes};
+use crate::durable::Writer;
 use crate::error::StoreError;
 use crate::prune::{PruneStats, Pruning};
 use crate::reader::StoreReader;
@@ -104,6 +111,13 @@ pub struct Store {
     cache: Arc<NodeCache>,
     /// The read side, shared with readers on other threads.
     reader: StoreReader,
+    /// Writes each height's batch behind the caller.
+    writer: Writer,
+    /// The lowest height whose block data is kept (its row in `meta` may not be written yet).
+    blocks_from: u64,
+    /// The tx hashes the batch in flight indexes, in order (a later block's replay of one of
+    /// them must not take over its index entry before that batch is written).
+    indexed_in_flight: Vec<[u8; 32]>,
 }
 
 /// Measurements of one commit.
@@ -119,14 +133,19 @@ pub struct CommitStats {
     pub tree: Duration,
     /// Time assembling the write batch (state rows, stale indexes, block, receipts, indexes).
     pub batch: Duration,
-    /// Time writing and syncing the batch.
+    /// Time the commit waited for the previous height's batch to be written (staged commits
+    /// overlap it with the caller's work; a synced [`Store::commit`] waits for its own).
     pub write: Duration,
+    /// How long the writer thread took for the last batch it finished (write and sync).
+    pub writer: Duration,
 }
 
 impl Drop for Store {
     /// A running background prune holds the database open: wait for it, so the directory can
     /// be opened again as soon as the store is gone.
     fn drop(&mut self) {
+        // The writer's thread finishes the batch in flight before the handle is gone.
+        let _ = self.writer.wait();
         self.pruning.wait();
     }
 }
@@ -157,11 +176,13 @@ impl Store {
         StoreReader { cache: None, ..self.reader.clone() }
     }
 
-    /// Records the last complete height, for this store and its readers.
-    fn set_head(&mut self, head: Option<(Height, Hash)>) {
+    /// Records the last complete height, for this store and, once `written`, its readers.
+    fn set_head(&mut self, head: Option<(Height, Hash)>, written: bool) {
         self.head = head;
-        let height = head.map_or(0, |(h, _)| h.get().saturating_add(1));
-        self.reader.committed.store(height, std::sync::atomic::Ordering::Release);
+        if written {
+            let height = head.map_or(0, |(h, _)| h.get().saturating_add(1));
+            self.reader.committed.store(height, std::sync::atomic::Ordering::Release);
+        }
     }
 
     /// Opens the store in `path`, creating it if the directory is empty or missing.
@@ -172,11 +193,12 @@ impl Store {
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
         let db = Arc::new(Db::open(path)?);
         let cache: Arc<NodeCache> = Arc::default();
+        let committed: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let reader = StoreReader {
             db: Arc::clone(&db),
             cache: Some(Arc::clone(&cache)),
             pruning: Arc::default(),
-            committed: Arc::default(),
+            committed: Arc::clone(&committed),
         };
         let mut store = Store {
             db,
@@ -189,13 +211,17 @@ impl Store {
             last_commit: CommitStats::default(),
             cache,
             reader,
+            writer: Writer::start(committed)?,
+            blocks_from: 1,
+            indexed_in_flight: Vec::new(),
         };
         store.check_identity()?;
         store.pruning = Arc::new(Pruning::new(store.meta_u64(meta::PRUNED_TO)?.unwrap_or(0)));
         store.reader.pruning = Arc::clone(&store.pruning);
         let head = store.read_head()?;
-        store.set_head(head);
+        store.set_head(head, true);
         store.check_head()?;
+        store.blocks_from = store.meta_u64(meta::BLOCKS_FROM)?.unwrap_or(1).max(1);
         Ok(store)
     }
 
@@ -258,7 +284,9 @@ impl Store {
             }
             return Ok(stored);
         }
-        self.commit_version(Height::new(0), &changes, None)
+        self.commit_version(Height::new(0), &changes, None)?;
+        self.wait_durable()?;
+        Ok(self.head.map_or(Hash::ZERO, |(_, root)| root))
     }
 
     /// Commits one height: its state changes and, for a block, the block, certificate and
@@ -273,6 +301,31 @@ impl Store {
         changes: &Changes,
         block: Option<BlockData<'_>>,
     ) -> Result<Hash, StoreError> {
+        let root = self.stage(height, changes, block)?;
+        let waited = Instant::now();
+        self.wait_durable()?;
+        self.last_commit.write += waited.elapsed();
+        self.last_commit.writer = self.writer.last_write();
+        self.prune_to_window();
+        Ok(root)
+    }
+
+    /// [`Self::commit`] without waiting for the write: computes the height's tree, root and
+    /// batch, hands the batch to the writer thread once the previous height's is written, and
+    /// returns the new root. The height is the store's head at once; readers see it once it is
+    /// written, and it is durable (synced, when commits are) once [`Self::wait_durable`] or any
+    /// later write of this store returns.
+    ///
+    /// # Errors
+    /// As [`Self::commit`]; a failed write of the previous height stops the store and is
+    /// reported here.
+    pub fn stage(
+        &mut self,
+        height: Height,
+        changes: &Changes,
+        block: Option<BlockData<'_>>,
+    ) -> Result<Hash, StoreError> {
+        self.stopped()?;
         let current = self.height().ok_or(StoreError::Empty)?;
         if current.next() != Some(height) {
             return Err(StoreError::WrongHeight { current, found: height });
@@ -289,19 +342,48 @@ impl Store {
         Ok(root)
     }
 
-    /// Writes a batch unless an earlier write failed; a failure stops the store.
-    fn write(&mut self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
+    /// Waits until the last staged height is written (and synced, when commits are).
+    ///
+    /// # Errors
+    /// Its write failed (the store is stopped).
+    pub fn wait_durable(&mut self) -> Result<(), StoreError> {
+        match self.writer.wait() {
+            Ok(()) => Ok(()),
+            // The first report of a failed write is its own error; later ones say the store
+            // stopped on it.
+            Err(e) if self.failure.is_none() => {
+                self.failure = Some(e.clone());
+                Err(e)
+            }
+            Err(_) => self.stopped(),
+        }
+    }
+
+    /// The last height written (synced, when commits are), which readers see; the head may be
+    /// one height further while its batch is in flight.
+    #[must_use]
+    pub fn durable_height(&self) -> Option<Height> {
+        self.reader.height()
+    }
+
+    /// The first failure of this store, its writer's or its pruning's.
+    fn stopped(&mut self) -> Result<(), StoreError> {
         if self.failure.is_none() {
             self.failure = self.pruning.failure();
         }
-        if let Some(e) = &self.failure {
-            return Err(StoreError::Stopped(e.to_string()));
+        match &self.failure {
+            Some(e) => Err(StoreError::Stopped(e.to_string())),
+            None => Ok(()),
         }
-        let result = match self.pruning.writes().lock() {
-            Ok(_writes) => self.db.write(batch, sync),
-            Err(_) => Err(StoreError::Io("write lock poisoned".into())),
-        };
-        result.inspect_err(|e| self.failure = Some(e.clone()))
+    }
+
+    /// Writes a batch, after the batch in flight and unless an earlier write failed; a failure
+    /// stops the store.
+    fn write(&mut self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
+        self.wait_durable()?;
+        self.stopped()?;
+        write_batch(&self.db, &self.pruning, batch, sync)
+            .inspect_err(|e| self.failure = Some(e.clone()))
     }
 
     fn commit_version(
@@ -310,9 +392,7 @@ impl Store {
         changes: &Changes,
         block: Option<BlockData<'_>>,
     ) -> Result<Hash, StoreError> {
-        if let Some(e) = &self.failure {
-            return Err(StoreError::Stopped(e.to_string()));
-        }
+        self.stopped()?;
         let version = height.get();
         let started = Instant::now();
         let reader = self.tree();
@@ -333,9 +413,10 @@ impl Store {
             changed: changes.keys().map(|k| key_hash(k).0).collect(),
         };
         batch.put_cf(self.db.cf(schema::PRUNE_LOG)?, version.to_be_bytes(), encode(&log));
-        if let Some(data) = block {
-            self.put_block(&mut batch, data)?;
-        }
+        let indexed = match block {
+            Some(data) => self.put_block(&mut batch, data)?,
+            None => Vec::new(),
+        };
         self.drop_old_blocks(&mut batch, height)?;
         let meta_cf = self.db.cf(schema::META)?;
         batch.put_cf(meta_cf, meta::HEIGHT, version.to_be_bytes());
@@ -345,16 +426,26 @@ impl Store {
         }
         let batch_done = Instant::now();
         let bytes = batch.size_in_bytes();
-        self.write(batch, self.config.sync_commits)?;
+        // The previous height's batch must be written before this one is handed over, and
+        // before the cache may drop that height's nodes (this tree was computed through them).
+        self.wait_durable()?;
+        let waited = batch_done.elapsed();
         self.cache.commit(&update.node_batch, &update.stale_node_index_batch);
-        self.set_head(Some((height, root)));
+        let (db, pruning, sync) =
+            (Arc::clone(&self.db), Arc::clone(&self.pruning), self.config.sync_commits);
+        self.writer
+            .submit(version + 1, Box::new(move || write_batch(&db, &pruning, batch, sync)))
+            .inspect_err(|e| self.failure = Some(e.clone()))?;
+        self.indexed_in_flight = indexed;
+        self.set_head(Some((height, root)), false);
         self.last_commit = CommitStats {
             keys: changes.len(),
             tree_nodes: update.node_batch.nodes().len(),
             batch_bytes: bytes,
             tree: tree_done - started,
             batch: batch_done - tree_done,
-            write: batch_done.elapsed(),
+            write: waited,
+            writer: self.writer.last_write(),
         };
         Ok(root)
     }
@@ -368,10 +459,13 @@ impl Store {
     /// Key preimages for one version's writes (values live in the tree's versioned values).
     fn put_preimages(&self, batch: &mut WriteBatch, changes: &Changes) -> Result<(), StoreError> {
         let preimages = self.db.cf(schema::PREIMAGES)?;
-        for (key, value) in changes {
-            if value.is_some() {
-                batch.put_cf(preimages, key_hash(key).0, key);
-            }
+        let mut rows: Vec<_> =
+            changes.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| (key_hash(k).0, k)).collect();
+        // In key order: RocksDB's memtable inserts a run of ascending keys from the last
+        // insert's position instead of searching from the top for each.
+        rows.sort_unstable_by_key(|row| row.0);
+        for (hash, key) in rows {
+            batch.put_cf(preimages, hash, key);
         }
         Ok(())
     }
@@ -380,20 +474,27 @@ impl Store {
     /// `retain_blocks` window (block, certificate, receipts, and their tx, account, market and
     /// clearing index entries), from the lowest kept one up, at most
     /// [`StoreConfig::BLOCKS_DROPPED_PER_COMMIT`] heights.
-    fn drop_old_blocks(&self, batch: &mut WriteBatch, height: Height) -> Result<(), StoreError> {
+    fn drop_old_blocks(
+        &mut self,
+        batch: &mut WriteBatch,
+        height: Height,
+    ) -> Result<(), StoreError> {
         let Some(retain) = self.config.retain_blocks else { return Ok(()) };
         let Some(below) = height.get().checked_sub(retain.max(1)).map(|h| h + 1) else {
             return Ok(());
         };
-        let meta_cf = self.db.cf(schema::META)?;
-        let from = self.db.get(schema::META, meta::BLOCKS_FROM)?;
-        let from = from.as_deref().and_then(schema::be_u64).unwrap_or(1).max(1);
+        let from = self.blocks_from;
         let to = below.min(from.saturating_add(StoreConfig::BLOCKS_DROPPED_PER_COMMIT));
+        if to >= height.get() {
+            // A window of one height drops the height in flight: read it once written.
+            self.wait_durable()?;
+        }
         for old in from..to {
             self.drop_block(batch, Height::new(old))?;
         }
         if to > from {
-            batch.put_cf(meta_cf, meta::BLOCKS_FROM, to.to_be_bytes());
+            batch.put_cf(self.db.cf(schema::META)?, meta::BLOCKS_FROM, to.to_be_bytes());
+            self.blocks_from = to;
         }
         Ok(())
     }
@@ -427,8 +528,13 @@ impl Store {
         Ok(())
     }
 
-    /// Block, certificate, receipts and the receipt indexes.
-    fn put_block(&self, batch: &mut WriteBatch, data: BlockData<'_>) -> Result<(), StoreError> {
+    /// Block, certificate, receipts and the receipt indexes; returns the tx hashes indexed, in
+    /// order.
+    fn put_block(
+        &self,
+        batch: &mut WriteBatch,
+        data: BlockData<'_>,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
         let height = data.block.header.height;
         let key = schema::height_key(height);
         batch.put_cf(self.db.cf(schema::BLOCKS)?, key, encode(data.block));
@@ -436,16 +542,21 @@ impl Store {
         batch.put_cf(self.db.cf(schema::RECEIPTS)?, key, encode(data.receipts));
         let tx_index = self.db.cf(schema::TX_INDEX)?;
         let indexes = Indexes::of(data.block, data.receipts);
+        let mut located = Vec::with_capacity(data.receipts.receipts.len());
         for (position, receipt) in (0u32..).zip(&data.receipts.receipts) {
-            let mut location = key.to_vec();
-            location.extend_from_slice(&position.to_be_bytes());
             // A tx included again after it was accepted (a replay a faulty proposer put in a
             // later block) is refused there: its first inclusion stays the one the index names.
-            let refused_again = receipt.result.is_err()
-                && self.db.get(schema::TX_INDEX, &receipt.tx_hash.0)?.is_some();
+            let refused_again = receipt.result.is_err() && self.indexed(&receipt.tx_hash.0)?;
             if !refused_again {
-                batch.put_cf(tx_index, receipt.tx_hash.0, location);
+                located.push((receipt.tx_hash.0, position));
             }
+        }
+        // In hash order, as the preimages (see there).
+        located.sort_unstable();
+        for (hash, position) in &located {
+            let mut location = key.to_vec();
+            location.extend_from_slice(&position.to_be_bytes());
+            batch.put_cf(tx_index, hash, location);
         }
         let accounts =
             indexes.accounts.into_iter().map(|(id, p)| (id.get().to_be_bytes().to_vec(), p));
@@ -462,7 +573,15 @@ impl Store {
                 batch.put_cf(cf, schema::index_key(&id, height), encode_positions(&positions));
             }
         }
-        Ok(())
+        Ok(located.into_iter().map(|(hash, _)| hash).collect())
+    }
+
+    /// Whether a tx hash is in the tx index, or in the batch in flight's.
+    fn indexed(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        if self.writer.busy() && self.indexed_in_flight.binary_search(hash).is_ok() {
+            return Ok(true);
+        }
+        Ok(self.db.get(schema::TX_INDEX, hash)?.is_some())
     }
 
     /// Appends a consensus record (persist-before-send), synced before it returns.
@@ -531,7 +650,7 @@ impl Store {
         for key in keys {
             batch.delete_cf(cf, key);
         }
-        self.db.write(batch, false)?;
+        self.write(batch, false)?;
         self.wal_floor = height.get();
         Ok(())
     }
@@ -546,16 +665,18 @@ impl Store {
         if keep_from > latest {
             return Err(StoreError::NotRetained(keep_from));
         }
-        if let Some(e) = &self.failure {
-            return Err(StoreError::Stopped(e.to_string()));
-        }
+        // The logs replayed must be written: the last may be in flight.
+        self.wait_durable()?;
+        self.stopped()?;
         self.pruning.run(&self.db, keep_from.get()).inspect_err(|e| self.failure = Some(e.clone()))
     }
 
     /// Starts a background prune when the retention window has moved on by at least 1% of it
     /// (so each prune's fixed costs are amortised).
     fn prune_to_window(&mut self) {
-        let (Some(window), Some(latest)) = (self.config.retain_versions, self.height()) else {
+        // From the last height written: the logs a prune replays must be on disk.
+        let (Some(window), Some(latest)) = (self.config.retain_versions, self.durable_height())
+        else {
             return;
         };
         let keep_from = latest.get().saturating_sub(window.saturating_sub(1));
@@ -581,6 +702,7 @@ impl Store {
     /// # Errors
     /// The classified RocksDB error.
     pub fn compact(&self) -> Result<(), StoreError> {
+        self.writer.wait()?;
         self.db.compact()
     }
 
@@ -757,4 +879,17 @@ fn encode_positions(positions: &[u32]) -> Vec<u8> {
     sorted.sort_unstable();
     sorted.dedup();
     sorted.iter().flat_map(|p| p.to_be_bytes()).collect()
+}
+
+/// Writes one batch under the pruning's write lock (see `prune.rs`).
+fn write_batch(
+    db: &Db,
+    pruning: &Pruning,
+    batch: WriteBatch,
+    sync: bool,
+) -> Result<(), StoreError> {
+    match pruning.writes().lock() {
+        Ok(_writes) => db.write(batch, sync),
+        Err(_) => Err(StoreError::Io("write lock poisoned".into())),
+    }
 }

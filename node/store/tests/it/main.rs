@@ -25,4 +25,5 @@ mod frozen;
 mod proofs;
 mod roots;
 mod snapshot;
+mod staged;
 mod vectors;
