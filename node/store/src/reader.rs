@@ -2,8 +2,12 @@
 //! API reads never run on the task that commits.
 //!
 //! Promises: every read names a committed height or data that never changes once written
-//! (blocks, certificates, receipts, a tree version); a read never waits for a commit, and a
-//! commit is one RocksDB batch, so a reader sees a height whole or not at all. A height the
+//! (blocks, certificates, receipts, a tree version); a commit is one RocksDB batch, so a reader
+//! sees a height whole or not at all. A read never waits for a commit, with one exception: a
+//! reader handed out by [`crate::Store::reader`] asked for a height the store has staged but
+//! not yet written ([`crate::Store::stage`]) waits for that write (tens of milliseconds; at
+//! most [`StoreReader::STAGED_WAIT`]) — the node publishes a height as soon as it is staged, so
+//! an API read naming it must find it. The store's own reads never wait. A height the
 //! background pruner is removing may answer [`StoreError::NotRetained`] mid-read, never a wrong
 //! value.
 
@@ -31,6 +35,10 @@ pub struct StoreReader {
     /// The last committed height plus one (0: none yet, so genesis, height 0, is 1), set by the
     /// store after each commit.
     pub(crate) committed: Arc<AtomicU64>,
+    /// The store's head plus one, written or not.
+    pub(crate) staged: Arc<AtomicU64>,
+    /// Whether reads of a staged height wait for its write (handed-out readers do).
+    pub(crate) waits: bool,
 }
 
 impl std::fmt::Debug for StoreReader {
@@ -40,6 +48,32 @@ impl std::fmt::Debug for StoreReader {
 }
 
 impl StoreReader {
+    /// The longest a handed-out reader waits for a staged height's write.
+    pub const STAGED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// Waits, for a handed-out reader, until `height` is written if the store has staged it.
+    fn written(&self, height: Height) {
+        if !self.waits {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Self::STAGED_WAIT;
+        while self.committed.load(Ordering::Acquire) <= height.get()
+            && self.staged.load(Ordering::Acquire) > height.get()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Waits, for a handed-out reader, until every height the store has staged is written
+    /// (a lookup by tx hash cannot name its height, so it settles first where it must not miss).
+    pub fn settle(&self) {
+        let staged = self.staged.load(Ordering::Acquire);
+        if let Some(last) = staged.checked_sub(1) {
+            self.written(Height::new(last));
+        }
+    }
+
     /// The last committed height, if any.
     #[must_use]
     pub fn height(&self) -> Option<Height> {
@@ -120,6 +154,7 @@ impl StoreReader {
     /// # Errors
     /// Read errors.
     pub fn block_bytes(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError> {
+        self.written(height);
         self.db.get(schema::BLOCKS, &schema::height_key(height))
     }
 
@@ -251,6 +286,7 @@ impl StoreReader {
     }
 
     pub(crate) fn check_retained(&self, height: Height) -> Result<(), StoreError> {
+        self.written(height);
         match self.height() {
             Some(latest) if height <= latest && height.get() >= self.pruning.floor() => Ok(()),
             _ => Err(StoreError::NotRetained(height)),
@@ -262,6 +298,7 @@ impl StoreReader {
         cf: &str,
         height: Height,
     ) -> Result<Option<T>, StoreError> {
+        self.written(height);
         let Some(bytes) = self.db.get(cf, &schema::height_key(height))? else { return Ok(None) };
         decode_record(&bytes).map(Some).map_err(|e| {
             StoreError::Corrupt(format!("{cf} at height {height} does not decode: {e}"))

@@ -173,14 +173,15 @@ impl Store {
     /// for the reader's next time slice). Readers pay with RocksDB reads for every node.
     #[must_use]
     pub fn reader(&self) -> StoreReader {
-        StoreReader { cache: None, ..self.reader.clone() }
+        StoreReader { cache: None, waits: true, ..self.reader.clone() }
     }
 
     /// Records the last complete height, for this store and, once `written`, its readers.
     fn set_head(&mut self, head: Option<(Height, Hash)>, written: bool) {
         self.head = head;
+        let height = head.map_or(0, |(h, _)| h.get().saturating_add(1));
+        self.reader.staged.store(height, std::sync::atomic::Ordering::Release);
         if written {
-            let height = head.map_or(0, |(h, _)| h.get().saturating_add(1));
             self.reader.committed.store(height, std::sync::atomic::Ordering::Release);
         }
     }
@@ -199,6 +200,8 @@ impl Store {
             cache: Some(Arc::clone(&cache)),
             pruning: Arc::default(),
             committed: Arc::clone(&committed),
+            staged: Arc::default(),
+            waits: false,
         };
         let mut store = Store {
             db,

@@ -119,7 +119,12 @@ pub(super) async fn tx_status(
         if super::in_mempool(&state, hash).await? {
             return Ok(axum::Json(json!({ "hash": hash, "status": "pending" })).into_response());
         }
-        committed = receipt().await??;
+        // Gone from the mempool: its block may be committed but still being written.
+        committed = blocking(&state, move |store| {
+            store.settle();
+            store.tx_receipt(&hash)
+        })
+        .await??;
     }
     if let Some((height, r)) = committed {
         return Ok(axum::Json(receipt_json(hash, height, &r.result)).into_response());

@@ -74,3 +74,40 @@ fn a_tx_replayed_while_its_first_block_is_being_written_keeps_its_first_index_en
         assert_eq!((height, &found), (last.height(), accepted), "seed {seed}: the first inclusion");
     }
 }
+
+#[test]
+fn a_reader_asked_for_a_staged_height_answers_once_it_is_written() {
+    let chain = fixture::chain(17, 6, 300);
+    let roots = fixture::mem_roots(&chain);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fixture::fresh_store(dir.path(), &chain);
+    // A handed-out reader (the API's): the node publishes a height as soon as it is staged, so
+    // a read naming it must wait for its write, not answer that it does not exist.
+    let reader = store.reader();
+    for (i, h) in chain.heights.iter().enumerate() {
+        store.stage(h.height(), &h.changes, Some(h.data())).unwrap();
+        let height = h.height();
+        assert_eq!(reader.root_at(height).unwrap(), roots[i + 1], "root at {height}");
+        assert!(reader.block(height).unwrap().is_some(), "block at {height}");
+        assert!(reader.receipts(height).unwrap().is_some(), "receipts at {height}");
+    }
+    // A height never staged is still refused at once.
+    let next = Height::new(chain.heights.last().unwrap().height().get() + 1);
+    assert!(reader.root_at(next).is_err());
+    assert!(reader.block(next).unwrap().is_none());
+}
+
+#[test]
+fn a_settled_reader_finds_the_txs_of_every_staged_height() {
+    let chain = fixture::chain(18, 4, 300);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fixture::fresh_store(dir.path(), &chain);
+    let reader = store.reader();
+    for h in &chain.heights {
+        store.stage(h.height(), &h.changes, Some(h.data())).unwrap();
+        reader.settle();
+        let tx = h.block.txs.last().unwrap().hash();
+        let (height, _) = reader.tx_receipt(&tx).unwrap().expect("the tx of a staged height");
+        assert_eq!(height, h.height());
+    }
+}
