@@ -108,6 +108,24 @@ pub fn apply(state: &mut LedgerState, header: &BlockHeader, txs: &[Tx]) -> Heigh
     }
 }
 
+/// A faulty proposer's block after `last`: one tx `last` accepted, included again (the ledger
+/// refuses it: its nonce is used). Returns the tx, the receipt of its first inclusion and the
+/// replay's height.
+pub fn replay_of_accepted(
+    state: &mut LedgerState,
+    last: &Height1,
+) -> (Tx, tokenbook_ledger::ReceiptRecord, Height1) {
+    let accepted = last.receipts.receipts.iter().find(|r| r.result.is_ok()).unwrap();
+    let tx = last.block.txs[accepted.tx_index as usize].clone();
+    let mut header = last.block.header.clone();
+    header.height = Height::new(header.height.get() + 1);
+    header.time = tokenbook_protocol::Timestamp::new(header.time.get() + 1);
+    header.prev_block_hash = last.block.hash();
+    let replay = apply(state, &header, std::slice::from_ref(&tx));
+    assert!(replay.receipts.receipts[0].result.is_err());
+    (tx, accepted.clone(), replay)
+}
+
 /// A fresh store holding the chain's genesis.
 pub fn fresh_store(dir: &std::path::Path, chain: &Chain) -> Store {
     let mut store = Store::open(dir, config()).unwrap();

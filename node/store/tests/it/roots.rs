@@ -258,16 +258,9 @@ fn a_tx_replayed_in_a_later_block_keeps_the_receipt_of_its_first_inclusion() {
     let mut store = fixture::fresh_store(dir.path(), &chain);
     fixture::commit_all(&mut store, &chain.heights);
     let last = chain.heights.last().unwrap();
-    let accepted = last.receipts.receipts.iter().find(|r| r.result.is_ok()).unwrap();
-    let tx = last.block.txs[accepted.tx_index as usize].clone();
     // A faulty proposer includes the same tx again: the ledger refuses it (nonce used).
-    let mut header = last.block.header.clone();
-    header.height = Height::new(header.height.get() + 1);
-    header.time = tokenbook_protocol::Timestamp::new(header.time.get() + 1);
-    header.prev_block_hash = last.block.hash();
-    let (first, first_receipt) = (last.height(), accepted.clone());
-    let replay = fixture::apply(&mut chain.final_state, &header, std::slice::from_ref(&tx));
-    assert!(replay.receipts.receipts[0].result.is_err());
+    let (tx, first_receipt, replay) = fixture::replay_of_accepted(&mut chain.final_state, last);
+    let first = last.height();
     store.commit(replay.height(), &replay.changes, Some(replay.data())).unwrap();
     let (height, found) = store.tx_receipt(&tx.hash()).unwrap().unwrap();
     assert_eq!((height, found), (first, first_receipt), "the index names the first inclusion");
