@@ -116,6 +116,17 @@ pub fn diagnosis(dir: &Path, apis: &[String], lines: usize) -> String {
         let log = std::fs::read_to_string(dir.join(format!("validator-{i}/node.log")));
         let log = log.unwrap_or_default();
         let all: Vec<&str> = log.lines().collect();
+        // A panic or an error names its cause above the backtrace the tail may end in.
+        let cause = |l: &&str| {
+            ["panicked at", "ERROR", "error:", "tokenbook-node:"].iter().any(|c| l.contains(c))
+        };
+        let causes = all.iter().enumerate().filter(|(_, l)| cause(l)).take(3);
+        for (i, line) in causes {
+            out.push_str(&format!("\n    cause: {}", strip_ansi(line)));
+            if let Some(next) = all.get(i + 1) {
+                out.push_str(&format!("\n           {}", strip_ansi(next)));
+            }
+        }
         for line in &all[all.len().saturating_sub(lines)..] {
             out.push_str(&format!("\n    {}", strip_ansi(line)));
         }
