@@ -4,9 +4,9 @@
 //!
 //! What it promises (details in each module and docs/adr/0007):
 //! - [`Store::commit`]: one synced RocksDB write batch per height; after a crash the store
-//!   reopens at the last complete height, never a half-written one. [`Store::stage`] writes the
-//!   same batch unsynced and syncs it on a background thread, so the fsync of a height overlaps
-//!   the work on the next (`durable.rs`).
+//!   reopens at the last complete height, never a half-written one. [`Store::stage`] hands the
+//!   same batch to the store's writer thread, so the write and sync of a height overlap the work
+//!   on the next; every other write waits for it (`writer.rs`).
 //! - The state root depends only on the state: [`MemTree`] and [`Store`] agree for the same
 //!   blocks, and [`StateProof::verify`] needs nothing but the root.
 //! - [`Store::open`] refuses foreign, other-chain and inconsistent databases with a clear
@@ -19,7 +19,6 @@
 #![cfg_attr(not(test), deny(clippy::expect_used, clippy::panic))]
 
 pub mod db;
-mod durable;
 pub mod error;
 mod prune;
 pub mod reader;
@@ -27,6 +26,7 @@ pub mod schema;
 pub mod snapshot;
 pub mod store;
 pub mod tree;
+mod writer;
 
 pub use error::StoreError;
 pub use prune::PruneStats;

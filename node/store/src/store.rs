@@ -8,7 +8,7 @@
 //!   at any moment leaves the store at the last height whose `commit` returned (or the one being
 //!   written, complete) — never between.
 //! - **Or staged, written behind.** [`Store::stage`] computes the same height's tree, root and
-//!   batch, returns the root, and leaves the batch to the store's writer thread (`durable.rs`):
+//!   batch, returns the root, and leaves the batch to the store's writer thread (`writer.rs`):
 //!   the write and sync of height `h` overlap the caller's execution of `h + 1`. One batch is
 //!   in flight at most, and every other write waits for it, so writes reach the disk in the
 //!   order they were made: a consensus record is never on disk without the heights committed
@@ -24,12 +24,12 @@
 //!   certificates and receipts are kept forever.
 
 use crate::db::{Db, DbTree, NodeCache, borsh_bytes, put_nodes};
-use crate::durable::Writer;
 use crate::error::StoreError;
 use crate::prune::{PruneStats, Pruning};
 use crate::reader::StoreReader;
 use crate::schema::{self, PruneLog, meta};
 use crate::tree::{MemTree, Tree, key_hash, to_hash, value_set};
+use crate::writer::Writer;
 use rocksdb::WriteBatch;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
