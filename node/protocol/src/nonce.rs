@@ -102,6 +102,8 @@ impl NonceWindow {
     pub fn record(&mut self, nonce: u64) -> Option<u64> {
         let Err(at) = self.position(nonce) else { return None };
         if self.used.len() < NONCE_WINDOW {
+            // One allocation for the window's whole life instead of one per doubling.
+            self.used.reserve_exact(NONCE_WINDOW - self.used.len());
             self.used.insert(at, nonce);
             return None;
         }
@@ -159,6 +161,12 @@ impl BlockNonces {
     #[must_use]
     pub fn new(window: &NonceWindow) -> Self {
         Self { floor: window.floor(), dropped: Vec::new() }
+    }
+
+    /// Starts the next block for the same account, keeping this record's allocation.
+    pub fn restart(&mut self, window: &NonceWindow) {
+        self.floor = window.floor();
+        self.dropped.clear();
     }
 
     /// Checks `nonce` at block time `time`; on success records it in `window` (the account's
