@@ -4,7 +4,7 @@
 //! `down` read). Validator 0's API takes `127.0.0.1:8080`, the CLI's default, when it is free.
 //!
 //! Promises: every key comes from the OS's randomness and is written 0600; ports are asked of
-//! the OS just before the nodes bind them; nothing is overwritten in a directory that already
+//! the OS (all distinct within one devnet) just before the nodes bind them; nothing is overwritten in a directory that already
 //! holds a devnet.
 
 use serde_json::json;
@@ -54,19 +54,29 @@ pub fn random_key() -> Result<Keypair, String> {
     Ok(Keypair::from_seed(&seed))
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
-}
+/// Loopback ports asked of the OS. Each stays bound until the picker is dropped, so one devnet
+/// never gets the same port twice (the OS does not hand out a port that is bound); another
+/// process can still take one between the drop and the validator's own bind.
+#[derive(Default)]
+struct Ports(Vec<std::net::TcpListener>);
 
-/// The CLI's default node (`http://127.0.0.1:8080`) is validator 0's API when the port is free;
-/// `TOKENBOOK_DEVNET_API_PORT` picks another (`0`: any, what tests running devnets side by
-/// side use).
-fn api_port(validator: usize) -> Result<u16, String> {
-    let wanted = std::env::var("TOKENBOOK_DEVNET_API_PORT").ok().and_then(|p| p.parse().ok());
-    let wanted: u16 = wanted.unwrap_or(8080);
-    let free = wanted != 0 && std::net::TcpListener::bind(("127.0.0.1", wanted)).is_ok();
-    if validator == 0 && free { Ok(wanted) } else { free_port() }
+impl Ports {
+    fn free(&mut self) -> Result<u16, String> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        self.0.push(listener);
+        Ok(port)
+    }
+
+    /// The CLI's default node (`http://127.0.0.1:8080`) is validator 0's API when the port is
+    /// free; `TOKENBOOK_DEVNET_API_PORT` picks another (`0`: any, what tests running devnets
+    /// side by side use).
+    fn api(&mut self, validator: usize) -> Result<u16, String> {
+        let wanted = std::env::var("TOKENBOOK_DEVNET_API_PORT").ok().and_then(|p| p.parse().ok());
+        let wanted: u16 = wanted.unwrap_or(8080);
+        let free = wanted != 0 && std::net::TcpListener::bind(("127.0.0.1", wanted)).is_ok();
+        if validator == 0 && free { Ok(wanted) } else { self.free() }
+    }
 }
 
 /// Where the validators listen.
@@ -87,9 +97,9 @@ pub const HOST_API_PORT: u16 = 8_080;
 
 impl Hosts {
     /// Validator `i`'s IP address, P2P port and API port.
-    fn of(&self, i: usize) -> Result<(String, u16, u16), String> {
+    fn of(&self, i: usize, ports: &mut Ports) -> Result<(String, u16, u16), String> {
         match self {
-            Hosts::Loopback => Ok(("127.0.0.1".into(), free_port()?, api_port(i)?)),
+            Hosts::Loopback => Ok(("127.0.0.1".into(), ports.free()?, ports.api(i)?)),
             Hosts::Own(addresses) => {
                 let ip = addresses.get(i).ok_or(format!("no address for validator {i}"))?;
                 Ok((ip.to_string(), HOST_P2P_PORT, HOST_API_PORT))
@@ -142,8 +152,9 @@ pub fn create_on(
     let now = tokenbook_node::runtime::now_ms();
     let genesis =
         tokenbook_ledger::genesis::dated_devnet(CHAIN, Timestamp::new(now), members, vec![]);
+    let mut ports = Ports::default();
     let places: Vec<(String, u16, u16)> =
-        (0..validators).map(|i| hosts.of(i)).collect::<Result<_, _>>()?;
+        (0..validators).map(|i| hosts.of(i, &mut ports)).collect::<Result<_, _>>()?;
     let peer_address = |i: usize, network: &Keypair| -> Result<String, String> {
         let peer = tokenbook_node::node::peer_id_of(&network.public_key())?;
         let (ip, p2p, _) = &places[i];
@@ -257,4 +268,18 @@ pub fn read_apis(dir: &Path) -> Result<Vec<String>, String> {
         .as_array()
         .map(|all| all.iter().filter_map(|v| v["api"].as_str().map(String::from)).collect())
         .ok_or_else(|| format!("{}: no validators listed", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ports picked for one devnet are distinct: each is held until the picker is dropped.
+    #[test]
+    fn one_devnet_never_gets_a_port_twice() {
+        let mut ports = Ports::default();
+        let picked: Vec<u16> = (0..64).map(|_| ports.free().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<u16> = picked.iter().copied().collect();
+        assert_eq!(distinct.len(), picked.len(), "{picked:?}");
+    }
 }
