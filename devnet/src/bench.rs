@@ -41,27 +41,36 @@ use crate::nodes::{self, Nodes};
 use crate::setup;
 use record::Recorder;
 
-/// What `bench` was asked to do.
-#[derive(Clone, Debug)]
+/// What `bench` was asked to do (also its command-line options).
+#[derive(Clone, Debug, clap::Args)]
 pub struct Options {
-    /// Validators.
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
     pub validators: usize,
-    /// Trading accounts.
+    /// Number of trading accounts.
+    #[arg(long, default_value_t = 128)]
     pub accounts: usize,
     /// Target submissions per second.
+    #[arg(long, default_value_t = 2_000)]
     pub rate: u64,
     /// Seconds of submitting.
+    #[arg(long, default_value_t = 30)]
     pub secs: u64,
-    /// Where `bench.csv`, `bench.png` and `summary.txt` go.
+    /// Where the CSV, PNG and summary go.
+    #[arg(long, default_value = "target/bench-e2e")]
     pub out: PathBuf,
-    /// Keep the devnet's data here (default: a temporary directory).
+    /// Keep the devnet's data here (default: a temporary directory removed on exit).
+    #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Signing threads.
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Most requests in flight at once.
+    /// Most HTTP requests in flight at once.
+    #[arg(long, default_value_t = 1_024)]
     pub max_inflight: usize,
-    /// Most txs in one request: 1 sends each alone (`POST /v1/tx`), more sends what one tick
-    /// has for a validator together (`POST /v1/txs`, at most [`MAX_BATCH_TXS`]).
+    /// Most txs in one request (1: each alone to `POST /v1/tx`; more: each 5-ms tick's txs
+    /// for a validator together to `POST /v1/txs`, at most 256).
+    #[arg(long, default_value_t = 256)]
     pub batch: usize,
 }
 

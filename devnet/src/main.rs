@@ -57,36 +57,7 @@ enum Command {
     },
     /// Start a devnet, load it with signed orders at a target rate and measure throughput and
     /// submit → final latency; writes bench.csv, bench.png and summary.txt.
-    Bench {
-        /// Number of validators.
-        #[arg(long, default_value_t = 4)]
-        validators: usize,
-        /// Number of trading accounts.
-        #[arg(long, default_value_t = 128)]
-        accounts: usize,
-        /// Target submissions per second.
-        #[arg(long, default_value_t = 2_000)]
-        rate: u64,
-        /// Seconds of submitting.
-        #[arg(long, default_value_t = 30)]
-        secs: u64,
-        /// Where the CSV, PNG and summary go.
-        #[arg(long, default_value = "target/bench-e2e")]
-        out: PathBuf,
-        /// Keep the devnet's data here (default: a temporary directory removed on exit).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Signing threads.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
-        /// Most HTTP requests in flight at once.
-        #[arg(long, default_value_t = 1_024)]
-        max_inflight: usize,
-        /// Most txs in one request (1: each alone to `POST /v1/tx`; more: each 5-ms tick's
-        /// txs for a validator together to `POST /v1/txs`, at most 256).
-        #[arg(long, default_value_t = 256)]
-        batch: usize,
-    },
+    Bench(bench::Options),
     /// Run every validator as a host of its own (a network namespace, root needed) under
     /// partitions, kills, pauses and a shaped network while traders submit orders, then check
     /// every chain against what was acknowledged; writes verdicts.txt, history.jsonl,
@@ -145,30 +116,7 @@ fn main() -> ExitCode {
         Command::Up { validators, traders, dir, misbehave } => {
             up(validators, traders, dir, &misbehave)
         }
-        Command::Bench {
-            validators,
-            accounts,
-            rate,
-            secs,
-            out,
-            dir,
-            threads,
-            max_inflight,
-            batch,
-        } => {
-            let opts = bench::Options {
-                validators,
-                accounts,
-                rate,
-                secs,
-                out,
-                dir,
-                threads,
-                max_inflight,
-                batch,
-            };
-            bench::run(&opts)
-        }
+        Command::Bench(opts) => bench::run(&opts),
         Command::Faults {
             validators,
             traders,

@@ -175,18 +175,16 @@ fn rolling_twaps(ledger: &LedgerState) -> BTreeMap<MarketId, Option<Cash>> {
 /// will compute it at expiry, over the window up to now).
 fn settlement_twaps(ledger: &LedgerState) -> BTreeMap<MarketId, Option<Cash>> {
     let now = ledger.time;
+    let opens = |m: &Market| {
+        Timestamp::new(m.spec.expiry.get().saturating_sub(m.spec.settlement_window_ms))
+    };
     ledger
         .markets
         .values()
-        .filter(|m| {
-            let opens = m.spec.expiry.get().saturating_sub(m.spec.settlement_window_ms);
-            opens <= now.get() && now < m.spec.expiry
-        })
+        .filter(|m| opens(m) <= now && now < m.spec.expiry)
         .map(|m| {
-            let opens =
-                Timestamp::new(m.spec.expiry.get().saturating_sub(m.spec.settlement_window_ms));
             let index = ledger.indexes.get(&m.spec.index);
-            (m.id, index.and_then(|i| i.twap.average(opens, now)))
+            (m.id, index.and_then(|i| i.twap.average(opens(m), now)))
         })
         .collect()
 }
