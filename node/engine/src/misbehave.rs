@@ -234,7 +234,12 @@ impl Misbehave {
             0 => tx.signature.0[7] ^= 0x20,
             1 => {}
             _ => {
-                let last = executor.store().block(executor.height()).ok().flatten();
+                // The last block may still be on its way to disk (staged); the one before it is
+                // not.
+                let height = executor.height();
+                let stored = |h: Height| executor.store().block(h).ok().flatten();
+                let before = Height::new(height.get().saturating_sub(1));
+                let last = stored(height).or_else(|| stored(before));
                 if let Some(old) = last.and_then(|b| b.txs.first().cloned()) {
                     tx = old;
                 }
