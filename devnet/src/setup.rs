@@ -4,8 +4,8 @@
 //! `down` read). Validator 0's API takes `127.0.0.1:8080`, the CLI's default, when it is free.
 //!
 //! Promises: every key comes from the OS's randomness and is written 0600; ports are asked of
-//! the OS (all distinct within one devnet) just before the nodes bind them; nothing is overwritten in a directory that already
-//! holds a devnet.
+//! the OS (all distinct within one devnet) just before the nodes bind them; nothing is
+//! overwritten in a directory that already holds a devnet.
 
 use serde_json::json;
 use std::io::Read;
