@@ -113,8 +113,7 @@ pub(super) async fn tx_status(
     // A committed tx is final and found off the node's task; only a tx not (yet) committed
     // costs a mempool lookup on it — and is looked for once more in the store if the mempool no
     // longer holds it, in case it committed in between.
-    let receipt = || blocking(&state, move |store| store.tx_receipt(&hash));
-    let mut committed = receipt().await??;
+    let mut committed = blocking(&state, move |store| store.tx_receipt(&hash)).await??;
     if committed.is_none() {
         if super::in_mempool(&state, hash).await? {
             return Ok(axum::Json(json!({ "hash": hash, "status": "pending" })).into_response());
